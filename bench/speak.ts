@@ -1,0 +1,152 @@
+/**
+ * Speak benchmark: 1 KiB MoltSpeak messages between two processes over one
+ * connection, beside raw js-libp2p streams measured in the same run.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createMoltNode, type MoltNode } from '../src/index.js'
+import type { PeerId, Stream } from '@libp2p/interface'
+import { MESSAGE_BYTES, RAW_ECHO_PROTOCOL, RAW_SINK_PROTOCOL } from './protocol.js'
+import { summarize, fmt } from './stats.js'
+
+export interface SpeakBenchOptions {
+  messages: number
+  roundTrips: number
+  rounds: number
+  log: (line: string) => void
+}
+
+export interface SpeakBenchResult {
+  rawOnePerSend: number
+  rawCoalesced: number
+  moltAcked: number
+  rawEcho: { p50: number, p99: number }
+  moltRequest: { p50: number, p99: number }
+}
+
+const payload = new Uint8Array(MESSAGE_BYTES).fill(0x61)
+/** varint(1024) ‖ 1 KiB: the raw baselines frame messages like any real protocol must */
+const framed = Uint8Array.from([0x80, 0x08, ...payload])
+
+async function rawThroughput (node: MoltNode, peer: PeerId, messages: number, perSend: number): Promise<number> {
+  const stream: Stream = await node.libp2p.dialProtocol(peer, RAW_SINK_PROTOCOL)
+  const done = new Promise<void>((resolve, reject) => {
+    stream.addEventListener('message', () => { resolve() })
+    stream.addEventListener('close', (evt) => { if (evt.error != null) reject(evt.error) })
+  })
+  const header = new Uint8Array(4)
+  new DataView(header.buffer).setUint32(0, messages)
+  const batch = perSend === 1 ? framed : Buffer.concat(Array.from({ length: perSend }, () => framed))
+  const start = performance.now()
+  stream.send(header)
+  for (let sent = 0; sent < messages; sent += perSend) {
+    if (!stream.send(batch)) await stream.onDrain()
+  }
+  await done
+  const seconds = (performance.now() - start) / 1000
+  await stream.close().catch(() => {})
+  return messages / seconds
+}
+
+async function rawEcho (node: MoltNode, peer: PeerId, roundTrips: number): Promise<number[]> {
+  const stream: Stream = await node.libp2p.dialProtocol(peer, RAW_ECHO_PROTOCOL)
+  let received = 0
+  let wake: () => void = () => {}
+  stream.addEventListener('message', (evt) => {
+    received += evt.data.byteLength
+    if (received >= MESSAGE_BYTES) { received -= MESSAGE_BYTES; wake() }
+  })
+  const samples: number[] = []
+  for (let i = 0; i < roundTrips; i++) {
+    const start = performance.now()
+    const back = new Promise<void>(resolve => { wake = resolve })
+    stream.send(payload)
+    await back
+    samples.push(performance.now() - start)
+  }
+  await stream.close().catch(() => {})
+  return samples
+}
+
+/** A query whose serialised MoltSpeak JSON is ≈ 1 KiB */
+function moltPayload (): Record<string, unknown> {
+  return { domain: 'bench', data: 'a'.repeat(MESSAGE_BYTES - 330) }
+}
+
+async function moltThroughput (node: MoltNode, peer: PeerId, messages: number, window = 2048): Promise<number> {
+  const p = moltPayload()
+  let next = 0
+  const start = performance.now()
+  const worker = async (): Promise<void> => {
+    while (next < messages) {
+      next++
+      await node.send(peer, { op: 'stream', p: { action: 'chunk', stream_id: 'bench', ...p } })
+    }
+  }
+  await Promise.all(Array.from({ length: window }, worker))
+  return messages / ((performance.now() - start) / 1000)
+}
+
+async function moltRequests (node: MoltNode, peer: PeerId, roundTrips: number): Promise<number[]> {
+  const p = moltPayload()
+  const samples: number[] = []
+  for (let i = 0; i < roundTrips; i++) {
+    const start = performance.now()
+    await node.request(peer, { op: 'query', p })
+    samples.push(performance.now() - start)
+  }
+  return samples
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+
+export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakBenchResult> {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const child = spawn(process.execPath, [...(process.env.MOLT_BENCH_PROFILE != null ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.MOLT_BENCH_PROFILE] : []), join(here, 'peer.js')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-'))
+  let node: MoltNode | undefined
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout }).once('line', resolve)
+      child.once('exit', (code) => { reject(new Error(`bench peer exited with ${code}`)) })
+    })
+    const address = multiaddr(JSON.parse(line).address)
+    node = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
+    const peer = await node.resolvePeer(address)
+    options.log(`  connected to bench peer ${peer.toString().slice(-8)}; warming up`)
+    await rawThroughput(node, peer, 2000, 1)
+    await moltThroughput(node, peer, 2000)
+    await rawEcho(node, peer, 200)
+    await moltRequests(node, peer, 200)
+
+    const runs = { one: [] as number[], coalesced: [] as number[], molt: [] as number[] }
+    const echo: number[] = []
+    const request: number[] = []
+    for (let round = 1; round <= options.rounds; round++) {
+      runs.one.push(await rawThroughput(node, peer, options.messages, 1))
+      runs.coalesced.push(await rawThroughput(node, peer, options.messages, 64))
+      runs.molt.push(await moltThroughput(node, peer, options.messages))
+      echo.push(...await rawEcho(node, peer, options.roundTrips))
+      request.push(...await moltRequests(node, peer, options.roundTrips))
+      options.log(`  round ${round}/${options.rounds}: raw 1/send ${fmt(runs.one.at(-1)!)} msg/s, raw coalesced ${fmt(runs.coalesced.at(-1)!)} msg/s, molt acked ${fmt(runs.molt.at(-1)!)} msg/s`)
+    }
+    const e = summarize(echo)
+    const r = summarize(request)
+    return {
+      rawOnePerSend: median(runs.one),
+      rawCoalesced: median(runs.coalesced),
+      moltAcked: median(runs.molt),
+      rawEcho: { p50: e.p50, p99: e.p99 },
+      moltRequest: { p50: r.p50, p99: r.p99 }
+    }
+  } finally {
+    await node?.stop().catch(() => {})
+    child.stdin.end()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}

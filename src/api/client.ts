@@ -1,0 +1,94 @@
+import { ApiError } from './errors.js'
+import type { ErrorCode } from '../moltspeak/index.js'
+import type {
+  ApiMessageInit, ErrorResponse, HealthResponse, IdentityResponse, InboxResponse, PeersResponse, PingResponse,
+  RequestResponse, SendResponse
+} from './types.js'
+
+export interface ApiClientOptions {
+  /** e.g. `http://127.0.0.1:4180` */
+  url: string
+  token: string
+}
+
+export interface CallOptions {
+  signal?: AbortSignal
+}
+
+/** Extra wait on top of a node-side timeout, so the node's E_TIMEOUT reaches us before fetch gives up */
+const TIMEOUT_MARGIN_MS = 5000
+
+/** A typed client of the local API; every method throws ApiError on a non-2xx answer */
+export class ApiClient {
+  readonly url: string
+  private readonly token: string
+
+  constructor (options: ApiClientOptions) {
+    this.url = options.url.replace(/\/+$/, '')
+    this.token = options.token
+  }
+
+  async health (options: CallOptions = {}): Promise<HealthResponse> {
+    return this.call('GET', '/v1/health', undefined, options)
+  }
+
+  async identity (options: CallOptions = {}): Promise<IdentityResponse> {
+    return this.call('GET', '/v1/identity', undefined, options)
+  }
+
+  async send (to: string, message: ApiMessageInit, options: CallOptions & { sign?: boolean } = {}): Promise<SendResponse> {
+    return this.call('POST', '/v1/messages', { to, message, sign: options.sign }, options)
+  }
+
+  async request (to: string, message: ApiMessageInit, options: CallOptions & { sign?: boolean, timeoutMs?: number } = {}): Promise<RequestResponse> {
+    return this.call('POST', '/v1/requests', { to, message, sign: options.sign, timeoutMs: options.timeoutMs }, withMargin(options))
+  }
+
+  async inbox (query: { after?: number, limit?: number } = {}, options: CallOptions = {}): Promise<InboxResponse> {
+    const params = new URLSearchParams()
+    if (query.after != null) params.set('after', String(query.after))
+    if (query.limit != null) params.set('limit', String(query.limit))
+    const search = params.size > 0 ? `?${params}` : ''
+    return this.call('GET', `/v1/messages${search}`, undefined, options)
+  }
+
+  async ping (to: string, options: CallOptions & { timeoutMs?: number } = {}): Promise<PingResponse> {
+    return this.call('POST', '/v1/ping', { to, timeoutMs: options.timeoutMs }, withMargin(options))
+  }
+
+  async peers (options: CallOptions = {}): Promise<PeersResponse> {
+    return this.call('GET', '/v1/peers', undefined, options)
+  }
+
+  private async call<T> (method: 'GET' | 'POST', path: string, body: unknown, options: CallOptions): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const res = await fetch(this.url + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: options.signal
+    })
+    const text = await res.text()
+    let json: unknown
+    try {
+      json = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      json = undefined
+    }
+    if (res.ok) return json as T
+    const error = (json as Partial<ErrorResponse> | undefined)?.error
+    throw new ApiError(
+      error?.message ?? `${method} ${path} failed with HTTP ${res.status}`,
+      (error?.code ?? 'E_INTERNAL') as ErrorCode,
+      res.status,
+      error?.field
+    )
+  }
+}
+
+function withMargin (options: CallOptions & { timeoutMs?: number }): CallOptions {
+  if (options.timeoutMs == null) return options
+  const timeout = AbortSignal.timeout(options.timeoutMs + TIMEOUT_MARGIN_MS)
+  return { signal: options.signal != null ? AbortSignal.any([options.signal, timeout]) : timeout }
+}

@@ -1,0 +1,8 @@
+export { startApiServer, type ApiServer, type ApiServerOptions } from './server.js'
+export { ApiClient, type ApiClientOptions, type CallOptions } from './client.js'
+export { loadOrCreateApiToken, loadApiToken } from './token.js'
+export { connectToRunningAgent, writeApiEndpoint, readApiEndpoint, removeApiEndpoint, API_ENDPOINT_FILE, type ApiEndpoint, type ConnectOptions } from './local-agent.js'
+export { ApiError, ApiTokenError, RemoteHostRefusedError, AgentApiUnavailableError } from './errors.js'
+export type * from './types.js'
+export { describeIdentity } from './routes.js'
+export { toHttpError } from './error-status.js'

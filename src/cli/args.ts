@@ -1,0 +1,134 @@
+import { parseArgs } from 'node:util'
+import { parsePeer } from '../api/validate.js'
+import { UsageError } from './errors.js'
+
+export interface OptionSpec {
+  type: 'string' | 'boolean'
+  short?: string
+  multiple?: boolean
+  /** Placeholder shown in help, e.g. `<ms>` */
+  arg?: string
+  description: string
+}
+
+export interface CommandSpec {
+  name: string
+  summary: string
+  /** Positional arguments as shown in help, e.g. `<peer>` */
+  args?: string
+  options: Record<string, OptionSpec>
+  /** Extra paragraphs under the usage line */
+  details?: string
+}
+
+export type OptionValues = Record<string, string | boolean | string[] | undefined>
+
+export interface ParsedArgs {
+  values: OptionValues
+  positionals: string[]
+}
+
+/** Flags every command takes */
+export const COMMON_OPTIONS: Record<string, OptionSpec> = {
+  'data-dir': { type: 'string', arg: '<dir>', description: 'data directory (default: $MOLT_HOME, else ~/.molt)' },
+  json: { type: 'boolean', description: 'machine-readable output: JSON on stdout' },
+  help: { type: 'boolean', short: 'h', description: 'show this help' }
+}
+
+export function parseCommandArgs (spec: CommandSpec, argv: string[]): ParsedArgs {
+  const options = { ...spec.options, ...COMMON_OPTIONS }
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: Object.fromEntries(Object.entries(options).map(([name, o]) => [name, {
+        type: o.type, multiple: o.multiple === true, ...(o.short != null && { short: o.short })
+      }]))
+    })
+    return { values: values as OptionValues, positionals }
+  } catch (err: any) {
+    if (typeof err.code !== 'string' || !err.code.startsWith('ERR_PARSE_ARGS')) throw err
+    // parseArgs' messages are long and mention parseArgs internals; keep their first sentence
+    throw new UsageError(`${String(err.message).split('. ')[0].replace(/\.$/, '')} (see molt ${spec.name} --help)`)
+  }
+}
+
+export function commandHelp (spec: CommandSpec): string {
+  const options = { ...spec.options, ...COMMON_OPTIONS }
+  const rows = Object.entries(options).map(([name, o]) => {
+    const flag = `${o.short != null ? `-${o.short}, ` : '    '}--${name}${o.arg != null ? ` ${o.arg}` : ''}${o.multiple === true ? ' …' : ''}`
+    return [flag, o.description + (o.multiple === true ? ' (repeatable)' : '')]
+  })
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2
+  const lines = [
+    `Usage: molt ${spec.name}${spec.args != null ? ` ${spec.args}` : ''} [options]`,
+    '',
+    spec.summary
+  ]
+  if (spec.details != null) lines.push('', spec.details)
+  lines.push('', 'Options:', ...rows.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`))
+  return lines.join('\n')
+}
+
+export function mainHelp (specs: CommandSpec[]): string {
+  const width = Math.max(...specs.map(s => s.name.length)) + 2
+  return [
+    'Usage: molt <command> [options]',
+    '',
+    'A peer-to-peer node for AI agents: MoltSpeak over libp2p.',
+    '',
+    'Commands:',
+    ...specs.map(s => `  ${s.name.padEnd(width)}${s.summary}`),
+    '',
+    'Common options:',
+    ...Object.entries(COMMON_OPTIONS).map(([name, o]) => `  ${(`--${name}${o.arg != null ? ` ${o.arg}` : ''}`).padEnd(18)}${o.description}`),
+    '',
+    'Run `molt <command> --help` for a command\'s options.'
+  ].join('\n')
+}
+
+/** A whole number in [min, max] from a flag value */
+export function integerFlag (value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new UsageError(`--${flag} must be a whole number between ${min} and ${max}, got "${value}"`)
+  }
+  return Number(value)
+}
+
+/** The single positional a command needs */
+export function onePositional (args: ParsedArgs, spec: CommandSpec, name: string): string {
+  if (args.positionals.length === 0) throw new UsageError(`molt ${spec.name} needs ${name} (see molt ${spec.name} --help)`)
+  if (args.positionals.length > 1) throw new UsageError(`unexpected argument "${args.positionals[1]}" (see molt ${spec.name} --help)`)
+  return args.positionals[0]
+}
+
+/** The `<peer>` positional, checked to be a PeerId or multiaddr */
+export function peerPositional (args: ParsedArgs, spec: CommandSpec): string {
+  const peer = onePositional(args, spec, '<peer>')
+  try {
+    parsePeer(peer, '<peer>')
+  } catch (err: any) {
+    throw new UsageError(`${err.message as string} (see molt ${spec.name} --help)`)
+  }
+  return peer
+}
+
+export function noPositionals (args: ParsedArgs, spec: CommandSpec): void {
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}" (see molt ${spec.name} --help)`)
+}
+
+export function stringFlag (values: OptionValues, name: string): string | undefined {
+  const value = values[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+export function listFlag (values: OptionValues, name: string): string[] | undefined {
+  const value = values[name]
+  return Array.isArray(value) ? value : undefined
+}
+
+export function booleanFlag (values: OptionValues, name: string): boolean {
+  return values[name] === true
+}

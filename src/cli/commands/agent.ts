@@ -1,0 +1,84 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { createMoltNode, type MessageHandler, type ReceivedMessage } from '../../node.js'
+import { loadOrCreateApiToken, removeApiEndpoint, startApiServer, writeApiEndpoint } from '../../api/index.js'
+import type { Op } from '../../moltspeak/index.js'
+import { UsageError } from '../errors.js'
+import { booleanFlag, integerFlag, listFlag, noPositionals, stringFlag } from '../args.js'
+import type { Command } from '../command.js'
+
+/** Ops --echo answers */
+const ECHO_OPS: Op[] = ['query', 'task', 'tool']
+
+/** The --echo demo handler: reply with the request's payload */
+const echo: MessageHandler = (message) => ({ status: 'success', data: { echo: message.p } })
+
+export const agent: Command = {
+  spec: {
+    name: 'agent',
+    summary: 'Run this agent\'s node and its local API until SIGINT/SIGTERM',
+    details: [
+      'Prints the PeerId and every listen address (with /p2p/<id>), then one line per received message.',
+      'With --json the first line is {"event":"listening","peerId":…,"addresses":[…],"apiPort":…}',
+      'and each message is {"event":"message",…}. Other molt commands with the same data dir',
+      'use this agent through its API (127.0.0.1 only; token in <data-dir>/api-token).'
+    ].join('\n'),
+    options: {
+      listen: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'listen address (default: config.json listen)' },
+      'api-port': { type: 'string', arg: '<port>', description: 'local API port on 127.0.0.1, 0 = any free port (default: config.json api.port)' },
+      echo: { type: 'boolean', description: `demo/test aid: answer ${ECHO_OPS.join('/')} with respond {status:"success",data:{echo:<request p>}}` }
+    }
+  },
+
+  async run ({ args, dataDir, out, signal }) {
+    noPositionals(args, this.spec)
+    const listen = listFlag(args.values, 'listen')
+    for (const address of listen ?? []) {
+      try {
+        multiaddr(address)
+      } catch (err: any) {
+        throw new UsageError(`--listen ${address} is not a multiaddr: ${err.message}`)
+      }
+    }
+    const apiPortFlag = integerFlag(stringFlag(args.values, 'api-port'), 'api-port', 0, 65535)
+
+    const token = await loadOrCreateApiToken(dataDir)
+    const node = await createMoltNode({ dataDir, listen })
+    let server
+    try {
+      server = await startApiServer(node, { port: apiPortFlag ?? node.config.api.port, token })
+      await writeApiEndpoint(dataDir, { port: server.port, pid: process.pid })
+    } catch (err) {
+      await server?.close()
+      await node.stop()
+      throw err
+    }
+
+    if (booleanFlag(args.values, 'echo')) {
+      for (const op of ECHO_OPS) node.handle(op, echo)
+    }
+    node.addEventListener('message', (evt: CustomEvent<ReceivedMessage>) => { out.message(evt.detail) })
+
+    const peerId = node.peerId.toString()
+    const addresses = node.getMultiaddrs().map(ma => {
+      const text = ma.toString()
+      return text.endsWith(`/p2p/${peerId}`) ? text : `${text}/p2p/${peerId}`
+    })
+    out.result([
+      `molt agent ${node.agent.agent}@${node.agent.org}`,
+      `PeerId ${peerId}`,
+      'Listening on:',
+      ...addresses.map(a => `  ${a}`),
+      `Local API http://127.0.0.1:${server.port} (token in ${dataDir}/api-token)`
+    ], { event: 'listening', peerId, addresses, apiPort: server.port })
+
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve()
+      else signal.addEventListener('abort', () => { resolve() }, { once: true })
+    })
+    out.note('molt: stopping')
+    await removeApiEndpoint(dataDir)
+    await server.close()
+    await node.stop()
+    return 0
+  }
+}

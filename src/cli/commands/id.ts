@@ -1,0 +1,50 @@
+import { join } from 'node:path'
+import { loadKey, identityFromKey } from '../../identity/index.js'
+import { loadConfig } from '../../config/index.js'
+import { IDENTITY_FILE } from '../../constants.js'
+import { IdentityError } from '../../errors.js'
+import { AgentApiUnavailableError, connectToRunningAgent } from '../../api/index.js'
+import { noPositionals } from '../args.js'
+import type { Command } from '../command.js'
+
+export const id: Command = {
+  spec: {
+    name: 'id',
+    summary: 'Show this agent\'s identity (PeerId, DID, key, name) and, when its agent runs, its addresses',
+    options: {}
+  },
+
+  async run ({ args, dataDir, out, signal }) {
+    noPositionals(args, this.spec)
+    const key = await loadKey(join(dataDir, IDENTITY_FILE))
+    if (key == null) throw new IdentityError(`No identity in ${dataDir}: run \`molt init\` first`)
+    const identity = identityFromKey(key)
+    const config = await loadConfig(dataDir, `agent-${identity.peerId.toString().slice(-8)}`)
+    let addresses: string[] | undefined
+    try {
+      const running = await connectToRunningAgent(dataDir, { signal, waitMs: 0 })
+      addresses = (await running?.client.identity({ signal }))?.addresses
+    } catch (err) {
+      // the identity is on disk; a node without a reachable API only costs us its addresses
+      if (!(err instanceof AgentApiUnavailableError)) throw err
+    }
+    const result = {
+      peerId: identity.peerId.toString(),
+      did: identity.did,
+      key: identity.moltKey,
+      agent: config.agent,
+      dataDir,
+      running: addresses != null,
+      addresses: addresses ?? []
+    }
+    out.result([
+      `PeerId  ${result.peerId}`,
+      `DID     ${result.did}`,
+      `Key     ${result.key}`,
+      `Agent   ${config.agent.name}@${config.agent.org}`,
+      ...(addresses != null
+        ? ['Running, listening on:', ...addresses.map(a => `  ${a}`)]
+        : ['Not running (start it with `molt agent`)'])
+    ], result)
+  }
+}

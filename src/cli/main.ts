@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+import { resolveDataDir } from '../config/index.js'
+import { ApiError, toHttpError } from '../api/index.js'
+import { commandHelp, mainHelp, parseCommandArgs, stringFlag, booleanFlag } from './args.js'
+import { UsageError } from './errors.js'
+import { Output } from './output.js'
+import type { Command } from './command.js'
+import { init } from './commands/init.js'
+import { id } from './commands/id.js'
+import { agent } from './commands/agent.js'
+import { send } from './commands/send.js'
+import { ping } from './commands/ping.js'
+import { inbox } from './commands/inbox.js'
+
+const COMMANDS: Command[] = [init, id, agent, send, ping, inbox]
+
+/** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted */
+async function main (argv: string[]): Promise<number> {
+  const json = argv.includes('--json')
+  const out = new Output(json)
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    out.text(mainHelp(COMMANDS.map(c => c.spec)))
+    return name === undefined ? 2 : 0
+  }
+  const command = COMMANDS.find(c => c.spec.name === name)
+
+  // the first signal asks the command to finish; a second one does not wait
+  const controller = new AbortController()
+  const onSignal = (): void => {
+    if (controller.signal.aborted) process.exit(130)
+    controller.abort(new Error('interrupted'))
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  try {
+    if (command == null) throw new UsageError(`unknown command "${name}" (see molt --help)`)
+    const args = parseCommandArgs(command.spec, rest)
+    if (booleanFlag(args.values, 'help')) {
+      out.text(commandHelp(command.spec))
+      return 0
+    }
+    const dataDir = resolveDataDir(stringFlag(args.values, 'data-dir'))
+    return await command.run({ args, dataDir, out, signal: controller.signal }) ?? 0
+  } catch (err: any) {
+    if (err instanceof UsageError) {
+      out.error('E_INVALID_PARAM', err.message)
+      return 2
+    }
+    if (controller.signal.aborted) {
+      out.error('E_INTERNAL', 'interrupted')
+      return 130
+    }
+    const { code, message } = err instanceof ApiError ? err : toHttpError(err)
+    out.error(code, oneLine(message, err))
+    return 1
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+/** Error text on one line, with the reasons an AggregateError hides */
+function oneLine (message: string, err: any): string {
+  const inner = Array.isArray(err?.errors) ? err.errors.map((e: any) => e?.message).filter(Boolean) : []
+  const text = inner.length > 0 ? `${message}: ${inner.join('; ')}` : message
+  return text.replace(/\s*\n\s*/g, ' ')
+}
+
+const out = new Output(false)
+main(process.argv.slice(2)).then(async (code) => {
+  await out.flush()
+  // a stopped node may leave idle timers behind; the command is done
+  process.exit(code)
+}, async (err) => {
+  out.error('E_INTERNAL', `unexpected failure: ${err?.stack ?? err}`)
+  await out.flush()
+  process.exit(1)
+})

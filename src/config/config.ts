@@ -1,0 +1,121 @@
+import { readFile, writeFile, mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ConfigError } from '../errors.js'
+import { CONFIG_FILE, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../constants.js'
+import { MAX_NAME_LENGTH, NAME_PATTERN } from '../moltspeak/index.js'
+
+/** The agent's self-description: display data, never authority */
+export interface AgentProfile {
+  /** `from.agent` in every message; [A-Za-z0-9_-], ≤ 128 chars */
+  name: string
+  /** `from.org`; same rules as name. @default 'local' */
+  org: string
+  description?: string
+  /** MoltSpeak capability names this agent offers, e.g. `translate.text` */
+  capabilities: string[]
+}
+
+/** The data dir's config.json. Every field is optional on disk. */
+export interface MoltConfig {
+  agent: AgentProfile
+  /** Multiaddrs to listen on. @default DEFAULT_LISTEN */
+  listen: string[]
+  api: {
+    /** Local API port on 127.0.0.1; 0 picks a free one. @default 0 */
+    port: number
+  }
+  speak: {
+    /** Refuse unsigned messages (E_SIGNATURE). @default false */
+    requireSignatures: boolean
+  }
+}
+
+export function defaultConfig (agentName = 'agent'): MoltConfig {
+  return {
+    agent: { name: agentName, org: 'local', capabilities: [] },
+    listen: [...DEFAULT_LISTEN],
+    api: { port: DEFAULT_API_PORT },
+    speak: { requireSignatures: false }
+  }
+}
+
+/** Read `<dataDir>/config.json`, filling defaults; a missing file means all defaults */
+export async function loadConfig (dataDir: string, fallbackName?: string): Promise<MoltConfig> {
+  const path = join(dataDir, CONFIG_FILE)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err: any) {
+    if (err.code === 'ENOENT') return defaultConfig(fallbackName)
+    throw new ConfigError(`Cannot read ${path}: ${err.message}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err: any) {
+    throw new ConfigError(`${path} is not valid JSON: ${err.message}`)
+  }
+  return parseConfig(raw, fallbackName, path)
+}
+
+export async function saveConfig (dataDir: string, config: MoltConfig): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  await writeFile(join(dataDir, CONFIG_FILE), JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
+}
+
+/** Validate a parsed config object; errors name the offending field */
+export function parseConfig (raw: unknown, fallbackName?: string, source = CONFIG_FILE): MoltConfig {
+  const config = defaultConfig(fallbackName)
+  if (!isObject(raw)) throw new ConfigError(`${source}: expected a JSON object`)
+  const fail = (field: string, why: string): never => { throw new ConfigError(`${source}: ${field} ${why}`, field) }
+
+  if (raw.agent !== undefined) {
+    if (!isObject(raw.agent)) fail('agent', 'must be an object')
+    const agent = raw.agent as Record<string, unknown>
+    for (const field of ['name', 'org'] as const) {
+      const value = agent[field]
+      if (value === undefined) continue
+      if (typeof value !== 'string' || !NAME_PATTERN.test(value) || value.length > MAX_NAME_LENGTH) {
+        fail(`agent.${field}`, `must be 1-${MAX_NAME_LENGTH} characters of [A-Za-z0-9_-]`)
+      }
+      config.agent[field] = value as string
+    }
+    if (agent.description !== undefined) {
+      if (typeof agent.description !== 'string') fail('agent.description', 'must be a string')
+      config.agent.description = agent.description as string
+    }
+    if (agent.capabilities !== undefined) {
+      if (!Array.isArray(agent.capabilities) || !agent.capabilities.every(c => typeof c === 'string' && c.length > 0)) {
+        fail('agent.capabilities', 'must be an array of capability names')
+      }
+      config.agent.capabilities = agent.capabilities as string[]
+    }
+  }
+  if (raw.listen !== undefined) {
+    if (!Array.isArray(raw.listen) || !raw.listen.every(a => typeof a === 'string' && a.startsWith('/'))) {
+      fail('listen', 'must be an array of multiaddr strings')
+    }
+    config.listen = raw.listen as string[]
+  }
+  if (raw.api !== undefined) {
+    if (!isObject(raw.api)) fail('api', 'must be an object')
+    const port = (raw.api as Record<string, unknown>).port
+    if (port !== undefined) {
+      if (!Number.isInteger(port) || (port as number) < 0 || (port as number) > 65535) fail('api.port', 'must be an integer 0-65535')
+      config.api.port = port as number
+    }
+  }
+  if (raw.speak !== undefined) {
+    if (!isObject(raw.speak)) fail('speak', 'must be an object')
+    const requireSignatures = (raw.speak as Record<string, unknown>).requireSignatures
+    if (requireSignatures !== undefined) {
+      if (typeof requireSignatures !== 'boolean') fail('speak.requireSignatures', 'must be true or false')
+      config.speak.requireSignatures = requireSignatures as boolean
+    }
+  }
+  return config
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

@@ -1,0 +1,34 @@
+/**
+ * Node-wide defaults. Every value here is documented in README.md ("Limits and
+ * defaults"); change both together.
+ */
+
+export const second = 1000
+export const minute = 60 * second
+export const hour = 60 * minute
+
+/** Name of the data directory under $HOME when neither --data-dir nor MOLT_HOME is set */
+export const DEFAULT_DATA_DIR_NAME = '.molt'
+
+/** Files inside the data directory */
+export const IDENTITY_FILE = 'identity.key'
+export const CONFIG_FILE = 'config.json'
+export const API_TOKEN_FILE = 'api-token'
+export const LOCK_FILE = 'node.lock'
+export const DB_DIR = 'db'
+
+/**
+ * Addresses an agent listens on when none are configured. Port 0 lets the OS
+ * pick, so two agents on one machine never collide; discovery and the printed
+ * multiaddrs carry the real ports.
+ */
+export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/0', '/ip4/0.0.0.0/tcp/0/ws']
+
+/** Default port of the local control API (127.0.0.1 only). 0 = pick a free port */
+export const DEFAULT_API_PORT = 0
+
+/** Upper bound on received messages kept in the inbox; the oldest are pruned first */
+export const DEFAULT_INBOX_MAX_MESSAGES = 100_000
+
+/** How long `request()` waits for a reply when no timeout is given */
+export const DEFAULT_REQUEST_TIMEOUT = 30 * second

@@ -1,0 +1,108 @@
+import type { Database } from '../storage/index.js'
+import type { MoltMessage } from '../moltspeak/index.js'
+import type { Route } from '../services/speak/index.js'
+
+/** One received message as the inbox keeps it */
+export interface InboxEntry {
+  /** Position in the inbox; poll with `after: cursor` to get what came later */
+  cursor: number
+  receivedAt: number
+  /** Noise-authenticated sender PeerId */
+  peer: string
+  route: Route
+  message: MoltMessage
+}
+
+export interface InboxRecord {
+  raw: Uint8Array
+  peer: string
+  route: Route
+  receivedAt: number
+}
+
+const CURSOR_DIGITS = 16
+const encodeCursor = (cursor: number): string => cursor.toString().padStart(CURSOR_DIGITS, '0')
+const textDecoder = new TextDecoder()
+
+/**
+ * Every received message, in arrival order, under a monotonic cursor.
+ *
+ * A batch that arrived together is stored as ONE LevelDB record keyed by its
+ * first cursor (a JSON array of entries, messages embedded verbatim as
+ * received), so the hot path costs one put per batch rather than one per
+ * message. Bounded: past `maxMessages` whole oldest batches are pruned.
+ */
+export class Inbox {
+  private next = 1
+  /** first cursor of every stored batch, oldest first, with its size (for pruning) */
+  private readonly batches: Array<[first: number, count: number]> = []
+  private stored = 0
+  private readonly table: ReturnType<Database['sublevel']>
+
+  constructor (db: Database, private readonly maxMessages: number) {
+    this.table = db.sublevel('inbox', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+  }
+
+  async open (): Promise<void> {
+    for await (const [key, value] of this.table.iterator()) {
+      const count = (JSON.parse(value as string) as unknown[]).length
+      this.batches.push([Number(key), count])
+      this.stored += count
+      this.next = Number(key) + count
+    }
+  }
+
+  /** Cursor of the newest entry (0 when empty) */
+  get lastCursor (): number {
+    return this.next - 1
+  }
+
+  get size (): number {
+    return this.stored
+  }
+
+  /**
+   * Assign cursors synchronously and store the batch in one write; `stored`
+   * resolves once the write landed. Cursors are known before the write ends so
+   * the node can dispatch without waiting on the disk.
+   */
+  append (records: InboxRecord[]): { cursors: number[], stored: Promise<void> } {
+    const first = this.next
+    const cursors: number[] = []
+    const parts: string[] = []
+    for (const record of records) {
+      const cursor = this.next++
+      cursors.push(cursor)
+      parts.push(`{"cursor":${cursor},"receivedAt":${record.receivedAt},"peer":${JSON.stringify(record.peer)},"route":"${record.route}","message":${textDecoder.decode(record.raw)}}`)
+    }
+    const ops: Array<{ type: 'put' | 'del', key: string, value?: string }> = [
+      { type: 'put', key: encodeCursor(first), value: `[${parts.join(',')}]` }
+    ]
+    this.batches.push([first, records.length])
+    this.stored += records.length
+    while (this.stored > this.maxMessages && this.batches.length > 1) {
+      const [oldest, count] = this.batches.shift() as [number, number]
+      this.stored -= count
+      ops.push({ type: 'del', key: encodeCursor(oldest) })
+    }
+    return { cursors, stored: this.table.batch(ops as any) }
+  }
+
+  /** Entries with cursor > `after`, oldest first */
+  async list (options: { after?: number, limit?: number } = {}): Promise<InboxEntry[]> {
+    const after = options.after ?? 0
+    const limit = options.limit ?? 100
+    const out: InboxEntry[] = []
+    // start at the batch holding cursor after+1: the last batch key ≤ after+1
+    let start = encodeCursor(0)
+    for await (const key of this.table.keys({ lte: encodeCursor(after + 1), reverse: true, limit: 1 })) start = key as string
+    for await (const value of this.table.values({ gte: start })) {
+      for (const entry of JSON.parse(value as string) as InboxEntry[]) {
+        if (entry.cursor <= after) continue
+        out.push(entry)
+        if (out.length >= limit) return out
+      }
+    }
+    return out
+  }
+}

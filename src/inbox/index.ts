@@ -1,0 +1,1 @@
+export { Inbox, type InboxEntry, type InboxRecord } from './inbox.js'

@@ -1,0 +1,49 @@
+import { sign, verify, type KeyObject } from 'node:crypto'
+import { canonicalize } from './canonical.js'
+import { moltKeyToKeyObject } from './keys.js'
+import type { MoltMessage } from './types.js'
+
+const SIG_PREFIX = 'ed25519:'
+// base64 of 64 bytes: 86 chars and `==`
+const SIG_BASE64 = /^[A-Za-z0-9+/]{86}==$/
+
+/** The bytes a signature covers: the canonical form of the message without `sig`, UTF-8 */
+export function signingBytes (msg: MoltMessage): Uint8Array {
+  const { sig: _sig, ...unsigned } = msg
+  return Buffer.from(canonicalize(unsigned), 'utf8')
+}
+
+/**
+ * A copy of the message with `sig` set to `ed25519:` + base64 of the Ed25519
+ * signature over its canonical form. The input is not modified
+ *
+ * @throws {CanonicalizationError} if the message holds non-JSON values
+ */
+export function signMessage<M extends MoltMessage> (msg: M, privateKey: KeyObject): M {
+  const signature = sign(null, signingBytes(msg), privateKey)
+  return { ...msg, sig: SIG_PREFIX + signature.toString('base64') }
+}
+
+/**
+ * Whether `sig` is a valid signature of the message by `publicKey`, or by
+ * `msg.from.key` when no key is given. Never throws: a missing or malformed
+ * signature or key is simply `false`
+ */
+export function verifyMessage (msg: MoltMessage, publicKey?: KeyObject): boolean {
+  try {
+    const sig = msg.sig
+    if (typeof sig !== 'string' || !sig.startsWith(SIG_PREFIX)) return false
+    const b64 = sig.slice(SIG_PREFIX.length)
+    if (!SIG_BASE64.test(b64)) return false
+    const key = publicKey ?? fromKey(msg)
+    if (key === undefined) return false
+    return verify(null, signingBytes(msg), key, Buffer.from(b64, 'base64'))
+  } catch {
+    return false
+  }
+}
+
+function fromKey (msg: MoltMessage): KeyObject | undefined {
+  const key = msg.from?.key
+  return typeof key === 'string' ? moltKeyToKeyObject(key) : undefined
+}

@@ -1,0 +1,412 @@
+import { join } from 'node:path'
+import { loadavg, cpus } from 'node:os'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr, isMultiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
+import { identityFromKey, loadOrCreateKey, type Identity } from './identity/index.js'
+import { resolveDataDir, loadConfig, saveConfig, acquireLock, type AgentProfile, type MoltConfig, type NodeLock } from './config/index.js'
+import { openDatabase, type Database } from './storage/index.js'
+import { Inbox, type InboxEntry } from './inbox/index.js'
+import { speak, type Speak, type SpeakInit, type InboundMessage, type Route } from './services/speak/index.js'
+import { createMessage, signMessage, MoltSpeakError, errorPayload, pong, ping as pingPayload } from './moltspeak/index.js'
+import type { AgentRef, MoltMessage, Op, Classification } from './moltspeak/index.js'
+import { NotStartedError, RequestTimeoutError } from './errors.js'
+import { CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
+import { existsSync } from 'node:fs'
+
+export interface MoltNodeOptions {
+  /** Where the key, config and LevelDB live. @default $MOLT_HOME or ~/.molt */
+  dataDir?: string
+  /** Use this key instead of the data dir's key file */
+  privateKey?: Ed25519PrivateKey
+  /** Overrides of the config file's agent profile */
+  agent?: Partial<AgentProfile>
+  /** Multiaddrs to listen on. @default config `listen` */
+  listen?: string[]
+  /** Refuse unsigned inbound messages. @default config `speak.requireSignatures` */
+  requireSignatures?: boolean
+  /** Sign every outgoing message (costs ~45 µs each). @default false */
+  signMessages?: boolean
+  /** @default 100000 */
+  inboxMaxMessages?: number
+  /** Tuning of the speak protocol (ack timeout, in-flight window, replay window, …) */
+  speak?: Partial<Omit<SpeakInit, 'localAgent' | 'receive'>>
+  /** Extra libp2p options, merged over molt's (e.g. connectionManager limits) */
+  libp2p?: Partial<Libp2pOptions>
+  /** Take the data dir lock so no second process runs this key. @default true */
+  lock?: boolean
+}
+
+/** What a message may say when handed to send(): everything else is filled in */
+export interface MessageInit {
+  op: Op
+  p?: Record<string, unknown>
+  to?: AgentRef
+  cls?: Classification
+  re?: string
+  exp?: number
+  cap?: string[]
+  ext?: Record<string, Record<string, unknown>>
+  pii_meta?: MoltMessage['pii_meta']
+  /** Set to re-send a message under its original id (receivers de-duplicate by id) */
+  id?: string
+  /** @default Date.now() */
+  ts?: number
+}
+
+export interface SendOptions {
+  signal?: AbortSignal
+  /** Sign this message. @default the node's signMessages */
+  sign?: boolean
+}
+
+export interface RequestOptions extends SendOptions {
+  /** ms to wait for the reply. @default 30000 */
+  timeout?: number
+}
+
+/** Where a peer may be given: its PeerId, its PeerId string, or a multiaddr ending in /p2p/<id> */
+export type PeerInput = PeerId | Multiaddr | string
+
+export interface SendResult {
+  id: string
+  peer: string
+  /** The peer acknowledged receipt */
+  delivered: true
+  route: Route
+  message: MoltMessage
+}
+
+export interface ReceivedMessage extends InboxEntry {}
+
+export interface HandlerContext {
+  peer: PeerId
+  route: Route
+  entry: ReceivedMessage
+}
+
+/** A handler's return value becomes the reply: a payload (sent as `respond`) or a full init */
+export type HandlerResult = void | undefined | Record<string, unknown> | { reply: Omit<MessageInit, 're' | 'to'> }
+export type MessageHandler = (message: MoltMessage, context: HandlerContext) => HandlerResult | Promise<HandlerResult>
+
+export interface MoltNode {
+  readonly peerId: PeerId
+  readonly did: string
+  /** `ed25519:<base64>`, this node's MoltSpeak `from.key` */
+  readonly moltKey: string
+  readonly agent: AgentRef
+  readonly profile: AgentProfile
+  readonly dataDir: string
+  readonly config: MoltConfig
+  readonly libp2p: Libp2p<{ speak: Speak }>
+  getMultiaddrs(): Multiaddr[]
+  /** Send one message; resolves when the peer acknowledged receipt */
+  send(peer: PeerInput, message: MessageInit, options?: SendOptions): Promise<SendResult>
+  /** Send and wait for the `respond`/`error` whose `re` is this message's id */
+  request(peer: PeerInput, message: MessageInit, options?: RequestOptions): Promise<MoltMessage>
+  /** Answer messages of one op; the return value is sent back as the reply */
+  handle(op: Op, handler: MessageHandler): void
+  unhandle(op: Op): void
+  /** Everything received, in order, from the inbox (nothing is lost to a slow reader) */
+  messages(options?: { after?: number, signal?: AbortSignal }): AsyncGenerator<ReceivedMessage>
+  inbox(options?: { after?: number, limit?: number }): Promise<ReceivedMessage[]>
+  /** MoltSpeak ping → pong round trip in ms */
+  ping(peer: PeerInput, options?: { signal?: AbortSignal, timeout?: number }): Promise<{ rtt: number, pong: MoltMessage }>
+  /** Resolve a PeerInput, dialling a multiaddr if needed */
+  resolvePeer(peer: PeerInput, options?: { signal?: AbortSignal }): Promise<PeerId>
+  addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
+  removeEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
+  stop(): Promise<void>
+}
+
+interface PendingRequest {
+  peer: string
+  resolve: (reply: MoltMessage) => void
+  reject: (err: Error) => void
+}
+
+class DefaultMoltNode extends EventTarget implements MoltNode {
+  libp2p!: Libp2p<{ speak: Speak }>
+  readonly peerId: PeerId
+  readonly did: string
+  readonly moltKey: string
+  readonly agent: AgentRef
+  private readonly handlers = new Map<Op, MessageHandler>()
+  private readonly requests = new Map<string, PendingRequest>()
+  private readonly textEncoder = new TextEncoder()
+  private stopped = false
+  /** Building an event per message is not free: skip it when nobody listens */
+  private messageListeners = 0
+
+  constructor (
+    private readonly identity: Identity,
+    readonly profile: AgentProfile,
+    readonly config: MoltConfig,
+    readonly dataDir: string,
+    private readonly db: Database,
+    private readonly inboxStore: Inbox,
+    private readonly lock: NodeLock | undefined,
+    private readonly signByDefault: boolean
+  ) {
+    super()
+    this.peerId = identity.peerId
+    this.did = identity.did
+    this.moltKey = identity.moltKey
+    this.agent = { agent: profile.name, org: profile.org, key: identity.moltKey }
+    this.handlers.set('ping', (message) => ({
+      reply: {
+        op: 'pong',
+        p: pong({
+          nonce: String(message.p.nonce ?? ''),
+          load: Math.min(1, loadavg()[0] / cpus().length),
+          queue_depth: this.libp2p.services.speak.stats().inFlight
+        }) as Record<string, unknown>
+      }
+    }))
+  }
+
+  getMultiaddrs (): Multiaddr[] {
+    return this.libp2p.getMultiaddrs()
+  }
+
+  override addEventListener (type: string, listener: any, options?: boolean | { once?: boolean, signal?: AbortSignal }): void {
+    if (type === 'message') this.messageListeners++
+    super.addEventListener(type, listener, options)
+  }
+
+  override removeEventListener (type: string, listener: any, options?: boolean | EventListenerOptions): void {
+    if (type === 'message') this.messageListeners = Math.max(0, this.messageListeners - 1)
+    super.removeEventListener(type, listener, options)
+  }
+
+  async resolvePeer (peer: PeerInput, options: { signal?: AbortSignal } = {}): Promise<PeerId> {
+    if (typeof peer === 'string') {
+      if (!peer.startsWith('/')) return peerIdFromString(peer)
+      peer = multiaddr(peer)
+    }
+    if (isMultiaddr(peer)) {
+      const id = peer.getComponents().findLast(c => c.name === 'p2p')?.value
+      if (id == null) {
+        const connection = await this.libp2p.dial(peer, options)
+        return connection.remotePeer
+      }
+      const peerId = peerIdFromString(id)
+      if (this.libp2p.getConnections(peerId).length === 0) await this.libp2p.dial(peer, options)
+      return peerId
+    }
+    return peer
+  }
+
+  async send (peer: PeerInput, init: MessageInit, options: SendOptions = {}): Promise<SendResult> {
+    this.assertRunning()
+    const peerId = await this.resolvePeer(peer, options)
+    const message = this.buildMessage(peerId, init, options.sign)
+    await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
+    return { id: message.id, peer: peerId.toString(), delivered: true, route: this.routeTo(peerId), message }
+  }
+
+  async request (peer: PeerInput, init: MessageInit, options: RequestOptions = {}): Promise<MoltMessage> {
+    this.assertRunning()
+    const peerId = await this.resolvePeer(peer, options)
+    const message = this.buildMessage(peerId, init, options.sign)
+    const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
+    const reply = new Promise<MoltMessage>((resolve, reject) => {
+      this.requests.set(message.id, { peer: peerId.toString(), resolve, reject })
+    })
+    const timer = setTimeout(() => {
+      this.requests.get(message.id)?.reject(new RequestTimeoutError(`no reply to ${message.op} ${message.id} from ${peerId} within ${timeout} ms`))
+    }, timeout)
+    const onAbort = (): void => { this.requests.get(message.id)?.reject(options.signal?.reason) }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
+      return await reply
+    } finally {
+      clearTimeout(timer)
+      options.signal?.removeEventListener('abort', onAbort)
+      this.requests.delete(message.id)
+    }
+  }
+
+  handle (op: Op, handler: MessageHandler): void {
+    this.handlers.set(op, handler)
+  }
+
+  unhandle (op: Op): void {
+    this.handlers.delete(op)
+  }
+
+  async inbox (options: { after?: number, limit?: number } = {}): Promise<ReceivedMessage[]> {
+    return this.inboxStore.list(options)
+  }
+
+  async * messages (options: { after?: number, signal?: AbortSignal } = {}): AsyncGenerator<ReceivedMessage> {
+    let cursor = options.after ?? this.inboxStore.lastCursor
+    const signal = options.signal
+    while (signal?.aborted !== true && !this.stopped) {
+      const batch = await this.inboxStore.list({ after: cursor, limit: 256 })
+      for (const entry of batch) {
+        cursor = entry.cursor
+        yield entry
+      }
+      if (batch.length > 0) continue
+      // sleep until the next arrival (or abort/stop)
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          this.removeEventListener('stored', wake)
+          signal?.removeEventListener('abort', wake)
+          this.removeEventListener('stop', wake)
+          resolve()
+        }
+        this.addEventListener('stored', wake)
+        this.addEventListener('stop', wake)
+        signal?.addEventListener('abort', wake)
+      })
+    }
+  }
+
+  async ping (peer: PeerInput, options: { signal?: AbortSignal, timeout?: number } = {}): Promise<{ rtt: number, pong: MoltMessage }> {
+    const start = performance.now()
+    const p = pingPayload({}) as Record<string, unknown>
+    const reply = await this.request(peer, { op: 'ping', p }, options)
+    if (reply.op !== 'pong' || reply.p.nonce !== p.nonce) {
+      throw new MoltSpeakError('E_INVALID_PARAM', 'pong does not echo the ping nonce', { field: 'p.nonce' })
+    }
+    return { rtt: performance.now() - start, pong: reply }
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    this.dispatchEvent(new Event('stop'))
+    for (const pending of this.requests.values()) pending.reject(new NotStartedError('node stopped'))
+    await this.libp2p.stop()
+    await this.db.close()
+    await this.lock?.release()
+  }
+
+  /**
+   * speak's receive hook. Dispatch (handlers, request replies, events) happens
+   * at once; the returned promise — after which speak acknowledges — waits for
+   * the inbox write.
+   */
+  async receive (batch: InboundMessage[]): Promise<void> {
+    const receivedAt = Date.now()
+    const { cursors, stored } = this.inboxStore.append(batch.map(item => ({
+      raw: item.raw, peer: item.peer.toString(), route: item.route, receivedAt
+    })))
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i]
+      this.dispatch({ cursor: cursors[i], receivedAt, peer: item.peer.toString(), route: item.route, message: item.message }, item)
+    }
+    await stored
+    this.dispatchEvent(new Event('stored'))
+  }
+
+  private dispatch (entry: ReceivedMessage, item: InboundMessage): void {
+    const { message } = entry
+    if (message.re != null && (message.op === 'respond' || message.op === 'error' || message.op === 'pong')) {
+      const pending = this.requests.get(message.re)
+      if (pending?.peer === entry.peer) pending.resolve(message)
+    }
+    if (this.messageListeners > 0) this.dispatchEvent(new CustomEvent('message', { detail: entry }))
+    const handler = this.handlers.get(message.op)
+    if (handler == null) return
+    Promise.resolve()
+      .then(async () => handler(message, { peer: item.peer, route: item.route, entry }))
+      .then(async (result) => {
+        if (result == null) return
+        const reply = 'reply' in result && typeof result.reply === 'object' ? result.reply as MessageInit : { op: 'respond' as const, p: result }
+        await this.sendReply(item.peer, message, reply)
+      }, async (err: any) => {
+        const code = err instanceof MoltSpeakError ? err.code : 'E_TASK_FAILED'
+        await this.sendReply(item.peer, message, { op: 'error', p: errorPayload(code, err.message ?? String(err)) as unknown as Record<string, unknown> })
+      })
+      .catch(() => {}) // the requester's timeout reports an undeliverable reply
+  }
+
+  private async sendReply (peer: PeerId, request: MoltMessage, init: MessageInit): Promise<void> {
+    if (this.stopped) return
+    await this.send(peer, {
+      ...init,
+      re: request.id,
+      to: { agent: request.from.agent, org: request.from.org },
+      cls: init.cls ?? request.cls
+    })
+  }
+
+  private buildMessage (peer: PeerId, init: MessageInit, sign = this.signByDefault): MoltMessage {
+    const message = createMessage({
+      ...init,
+      from: this.agent,
+      to: init.to ?? { agent: peer.toString(), org: 'peer' }
+    })
+    return sign ? signMessage(message, this.identity.signingKey) : message
+  }
+
+  private routeTo (peer: PeerId): Route {
+    const connection = this.libp2p.getConnections(peer)[0]
+    return connection?.limits != null ? 'relayed' : 'direct'
+  }
+
+  private assertRunning (): void {
+    if (this.stopped) throw new NotStartedError('the node is stopped')
+  }
+}
+
+/** Create and start a molt node: identity from the data dir, libp2p with molt's services, the inbox in LevelDB */
+export async function createMoltNode (options: MoltNodeOptions = {}): Promise<MoltNode> {
+  const dataDir = resolveDataDir(options.dataDir)
+  const { key } = options.privateKey != null
+    ? { key: options.privateKey }
+    : await loadOrCreateKey(join(dataDir, IDENTITY_FILE))
+  const identity = identityFromKey(key)
+  const fallbackName = `agent-${identity.peerId.toString().slice(-8)}`
+  const config = await loadConfig(dataDir, fallbackName)
+  if (!existsSync(join(dataDir, CONFIG_FILE))) await saveConfig(dataDir, config)
+  const profile: AgentProfile = { ...config.agent, ...options.agent }
+
+  const lock = options.lock === false
+    ? undefined
+    : await acquireLock(dataDir, { pid: process.pid, peerId: identity.peerId.toString(), startedAt: Date.now() })
+  let db: Database | undefined
+  try {
+    db = await openDatabase(join(dataDir, DB_DIR))
+    const inbox = new Inbox(db, options.inboxMaxMessages ?? DEFAULT_INBOX_MAX_MESSAGES)
+    await inbox.open()
+    const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false)
+
+    const extra = options.libp2p ?? {}
+    node.libp2p = await createLibp2p({
+      ...extra,
+      privateKey: key,
+      addresses: { listen: options.listen ?? config.listen, ...extra.addresses },
+      transports: [tcp(), webSockets()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: {
+        ...(extra.services ?? {}),
+        identify: identify(),
+        ping: ping(),
+        speak: speak({
+          ...options.speak,
+          requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,
+          localAgent: () => node.agent,
+          receive: async (batch) => node.receive(batch)
+        })
+      }
+    }) as unknown as Libp2p<{ speak: Speak }>
+    return node
+  } catch (err) {
+    await db?.close().catch(() => {})
+    await lock?.release()
+    throw err
+  }
+}

@@ -1,0 +1,46 @@
+import { MAX_MESSAGE_BYTES } from '../../moltspeak/constants.js'
+import { second, minute, hour } from '../../constants.js'
+
+/** Protocol id of agent-to-agent MoltSpeak streams (protocols/speak.md) */
+export const PROTOCOL = '/molt/speak/1.0.0'
+
+/** A frame is type (1 byte) + seq (varint, ≤ 5 bytes) + one MoltSpeak message */
+export const FRAME_OVERHEAD = 6
+export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + FRAME_OVERHEAD
+
+/**
+ * Frames above MAX_FRAME_BYTES but below this are read past and refused one by
+ * one (E_INVALID_PARAM) without being buffered; anything larger ends the stream.
+ */
+export const MAX_SKIPPABLE_FRAME_BYTES = 16 * 1024 * 1024
+
+/** How long a sent message may wait for its ack before the stream is declared dead */
+export const ACK_TIMEOUT = 30 * second
+
+/** Unacknowledged messages one peer session keeps in flight before send() waits */
+export const MAX_IN_FLIGHT = 4096
+
+/** Unacknowledged bytes one peer session keeps in flight before send() waits */
+export const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024
+
+/**
+ * Unprocessed inbound bytes buffered per stream before reading is paused;
+ * pausing stops yamux window updates, which is how a fast sender is slowed.
+ */
+export const READ_HIGH_WATER_BYTES = 4 * 1024 * 1024
+
+/** One long-lived stream per direction is the norm; a few more cover restarts and races */
+export const MAX_INBOUND_STREAMS = 4
+export const MAX_OUTBOUND_STREAMS = 4
+
+/** Duplicate message ids are remembered (and older messages refused) for this long */
+export const REPLAY_WINDOW = 24 * hour
+
+/** Upper bound on remembered ids; beyond it the oldest are forgotten first */
+export const REPLAY_CACHE_SIZE = 100_000
+
+/** A message stamped further than this in the future is refused */
+export const MAX_CLOCK_SKEW = 5 * minute
+
+/** An idle session stream is closed after this long and reopened on the next send */
+export const STREAM_IDLE_TIMEOUT = 10 * minute

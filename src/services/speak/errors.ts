@@ -1,0 +1,17 @@
+/** The peer did not acknowledge a message within the ack timeout */
+export class AckTimeoutError extends Error {
+  static override name = 'AckTimeoutError'
+  override name = 'AckTimeoutError'
+}
+
+/** The session stream closed or reset before the message was acknowledged */
+export class SessionClosedError extends Error {
+  static override name = 'SessionClosedError'
+  override name = 'SessionClosedError'
+}
+
+/** The message does not fit in one frame (MoltSpeak's 1 MiB limit) */
+export class MessageTooLargeError extends Error {
+  static override name = 'MessageTooLargeError'
+  override name = 'MessageTooLargeError'
+}

@@ -1,0 +1,238 @@
+import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
+import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT } from './frames.js'
+import { MoltSpeakError, NAME_PATTERN, validateMessage, verifyMessage, createMessage, errorPayload } from '../../moltspeak/index.js'
+import type { AgentRef, MoltMessage } from '../../moltspeak/index.js'
+import type { ReplayWindow } from '../../delivery/replay-window.js'
+
+/** How a message reached this node */
+export type Route = 'direct' | 'relayed'
+
+/** One accepted message, handed to the node before it is acknowledged */
+export interface InboundMessage {
+  message: MoltMessage
+  /** The message exactly as received (UTF-8 JSON) */
+  raw: Uint8Array
+  /** The Noise-authenticated sender */
+  peer: PeerId
+  route: Route
+}
+
+export interface InboundPolicy {
+  maxFrameBytes: number
+  maxSkippableFrameBytes: number
+  maxMessageBytes: number
+  readHighWaterBytes: number
+  requireSignatures: boolean
+  replayWindowMs: number
+  maxClockSkewMs: number
+  replay: ReplayWindow
+  localAgent: () => AgentRef
+  /** Persist/dispatch a batch; the batch is acknowledged only after this resolves */
+  receive: (batch: InboundMessage[]) => Promise<void>
+  /** Called for every refused message (for logs and metrics) */
+  onRefused?: (peer: PeerId, error: MoltSpeakError) => void
+  onDuplicate?: (peer: PeerId, id: string) => void
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+/** Batches handed to `receive` but not yet acknowledged, per stream, before reading waits */
+const MAX_BATCHES_STORING = 4
+
+/**
+ * Serve one inbound speak stream: decode frames, check each message, hand the
+ * accepted ones to the node in batches, then send one cumulative ack per batch.
+ * Bad messages get a REJECT carrying a MoltSpeak `error`; unparseable framing
+ * gets a final REJECT(seq 0) and the stream is closed. Other streams are unaffected.
+ */
+export function serveInboundStream (stream: Stream, connection: Connection, policy: InboundPolicy, log: Logger): void {
+  const peer = connection.remotePeer
+  const peerKey = peer.publicKey != null ? 'ed25519:' + Buffer.from(peer.publicKey.raw).toString('base64') : undefined
+  const route: Route = connection.limits != null || connection.remoteAddr.toString().includes('/p2p-circuit') ? 'relayed' : 'direct'
+  const frames = new FrameDecoder(policy.maxFrameBytes, policy.maxSkippableFrameBytes)
+  let lastSeq = 0
+  let acks: Promise<void> = Promise.resolve()
+  let storing = 0
+  let processing = false
+  let ended = false
+  let finished = false
+
+  const write = (chunks: Uint8Array[]): void => {
+    if (chunks.length === 0 || stream.writeStatus !== 'writable') return
+    try {
+      stream.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+    } catch (err: any) {
+      log('could not write to %p - %e', peer, err)
+    }
+  }
+
+  const fail = (error: MoltSpeakError): void => {
+    if (finished) return
+    finished = true
+    policy.onRefused?.(peer, error)
+    log('closing speak stream from %p: %s', peer, error.message)
+    write([encodeFrame(FRAME_REJECT, 0, errorReply(policy.localAgent(), undefined, error))])
+    stream.close().catch(() => { stream.abort(error) })
+  }
+
+  const process = async (): Promise<void> => {
+    if (processing) return
+    processing = true
+    try {
+      while (!finished) {
+        const out: Uint8Array[] = []
+        const batch: InboundMessage[] = []
+        const batchSeqs: number[] = []
+        let frame
+        let handled = 0
+        while ((frame = frames.next()) != null) {
+          if (frame.type !== FRAME_MESSAGE) throw new FrameError(`unexpected frame type ${frame.type}`, 'malformed')
+          if (frame.seq <= lastSeq) throw new FrameError(`sequence ${frame.seq} does not increase`, 'malformed')
+          lastSeq = frame.seq
+          handled++
+          const checked = frame.oversizedBytes != null
+            ? new Refusal(new MoltSpeakError('E_INVALID_PARAM', `message of ${frame.oversizedBytes} bytes exceeds the ${policy.maxMessageBytes} byte limit`), undefined)
+            : check(frame.body, peer, peerKey, policy)
+          if (checked instanceof Refusal) {
+            policy.onRefused?.(peer, checked.error)
+            out.push(encodeFrame(FRAME_REJECT, frame.seq, errorReply(policy.localAgent(), checked.refused, checked.error)))
+          } else if (checked !== DUPLICATE) {
+            batch.push({ message: checked, raw: frame.body, peer, route })
+            batchSeqs.push(frame.seq)
+          }
+        }
+        if (handled === 0) break
+        // storing batch k+1 overlaps with storing batch k; acks still leave in order
+        const stored = batch.length > 0 ? policy.receive(batch) : Promise.resolve()
+        const ackSeq = lastSeq
+        const acked = acks.then(async () => {
+          try {
+            await stored
+          } catch (err: any) {
+            // not stored: refuse (never ack) so the sender knows to retry
+            log.error('could not accept %d messages from %p - %e', batch.length, peer, err)
+            for (let i = 0; i < batch.length; i++) {
+              const error = new MoltSpeakError('E_INTERNAL', `receiver could not store the message: ${err.message}`)
+              out.push(encodeFrame(FRAME_REJECT, batchSeqs[i], errorReply(policy.localAgent(), batch[i].message, error)))
+            }
+          }
+          out.push(encodeFrame(FRAME_ACK, ackSeq))
+          write(out)
+        })
+        acks = acked
+        if (++storing >= MAX_BATCHES_STORING) await acked
+        acked.finally(() => { storing-- }).catch(() => {})
+        if (stream.readStatus === 'paused' && frames.bufferedBytes < policy.readHighWaterBytes) stream.resume()
+      }
+      if (ended && !finished) {
+        frames.end()
+        await acks
+        finished = true
+        await stream.close().catch(() => {})
+      }
+    } catch (err: any) {
+      fail(err instanceof FrameError
+        ? new MoltSpeakError(err.reason === 'oversized' ? 'E_INVALID_PARAM' : 'E_PARSE', err.message)
+        : new MoltSpeakError('E_INTERNAL', err.message))
+    } finally {
+      processing = false
+    }
+  }
+
+  const kick = (): void => {
+    process().catch((err) => { log.error('speak stream from %p failed - %e', peer, err) })
+  }
+
+  stream.addEventListener('message', (evt: { data: Uint8Array | Uint8ArrayList }) => {
+    if (finished) return
+    frames.push(evt.data)
+    // backpressure: stop reading (and so stop granting yamux window) while behind
+    if (frames.bufferedBytes > policy.readHighWaterBytes && stream.readStatus === 'readable') stream.pause()
+    kick()
+  })
+  stream.addEventListener('close', () => { finished = true })
+  stream.addEventListener('remoteCloseWrite', () => {
+    ended = true
+    kick()
+  })
+}
+
+const DUPLICATE = Symbol('duplicate')
+
+/** Every per-message rule of protocols/speak.md, cheapest first */
+function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, policy: InboundPolicy): MoltMessage | Refusal | typeof DUPLICATE {
+  if (body.byteLength > policy.maxMessageBytes) {
+    return new Refusal(new MoltSpeakError('E_INVALID_PARAM', `message of ${body.byteLength} bytes exceeds the ${policy.maxMessageBytes} byte limit`), undefined)
+  }
+  let value: any
+  try {
+    value = JSON.parse(decoder.decode(body))
+  } catch (err: any) {
+    return new Refusal(new MoltSpeakError('E_PARSE', `message is not valid UTF-8 JSON: ${err.message}`), undefined)
+  }
+  let message: MoltMessage
+  try {
+    message = validateMessage(value)
+  } catch (err: any) {
+    if (err instanceof MoltSpeakError) {
+      return withContext(err, value)
+    }
+    return withContext(new MoltSpeakError('E_SCHEMA', err.message), value)
+  }
+  if (message.from.key != null && message.from.key !== peerKey) {
+    return withContext(new MoltSpeakError('E_AUTH_FAILED', 'from.key does not match the authenticated peer', { field: 'from.key' }), message)
+  }
+  if (message.sig != null) {
+    if (!verifyMessage(message, undefined)) {
+      return withContext(new MoltSpeakError('E_SIGNATURE', 'signature does not verify against from.key', { field: 'sig' }), message)
+    }
+  } else if (policy.requireSignatures) {
+    return withContext(new MoltSpeakError('E_SIGNATURE', 'this node requires signed messages (sig with from.key)', { field: 'sig' }), message)
+  }
+  const now = Date.now()
+  if (message.exp != null && message.exp < now) {
+    return withContext(new MoltSpeakError('E_TIMEOUT', `message expired at ${new Date(message.exp).toISOString()}`, { field: 'exp' }), message)
+  }
+  if (message.ts > now + policy.maxClockSkewMs) {
+    return withContext(new MoltSpeakError('E_INVALID_PARAM', `ts is more than ${policy.maxClockSkewMs} ms in the future`, { field: 'ts' }), message)
+  }
+  if (message.ts < now - policy.replayWindowMs) {
+    return withContext(new MoltSpeakError('E_INVALID_PARAM', `ts is older than the ${policy.replayWindowMs} ms replay window`, { field: 'ts' }), message)
+  }
+  if (policy.replay.checkAndRemember(`${peer.toString()}/${message.id}`, message.ts, now)) {
+    policy.onDuplicate?.(peer, message.id)
+    return DUPLICATE
+  }
+  return message
+}
+
+/** A refused message and what could be read of it (to address the error reply) */
+class Refusal {
+  constructor (readonly error: MoltSpeakError, readonly refused: unknown) {}
+}
+
+function withContext (error: MoltSpeakError, refused: unknown): Refusal {
+  return new Refusal(error, refused)
+}
+
+/** The MoltSpeak `error` reply for a refused message (its `re` is the refused id when known) */
+export function errorReply (from: AgentRef, refused: unknown, error: MoltSpeakError): Uint8Array {
+  const original = (typeof refused === 'object' && refused !== null ? refused : {}) as Partial<MoltMessage>
+  const to = isAgentRef(original.from) && NAME_PATTERN.test(original.from.agent) && NAME_PATTERN.test(original.from.org)
+    ? { agent: original.from.agent, org: original.from.org }
+    : { agent: 'unknown', org: 'unknown' }
+  const reply = createMessage({
+    op: 'error',
+    from,
+    to,
+    cls: 'int',
+    re: typeof original.id === 'string' ? original.id : undefined,
+    p: errorPayload(error.code, error.message, error.field != null ? { field: error.field } : undefined) as unknown as Record<string, unknown>
+  })
+  return new TextEncoder().encode(JSON.stringify(reply))
+}
+
+function isAgentRef (value: unknown): value is AgentRef {
+  return typeof value === 'object' && value !== null && typeof (value as AgentRef).agent === 'string' && typeof (value as AgentRef).org === 'string'
+}

@@ -1,0 +1,212 @@
+import type { Logger, PeerId, Stream } from '@libp2p/interface'
+import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT } from './frames.js'
+import { AckTimeoutError, SessionClosedError } from './errors.js'
+import { MoltSpeakError } from '../../moltspeak/index.js'
+import type { MoltMessage, ErrorCode } from '../../moltspeak/index.js'
+
+export interface SessionLimits {
+  ackTimeout: number
+  maxInFlight: number
+  maxInFlightBytes: number
+  maxFrameBytes: number
+}
+
+interface Pending {
+  resolve: () => void
+  reject: (err: Error) => void
+  bytes: number
+  deadline: number
+}
+
+/**
+ * The sending half of a peer session: one long-lived stream on which messages
+ * are pipelined (many in flight), frames from the same tick coalesced into one
+ * stream.send(), and cumulative acks / per-message rejects read back.
+ */
+export class OutboundSession {
+  private seq = 0
+  private readonly pending = new Map<number, Pending>()
+  private inFlightBytes = 0
+  private queue: Uint8Array[] = []
+  private queuedBytes = 0
+  private flushScheduled = false
+  private waitingForDrain = false
+  private readonly slotWaiters: Array<() => void> = []
+  private readonly decoder: FrameDecoder
+  private readonly sweep: ReturnType<typeof setInterval>
+  private closedWith?: Error
+
+  constructor (
+    readonly peer: PeerId,
+    private readonly stream: Stream,
+    private readonly limits: SessionLimits,
+    private readonly log: Logger,
+    private readonly onClose: (session: OutboundSession) => void
+  ) {
+    this.decoder = new FrameDecoder(limits.maxFrameBytes)
+    stream.addEventListener('message', (evt) => { this.onData(evt.data) })
+    stream.addEventListener('close', (evt) => {
+      this.shutdown(new SessionClosedError(`session to ${peer} closed${evt.error != null ? `: ${evt.error.message}` : ''}`))
+    })
+    stream.addEventListener('remoteCloseWrite', () => {
+      this.shutdown(new SessionClosedError(`${peer} closed the session`))
+      stream.close().catch(() => {})
+    })
+    this.sweep = setInterval(() => { this.checkAckDeadlines() }, Math.min(1000, limits.ackTimeout))
+    this.sweep.unref?.()
+  }
+
+  get isOpen (): boolean {
+    return this.closedWith == null && this.stream.status === 'open'
+  }
+
+  get inFlight (): number {
+    return this.pending.size
+  }
+
+  /** Queue one encoded message; resolves when the peer acknowledges it */
+  async send (body: Uint8Array, signal?: AbortSignal): Promise<void> {
+    while (this.pending.size >= this.limits.maxInFlight || this.inFlightBytes >= this.limits.maxInFlightBytes) {
+      await new Promise<void>((resolve) => this.slotWaiters.push(resolve))
+      signal?.throwIfAborted()
+    }
+    if (this.closedWith != null) throw this.closedWith
+
+    const seq = ++this.seq
+    const frame = encodeFrame(FRAME_MESSAGE, seq, body)
+    const acked = new Promise<void>((resolve, reject) => {
+      this.pending.set(seq, { resolve, reject, bytes: frame.byteLength, deadline: Date.now() + this.limits.ackTimeout })
+    })
+    this.inFlightBytes += frame.byteLength
+    this.queue.push(frame)
+    this.queuedBytes += frame.byteLength
+    this.scheduleFlush()
+    if (signal == null) return acked
+    // abort detaches the caller; the frame may still be delivered and acked
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => { reject(signal.reason) }
+      if (signal.aborted) { onAbort(); return }
+      signal.addEventListener('abort', onAbort, { once: true })
+      acked.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+    })
+  }
+
+  close (): void {
+    this.shutdown(new SessionClosedError('session closed locally'))
+    this.stream.close().catch(() => {})
+  }
+
+  private scheduleFlush (): void {
+    if (this.flushScheduled || this.waitingForDrain) return
+    this.flushScheduled = true
+    // setImmediate, not a microtask: lets every send() of this turn join one write
+    setImmediate(() => {
+      this.flushScheduled = false
+      this.flush()
+    })
+  }
+
+  private flush (): void {
+    if (this.queue.length === 0 || this.closedWith != null) return
+    const data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queuedBytes)
+    this.queue = []
+    this.queuedBytes = 0
+    let writable: boolean
+    try {
+      writable = this.stream.send(data)
+    } catch (err: any) {
+      this.shutdown(new SessionClosedError(`write failed: ${err.message}`))
+      return
+    }
+    if (!writable) {
+      this.waitingForDrain = true
+      this.stream.onDrain().then(() => {
+        this.waitingForDrain = false
+        this.flush()
+      }, (err) => {
+        this.shutdown(new SessionClosedError(`stream failed while draining: ${err.message}`))
+      })
+    }
+  }
+
+  private onData (chunk: Uint8Array | import('uint8arraylist').Uint8ArrayList): void {
+    this.decoder.push(chunk)
+    try {
+      for (let frame = this.decoder.next(); frame != null; frame = this.decoder.next()) {
+        if (frame.type === FRAME_ACK) {
+          this.ackThrough(frame.seq)
+        } else if (frame.type === FRAME_REJECT) {
+          this.rejectOne(frame.seq, frame.body)
+        } else {
+          throw new FrameError(`unexpected frame type ${frame.type} from the receiver`, 'malformed')
+        }
+      }
+    } catch (err: any) {
+      this.log.error('bad frame from %p - %e', this.peer, err)
+      this.stream.abort(err)
+    }
+  }
+
+  private ackThrough (seq: number): void {
+    for (const [pendingSeq, entry] of this.pending) {
+      if (pendingSeq > seq) break
+      this.settle(pendingSeq, entry)
+      entry.resolve()
+    }
+  }
+
+  private rejectOne (seq: number, body: Uint8Array): void {
+    const error = rejectionToError(body)
+    if (seq === 0) {
+      // connection-level refusal: the receiver is closing the stream
+      this.shutdown(error)
+      return
+    }
+    const entry = this.pending.get(seq)
+    if (entry == null) return
+    this.settle(seq, entry)
+    entry.reject(error)
+  }
+
+  private settle (seq: number, entry: Pending): void {
+    this.pending.delete(seq)
+    this.inFlightBytes -= entry.bytes
+    if (this.slotWaiters.length > 0) this.slotWaiters.shift()?.()
+  }
+
+  private checkAckDeadlines (): void {
+    const oldest = this.pending.values().next().value
+    if (oldest != null && oldest.deadline < Date.now()) {
+      const err = new AckTimeoutError(`${this.peer} did not acknowledge within ${this.limits.ackTimeout} ms`)
+      this.stream.abort(err)
+      this.shutdown(err)
+    }
+  }
+
+  private shutdown (err: Error): void {
+    if (this.closedWith != null) return
+    this.closedWith = err
+    clearInterval(this.sweep)
+    for (const [seq, entry] of this.pending) {
+      this.pending.delete(seq)
+      entry.reject(err)
+    }
+    this.inFlightBytes = 0
+    this.queue = []
+    for (const wake of this.slotWaiters.splice(0)) wake()
+    this.onClose(this)
+  }
+}
+
+/** A REJECT body is a MoltSpeak `error` message; surface it as a MoltSpeakError */
+function rejectionToError (body: Uint8Array): MoltSpeakError {
+  try {
+    const reply = JSON.parse(new TextDecoder().decode(body)) as MoltMessage
+    const p = reply.p as { code?: string, message?: string, field?: string }
+    const error = new MoltSpeakError((p.code ?? 'E_INTERNAL') as ErrorCode, p.message ?? 'rejected by peer', { field: p.field })
+    ;(error as MoltSpeakError & { reply?: MoltMessage }).reply = reply
+    return error
+  } catch {
+    return new MoltSpeakError('E_PARSE', 'peer sent an unreadable rejection')
+  }
+}

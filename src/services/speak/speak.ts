@@ -1,0 +1,173 @@
+import { serviceCapabilities } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { OutboundSession } from './outbound-session.js'
+import { serveInboundStream, type InboundMessage } from './inbound.js'
+import { MessageTooLargeError } from './errors.js'
+import { ReplayWindow } from '../../delivery/replay-window.js'
+import { MAX_MESSAGE_BYTES } from '../../moltspeak/constants.js'
+import type { AgentRef, MoltSpeakError } from '../../moltspeak/index.js'
+import * as c from './constants.js'
+
+export interface SpeakInit {
+  /** @default '/molt/speak/1.0.0' */
+  protocol?: string
+  /** Largest accepted message in bytes. @default 1048576 (MoltSpeak's limit) */
+  maxMessageBytes?: number
+  /** @default 30000 */
+  ackTimeout?: number
+  /** @default 4096 */
+  maxInFlight?: number
+  /** @default 16 MiB */
+  maxInFlightBytes?: number
+  /** @default 4 MiB */
+  readHighWaterBytes?: number
+  /** Refuse unsigned messages with E_SIGNATURE. @default false */
+  requireSignatures?: boolean
+  /** @default 24 h */
+  replayWindow?: number
+  /** @default 100000 */
+  replayCacheSize?: number
+  /** @default 5 min */
+  maxClockSkew?: number
+  /** @default 4 */
+  maxInboundStreams?: number
+  /** @default 4 */
+  maxOutboundStreams?: number
+  /** The AgentRef this node puts in `from` of error replies */
+  localAgent: () => AgentRef
+  /** Accept a batch of checked messages; they are acknowledged once this resolves */
+  receive: (batch: InboundMessage[]) => Promise<void>
+  onRefused?: (peer: PeerId, error: MoltSpeakError) => void
+  onDuplicate?: (peer: PeerId, id: string) => void
+}
+
+export interface SpeakComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  logger: ComponentLogger
+}
+
+export interface SpeakStats {
+  sessions: number
+  inFlight: number
+  replayCacheSize: number
+}
+
+/** /molt/speak/1.0.0: pipelined, acknowledged MoltSpeak messages over one stream per peer */
+export interface Speak extends Startable {
+  readonly protocol: string
+  /** Send one encoded MoltSpeak message; resolves when `peer` acknowledged receipt */
+  send(peer: PeerId, body: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  stats(): SpeakStats
+}
+
+class DefaultSpeak implements Speak {
+  readonly protocol: string
+  private readonly log: Logger
+  private readonly sessions = new Map<string, OutboundSession>()
+  private readonly opening = new Map<string, Promise<OutboundSession>>()
+  private readonly replay: ReplayWindow
+  private readonly maxFrameBytes: number
+  private readonly maxMessageBytes: number
+  private started = false
+
+  readonly [Symbol.toStringTag] = 'molt/speak'
+  readonly [serviceCapabilities] = ['@molt/speak']
+
+  constructor (private readonly components: SpeakComponents, private readonly init: SpeakInit) {
+    this.log = components.logger.forComponent('molt:speak')
+    this.protocol = init.protocol ?? c.PROTOCOL
+    this.maxMessageBytes = init.maxMessageBytes ?? MAX_MESSAGE_BYTES
+    this.maxFrameBytes = this.maxMessageBytes + c.FRAME_OVERHEAD
+    this.replay = new ReplayWindow(init.replayWindow ?? c.REPLAY_WINDOW, init.replayCacheSize ?? c.REPLAY_CACHE_SIZE)
+  }
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(this.protocol, (stream, connection) => { this.onStream(stream, connection) }, {
+      maxInboundStreams: this.init.maxInboundStreams ?? c.MAX_INBOUND_STREAMS,
+      maxOutboundStreams: this.init.maxOutboundStreams ?? c.MAX_OUTBOUND_STREAMS,
+      // agents behind NAT talk over circuit relays; our own relays set generous limits
+      runOnLimitedConnection: true
+    })
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    await this.components.registrar.unhandle(this.protocol)
+    for (const session of this.sessions.values()) session.close()
+    this.sessions.clear()
+  }
+
+  stats (): SpeakStats {
+    let inFlight = 0
+    for (const session of this.sessions.values()) inFlight += session.inFlight
+    return { sessions: this.sessions.size, inFlight, replayCacheSize: this.replay.size }
+  }
+
+  async send (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (body.byteLength > this.maxMessageBytes) {
+      throw new MessageTooLargeError(`message of ${body.byteLength} bytes exceeds the ${this.maxMessageBytes} byte limit`)
+    }
+    const session = await this.session(peer, options.signal)
+    await session.send(body, options.signal)
+  }
+
+  private async session (peer: PeerId, signal?: AbortSignal): Promise<OutboundSession> {
+    const key = peer.toString()
+    const existing = this.sessions.get(key)
+    if (existing?.isOpen === true) return existing
+    let opening = this.opening.get(key)
+    if (opening == null) {
+      opening = this.open(peer, signal).finally(() => { this.opening.delete(key) })
+      this.opening.set(key, opening)
+    }
+    return opening
+  }
+
+  private async open (peer: PeerId, signal?: AbortSignal): Promise<OutboundSession> {
+    const stream = await this.components.connectionManager.openStream(peer, this.protocol, {
+      signal,
+      runOnLimitedConnection: true
+    })
+    stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
+    const key = peer.toString()
+    const session = new OutboundSession(peer, stream, {
+      ackTimeout: this.init.ackTimeout ?? c.ACK_TIMEOUT,
+      maxInFlight: this.init.maxInFlight ?? c.MAX_IN_FLIGHT,
+      maxInFlightBytes: this.init.maxInFlightBytes ?? c.MAX_IN_FLIGHT_BYTES,
+      maxFrameBytes: this.maxFrameBytes
+    }, this.log, (closed) => {
+      if (this.sessions.get(key) === closed) this.sessions.delete(key)
+    })
+    this.sessions.set(key, session)
+    return session
+  }
+
+  private onStream (stream: Stream, connection: Connection): void {
+    if (!this.started) {
+      stream.abort(new Error('speak service is stopping'))
+      return
+    }
+    stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
+    serveInboundStream(stream, connection, {
+      maxFrameBytes: this.maxFrameBytes,
+      maxSkippableFrameBytes: Math.max(this.maxFrameBytes, c.MAX_SKIPPABLE_FRAME_BYTES),
+      maxMessageBytes: this.maxMessageBytes,
+      readHighWaterBytes: this.init.readHighWaterBytes ?? c.READ_HIGH_WATER_BYTES,
+      requireSignatures: this.init.requireSignatures ?? false,
+      replayWindowMs: this.init.replayWindow ?? c.REPLAY_WINDOW,
+      maxClockSkewMs: this.init.maxClockSkew ?? c.MAX_CLOCK_SKEW,
+      replay: this.replay,
+      localAgent: this.init.localAgent,
+      receive: this.init.receive,
+      onRefused: this.init.onRefused,
+      onDuplicate: this.init.onDuplicate
+    }, this.log)
+  }
+}
+
+export function speak (init: SpeakInit): (components: SpeakComponents) => Speak {
+  return (components) => new DefaultSpeak(components, init)
+}

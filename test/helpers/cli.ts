@@ -1,0 +1,164 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The built CLI: the tests run after `npm run build` (pretest) */
+export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url))
+
+export interface CliResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** Temp data dirs and child processes, all removed/killed by cleanup() */
+export class CliSandbox {
+  private readonly dirs: string[] = []
+  private readonly children = new Set<ChildProcess>()
+  /** $MOLT_HOME for every child, so a test that forgets --data-dir never touches ~/.molt */
+  home?: string
+
+  async dir (): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'molt-cli-test-'))
+    this.dirs.push(dir)
+    return dir
+  }
+
+  private async env (): Promise<NodeJS.ProcessEnv> {
+    this.home ??= await this.dir()
+    const env: NodeJS.ProcessEnv = { ...process.env, MOLT_HOME: this.home }
+    delete env.DEBUG
+    return env
+  }
+
+  /** Run `molt <args>` to completion */
+  async run (args: string[], timeoutMs = 20_000): Promise<CliResult> {
+    const child = spawn(process.execPath, [CLI, ...args], { env: await this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
+    this.children.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.once('close', (c, s) => { resolve([c, s]) })
+    })
+    clearTimeout(timer)
+    this.children.delete(child)
+    return { code, signal, stdout, stderr }
+  }
+
+  /** Start a long-running `molt <args>` (agent, inbox --follow) */
+  async start (args: string[]): Promise<RunningCli> {
+    const child = spawn(process.execPath, [CLI, ...args], { env: await this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
+    this.children.add(child)
+    child.once('close', () => { this.children.delete(child) })
+    return new RunningCli(child)
+  }
+
+  /** Start `molt agent --json` on loopback and wait for its listening line */
+  async agent (dataDir: string, extra: string[] = []): Promise<RunningAgent> {
+    const cli = await this.start(['agent', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', ...extra])
+    const first = await cli.nextLine()
+    let listening: Listening
+    try {
+      listening = JSON.parse(first)
+    } catch {
+      throw new Error(`agent did not print a JSON listening line: ${first}\n${cli.stderr}`)
+    }
+    if (listening.event !== 'listening') throw new Error(`unexpected first line: ${first}`)
+    return Object.assign(cli, { listening, dataDir })
+  }
+
+  async cleanup (): Promise<void> {
+    for (const child of this.children) child.kill('SIGKILL')
+    await Promise.all(this.dirs.map(async dir => rm(dir, { recursive: true, force: true })))
+  }
+}
+
+export interface Listening {
+  event: 'listening'
+  peerId: string
+  addresses: string[]
+  apiPort: number
+}
+
+export type RunningAgent = RunningCli & { listening: Listening, dataDir: string }
+
+/** A child process read line by line */
+export class RunningCli {
+  readonly lines: string[] = []
+  stderr = ''
+  private read = 0
+  private closed = false
+  private readonly waiters = new Set<() => void>()
+  readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+
+  constructor (readonly child: ChildProcess) {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      this.lines.push(line)
+      for (const wake of this.waiters) wake()
+    })
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })
+    // 'close', not 'exit': every stdout line has been read by then
+    this.exited = new Promise((resolve) => {
+      child.once('close', (code, signal) => {
+        this.closed = true
+        for (const wake of this.waiters) wake()
+        resolve({ code, signal })
+      })
+    })
+  }
+
+  /** The next stdout line not yet returned */
+  async nextLine (timeoutMs = 15_000): Promise<string> {
+    return this.waitFor(() => this.lines.length > this.read ? this.lines[this.read++] : undefined, timeoutMs)
+  }
+
+  /** The first JSON stdout line (from the start) that `predicate` accepts */
+  async waitForJson<T = any> (predicate: (value: any) => boolean, timeoutMs = 15_000): Promise<T> {
+    return this.waitFor(() => {
+      for (const line of this.lines) {
+        try {
+          const value = JSON.parse(line)
+          if (predicate(value)) return value
+        } catch {}
+      }
+      return undefined
+    }, timeoutMs)
+  }
+
+  async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
+    this.child.kill(signal)
+    return this.exited
+  }
+
+  private async waitFor<T> (check: () => T | undefined, timeoutMs: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const wake = (): void => {
+        const value = check()
+        if (value !== undefined) {
+          finish()
+          resolve(value)
+        } else if (this.closed) {
+          finish()
+          reject(new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) first; stderr: ${this.stderr}`))
+        }
+      }
+      const timer = setTimeout(() => {
+        finish()
+        reject(new Error(`timed out after ${timeoutMs} ms; stdout: ${this.lines.join('\n')}; stderr: ${this.stderr}`))
+      }, timeoutMs)
+      const finish = (): void => {
+        clearTimeout(timer)
+        this.waiters.delete(wake)
+      }
+      this.waiters.add(wake)
+      wake()
+    })
+  }
+}

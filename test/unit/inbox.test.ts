@@ -1,0 +1,65 @@
+import { describe, it, expect, afterAll } from 'vitest'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openDatabase } from '../../src/storage/index.js'
+import { Inbox } from '../../src/inbox/index.js'
+import { createMessage } from '../../src/moltspeak/index.js'
+
+const dirs: string[] = []
+afterAll(async () => { await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true }))) })
+
+const record = (n: number): { raw: Uint8Array, peer: string, route: 'direct', receivedAt: number } => ({
+  raw: new TextEncoder().encode(JSON.stringify(createMessage({ op: 'query', from: { agent: 'a', org: 'b' }, to: { agent: 'c', org: 'd' }, p: { domain: 'x', n } }))),
+  peer: 'peer',
+  route: 'direct',
+  receivedAt: n
+})
+
+describe('inbox (real LevelDB)', () => {
+  it('pages by cursor across batch boundaries, losing nothing, and survives reopening', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
+    dirs.push(dir)
+    let db = await openDatabase(dir)
+    let inbox = new Inbox(db, 1000)
+    await inbox.open()
+    let n = 0
+    for (const size of [1, 5, 3, 10, 1]) {
+      const { cursors, stored } = inbox.append(Array.from({ length: size }, () => record(n++)))
+      await stored
+      expect(cursors.length).toBe(size)
+    }
+    const seen: number[] = []
+    let after = 0
+    for (;;) {
+      const page = await inbox.list({ after, limit: 4 })
+      if (page.length === 0) break
+      seen.push(...page.map(e => e.message.p.n as number))
+      after = page.at(-1)!.cursor
+    }
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i))
+    await db.close()
+
+    db = await openDatabase(dir)
+    inbox = new Inbox(db, 1000)
+    await inbox.open()
+    expect(inbox.lastCursor).toBe(20)
+    expect((await inbox.list({ after: 18 })).map(e => e.cursor)).toEqual([19, 20])
+    await inbox.append([record(20)]).stored
+    expect(inbox.lastCursor).toBe(21)
+    await db.close()
+  })
+
+  it('prunes the oldest batches past its bound', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
+    dirs.push(dir)
+    const db = await openDatabase(dir)
+    const inbox = new Inbox(db, 10)
+    await inbox.open()
+    for (let i = 0; i < 8; i++) await inbox.append([record(2 * i), record(2 * i + 1)]).stored
+    expect(inbox.size).toBeLessThanOrEqual(10)
+    const all = await inbox.list({ limit: 100 })
+    expect(all.map(e => e.cursor)).toEqual([7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
+    await db.close()
+  })
+})
