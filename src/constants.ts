@@ -14,6 +14,8 @@ export const DEFAULT_DATA_DIR_NAME = '.molt'
 export const IDENTITY_FILE = 'identity.key'
 export const CONFIG_FILE = 'config.json'
 export const API_TOKEN_FILE = 'api-token'
+/** Written by a running `molt agent`: where its local API listens ({port, pid}) */
+export const API_ENDPOINT_FILE = 'api.json'
 export const LOCK_FILE = 'node.lock'
 export const DB_DIR = 'db'
 

@@ -6,9 +6,9 @@ import { findRunningNode, type LockInfo } from '../config/index.js'
 import { ApiClient } from './client.js'
 import { AgentApiUnavailableError, ApiTokenError } from './errors.js'
 import { loadApiToken } from './token.js'
+import { API_ENDPOINT_FILE } from '../constants.js'
 
-/** `<dataDir>/api.json`: where the agent running with this data dir serves its API */
-export const API_ENDPOINT_FILE = 'api.json'
+export { API_ENDPOINT_FILE }
 
 export interface ApiEndpoint {
   port: number

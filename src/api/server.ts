@@ -58,7 +58,7 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
     try {
       const url = new URL(req.url ?? '/', 'http://localhost')
       const methods = routes.get(url.pathname)
-      const route = methods?.[req.method as Method]
+      const route = methods != null && Object.hasOwn(methods, req.method ?? '') ? methods[req.method as Method] : undefined
       if (route?.public !== true && !authorized(req)) {
         throw new HttpError(401, 'E_AUTH_FAILED', 'missing or wrong API token (Authorization: Bearer <token from the data dir\'s api-token file>)')
       }

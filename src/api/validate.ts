@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
-import { CLASSIFICATIONS, OPS, type Classification, type Op } from '../moltspeak/index.js'
+import { CLASSIFICATIONS, OPS } from '../moltspeak/index.js'
 import { isNonNegativeInteger, isPlainObject, isStringArray } from '../moltspeak/checks.js'
 import { HttpError } from './errors.js'
 import type { ApiMessageInit } from './types.js'
@@ -59,7 +59,7 @@ export function parseMessageInit (value: unknown, field = 'message'): ApiMessage
     throw schema(`${field}.to`, 'must be an object with string agent and org')
   }
   if (piiMeta !== undefined && !isPlainObject(piiMeta)) throw schema(`${field}.pii_meta`, 'must be an object')
-  return value as unknown as ApiMessageInit & { op: Op, cls?: Classification }
+  return value as unknown as ApiMessageInit
 }
 
 export function optionalBoolean (value: unknown, field: string): boolean | undefined {

@@ -44,3 +44,6 @@ export const MAX_CLOCK_SKEW = 5 * minute
 
 /** An idle session stream is closed after this long and reopened on the next send */
 export const STREAM_IDLE_TIMEOUT = 10 * minute
+
+/** On stop, how long to wait for acks of already-received messages to leave */
+export const STOP_DRAIN_TIMEOUT = 2 * second

@@ -46,7 +46,12 @@ const MAX_BATCHES_STORING = 4
  * Bad messages get a REJECT carrying a MoltSpeak `error`; unparseable framing
  * gets a final REJECT(seq 0) and the stream is closed. Other streams are unaffected.
  */
-export function serveInboundStream (stream: Stream, connection: Connection, policy: InboundPolicy, log: Logger): void {
+export interface InboundStreamHandle {
+  /** Resolves when every batch read so far has been acknowledged (or refused) */
+  drained(): Promise<void>
+}
+
+export function serveInboundStream (stream: Stream, connection: Connection, policy: InboundPolicy, log: Logger): InboundStreamHandle {
   const peer = connection.remotePeer
   const peerKey = peer.publicKey != null ? 'ed25519:' + Buffer.from(peer.publicKey.raw).toString('base64') : undefined
   const route: Route = connection.limits != null || connection.remoteAddr.toString().includes('/p2p-circuit') ? 'relayed' : 'direct'
@@ -152,10 +157,12 @@ export function serveInboundStream (stream: Stream, connection: Connection, poli
     kick()
   })
   stream.addEventListener('close', () => { finished = true })
+  const handle: InboundStreamHandle = { drained: async () => acks }
   stream.addEventListener('remoteCloseWrite', () => {
     ended = true
     kick()
   })
+  return handle
 }
 
 const DUPLICATE = Symbol('duplicate')
