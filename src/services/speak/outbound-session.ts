@@ -99,11 +99,18 @@ export class OutboundSession {
   private scheduleFlush (): void {
     if (this.flushScheduled || this.waitingForDrain) return
     this.flushScheduled = true
-    // setImmediate, not a microtask: lets every send() of this turn join one write
-    setImmediate(() => {
-      this.flushScheduled = false
-      this.flush()
-    })
+    if (this.pending.size <= 1) {
+      // idle session: a lone message (a request, a reply) leaves at once
+      queueMicrotask(this.runFlush)
+    } else {
+      // busy session: setImmediate lets every send() of this turn join one write
+      setImmediate(this.runFlush)
+    }
+  }
+
+  private readonly runFlush = (): void => {
+    this.flushScheduled = false
+    this.flush()
   }
 
   private flush (): void {
