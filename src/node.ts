@@ -20,6 +20,8 @@ import type { AgentRef, MoltMessage, Op, Classification } from './moltspeak/inde
 import { NotStartedError, RequestTimeoutError } from './errors.js'
 import { CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
 import { existsSync } from 'node:fs'
+import { cards, type CardService, type AgentCard } from './services/card/index.js'
+import { Discovery, peerDiscoveryModules, dhtService, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 
 export interface MoltNodeOptions {
   /** Where the key, config and LevelDB live. @default $MOLT_HOME or ~/.molt */
@@ -42,6 +44,17 @@ export interface MoltNodeOptions {
   libp2p?: Partial<Libp2pOptions>
   /** Take the data dir lock so no second process runs this key. @default true */
   lock?: boolean
+  /**
+   * Find LAN peers by mDNS (`_molt._udp.local`). It multicasts on every
+   * interface: turn it on only on networks you own. @default false (`molt agent` turns it on)
+   */
+  mdns?: boolean | { interval?: number }
+  /** DHT bootstrap multiaddrs. @default config `discovery.bootstrap` */
+  bootstrap?: string[]
+  /** The private DHT (`/molt/kad/1.0.0`). @default server mode, 48 h provider records */
+  dht?: DhtOptions
+  /** ms between presence pings of connected agents; 0 = off. @default 60000 */
+  heartbeatInterval?: number
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -105,7 +118,7 @@ export interface MoltNode {
   readonly profile: AgentProfile
   readonly dataDir: string
   readonly config: MoltConfig
-  readonly libp2p: Libp2p<{ speak: Speak }>
+  readonly libp2p: Libp2p<MoltServices>
   getMultiaddrs(): Multiaddr[]
   /** Send one message; resolves when the peer acknowledged receipt */
   send(peer: PeerInput, message: MessageInit, options?: SendOptions): Promise<SendResult>
@@ -121,9 +134,23 @@ export interface MoltNode {
   ping(peer: PeerInput, options?: { signal?: AbortSignal, timeout?: number }): Promise<{ rtt: number, pong: MoltMessage }>
   /** Resolve a PeerInput, dialling a multiaddr if needed */
   resolvePeer(peer: PeerInput, options?: { signal?: AbortSignal }): Promise<PeerId>
+  /** Agents offering a capability, from local knowledge (LAN, connections) and the DHT, each with its verified card */
+  discover(capability: string, options?: DiscoverOptions): Promise<DiscoveredAgent[]>
+  /** Every agent this node knows, with status (connected / seen / stale) and last-seen time */
+  peers(): KnownPeer[]
+  /** A peer's verified agent card (cached, or fetched over /molt/card/1.0.0) */
+  card(peer: PeerInput, options?: { signal?: AbortSignal, force?: boolean }): Promise<AgentCard>
+  /** This node's own signed card */
+  ownCard(): AgentCard
   addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   removeEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   stop(): Promise<void>
+}
+
+export interface MoltServices extends Record<string, unknown> {
+  speak: Speak
+  cards: CardService
+  dht?: unknown
 }
 
 interface PendingRequest {
@@ -133,7 +160,8 @@ interface PendingRequest {
 }
 
 class DefaultMoltNode extends EventTarget implements MoltNode {
-  libp2p!: Libp2p<{ speak: Speak }>
+  libp2p!: Libp2p<MoltServices>
+  discovery!: Discovery
   readonly peerId: PeerId
   readonly did: string
   readonly moltKey: string
@@ -170,6 +198,25 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         }) as Record<string, unknown>
       }
     }))
+    // answer `discover` from what this node knows (itself included); no DHT walk on a peer's behalf
+    this.handlers.set('discover', (message) => {
+      const capability = typeof message.p.capability === 'string' ? message.p.capability : undefined
+      if (capability == null) throw new MoltSpeakError('E_MISSING_FIELD', 'discover needs p.capability', { field: 'p.capability' })
+      const limit = Number.isInteger(message.p.limit) ? Math.min(Number(message.p.limit), 100) : 10
+      const own = this.ownCard()
+      const cardsFound = [
+        ...(own.capabilities.some(c => c.name === capability) ? [own] : []),
+        ...this.discovery.localMatches(capability).map(a => a.card)
+      ].slice(0, limit)
+      return {
+        status: 'success',
+        total: cardsFound.length,
+        agents: cardsFound.map(card => ({
+          agent_id: card.name, org: card.org, name: card.name, public_key: card.key, peer_id: card.peer_id,
+          capabilities: card.capabilities.map(c => c.name), endpoint: { addresses: card.addresses }, card
+        }))
+      }
+    })
   }
 
   getMultiaddrs (): Multiaddr[] {
@@ -282,9 +329,31 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     return { rtt: performance.now() - start, pong: reply }
   }
 
+  async discover (capability: string, options: DiscoverOptions = {}): Promise<DiscoveredAgent[]> {
+    this.assertRunning()
+    return this.discovery.discover(capability, options)
+  }
+
+  peers (): KnownPeer[] {
+    return this.discovery.peers()
+  }
+
+  async card (peer: PeerInput, options: { signal?: AbortSignal, force?: boolean } = {}): Promise<AgentCard> {
+    this.assertRunning()
+    const peerId = await this.resolvePeer(peer, options)
+    const card = await this.libp2p.services.cards.fetch(peerId, options)
+    this.discovery.presence.seen(peerId.toString(), { card })
+    return card
+  }
+
+  ownCard (): AgentCard {
+    return this.libp2p.services.cards.own()
+  }
+
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.discovery?.stop()
     this.dispatchEvent(new Event('stop'))
     for (const pending of this.requests.values()) pending.reject(new NotStartedError('node stopped'))
     await this.libp2p.stop()
@@ -304,6 +373,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     })))
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]
+      if (i === 0 || batch[i - 1].peer !== item.peer) this.discovery?.presence.seen(item.peer.toString())
       this.dispatch({ cursor: cursors[i], receivedAt, peer: item.peer.toString(), route: item.route, message: item.message }, item)
     }
     await stored
@@ -384,6 +454,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false)
 
     const extra = options.libp2p ?? {}
+    const dht = dhtService({ clientMode: config.discovery.dhtClient, ...options.dht })
     node.libp2p = await createLibp2p({
       ...extra,
       privateKey: key,
@@ -391,10 +462,16 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      peerDiscovery: [
+        ...peerDiscoveryModules({ mdns: options.mdns ?? false, bootstrap: options.bootstrap ?? config.discovery.bootstrap }),
+        ...(extra.peerDiscovery ?? [])
+      ],
       services: {
         ...(extra.services ?? {}),
         identify: identify(),
         ping: ping(),
+        ...(dht != null ? { dht } : {}),
+        cards: cards({ identity, profile: () => node.profile }),
         speak: speak({
           ...options.speak,
           requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,
@@ -402,7 +479,12 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
           receive: async (batch) => node.receive(batch)
         })
       }
-    }) as unknown as Libp2p<{ speak: Speak }>
+    }) as unknown as Libp2p<MoltServices>
+    node.discovery = new Discovery(node.libp2p as any, node.libp2p.logger.forComponent('molt:discovery'), {
+      heartbeatInterval: options.heartbeatInterval,
+      ping: async (peer, pingOptions) => node.ping(peer, pingOptions)
+    })
+    await node.discovery.start(profile.capabilities)
     return node
   } catch (err) {
     await db?.close().catch(() => {})

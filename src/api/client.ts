@@ -1,8 +1,8 @@
 import { ApiError } from './errors.js'
 import type { ErrorCode } from '../moltspeak/index.js'
 import type {
-  ApiMessageInit, ErrorResponse, HealthResponse, IdentityResponse, InboxResponse, PeersResponse, PingResponse,
-  RequestResponse, SendResponse
+  ApiMessageInit, CardQuery, CardResponse, DiscoverQuery, DiscoverResponse, ErrorResponse, HealthResponse, IdentityResponse,
+  InboxResponse, PeersResponse, PingResponse, RequestResponse, SendResponse
 } from './types.js'
 
 export interface ApiClientOptions {
@@ -56,8 +56,27 @@ export class ApiClient {
     return this.call('POST', '/v1/ping', { to, timeoutMs: options.timeoutMs }, withMargin(options))
   }
 
+  /** Every agent the node knows, with status (connected / seen / stale) and last-seen time */
   async peers (options: CallOptions = {}): Promise<PeersResponse> {
     return this.call('GET', '/v1/peers', undefined, options)
+  }
+
+  /** Agents offering a capability, from the LAN and the DHT, each with its verified card */
+  async discover (query: DiscoverQuery, options: CallOptions = {}): Promise<DiscoverResponse> {
+    const params = new URLSearchParams({ capability: query.capability })
+    if (query.limit != null) params.set('limit', String(query.limit))
+    if (query.timeoutMs != null) params.set('timeoutMs', String(query.timeoutMs))
+    return this.call('GET', `/v1/discover?${params}`, undefined, withMargin({ ...options, timeoutMs: query.timeoutMs }))
+  }
+
+  /** A peer's verified card, or the node's own without `peer` */
+  async card (query: CardQuery = {}, options: CallOptions = {}): Promise<CardResponse> {
+    const params = new URLSearchParams()
+    if (query.peer != null) params.set('peer', query.peer)
+    if (query.force === true) params.set('force', 'true')
+    if (query.timeoutMs != null) params.set('timeoutMs', String(query.timeoutMs))
+    const search = params.size > 0 ? `?${params}` : ''
+    return this.call('GET', `/v1/card${search}`, undefined, withMargin({ ...options, timeoutMs: query.timeoutMs }))
   }
 
   private async call<T> (method: 'GET' | 'POST', path: string, body: unknown, options: CallOptions): Promise<T> {

@@ -1,9 +1,13 @@
 import type { MoltNode } from '../node.js'
 import type { Route as ConnectionRoute } from '../services/speak/index.js'
 import { DEFAULT_REQUEST_TIMEOUT } from '../constants.js'
-import { optionalBoolean, optionalInteger, parseMessageInit, parsePeer, queryInteger, requireObject } from './validate.js'
+import {
+  missing, optionalBoolean, optionalInteger, parseMessageInit, parsePeer, queryBoolean, queryInteger, queryString, requireObject
+} from './validate.js'
+import { HttpError } from './errors.js'
 import type {
-  HealthResponse, IdentityResponse, InboxResponse, PeerInfo, PeersResponse, PingResponse, RequestResponse, SendResponse
+  CardResponse, DiscoverResponse, HealthResponse, IdentityResponse, InboxResponse, PeerInfo, PeersResponse, PingResponse,
+  RequestResponse, SendResponse
 } from './types.js'
 
 export interface RouteContext {
@@ -26,6 +30,12 @@ export type Method = 'GET' | 'POST'
 const MAX_TIMEOUT_MS = 10 * 60 * 1000
 const MAX_INBOX_PAGE = 1000
 const DEFAULT_INBOX_PAGE = 100
+const MAX_DISCOVER_LIMIT = 100
+const DEFAULT_DISCOVER_LIMIT = 20
+/** A capability name's longest form (an agent card's limit) */
+const MAX_CAPABILITY_LENGTH = 128
+/** Longest PeerId or multiaddr text accepted in a query */
+const MAX_PEER_LENGTH = 1024
 
 /** The node's identity and addresses, as GET /v1/identity answers */
 export function describeIdentity (node: MoltNode): IdentityResponse {
@@ -37,6 +47,45 @@ export function describeIdentity (node: MoltNode): IdentityResponse {
     agent: { name, org, description, capabilities },
     addresses: node.getMultiaddrs().map(String)
   }
+}
+
+/**
+ * Every agent the node knows, with presence (status, last seen, card data,
+ * heartbeat figures), as GET /v1/peers answers. A connected peer presence has
+ * no addresses for yet (an inbound connection before its card came) lists the
+ * addresses of its open connections.
+ */
+export function describePeers (node: MoltNode): PeerInfo[] {
+  const connected = new Map<string, { addresses: string[], route: ConnectionRoute }>()
+  for (const connection of node.libp2p.getConnections()) {
+    const peerId = connection.remotePeer.toString()
+    const route: ConnectionRoute = connection.limits != null ? 'relayed' : 'direct'
+    const entry = connected.get(peerId)
+    if (entry == null) {
+      connected.set(peerId, { addresses: [connection.remoteAddr.toString()], route })
+      continue
+    }
+    entry.addresses.push(connection.remoteAddr.toString())
+    // any unlimited connection makes the peer directly reachable
+    if (route === 'direct') entry.route = 'direct'
+  }
+  const peers: PeerInfo[] = node.peers().map((peer) => {
+    const connection = connected.get(peer.peerId)
+    if (connection == null) return peer
+    connected.delete(peer.peerId)
+    return {
+      ...peer,
+      status: 'connected',
+      route: connection.route,
+      addresses: peer.addresses.length > 0 ? peer.addresses : connection.addresses
+    }
+  })
+  // connections presence has not recorded (it is bounded, or the connection is brand new)
+  const now = Date.now()
+  for (const [peerId, { addresses, route }] of connected) {
+    peers.unshift({ peerId, status: 'connected', lastSeen: now, route, addresses, capabilities: [] })
+  }
+  return peers
 }
 
 /** path → method → route */
@@ -79,21 +128,26 @@ export function createRoutes (node: MoltNode, startedAt: number): Map<string, Pa
     return { rttMs: rtt, pong }
   }
 
-  const peers = async (): Promise<PeersResponse> => {
-    const byPeer = new Map<string, PeerInfo>()
-    for (const connection of node.libp2p.getConnections()) {
-      const peerId = connection.remotePeer.toString()
-      const route: ConnectionRoute = connection.limits != null ? 'relayed' : 'direct'
-      const info = byPeer.get(peerId)
-      if (info == null) {
-        byPeer.set(peerId, { peerId, addresses: [connection.remoteAddr.toString()], route })
-        continue
-      }
-      info.addresses.push(connection.remoteAddr.toString())
-      // any unlimited connection makes the peer directly reachable
-      if (route === 'direct') info.route = 'direct'
-    }
-    return { peers: [...byPeer.values()] }
+  const peers = async (): Promise<PeersResponse> => ({ peers: describePeers(node) })
+
+  const discover = async ({ url, signal }: RouteContext): Promise<DiscoverResponse> => {
+    const params = url.searchParams
+    const capability = queryString(params, 'capability', MAX_CAPABILITY_LENGTH)
+    if (capability === undefined) throw missing('capability')
+    const limit = queryInteger(params, 'limit', DEFAULT_DISCOVER_LIMIT, 1, MAX_DISCOVER_LIMIT)
+    const timeout = queryTimeout(params)
+    const agents = await bounded(signal, timeout, `discovering ${capability}`, async (signal) => node.discover(capability, { limit, signal }))
+    return { agents }
+  }
+
+  const card = async ({ url, signal }: RouteContext): Promise<CardResponse> => {
+    const params = url.searchParams
+    const peer = queryString(params, 'peer', MAX_PEER_LENGTH)
+    const force = queryBoolean(params, 'force', false)
+    const timeout = queryTimeout(params)
+    if (peer === undefined) return { card: node.ownCard() }
+    const to = parsePeer(peer, 'peer')
+    return { card: await bounded(signal, timeout, `fetching the card of ${peer}`, async (signal) => node.card(to, { signal, force })) }
   }
 
   return new Map<string, Partial<Record<Method, Route>>>([
@@ -102,6 +156,25 @@ export function createRoutes (node: MoltNode, startedAt: number): Map<string, Pa
     ['/v1/messages', { GET: { handler: inbox }, POST: { handler: send } }],
     ['/v1/requests', { POST: { handler: request } }],
     ['/v1/ping', { POST: { handler: ping } }],
-    ['/v1/peers', { GET: { handler: peers } }]
+    ['/v1/peers', { GET: { handler: peers } }],
+    ['/v1/discover', { GET: { handler: discover } }],
+    ['/v1/card', { GET: { handler: card } }]
   ])
+}
+
+/** `timeoutMs` query parameter, 1 ms to MAX_TIMEOUT_MS */
+function queryTimeout (params: URLSearchParams): number | undefined {
+  return params.has('timeoutMs') ? queryInteger(params, 'timeoutMs', 0, 1, MAX_TIMEOUT_MS) : undefined
+}
+
+/** Run `task` with the client's signal, aborted after `timeout` ms too: that deadline answers 504 E_TIMEOUT */
+async function bounded<T> (signal: AbortSignal, timeout: number | undefined, what: string, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  if (timeout == null) return task(signal)
+  const deadline = AbortSignal.timeout(timeout)
+  try {
+    return await task(AbortSignal.any([signal, deadline]))
+  } catch (err) {
+    if (deadline.aborted && !signal.aborted) throw new HttpError(504, 'E_TIMEOUT', `${what} took longer than ${timeout} ms`)
+    throw err
+  }
 }

@@ -1,7 +1,8 @@
 import type { MessageInit, SendResult } from '../node.js'
 import type { InboxEntry } from '../inbox/index.js'
 import type { ErrorCode, MoltMessage } from '../moltspeak/index.js'
-import type { Route } from '../services/speak/index.js'
+import type { AgentCard } from '../services/card/index.js'
+import type { DiscoveredAgent, KnownPeer } from '../discovery/index.js'
 
 /** JSON shapes of the local API (/v1), shared by the server and ApiClient */
 
@@ -34,7 +35,30 @@ export interface InboxResponse {
 export interface PingRequest { to: string, timeoutMs?: number }
 export interface PingResponse { rttMs: number, pong: MoltMessage }
 
-export interface PeerInfo { peerId: string, addresses: string[], route: Route }
+/**
+ * A known agent: `peerId`, `addresses` and `route` as before (route only while
+ * connected), plus presence — status, last seen, its card's name/org/capabilities
+ * and the last heartbeat's rtt/load/queue depth
+ */
+export type PeerInfo = KnownPeer
 export interface PeersResponse { peers: PeerInfo[] }
+
+export interface DiscoverQuery {
+  capability: string
+  /** 1-100. @default 20 */
+  limit?: number
+  /** Give up after this many ms (504). @default no limit beyond the client's */
+  timeoutMs?: number
+}
+export interface DiscoverResponse { agents: DiscoveredAgent[] }
+
+export interface CardQuery {
+  /** PeerId or multiaddr; none = this node's own card */
+  peer?: string
+  /** Fetch again even when a cached card is still valid */
+  force?: boolean
+  timeoutMs?: number
+}
+export interface CardResponse { card: AgentCard }
 
 export interface ErrorResponse { error: { code: ErrorCode, message: string, field?: string } }

@@ -84,3 +84,21 @@ export function queryInteger (params: URLSearchParams, name: string, fallback: n
   if (value < min || value > max) throw invalid(name, `must be between ${min} and ${max}`)
   return value
 }
+
+/** A non-empty string query parameter of at most `maxLength` characters, or `undefined` when absent */
+export function queryString (params: URLSearchParams, name: string, maxLength: number): string | undefined {
+  const raw = params.get(name)
+  if (raw === null) return undefined
+  if (raw === '') throw invalid(name, 'must not be empty')
+  if (raw.length > maxLength) throw invalid(name, `must be at most ${maxLength} characters`)
+  return raw
+}
+
+/** `true`/`1` or `false`/`0`, or `fallback` when absent */
+export function queryBoolean (params: URLSearchParams, name: string, fallback: boolean): boolean {
+  const raw = params.get(name)
+  if (raw === null) return fallback
+  if (raw === 'true' || raw === '1') return true
+  if (raw === 'false' || raw === '0') return false
+  throw invalid(name, 'must be true or false')
+}

@@ -1,8 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createMoltNode, type MoltNode } from '../node.js'
-import { connectToRunningAgent, describeIdentity, type ApiClient, type ApiMessageInit, type IdentityResponse, type InboxResponse, type PingResponse, type SendResponse } from '../api/index.js'
+import type { SingleKadDHT } from '@libp2p/kad-dht'
+import {
+  connectToRunningAgent, describeIdentity, describePeers, type ApiClient, type ApiMessageInit, type IdentityResponse,
+  type InboxResponse, type PeerInfo, type PingResponse, type SendResponse
+} from '../api/index.js'
 import type { InboxEntry } from '../inbox/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
+import type { AgentCard } from '../services/card/index.js'
+import type { DiscoveredAgent } from '../discovery/index.js'
 
 /** What the commands need from "the network": a running agent's API, or a node of our own */
 export interface Network {
@@ -15,17 +21,24 @@ export interface Network {
   inbox(query: { after?: number, limit?: number }): Promise<InboxResponse>
   /** Every message after `after`, then new ones as they arrive, until `signal` aborts */
   follow(after: number, signal: AbortSignal): AsyncGenerator<InboxEntry>
+  discover(capability: string, options: { limit?: number, timeoutMs?: number }): Promise<DiscoveredAgent[]>
+  /** A peer's verified card, or this agent's own without `peer` */
+  card(peer: string | undefined, options: { force?: boolean, timeoutMs?: number }): Promise<AgentCard>
+  peers(): Promise<PeerInfo[]>
   close(): Promise<void>
 }
 
 /** Listen on loopback only: a short-lived node is a client, not a server */
 const SHORT_LIVED_LISTEN = ['/ip4/127.0.0.1/tcp/0']
 const FOLLOW_POLL_MS = 500
+/** How long a short-lived node waits for a bootstrap peer to enter its DHT routing table */
+const BOOTSTRAP_WAIT_MS = 3000
+const DHT_POLL_MS = 25
 
 /**
  * The agent running with `dataDir` (through its API), else a short-lived node
  * with the data dir's identity. That node takes the data dir lock, so two
- * nodes never run one key at once.
+ * nodes never run one key at once. It never runs mDNS: only `molt agent` does.
  */
 export async function openNetwork (dataDir: string, signal: AbortSignal): Promise<Network> {
   const running = await connectToRunningAgent(dataDir, { signal })
@@ -56,6 +69,18 @@ class ApiNetwork implements Network {
 
   async inbox (query: { after?: number, limit?: number }): Promise<InboxResponse> {
     return this.client.inbox(query, { signal: this.signal })
+  }
+
+  async discover (capability: string, options: { limit?: number, timeoutMs?: number }): Promise<DiscoveredAgent[]> {
+    return (await this.client.discover({ capability, ...options }, { signal: this.signal })).agents
+  }
+
+  async card (peer: string | undefined, options: { force?: boolean, timeoutMs?: number }): Promise<AgentCard> {
+    return (await this.client.card({ peer, ...options }, { signal: this.signal })).card
+  }
+
+  async peers (): Promise<PeerInfo[]> {
+    return (await this.client.peers({ signal: this.signal })).peers
   }
 
   async * follow (after: number, signal: AbortSignal): AsyncGenerator<InboxEntry> {
@@ -99,6 +124,39 @@ class NodeNetwork implements Network {
 
   async * follow (after: number, signal: AbortSignal): AsyncGenerator<InboxEntry> {
     yield * this.node.messages({ after, signal })
+  }
+
+  async discover (capability: string, options: { limit?: number, timeoutMs?: number }): Promise<DiscoveredAgent[]> {
+    const signal = this.deadline(options.timeoutMs)
+    await this.joinDht(signal)
+    return this.node.discover(capability, { limit: options.limit, signal })
+  }
+
+  async card (peer: string | undefined, options: { force?: boolean, timeoutMs?: number }): Promise<AgentCard> {
+    if (peer === undefined) return this.node.ownCard()
+    return this.node.card(peer, { force: options.force, signal: this.deadline(options.timeoutMs) })
+  }
+
+  async peers (): Promise<PeerInfo[]> {
+    return describePeers(this.node)
+  }
+
+  private deadline (timeoutMs: number | undefined): AbortSignal {
+    return timeoutMs == null ? this.signal : AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)])
+  }
+
+  /**
+   * A node that just started knows nobody: wait (briefly) until the DHT's
+   * routing table holds a peer — a bootstrap peer, connected, identified and
+   * pinged — so findProviders has someone to ask.
+   */
+  private async joinDht (signal: AbortSignal): Promise<void> {
+    const dht = this.node.libp2p.services.dht as Partial<SingleKadDHT> | undefined
+    if (dht?.routingTable == null || this.node.config.discovery.bootstrap.length === 0) return
+    const deadline = Date.now() + BOOTSTRAP_WAIT_MS
+    while (dht.routingTable.size === 0 && Date.now() < deadline && !signal.aborted) {
+      await sleep(DHT_POLL_MS, undefined, { signal }).catch(() => {})
+    }
   }
 
   async close (): Promise<void> {

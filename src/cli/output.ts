@@ -1,5 +1,7 @@
 import type { InboxEntry } from '../inbox/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
+import type { AgentCard } from '../services/card/index.js'
+import type { DiscoveredAgent, KnownPeer } from '../discovery/index.js'
 
 /**
  * The CLI's only way to print. Human text by default; with --json every
@@ -74,4 +76,66 @@ export function formatReply (reply: MoltMessage): string[] {
 
 export function shortPeer (peerId: string): string {
   return peerId.length > 12 ? `…${peerId.slice(-8)}` : peerId
+}
+
+/** An agent card for people; `verified` says the signature was checked */
+export function formatCard (card: AgentCard, now = Date.now()): string[] {
+  return [
+    `Agent     ${card.name}@${card.org}`,
+    `PeerId    ${card.peer_id}`,
+    `DID       ${card.did}`,
+    `Key       ${card.key}`,
+    ...(card.description !== undefined ? [`About     ${card.description}`] : []),
+    `Offers    ${card.capabilities.length > 0 ? card.capabilities.map(c => c.name).join(', ') : '(no capabilities)'}`,
+    ...card.capabilities.filter(c => c.description !== undefined).map(c => `  ${c.name}: ${c.description as string}`),
+    `Speaks    MoltSpeak ${card.protocol_versions.join(', ')}; accepts ${card.supported_cls.join(', ')}`,
+    `Issued    ${new Date(card.issued).toISOString()} (${relativeTime(card.issued, now)})`,
+    `Expires   ${new Date(card.expires).toISOString()} (${untilTime(card.expires, now)})`,
+    'Signature verified',
+    card.addresses.length > 0 ? 'Addresses:' : 'Addresses (none)',
+    ...card.addresses.map(a => `  ${a}`)
+  ]
+}
+
+/** One found agent: a header line, then its addresses */
+export function formatAgent (agent: DiscoveredAgent): string[] {
+  const { card } = agent
+  return [
+    `${agent.peerId}  ${card.name}@${card.org}  [${card.capabilities.map(c => c.name).join(', ')}]  (${agent.source})`,
+    ...card.addresses.map(a => `  ${a}`)
+  ]
+}
+
+/** Known agents as a table, most recently seen first */
+export function formatPeers (peers: KnownPeer[], now = Date.now()): string[] {
+  const rows = peers.map(peer => [
+    peer.status,
+    peer.status === 'connected' ? 'now' : relativeTime(peer.lastSeen, now),
+    peer.route ?? '-',
+    peer.name !== undefined ? `${peer.name}@${peer.org ?? '?'}` : '(no card yet)',
+    peer.rttMs !== undefined ? `${peer.rttMs.toFixed(1)} ms` : '-',
+    peer.peerId
+  ])
+  const header = ['STATUS', 'LAST SEEN', 'ROUTE', 'AGENT', 'RTT', 'PEER']
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
+  return [header, ...rows].map(row => row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join('  '))
+}
+
+/** `just now`, `12s ago`, `3m ago`, `5h ago`, `2d ago` */
+export function relativeTime (then: number, now = Date.now()): string {
+  const seconds = Math.max(0, Math.round((now - then) / 1000))
+  if (seconds < 1) return 'just now'
+  return `${duration(seconds)} ago`
+}
+
+function untilTime (then: number, now: number): string {
+  const seconds = Math.round((then - now) / 1000)
+  return seconds <= 0 ? 'expired' : `in ${duration(seconds)}`
+}
+
+function duration (seconds: number): string {
+  if (seconds < 60) return `${seconds}s`
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)}h`
+  return `${Math.floor(seconds / 86_400)}d`
 }

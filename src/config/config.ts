@@ -28,6 +28,14 @@ export interface MoltConfig {
     /** Refuse unsigned messages (E_SIGNATURE). @default false */
     requireSignatures: boolean
   }
+  discovery: {
+    /** `molt agent` finds LAN peers by mDNS (`--no-mdns` turns it off). @default true */
+    mdns: boolean
+    /** DHT bootstrap multiaddrs (with /p2p/<id>); no built-in list. @default [] */
+    bootstrap: string[]
+    /** Run the DHT as a client only (agents behind NAT). @default false */
+    dhtClient: boolean
+  }
 }
 
 export function defaultConfig (agentName = 'agent'): MoltConfig {
@@ -35,7 +43,8 @@ export function defaultConfig (agentName = 'agent'): MoltConfig {
     agent: { name: agentName, org: 'local', capabilities: [] },
     listen: [...DEFAULT_LISTEN],
     api: { port: DEFAULT_API_PORT },
-    speak: { requireSignatures: false }
+    speak: { requireSignatures: false },
+    discovery: { mdns: true, bootstrap: [], dhtClient: false }
   }
 }
 
@@ -111,6 +120,21 @@ export function parseConfig (raw: unknown, fallbackName?: string, source = CONFI
     if (requireSignatures !== undefined) {
       if (typeof requireSignatures !== 'boolean') fail('speak.requireSignatures', 'must be true or false')
       config.speak.requireSignatures = requireSignatures as boolean
+    }
+  }
+  if (raw.discovery !== undefined) {
+    if (!isObject(raw.discovery)) fail('discovery', 'must be an object')
+    const discovery = raw.discovery as Record<string, unknown>
+    for (const field of ['mdns', 'dhtClient'] as const) {
+      if (discovery[field] === undefined) continue
+      if (typeof discovery[field] !== 'boolean') fail(`discovery.${field}`, 'must be true or false')
+      config.discovery[field] = discovery[field] as boolean
+    }
+    if (discovery.bootstrap !== undefined) {
+      if (!Array.isArray(discovery.bootstrap) || !discovery.bootstrap.every(a => typeof a === 'string' && a.startsWith('/') && a.includes('/p2p/'))) {
+        fail('discovery.bootstrap', 'must be an array of multiaddrs ending in /p2p/<PeerId>')
+      }
+      config.discovery.bootstrap = discovery.bootstrap as string[]
     }
   }
   return config

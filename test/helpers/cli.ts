@@ -15,6 +15,17 @@ export interface CliResult {
   stderr: string
 }
 
+/**
+ * `molt agent` runs mDNS by default, which multicasts on every interface. The
+ * sandbox runs in the default network namespace, so every agent it starts gets
+ * --no-mdns, whatever the test asked: LAN tests live in test/net, inside
+ * private namespaces.
+ */
+export function withoutMdns (args: string[]): string[] {
+  if (args[0] !== 'agent' || args.includes('--no-mdns') || args.includes('--help') || args.includes('-h')) return args
+  return [...args, '--no-mdns']
+}
+
 /** Temp data dirs and child processes, all removed/killed by cleanup() */
 export class CliSandbox {
   private readonly dirs: string[] = []
@@ -37,7 +48,7 @@ export class CliSandbox {
 
   /** Run `molt <args>` to completion */
   async run (args: string[], timeoutMs = 20_000): Promise<CliResult> {
-    const child = spawn(process.execPath, [CLI, ...args], { env: await this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, ...withoutMdns(args)], { env: await this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
     this.children.add(child)
     let stdout = ''
     let stderr = ''
@@ -54,7 +65,7 @@ export class CliSandbox {
 
   /** Start a long-running `molt <args>` (agent, inbox --follow) */
   async start (args: string[]): Promise<RunningCli> {
-    const child = spawn(process.execPath, [CLI, ...args], { env: await this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, ...withoutMdns(args)], { env: await this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
     this.children.add(child)
     child.once('close', () => { this.children.delete(child) })
     return new RunningCli(child)

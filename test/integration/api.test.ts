@@ -8,6 +8,8 @@ import {
   startApiServer, loadOrCreateApiToken, ApiClient, ApiError, type ApiServer
 } from '../../src/api/index.js'
 import type { InboxEntry } from '../../src/inbox/index.js'
+import { PROTOCOL as CARD_PROTOCOL } from '../../src/services/card/index.js'
+import { encodeFrame } from '../../src/services/card/frame.js'
 
 const net = new TestNetwork()
 let alice: MoltNode
@@ -263,6 +265,142 @@ describe('local API', () => {
     expect(wrongMethod.status).toBe(405)
     const getPing = await call('GET', '/v1/ping')
     expect(getPing.status).toBe(405)
+  })
+})
+
+async function eventually<T> (check: () => Promise<T | undefined>, what: string, timeout = 10_000): Promise<T> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}
+
+describe('discovery endpoints', () => {
+  let carol: MoltNode
+
+  beforeAll(async () => {
+    // carol knows alice as a bootstrap peer: she connects on her own, as `molt agent --bootstrap` does
+    carol = await net.node({ agent: { name: 'carol', org: 'acme', capabilities: ['test.translate', 'test.summarize'] }, bootstrap: [addressOf(alice)] })
+    await eventually(async () => alice.libp2p.services.cards.cached(carol.peerId) ?? undefined, 'alice to hold carol\'s card')
+  })
+
+  it('GET /v1/peers lists known agents with presence, keeping peerId/addresses/route', async () => {
+    const { peers } = await client.peers()
+    const entry = peers.find(p => p.peerId === carol.peerId.toString())
+    expect(entry).toMatchObject({
+      status: 'connected', route: 'direct', name: 'carol', org: 'acme', capabilities: ['test.translate', 'test.summarize']
+    })
+    expect(entry?.lastSeen).toBeGreaterThan(Date.now() - 60_000)
+    expect(entry?.addresses).toContain(addressOf(carol))
+    for (const peer of peers) {
+      expect(peer.peerId).toMatch(/^12D3KooW/)
+      expect(['connected', 'seen', 'stale']).toContain(peer.status)
+      expect(Array.isArray(peer.addresses)).toBe(true)
+    }
+  })
+
+  it('GET /v1/peers keeps an agent that disconnected, as seen, with its last-seen time', async () => {
+    const dave = await net.node({ agent: { name: 'dave' } })
+    await alice.ping(addressOf(dave))
+    const connected = (await client.peers()).peers.find(p => p.peerId === dave.peerId.toString())
+    expect(connected?.status).toBe('connected')
+    await dave.stop()
+    const seen = await eventually(async () => {
+      const entry = (await client.peers()).peers.find(p => p.peerId === dave.peerId.toString())
+      return entry?.status === 'seen' ? entry : undefined
+    }, 'dave to be seen, not connected')
+    expect(seen.route).toBeUndefined()
+    expect(seen.lastSeen).toBeLessThanOrEqual(Date.now())
+    expect(seen.name).toBe('dave')
+  })
+
+  it('GET /v1/discover finds agents by capability with their verified cards', async () => {
+    const { agents } = await client.discover({ capability: 'test.translate' })
+    expect(agents).toHaveLength(1)
+    expect(agents[0]).toMatchObject({ peerId: carol.peerId.toString(), source: 'local', card: { name: 'carol', org: 'acme', peer_id: carol.peerId.toString() } })
+    expect(agents[0].card.sig).toMatch(/^ed25519:/)
+    expect((await client.discover({ capability: 'test.nobody-offers-this', limit: 5, timeoutMs: 5000 })).agents).toEqual([])
+  })
+
+  it('GET /v1/discover validates its parameters', async () => {
+    const cases: Array<[string, number, string, string]> = [
+      ['', 400, 'E_MISSING_FIELD', 'capability'],
+      ['?limit=3', 400, 'E_MISSING_FIELD', 'capability'],
+      ['?capability=', 400, 'E_INVALID_PARAM', 'capability'],
+      [`?capability=${'x'.repeat(129)}`, 400, 'E_INVALID_PARAM', 'capability'],
+      ['?capability=a&limit=0', 400, 'E_INVALID_PARAM', 'limit'],
+      ['?capability=a&limit=101', 400, 'E_INVALID_PARAM', 'limit'],
+      ['?capability=a&timeoutMs=x', 400, 'E_INVALID_PARAM', 'timeoutMs']
+    ]
+    for (const [search, status, code, field] of cases) {
+      const { json, status: got } = await call('GET', `/v1/discover${search}`)
+      expect({ search, status: got, code: json.error.code, field: json.error.field }).toEqual({ search, status, code, field })
+    }
+    const err = await client.discover({ capability: '' }).catch(e => e)
+    expect(err).toMatchObject({ name: 'ApiError', status: 400, field: 'capability' })
+  })
+
+  it('GET /v1/card answers the own card, or a peer\'s by PeerId or multiaddr', async () => {
+    const own = await client.card()
+    expect(own.card).toMatchObject({ v: 1, peer_id: alice.peerId.toString(), name: 'alice', org: 'acme', key: alice.moltKey, did: alice.did })
+    const byId = await client.card({ peer: carol.peerId.toString() })
+    expect(byId.card).toMatchObject({ peer_id: carol.peerId.toString(), name: 'carol' })
+    expect(byId.card.capabilities.map(c => c.name)).toEqual(['test.translate', 'test.summarize'])
+    const byAddress = await client.card({ peer: addressOf(bob), force: true })
+    expect(byAddress.card).toMatchObject({ peer_id: bob.peerId.toString(), name: 'bob', org: 'widgets' })
+  })
+
+  it('GET /v1/card validates the peer', async () => {
+    for (const [search, field] of [['?peer=', 'peer'], ['?peer=not-a-peer', 'peer'], ['?peer=/ip4/nope', 'peer'], [`?peer=${bob.peerId.toString()}&force=maybe`, 'force']]) {
+      const { status, json } = await call('GET', `/v1/card${search}`)
+      expect({ search, status, code: json.error.code, field: json.error.field }).toEqual({ search, status: 400, code: 'E_INVALID_PARAM', field })
+    }
+  })
+
+  it('GET /v1/card answers 502 when the card cannot be fetched', async () => {
+    const gone = await net.node()
+    const address = addressOf(gone)
+    await gone.stop()
+    const { status, json } = await call('GET', `/v1/card?peer=${encodeURIComponent(address)}`)
+    expect(status).toBe(502)
+    expect(json.error).toMatchObject({ code: 'E_INTERNAL', message: expect.stringMatching(/unreachable/) })
+  })
+
+  it('GET /v1/card answers 422 to a card that fails verification', async () => {
+    const mallory = await net.node({ agent: { name: 'mallory' } })
+    const forged = { ...mallory.ownCard(), name: 'not-mallory' }
+    await mallory.libp2p.unhandle(CARD_PROTOCOL)
+    await mallory.libp2p.handle(CARD_PROTOCOL, async (stream) => {
+      stream.send(encodeFrame(JSON.stringify(forged)))
+      await stream.close()
+    })
+    const { status, json } = await call('GET', `/v1/card?peer=${encodeURIComponent(addressOf(mallory))}&force=true`)
+    expect(status).toBe(422)
+    expect(json.error.code).toBe('E_SIGNATURE')
+    expect(json.error.message).toMatch(/agent card is invalid: .*signature/)
+
+    const malformed = { ...mallory.ownCard(), capabilities: 'everything' }
+    await mallory.libp2p.unhandle(CARD_PROTOCOL)
+    await mallory.libp2p.handle(CARD_PROTOCOL, async (stream) => {
+      stream.send(encodeFrame(JSON.stringify(malformed)))
+      await stream.close()
+    })
+    const invalid = await client.card({ peer: mallory.peerId.toString(), force: true }).catch(e => e)
+    expect(invalid).toMatchObject({ name: 'ApiError', status: 422, code: 'E_SCHEMA', message: expect.stringMatching(/capabilities/) })
+  })
+
+  it('GET /v1/card answers 504 when its timeoutMs passes first', async () => {
+    const silent = await net.node({ agent: { name: 'silent' } })
+    await silent.libp2p.unhandle(CARD_PROTOCOL)
+    await silent.libp2p.handle(CARD_PROTOCOL, async () => {})
+    const started = Date.now()
+    const { status, json } = await call('GET', `/v1/card?peer=${encodeURIComponent(addressOf(silent))}&force=true&timeoutMs=300`)
+    expect(status).toBe(504)
+    expect(json.error.code).toBe('E_TIMEOUT')
+    expect(Date.now() - started).toBeLessThan(5000)
   })
 })
 

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { chmod, readFile, stat, access } from 'node:fs/promises'
+import { chmod, readFile, stat, access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
 
@@ -219,14 +219,179 @@ describe('molt id and init', () => {
   })
 })
 
+async function eventually<T> (check: () => Promise<T | undefined>, what: string, timeout = 15_000): Promise<T> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+describe('molt find, card and peers', () => {
+  /** offers cli.translate; every other agent here is told about it with --bootstrap only */
+  let carol: RunningAgent
+  /** started with --bootstrap <carol> */
+  let dave: RunningAgent
+
+  beforeAll(async () => {
+    const carolDir = await sandbox.dir()
+    const init = await sandbox.run(['init', '--name', 'carol', '--org', 'acme', '--capability', 'cli.translate', '--data-dir', carolDir])
+    expect(init.code).toBe(0)
+    carol = await sandbox.agent(carolDir, ['--echo'])
+    dave = await sandbox.agent(await sandbox.dir(), ['--bootstrap', carol.listening.addresses[0]])
+    expect(dave.listening).toMatchObject({ mdns: false, bootstrap: [carol.listening.addresses[0]] })
+    // dave connects to carol on his own and fetches her card
+    await eventually(async () => {
+      const { stdout } = await sandbox.run(['peers', '--json', '--data-dir', dave.dataDir])
+      const peers = JSON.parse(stdout)
+      return peers.some((p: any) => p.peerId === carol.listening.peerId && p.name === 'carol') ? true : undefined
+    }, 'dave to know carol')
+  })
+
+  it('the sandbox never lets an agent run mDNS outside a namespace', () => {
+    for (const agent of [echo, plain, carol, dave]) expect(agent.listening.mdns).toBe(false)
+  })
+
+  it('peers --json lists known agents with status, last seen and card data', async () => {
+    const { code, stdout, stderr } = await sandbox.run(['peers', '--json', '--data-dir', dave.dataDir])
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    expect(stdout.trim().split('\n')).toHaveLength(1)
+    const peers = JSON.parse(stdout)
+    expect(Array.isArray(peers)).toBe(true)
+    const entry = peers.find((p: any) => p.peerId === carol.listening.peerId)
+    expect(entry).toMatchObject({ status: 'connected', route: 'direct', name: 'carol', org: 'acme', capabilities: ['cli.translate'] })
+    expect(entry.lastSeen).toBeGreaterThan(Date.now() - 60_000)
+    expect(entry.addresses).toContain(carol.listening.addresses[0])
+  })
+
+  it('peers prints a table for people', async () => {
+    const { code, stdout } = await sandbox.run(['peers', '--data-dir', dave.dataDir])
+    expect(code).toBe(0)
+    const [header, ...rows] = stdout.trim().split('\n')
+    expect(header).toMatch(/^STATUS\s+LAST SEEN\s+ROUTE\s+AGENT\s+RTT\s+PEER$/)
+    expect(rows.find(r => r.endsWith(carol.listening.peerId))).toMatch(/^connected\s+now\s+direct\s+carol@acme\s/)
+  })
+
+  it('peers without a running agent prints an empty list', async () => {
+    const dir = await sandbox.dir()
+    const json = await sandbox.run(['peers', '--json', '--data-dir', dir])
+    expect(json.code).toBe(0)
+    expect(JSON.parse(json.stdout)).toEqual([])
+    const text = await sandbox.run(['peers', '--data-dir', dir])
+    expect(text.stdout).toBe('')
+    expect(text.stderr).toMatch(/no known agents/)
+  })
+
+  it('find --json prints an array of matching agents', async () => {
+    const { code, stdout, stderr } = await sandbox.run(['find', 'cli.translate', '--json', '--limit', '5', '--timeout', '10000', '--data-dir', dave.dataDir])
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
+    const agents = JSON.parse(stdout)
+    expect(agents).toHaveLength(1)
+    expect(agents[0]).toMatchObject({
+      peerId: carol.listening.peerId,
+      name: 'carol',
+      org: 'acme',
+      capabilities: ['cli.translate'],
+      addresses: carol.listening.addresses,
+      source: 'local',
+      card: { peer_id: carol.listening.peerId }
+    })
+    const none = await sandbox.run(['find', 'cli.nobody', '--json', '--data-dir', dave.dataDir])
+    expect(none.code).toBe(0)
+    expect(JSON.parse(none.stdout)).toEqual([])
+  })
+
+  it('find prints one line per agent and its addresses', async () => {
+    const { code, stdout } = await sandbox.run(['find', 'cli.translate', '--data-dir', dave.dataDir])
+    expect(code).toBe(0)
+    expect(stdout).toBe(`${carol.listening.peerId}  carol@acme  [cli.translate]  (local)\n  ${carol.listening.addresses[0]}\n`)
+    const none = await sandbox.run(['find', 'cli.nobody', '--data-dir', dave.dataDir])
+    expect(none.stderr).toBe('no agent offering cli.nobody found\n')
+  })
+
+  it('find from a short-lived node asks the DHT through config.json bootstrap peers', async () => {
+    // bootstrapping through dave: carol is not connected, the DHT walk finds her
+    const dir = await sandbox.dir()
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ discovery: { bootstrap: [dave.listening.addresses[0]] } }), { mode: 0o600 })
+    const agents = await eventually(async () => {
+      const { code, stdout } = await sandbox.run(['find', 'cli.translate', '--json', '--timeout', '10000', '--data-dir', dir])
+      expect(code).toBe(0)
+      const found = JSON.parse(stdout)
+      return found.length > 0 ? found : undefined
+    }, 'the DHT to answer')
+    expect(agents).toEqual([expect.objectContaining({ peerId: carol.listening.peerId, name: 'carol', source: 'dht' })])
+  })
+
+  it('card --json prints a peer\'s verified card, or the own one', async () => {
+    const peer = await sandbox.run(['card', carol.listening.peerId, '--json', '--data-dir', dave.dataDir])
+    expect(peer.code).toBe(0)
+    const card = JSON.parse(peer.stdout)
+    expect(card).toMatchObject({ v: 1, peer_id: carol.listening.peerId, name: 'carol', org: 'acme', capabilities: [{ name: 'cli.translate' }] })
+    expect(card.sig).toMatch(/^ed25519:/)
+    const byAddress = await sandbox.run(['card', echoAddress, '--refresh', '--json', '--data-dir', dave.dataDir])
+    expect(byAddress.code).toBe(0)
+    expect(JSON.parse(byAddress.stdout).peer_id).toBe(echo.listening.peerId)
+    const own = await sandbox.run(['card', '--json', '--data-dir', dave.dataDir])
+    expect(JSON.parse(own.stdout)).toMatchObject({ peer_id: dave.listening.peerId, addresses: dave.listening.addresses })
+    // without a running agent: a short-lived node signs the data dir's card
+    const dir = await sandbox.dir()
+    const created = JSON.parse((await sandbox.run(['init', '--name', 'erin', '--capability', 'cli.offline', '--json', '--data-dir', dir])).stdout)
+    const offline = await sandbox.run(['card', '--json', '--data-dir', dir])
+    expect(offline.code).toBe(0)
+    expect(JSON.parse(offline.stdout)).toMatchObject({ peer_id: created.peerId, name: 'erin', capabilities: [{ name: 'cli.offline' }] })
+  })
+
+  it('card prints the card for people', async () => {
+    const { code, stdout } = await sandbox.run(['card', carol.listening.peerId, '--data-dir', dave.dataDir])
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/^Agent +carol@acme\nPeerId +12D3KooW/)
+    expect(stdout).toContain('Offers    cli.translate')
+    expect(stdout).toContain('Signature verified')
+    expect(stdout).toContain(`  ${carol.listening.addresses[0]}`)
+  })
+
+  it('card of an unreachable peer fails with exit 1 on one line', async () => {
+    const { code, stdout, stderr } = await sandbox.run(['card', `/ip4/127.0.0.1/tcp/1/p2p/${carol.listening.peerId}`, '--refresh', '--json', '--data-dir', await sandbox.dir()])
+    expect(code).toBe(1)
+    expect(stderr).toMatch(/^molt: peer unreachable: .*\n$/)
+    expect(JSON.parse(stdout).error.code).toBe('E_INTERNAL')
+  })
+
+  it('refuses bad arguments with exit 2', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['find'], /needs <capability>/],
+      [['find', 'a', 'b'], /unexpected argument "b"/],
+      [['find', 'a', '--limit', '0'], /--limit must be/],
+      [['find', 'x'.repeat(129)], /<capability> must be 1-128 characters/],
+      [['card', 'not-a-peer'], /<peer> is not a valid PeerId/],
+      [['card', '--refresh'], /--refresh needs a <peer>/],
+      [['peers', 'extra'], /unexpected argument "extra"/],
+      [['agent', '--bootstrap', '/ip4/127.0.0.1/tcp/4001'], /--bootstrap \/ip4\/127\.0\.0\.1\/tcp\/4001 must end in \/p2p\/<PeerId>/],
+      [['agent', '--bootstrap', 'nope'], /--bootstrap nope is not a multiaddr/]
+    ]
+    for (const [args, message] of cases) {
+      const { code, stderr } = await sandbox.run([...args, '--data-dir', await sandbox.dir()])
+      expect({ args, code }).toEqual({ args, code: 2 })
+      expect(stderr).toMatch(message)
+    }
+  })
+})
+
 describe('help and usage errors', () => {
   const flags: Record<string, string[]> = {
     init: ['--name', '--org', '--description', '--capability'],
     id: [],
-    agent: ['--listen', '--api-port', '--echo'],
+    agent: ['--listen', '--api-port', '--echo', '--no-mdns', '--bootstrap'],
     send: ['--op', '--payload', '--cls', '--re', '--sign', '--no-wait', '--timeout'],
     ping: ['--count', '--timeout'],
-    inbox: ['--after', '--limit', '--follow']
+    inbox: ['--after', '--limit', '--follow'],
+    find: ['--limit', '--timeout'],
+    card: ['--refresh', '--timeout'],
+    peers: []
   }
 
   it('molt --help lists every command', async () => {

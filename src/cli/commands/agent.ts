@@ -1,4 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { loadConfig } from '../../config/index.js'
 import { createMoltNode, type MessageHandler, type ReceivedMessage } from '../../node.js'
 import { loadOrCreateApiToken, removeApiEndpoint, startApiServer, writeApiEndpoint } from '../../api/index.js'
 import type { Op } from '../../moltspeak/index.js'
@@ -20,11 +22,18 @@ export const agent: Command = {
       'Prints the PeerId and every listen address (with /p2p/<id>), then one line per received message.',
       'With --json the first line is {"event":"listening","peerId":…,"addresses":[…],"apiPort":…}',
       'and each message is {"event":"message",…}. Other molt commands with the same data dir',
-      'use this agent through its API (127.0.0.1 only; token in <data-dir>/api-token).'
+      'use this agent through its API (127.0.0.1 only; token in <data-dir>/api-token).',
+      '',
+      'It finds other molt agents on the LAN by mDNS (_molt._udp.local) and connects to them, with no',
+      'configuration. mDNS multicasts on every interface: turn it off with --no-mdns (or config.json',
+      'discovery.mdns false) on networks you do not own. DHT bootstrap peers come from config.json',
+      'discovery.bootstrap plus every --bootstrap.'
     ].join('\n'),
     options: {
       listen: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'listen address (default: config.json listen)' },
       'api-port': { type: 'string', arg: '<port>', description: 'local API port on 127.0.0.1, 0 = any free port (default: config.json api.port)' },
+      'no-mdns': { type: 'boolean', description: 'do not look for LAN peers by mDNS (default: config.json discovery.mdns, true)' },
+      bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
       echo: { type: 'boolean', description: `demo/test aid: answer ${ECHO_OPS.join('/')} with respond {status:"success",data:{echo:<request p>}}` }
     }
   },
@@ -40,9 +49,13 @@ export const agent: Command = {
       }
     }
     const apiPortFlag = integerFlag(stringFlag(args.values, 'api-port'), 'api-port', 0, 65535)
+    const bootstrapFlags = (listFlag(args.values, 'bootstrap') ?? []).map(checkBootstrap)
 
+    const config = await loadConfig(dataDir)
+    const mdns = !booleanFlag(args.values, 'no-mdns') && config.discovery.mdns
+    const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
     const token = await loadOrCreateApiToken(dataDir)
-    const node = await createMoltNode({ dataDir, listen })
+    const node = await createMoltNode({ dataDir, listen, mdns, bootstrap })
     let server
     try {
       server = await startApiServer(node, { port: apiPortFlag ?? node.config.api.port, token })
@@ -68,8 +81,9 @@ export const agent: Command = {
       `PeerId ${peerId}`,
       'Listening on:',
       ...addresses.map(a => `  ${a}`),
-      `Local API http://127.0.0.1:${server.port} (token in ${dataDir}/api-token)`
-    ], { event: 'listening', peerId, addresses, apiPort: server.port })
+      `Local API http://127.0.0.1:${server.port} (token in ${dataDir}/api-token)`,
+      `LAN discovery (mDNS) ${mdns ? 'on' : 'off'}` + (bootstrap.length > 0 ? `, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : '')
+    ], { event: 'listening', peerId, addresses, apiPort: server.port, mdns, bootstrap })
 
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve()
@@ -81,4 +95,21 @@ export const agent: Command = {
     await node.stop()
     return 0
   }
+}
+
+/** A --bootstrap value: a multiaddr whose last component is /p2p/<PeerId> */
+function checkBootstrap (address: string): string {
+  let last
+  try {
+    last = multiaddr(address).getComponents().at(-1)
+  } catch (err: any) {
+    throw new UsageError(`--bootstrap ${address} is not a multiaddr: ${err.message}`)
+  }
+  if (last?.name !== 'p2p' || last.value == null) throw new UsageError(`--bootstrap ${address} must end in /p2p/<PeerId>`)
+  try {
+    peerIdFromString(last.value)
+  } catch (err: any) {
+    throw new UsageError(`--bootstrap ${address} does not end in a valid PeerId: ${err.message}`)
+  }
+  return address
 }

@@ -1,0 +1,36 @@
+import { booleanFlag, integerFlag, peerPositional, stringFlag } from '../args.js'
+import { UsageError } from '../errors.js'
+import { formatCard } from '../output.js'
+import { openNetwork } from '../network.js'
+import type { Command } from '../command.js'
+
+export const card: Command = {
+  spec: {
+    name: 'card',
+    args: '[<peer>]',
+    summary: 'Show <peer>\'s verified agent card (multiaddr with /p2p/<id>, or PeerId), or this agent\'s own',
+    details: [
+      'The card is checked (signature, key ↔ PeerId, expiry) before it is shown; an invalid one exits 1.',
+      'With --json prints the card as one JSON object.'
+    ].join('\n'),
+    options: {
+      refresh: { type: 'boolean', description: 'fetch the card again even when a cached one is still valid' },
+      timeout: { type: 'string', arg: '<ms>', description: 'give up after this long (default: the card protocol\'s 10 s)' }
+    }
+  },
+
+  async run ({ args, dataDir, out, signal }) {
+    const peer = args.positionals.length > 0 ? peerPositional(args, this.spec) : undefined
+    const force = booleanFlag(args.values, 'refresh')
+    if (peer === undefined && force) throw new UsageError('--refresh needs a <peer> (see molt card --help)')
+    const timeoutMs = integerFlag(stringFlag(args.values, 'timeout'), 'timeout', 1, 600_000)
+
+    const network = await openNetwork(dataDir, signal)
+    try {
+      const result = await network.card(peer, { force, timeoutMs })
+      out.result(formatCard(result), result)
+    } finally {
+      await network.close()
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import type { Logger } from '@libp2p/interface'
+import type { Libp2p } from 'libp2p'
+import { ADVERTISE_RETRY_MAX, ADVERTISE_RETRY_MIN, CAPABILITY_KEY_PREFIX } from './constants.js'
+
+/** The DHT key a capability is advertised under */
+export async function capabilityCid (name: string): Promise<CID> {
+  const digest = await sha256.digest(new TextEncoder().encode(CAPABILITY_KEY_PREFIX + name))
+  return CID.createV1(raw.code, digest)
+}
+
+interface DhtWithCancel {
+  cancelReprovide(key: CID): Promise<void>
+}
+
+/**
+ * Keeps this node's capabilities advertised as DHT provider records: provides
+ * each one (retrying with backoff while the routing table is still empty),
+ * lets the DHT re-provide before expiry, and withdraws removed ones.
+ */
+export class CapabilityAdvertiser {
+  private advertised = new Set<string>()
+  private readonly retries = new Map<string, ReturnType<typeof setTimeout>>()
+  private readonly controller = new AbortController()
+
+  constructor (private readonly libp2p: Libp2p<{ dht?: unknown }>, private readonly log: Logger) {}
+
+  /** Advertise exactly `capabilities`: new ones are provided, dropped ones withdrawn */
+  async update (capabilities: string[]): Promise<void> {
+    const previous = this.advertised
+    this.advertised = new Set(capabilities)
+    for (const name of previous) {
+      if (!this.advertised.has(name)) await this.withdraw(name)
+    }
+    for (const name of this.advertised) {
+      if (!previous.has(name)) this.provide(name, ADVERTISE_RETRY_MIN)
+    }
+  }
+
+  get current (): string[] {
+    return [...this.advertised]
+  }
+
+  stop (): void {
+    this.controller.abort()
+    for (const timer of this.retries.values()) clearTimeout(timer)
+    this.retries.clear()
+  }
+
+  private provide (name: string, delay: number): void {
+    const attempt = async (): Promise<void> => {
+      this.retries.delete(name)
+      if (this.controller.signal.aborted || !this.advertised.has(name)) return
+      try {
+        await this.libp2p.contentRouting.provide(await capabilityCid(name), { signal: this.controller.signal })
+        this.log('advertised capability %s', name)
+      } catch (err: any) {
+        if (this.controller.signal.aborted) return
+        this.log('could not advertise %s yet (%s), retrying in %d ms', name, err.message, delay)
+        this.retries.set(name, setTimeout(() => { this.provide(name, Math.min(delay * 2, ADVERTISE_RETRY_MAX)) }, delay).unref())
+      }
+    }
+    attempt().catch(() => {})
+  }
+
+  private async withdraw (name: string): Promise<void> {
+    clearTimeout(this.retries.get(name))
+    this.retries.delete(name)
+    const dht = this.libp2p.services.dht as DhtWithCancel | undefined
+    try {
+      // stops re-providing and removes our own record; peers' copies expire on their own
+      await dht?.cancelReprovide(await capabilityCid(name))
+    } catch (err: any) {
+      this.log.error('could not withdraw capability %s - %e', name, err)
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { mdns } from '@libp2p/mdns'
+import { bootstrap } from '@libp2p/bootstrap'
+import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import type { PeerDiscovery, ComponentLogger } from '@libp2p/interface'
+import * as c from './constants.js'
+
+export interface DhtOptions {
+  /** Run the DHT at all. @default true */
+  enabled?: boolean
+  /** Client mode (no records stored for others) — for agents behind NAT. @default false: LAN nodes and relays serve */
+  clientMode?: boolean
+  /** Provider record validity in ms. @default 48 h */
+  providerValidity?: number
+  /** Re-provide/cleanup period in ms. @default 1 h */
+  reprovideInterval?: number
+}
+
+export interface DiscoveryOptions {
+  /** LAN discovery by mDNS on `_molt._udp.local`. Run it only on networks you own. @default false (the CLI agent turns it on) */
+  mdns?: boolean | { interval?: number }
+  /** Multiaddrs (with /p2p/<id>) of DHT bootstrap peers. No built-in list. @default [] */
+  bootstrap?: string[]
+  dht?: DhtOptions
+}
+
+/** The libp2p peerDiscovery modules for these options */
+export function peerDiscoveryModules (options: DiscoveryOptions): Array<(components: any) => PeerDiscovery> {
+  const modules: Array<(components: any) => PeerDiscovery> = []
+  if (options.mdns != null && options.mdns !== false) {
+    const interval = typeof options.mdns === 'object' ? options.mdns.interval : undefined
+    modules.push(mdns({ serviceTag: c.MDNS_SERVICE_TAG, interval: interval ?? c.MDNS_INTERVAL }))
+  }
+  if (options.bootstrap != null && options.bootstrap.length > 0) {
+    modules.push(bootstrap({ list: options.bootstrap, timeout: 100 }))
+  }
+  return modules
+}
+
+/** The private molt DHT service, or undefined when disabled */
+export function dhtService (options: DhtOptions = {}): ((components: any) => KadDHT) | undefined {
+  if (options.enabled === false) return undefined
+  const validity = options.providerValidity ?? c.PROVIDER_VALIDITY
+  const interval = Math.min(options.reprovideInterval ?? c.REPROVIDE_INTERVAL, validity)
+  return kadDHT({
+    protocol: c.DHT_PROTOCOL,
+    clientMode: options.clientMode ?? false,
+    // molt networks are private: keep LAN and loopback addresses that the public-DHT default strips
+    peerInfoMapper: passthroughMapper,
+    allowQueryWithZeroPeers: true,
+    reprovide: { validity, interval, threshold: Math.floor(validity / 2) }
+  })
+}
+
+export type { ComponentLogger }

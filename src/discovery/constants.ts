@@ -1,0 +1,41 @@
+import { second, minute, hour } from '../constants.js'
+
+/** The private molt DHT; never the public IPFS one */
+export const DHT_PROTOCOL = '/molt/kad/1.0.0'
+
+/** mDNS service tag; never the default `_p2p._udp.local`, which finds every IPFS node on a LAN */
+export const MDNS_SERVICE_TAG = '_molt._udp.local'
+
+/** How often mDNS queries the LAN */
+export const MDNS_INTERVAL = 10 * second
+
+/** Provider records (capability adverts) expire after this unless re-provided */
+export const PROVIDER_VALIDITY = 48 * hour
+
+/** How often the DHT re-provides our records and purges expired ones it stores */
+export const REPROVIDE_INTERVAL = hour
+
+/** Retry schedule for a capability advert that found no DHT peers yet */
+export const ADVERTISE_RETRY_MIN = second
+export const ADVERTISE_RETRY_MAX = minute
+
+/** Prefix hashed with a capability name into its DHT key (a CIDv1, raw codec, sha2-256) */
+export const CAPABILITY_KEY_PREFIX = 'molt/capability/'
+
+/** Stop dialling newly discovered peers once this many connections are open */
+export const AUTO_DIAL_MAX_CONNECTIONS = 64
+
+/** Results `discover()` returns when no limit is given */
+export const DISCOVER_LIMIT = 20
+
+/** Providers tried (dialled for their card) per discover() before giving up */
+export const DISCOVER_MAX_CANDIDATES = 100
+
+/** How often connected agents are pinged (MoltSpeak ping/pong) for presence */
+export const HEARTBEAT_INTERVAL = 60 * second
+
+/** A peer not seen for this long is `stale` */
+export const STALE_AFTER = 5 * minute
+
+/** Known peers remembered by presence; least recently seen are forgotten first */
+export const PRESENCE_MAX_PEERS = 10_000

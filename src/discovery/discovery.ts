@@ -1,0 +1,188 @@
+import type { Libp2p } from 'libp2p'
+import type { Logger, PeerId } from '@libp2p/interface'
+import type { CardService, AgentCard } from '../services/card/index.js'
+import type { Route } from '../services/speak/index.js'
+import type { MoltMessage } from '../moltspeak/index.js'
+import { capabilityCid, CapabilityAdvertiser } from './capabilities.js'
+import { Presence, type KnownPeer } from './presence.js'
+import * as c from './constants.js'
+import { PROTOCOL as CARD_PROTOCOL } from '../services/card/constants.js'
+
+/** One agent found by discover() */
+export interface DiscoveredAgent {
+  peerId: string
+  card: AgentCard
+  /** where it was found: this node's knowledge (LAN/connections) or the DHT */
+  source: 'local' | 'dht'
+}
+
+export interface DiscoverOptions {
+  /** @default 20 */
+  limit?: number
+  /** Include connected agents already known (LAN, earlier exchanges). false = ask the DHT only. @default true */
+  local?: boolean
+  signal?: AbortSignal
+}
+
+interface Services extends Record<string, unknown> {
+  cards: CardService
+  dht?: unknown
+}
+
+export interface DiscoveryInit {
+  heartbeatInterval?: number
+  staleAfter?: number
+  /** MoltSpeak ping of a peer, for heartbeats */
+  ping: (peer: PeerId, options: { signal: AbortSignal }) => Promise<{ rtt: number, pong: MoltMessage }>
+}
+
+/**
+ * Finding agents: remembers every agent seen (presence), fetches the card of
+ * every molt peer that connects, dials peers that discovery modules (mDNS,
+ * bootstrap) report, keeps capabilities advertised in the DHT, answers
+ * discover() from local knowledge merged with DHT providers, and pings
+ * connected agents on a heartbeat.
+ */
+export class Discovery {
+  readonly presence: Presence
+  private readonly advertiser: CapabilityAdvertiser
+  private heartbeat?: ReturnType<typeof setInterval>
+  private readonly controller = new AbortController()
+
+  constructor (private readonly libp2p: Libp2p<Services>, private readonly log: Logger, private readonly init: DiscoveryInit) {
+    this.presence = new Presence({ staleAfter: init.staleAfter })
+    this.advertiser = new CapabilityAdvertiser(libp2p as Libp2p<{ dht?: unknown }>, log)
+  }
+
+  async start (capabilities: string[]): Promise<void> {
+    this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+    this.libp2p.addEventListener('peer:identify', this.onIdentify)
+    this.libp2p.addEventListener('peer:connect', this.onConnect)
+    if (this.libp2p.services.dht != null) await this.advertiser.update(capabilities)
+    const interval = this.init.heartbeatInterval ?? c.HEARTBEAT_INTERVAL
+    if (interval > 0) {
+      this.heartbeat = setInterval(() => { this.beat().catch(() => {}) }, interval)
+      this.heartbeat.unref()
+    }
+  }
+
+  stop (): void {
+    this.controller.abort()
+    clearInterval(this.heartbeat)
+    this.advertiser.stop()
+    this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
+    this.libp2p.removeEventListener('peer:identify', this.onIdentify)
+    this.libp2p.removeEventListener('peer:connect', this.onConnect)
+  }
+
+  /** Re-advertise after the profile's capabilities changed */
+  async advertise (capabilities: string[]): Promise<void> {
+    if (this.libp2p.services.dht != null) await this.advertiser.update(capabilities)
+  }
+
+  /** Known agents with their status, most recently seen first */
+  peers (): KnownPeer[] {
+    const connections = new Map<string, Route>()
+    for (const connection of this.libp2p.getConnections()) {
+      connections.set(connection.remotePeer.toString(), connection.limits != null ? 'relayed' : 'direct')
+    }
+    return this.presence.list(connections)
+  }
+
+  /** Agents offering `capability`: local knowledge first, then DHT providers, each with its verified card */
+  async discover (capability: string, options: DiscoverOptions = {}): Promise<DiscoveredAgent[]> {
+    const limit = options.limit ?? c.DISCOVER_LIMIT
+    const found = new Map<string, DiscoveredAgent>()
+    for (const agent of options.local === false ? [] : this.localMatches(capability)) {
+      if (found.size >= limit) break
+      found.set(agent.peerId, agent)
+    }
+    if (found.size >= limit || this.libp2p.services.dht == null) return [...found.values()]
+
+    const self = this.libp2p.peerId.toString()
+    let candidates = 0
+    const lookups: Array<Promise<void>> = []
+    for await (const provider of this.libp2p.contentRouting.findProviders(await capabilityCid(capability), { signal: options.signal })) {
+      const id = provider.id.toString()
+      if (id === self || found.has(id)) continue
+      if (++candidates > c.DISCOVER_MAX_CANDIDATES) break
+      if (provider.multiaddrs.length > 0) await this.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
+      lookups.push(this.cardOf(provider.id, options.signal).then((card) => {
+        if (card != null && found.size < limit && card.capabilities.some(cap => cap.name === capability)) {
+          found.set(id, { peerId: id, card, source: 'dht' })
+        }
+      }))
+      if (lookups.length >= limit) break
+    }
+    await Promise.allSettled(lookups)
+    return [...found.values()].slice(0, limit)
+  }
+
+  /**
+   * Connected agents (LAN peers found by mDNS are connected) whose card offers
+   * `capability`. Only live connections count: a cached card of an agent that
+   * went away must not be offered; the DHT answers for everyone else.
+   */
+  localMatches (capability: string): DiscoveredAgent[] {
+    const out: DiscoveredAgent[] = []
+    const connected = new Set(this.libp2p.getConnections().map(connection => connection.remotePeer.toString()))
+    for (const card of this.libp2p.services.cards.cachedCards()) {
+      if (connected.has(card.peer_id) && card.capabilities.some(cap => cap.name === capability)) {
+        out.push({ peerId: card.peer_id, card, source: 'local' })
+      }
+    }
+    return out
+  }
+
+  /**
+   * A peer's verified card, or undefined when it cannot be had. A cached card
+   * is trusted only while the peer is connected; otherwise it is fetched again,
+   * which also proves the agent is alive.
+   */
+  async cardOf (peer: PeerId, signal?: AbortSignal): Promise<AgentCard | undefined> {
+    try {
+      const force = this.libp2p.getConnections(peer).length === 0
+      const card = await this.libp2p.services.cards.fetch(peer, { signal, force })
+      this.presence.seen(peer.toString(), { card })
+      return card
+    } catch (err: any) {
+      this.log('no card from %p - %s', peer, err.message)
+      return undefined
+    }
+  }
+
+  private readonly onDiscovery = (evt: CustomEvent<{ id: PeerId, multiaddrs: Array<{ toString: () => string }> }>): void => {
+    const { id, multiaddrs } = evt.detail
+    if (id.equals(this.libp2p.peerId)) return
+    this.presence.seen(id.toString(), { addresses: multiaddrs.map(String) })
+    if (this.libp2p.getConnections(id).length > 0 || this.libp2p.getConnections().length >= c.AUTO_DIAL_MAX_CONNECTIONS) return
+    // discovery modules only report peers; connecting is ours to do
+    this.libp2p.dial(id, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(10_000)]) })
+      .catch((err: Error) => { this.log('could not dial discovered %p - %s', id, err.message) })
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    this.presence.seen(evt.detail.toString())
+  }
+
+  private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
+    const { peerId, protocols } = evt.detail
+    if (!protocols.includes(CARD_PROTOCOL)) return
+    this.cardOf(peerId, this.controller.signal).catch(() => {})
+  }
+
+  /** Ping every connected molt agent; a pong refreshes presence with rtt, load and queue depth */
+  private async beat (): Promise<void> {
+    const peers = new Set(this.libp2p.getConnections().map(connection => connection.remotePeer))
+    await Promise.allSettled([...peers].filter(peer => this.presence.card(peer.toString()) != null).map(async (peer) => {
+      const { rtt, pong } = await this.init.ping(peer, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(10_000)]) })
+      this.presence.seen(peer.toString(), {
+        rttMs: rtt,
+        load: typeof pong.p.load === 'number' ? pong.p.load : undefined,
+        queueDepth: typeof pong.p.queue_depth === 'number' ? pong.p.queue_depth : undefined
+      })
+    }))
+  }
+}
+
+export { capabilityCid }

@@ -1,0 +1,5 @@
+export { Discovery, type DiscoveredAgent, type DiscoverOptions } from './discovery.js'
+export { peerDiscoveryModules, dhtService, type DiscoveryOptions, type DhtOptions } from './config.js'
+export { capabilityCid } from './capabilities.js'
+export type { KnownPeer, PeerStatus } from './presence.js'
+export { DHT_PROTOCOL, MDNS_SERVICE_TAG } from './constants.js'

@@ -1,0 +1,363 @@
+import { InvalidParametersError, serviceCapabilities } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { canonicalize, PROTOCOL_VERSION, type Classification } from '../../moltspeak/index.js'
+import type { Identity } from '../../identity/index.js'
+import { signCard, verifyCard, type AgentCard, type Capability, type UnsignedCard } from './card.js'
+import { encodeFrame, readFrame } from './frame.js'
+import { CardTimeoutError, InvalidCardError } from './errors.js'
+import * as c from './constants.js'
+
+/** What the agent says about itself; read on every own() to notice changes */
+export interface CardProfile {
+  name: string
+  org: string
+  description?: string
+  /** Capability names, or names with descriptions; duplicates are dropped */
+  capabilities: ReadonlyArray<string | Capability>
+  /** @default ['pub', 'int', 'conf'] */
+  supportedCls?: readonly Classification[]
+}
+
+export interface CardInit {
+  /** The node's identity; its PeerId must be the libp2p node's */
+  identity: Identity
+  profile: () => CardProfile
+  /** Addresses to publish (at most 32 are used). @default the address manager's addresses */
+  addresses?: () => string[]
+  /** @default '/molt/card/1.0.0' */
+  protocol?: string
+  /** How long a fetched card is served from the cache, never beyond its `expires`. @default 10 min */
+  cacheTtl?: number
+  /** Cards kept in the cache. @default 1024 */
+  cacheSize?: number
+  /** Validity of the cards this node signs (≤ 7 days). @default 24 h */
+  validity?: number
+  /** Limit on one fetch, and on serving one card. @default 10 s */
+  fetchTimeout?: number
+  /** @default 8 */
+  maxInboundStreams?: number
+}
+
+export interface CardComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  logger: ComponentLogger
+  peerId: PeerId
+  addressManager: AddressManager
+}
+
+export interface CardFetchOptions {
+  signal?: AbortSignal
+  /** Skip the cache and ask the peer */
+  force?: boolean
+}
+
+export interface CardStats {
+  /** Fresh cards in the cache */
+  cached: number
+  /** Card streams opened to peers since start */
+  fetched: number
+  /** Cards served to peers since start */
+  served: number
+}
+
+/** /molt/card/1.0.0: serve this agent's signed card, fetch and verify the cards of others */
+export interface CardService extends Startable {
+  readonly protocol: string
+  /** This node's current signed card (re-signed when the profile or addresses change, or at half its validity) */
+  own(): AgentCard
+  /**
+   * `peer`'s verified card: from the cache when fresh, else fetched over a new stream.
+   *
+   * @throws {InvalidCardError | CardSignatureError | CardMismatchError | CardExpiredError} the card is refused
+   * @throws {CardTooLargeError | CardTruncatedError | CardTimeoutError} the frame is refused or never came
+   */
+  fetch(peer: PeerId, options?: CardFetchOptions): Promise<AgentCard>
+  /** `peer`'s card if the cache holds a fresh one */
+  cached(peer: PeerId | string): AgentCard | undefined
+  /** Every fresh card in the cache */
+  cachedCards(): AgentCard[]
+  /** Drop `peer`'s card from the cache */
+  forget(peer: PeerId | string): void
+  stats(): CardStats
+}
+
+interface CacheEntry {
+  card: AgentCard
+  /** Unix ms after which the entry is stale */
+  until: number
+}
+
+interface OwnCard {
+  card: AgentCard
+  /** Canonical form of everything but the times: a change means re-signing */
+  content: string
+  frame?: Uint8Array
+}
+
+interface PendingFetch {
+  promise: Promise<AgentCard>
+  controller: AbortController
+  waiters: number
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+class DefaultCardService implements CardService {
+  readonly protocol: string
+  private readonly log: Logger
+  private readonly cacheTtl: number
+  private readonly cacheSize: number
+  private readonly validity: number
+  private readonly fetchTimeout: number
+  private readonly cache = new Map<string, CacheEntry>()
+  private readonly pending = new Map<string, PendingFetch>()
+  private current?: OwnCard
+  private shutdown = new AbortController()
+  private started = false
+  private fetched = 0
+  private served = 0
+
+  readonly [Symbol.toStringTag] = 'molt/card'
+  readonly [serviceCapabilities] = ['@molt/card']
+
+  constructor (private readonly components: CardComponents, private readonly init: CardInit) {
+    this.log = components.logger.forComponent('molt:card')
+    this.protocol = init.protocol ?? c.PROTOCOL
+    this.cacheTtl = init.cacheTtl ?? c.CACHE_TTL
+    this.cacheSize = init.cacheSize ?? c.CACHE_SIZE
+    this.validity = init.validity ?? c.CARD_VALIDITY
+    this.fetchTimeout = init.fetchTimeout ?? c.FETCH_TIMEOUT
+    if (!(this.validity > 0 && this.validity <= c.MAX_CARD_VALIDITY)) {
+      throw new InvalidParametersError(`card validity must be within (0, ${c.MAX_CARD_VALIDITY}] ms`)
+    }
+    if (!init.identity.peerId.equals(components.peerId)) {
+      throw new InvalidParametersError(`card identity ${init.identity.peerId} is not this node's PeerId ${components.peerId}`)
+    }
+  }
+
+  async start (): Promise<void> {
+    this.shutdown = new AbortController()
+    await this.components.registrar.handle(this.protocol, async (stream, connection) => this.serve(stream, connection), {
+      maxInboundStreams: this.init.maxInboundStreams ?? c.MAX_INBOUND_STREAMS,
+      // agents behind NAT are reached over circuit relays; a card is small
+      runOnLimitedConnection: true
+    })
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    await this.components.registrar.unhandle(this.protocol)
+    this.shutdown.abort(new Error('card service stopped'))
+    this.pending.clear()
+  }
+
+  stats (): CardStats {
+    return { cached: this.cachedCards().length, fetched: this.fetched, served: this.served }
+  }
+
+  own (): AgentCard {
+    const now = Date.now()
+    const fields = this.ownFields()
+    const content = canonicalize(fields)
+    const current = this.current
+    if (current?.content === content && now < current.card.issued + this.validity / 2) return current.card
+    const card = deepFreeze(signCard({ ...fields, issued: now, expires: now + this.validity }, this.init.identity.signingKey))
+    this.current = { card, content }
+    return card
+  }
+
+  async fetch (peer: PeerId, options: CardFetchOptions = {}): Promise<AgentCard> {
+    options.signal?.throwIfAborted()
+    const key = peer.toString()
+    let pending = options.force === true ? undefined : this.pending.get(key)
+    if (pending === undefined) {
+      if (options.force !== true) {
+        const hit = this.cached(key)
+        if (hit !== undefined) return hit
+      }
+      pending = this.startFetch(peer)
+    }
+    return this.wait(pending, options.signal)
+  }
+
+  cached (peer: PeerId | string): AgentCard | undefined {
+    const key = peer.toString()
+    const entry = this.cache.get(key)
+    if (entry === undefined) return undefined
+    if (entry.until <= Date.now()) {
+      this.cache.delete(key)
+      return undefined
+    }
+    return entry.card
+  }
+
+  cachedCards (): AgentCard[] {
+    const now = Date.now()
+    const out: AgentCard[] = []
+    for (const [key, entry] of this.cache) {
+      if (entry.until <= now) this.cache.delete(key)
+      else out.push(entry.card)
+    }
+    return out
+  }
+
+  forget (peer: PeerId | string): void {
+    this.cache.delete(peer.toString())
+  }
+
+  /** The card fields that do not depend on the time of signing */
+  private ownFields (): Omit<UnsignedCard, 'issued' | 'expires'> {
+    const { identity } = this.init
+    const profile = this.init.profile()
+    const capabilities = new Map<string, Capability>()
+    for (const cap of profile.capabilities) {
+      const entry = typeof cap === 'string' ? { name: cap } : cap
+      if (!capabilities.has(entry.name)) capabilities.set(entry.name, entry)
+    }
+    const addresses = this.init.addresses?.() ?? this.components.addressManager.getAddresses().map(ma => ma.toString())
+    return {
+      v: 1,
+      peer_id: identity.peerId.toString(),
+      key: identity.moltKey,
+      did: identity.did,
+      name: profile.name,
+      org: profile.org,
+      ...(profile.description !== undefined ? { description: profile.description } : {}),
+      capabilities: [...capabilities.values()],
+      protocol_versions: [PROTOCOL_VERSION],
+      supported_cls: [...(profile.supportedCls ?? c.DEFAULT_SUPPORTED_CLS)],
+      addresses: [...new Set(addresses)].slice(0, c.MAX_ADDRESSES)
+    }
+  }
+
+  /** The own card as a frame, encoded once per signing */
+  private ownFrame (): Uint8Array {
+    this.own()
+    const current = this.current as OwnCard
+    current.frame ??= encodeFrame(JSON.stringify(current.card))
+    return current.frame
+  }
+
+  private startFetch (peer: PeerId): PendingFetch {
+    const key = peer.toString()
+    const controller = new AbortController()
+    const promise = this.request(peer, controller.signal).finally(() => {
+      if (this.pending.get(key)?.promise === promise) this.pending.delete(key)
+    })
+    const pending: PendingFetch = { promise, controller, waiters: 0 }
+    this.pending.set(key, pending)
+    return pending
+  }
+
+  /** Wait for a (possibly shared) fetch; the fetch is abandoned when every waiter has given up */
+  private async wait (pending: PendingFetch, signal?: AbortSignal): Promise<AgentCard> {
+    pending.waiters++
+    if (signal == null) {
+      try {
+        return await pending.promise
+      } finally {
+        pending.waiters--
+      }
+    }
+    return new Promise<AgentCard>((resolve, reject) => {
+      const onAbort = (): void => {
+        reject(signal.reason)
+        if (--pending.waiters === 0) pending.controller.abort(signal.reason)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      pending.promise.then(resolve, reject).finally(() => {
+        if (!signal.aborted) {
+          signal.removeEventListener('abort', onAbort)
+          pending.waiters--
+        }
+      }).catch(() => {})
+    })
+  }
+
+  /** Open a stream, read one frame, verify and cache the card */
+  private async request (peer: PeerId, abandon: AbortSignal): Promise<AgentCard> {
+    const timeout = AbortSignal.timeout(this.fetchTimeout)
+    const signal = AbortSignal.any([timeout, abandon, this.shutdown.signal])
+    let stream: Stream | undefined
+    try {
+      stream = await this.components.connectionManager.openStream(peer, this.protocol, { signal, runOnLimitedConnection: true })
+      this.fetched++
+      // the protocol has no request: close our writing side at once
+      await stream.close({ signal })
+      const body = await readFrame(stream, c.MAX_CARD_BYTES, signal)
+      let value: unknown
+      try {
+        value = JSON.parse(utf8.decode(body))
+      } catch {
+        throw new InvalidCardError('card frame is not UTF-8 JSON', 'card')
+      }
+      const card = deepFreeze(verifyCard(value, { peerId: peer.toString() }))
+      this.store(peer.toString(), card)
+      abortIfLeftOpen(stream, timeout)
+      return card
+    } catch (err: any) {
+      if (abandon.aborted || this.shutdown.signal.aborted) {
+        this.log('gave up fetching the card of %p - %e', peer, err)
+        stream?.abort(err)
+        throw err
+      }
+      const error = timeout.aborted ? new CardTimeoutError(`${peer} sent no card within ${this.fetchTimeout} ms`) : err
+      this.log.error('refused the card of %p - %e', peer, error)
+      stream?.abort(error)
+      throw error
+    }
+  }
+
+  private store (key: string, card: AgentCard): void {
+    if (this.cacheSize <= 0) return
+    this.cache.delete(key)
+    this.cache.set(key, { card, until: Math.min(Date.now() + this.cacheTtl, card.expires) })
+    while (this.cache.size > this.cacheSize) {
+      this.cache.delete(this.cache.keys().next().value as string)
+    }
+  }
+
+  /** Serve one inbound stream: our card as one frame, then close; nothing is read */
+  private async serve (stream: Stream, connection: Connection): Promise<void> {
+    if (!this.started) {
+      stream.abort(new Error('card service is stopping'))
+      return
+    }
+    const signal = AbortSignal.timeout(this.fetchTimeout)
+    try {
+      // whatever the client sends is discarded as it arrives, never buffered
+      await stream.closeRead({ signal })
+      if (!stream.send(this.ownFrame())) await stream.onDrain({ signal })
+      await stream.close({ signal })
+      this.served++
+      abortIfLeftOpen(stream, signal)
+    } catch (err: any) {
+      this.log.error('could not serve our card to %p - %e', connection.remotePeer, err)
+      stream.abort(err)
+    }
+  }
+}
+
+/** Both sides have sent what they had: a peer that keeps its end open is cut off at `deadline` */
+function abortIfLeftOpen (stream: Stream, deadline: AbortSignal): void {
+  if (stream.status !== 'open' && stream.status !== 'closing') return
+  const onDeadline = (): void => { stream.abort(new CardTimeoutError('the peer kept the card stream open')) }
+  deadline.addEventListener('abort', onDeadline, { once: true })
+  stream.addEventListener('close', () => { deadline.removeEventListener('abort', onDeadline) }, { once: true })
+}
+
+function deepFreeze (card: AgentCard): AgentCard {
+  for (const cap of card.capabilities) Object.freeze(cap)
+  Object.freeze(card.capabilities)
+  Object.freeze(card.protocol_versions)
+  Object.freeze(card.supported_cls)
+  Object.freeze(card.addresses)
+  return Object.freeze(card)
+}
+
+export function cards (init: CardInit): (components: CardComponents) => CardService {
+  return (components) => new DefaultCardService(components, init)
+}

@@ -1,0 +1,103 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { TestNetwork, addressOf } from '../support/nodes.js'
+import type { MoltNode } from '../../src/index.js'
+import { capabilityCid } from '../../src/discovery/index.js'
+
+/**
+ * A 12-node private DHT on 127.0.0.1: 4 servers (two of them bootstrap
+ * peers), 8 agents of which half run in client mode. Provider records are made
+ * to expire in seconds so that expiry can be observed.
+ */
+const net = new TestNetwork()
+const nodes: MoltNode[] = []
+const VALIDITY = 4000
+const capabilityOf = (i: number): string => `test.skill${i % 4}`
+
+async function eventually<T> (check: () => Promise<T | undefined>, timeout = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}
+
+beforeAll(async () => {
+  const dht = { providerValidity: VALIDITY, reprovideInterval: 1000 }
+  const b0 = await net.node({ agent: { name: 'boot0', capabilities: [capabilityOf(0)] }, dht })
+  const b1 = await net.node({ agent: { name: 'boot1', capabilities: [capabilityOf(1)] }, dht, bootstrap: [addressOf(b0)] })
+  nodes.push(b0, b1)
+  const bootstrap = [addressOf(b0), addressOf(b1)]
+  for (let i = 2; i < 12; i++) {
+    const capabilities = i === 11 ? [capabilityOf(i), 'test.unique'] : [capabilityOf(i)]
+    nodes.push(await net.node({
+      agent: { name: `n${i}`, capabilities },
+      bootstrap,
+      dht: { ...dht, clientMode: i >= 8 }
+    }))
+  }
+  // every node has joined: its routing table or connections reach beyond the bootstrap peers
+  await eventually(async () => nodes.every(n => n.libp2p.getConnections().length >= 2) ? true : undefined, 20_000, 'mesh')
+}, 60_000)
+
+afterAll(async () => { await net.cleanup() })
+
+describe('private DHT (/molt/kad/1.0.0), 12 nodes', () => {
+  it('speaks only the molt DHT protocol', () => {
+    const protocols = nodes[0].libp2p.getProtocols()
+    expect(protocols).toContain('/molt/kad/1.0.0')
+    expect(protocols).not.toContain('/ipfs/kad/1.0.0')
+  })
+
+  it('any agent finds every provider of any capability, with verified cards', async () => {
+    for (const seeker of [nodes[3], nodes[9], nodes[0]]) {
+      for (let k = 0; k < 4; k++) {
+        const capability = `test.skill${k}`
+        const expected = nodes.filter((n, i) => capabilityOf(i) === capability && n !== seeker).map(n => n.peerId.toString()).sort()
+        const found = await eventually(async () => {
+          const agents = await seeker.discover(capability, { limit: 20, signal: AbortSignal.timeout(10_000) })
+          const ids = agents.map(a => a.peerId).sort()
+          return expected.every(id => ids.includes(id)) ? agents : undefined
+        }, 20_000, `${capability} from ${seeker.profile.name}`)
+        for (const agent of found) {
+          expect(agent.card.capabilities.map(c => c.name)).toContain(capability)
+          expect(agent.card.peer_id).toBe(agent.peerId)
+        }
+      }
+    }
+  }, 120_000)
+
+  it('reaches a peer known only by its PeerId (addresses found in the DHT)', async () => {
+    const seeker = nodes[10]
+    const target = nodes[5]
+    await seeker.libp2p.hangUp(target.peerId).catch(() => {})
+    await seeker.libp2p.peerStore.delete(target.peerId)
+    const reply = await seeker.request(target.peerId.toString(), { op: 'ping', p: { nonce: 'dht' } }, { timeout: 15_000 })
+    expect(reply.op).toBe('pong')
+    expect(reply.p.nonce).toBe('dht')
+  }, 30_000)
+
+  it('a provider that stops is no longer returned once its record expired', async () => {
+    const seeker = nodes[4]
+    const provider = nodes[11]
+    const before = await eventually(async () => {
+      const agents = await seeker.discover('test.unique', { signal: AbortSignal.timeout(10_000) })
+      return agents.length > 0 ? agents : undefined
+    }, 20_000, 'unique provider')
+    expect(before.map(a => a.peerId)).toContain(provider.peerId.toString())
+    const providers = async (): Promise<string[]> => {
+      const ids: string[] = []
+      for await (const p of seeker.libp2p.contentRouting.findProviders(await capabilityCid('test.unique'), { signal: AbortSignal.timeout(10_000) })) ids.push(p.id.toString())
+      return ids
+    }
+    await provider.stop()
+    const stoppedAt = Date.now()
+    // the record outlives its provider for a while: discover() must not offer a dead agent meanwhile
+    expect(await providers()).toContain(provider.peerId.toString())
+    expect((await seeker.discover('test.unique', { signal: AbortSignal.timeout(10_000) })).map(a => a.peerId)).not.toContain(provider.peerId.toString())
+    // after validity + one cleanup interval the record is gone from the DHT itself
+    await eventually(async () => (await providers()).includes(provider.peerId.toString()) ? undefined : true, VALIDITY + 10_000, 'record expiry')
+    expect(Date.now() - stoppedAt).toBeLessThan(VALIDITY + 10_000)
+  }, 60_000)
+})
