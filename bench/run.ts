@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: every benchmark, each measured beside its baseline in the
- * same run; prints a markdown table and writes it to bench/results/latest.md.
- *   --quick   fewer messages (a smoke run)
- *   --json    print the raw figures as JSON
+ * same run; prints markdown tables and writes them to bench/results/latest.md.
+ *   --quick            smaller runs (a smoke test)
+ *   --only a,b         run only these sections: speak, discover, lan
+ *   --json             print the raw figures as JSON
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join, dirname } from 'node:path'
@@ -10,41 +11,82 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cpus } from 'node:os'
 import { runSpeakBench } from './speak.js'
+import { runDiscoverBench } from './discover.js'
 import { fmt } from './stats.js'
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } } })
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false }
+  }
+})
 if (values.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --json]\n')
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,discover,lan] [-- --json]\n')
   process.exit(0)
 }
+const sections = new Set((values.only ?? 'speak,discover,lan').split(',').map(s => s.trim()))
+for (const s of sections) {
+  if (!['speak', 'discover', 'lan'].includes(s)) {
+    process.stderr.write(`unknown bench section: ${s} (speak, discover, lan)\n`)
+    process.exit(2)
+  }
+}
 const log = (line: string): void => { process.stderr.write(line + '\n') }
+const check = (ok: boolean): string => ok ? 'met' : '**missed**'
+const quick = values.quick
+const out: string[] = [`Measured ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, \`npm run bench${quick ? ' -- --quick' : ''}\`.`]
+const figures: Record<string, unknown> = {}
 
 log(`molt benchmarks on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`)
-log('speak: 1 KiB messages, two processes, one connection on 127.0.0.1')
-const speak = await runSpeakBench({
-  messages: values.quick ? 5_000 : 30_000,
-  roundTrips: values.quick ? 500 : 3_000,
-  rounds: values.quick ? 1 : 3,
-  log
-})
 
-const check = (ok: boolean): string => ok ? 'met' : '**missed**'
-const ratioOne = speak.moltAcked / speak.rawOnePerSend
-const ratioCoalesced = speak.moltAcked / speak.rawCoalesced
-const ratioP99 = speak.moltRequest.p99 / speak.rawEcho.p99
-const table = [
-  `Measured ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${cpus().length} cores, \`npm run bench${values.quick ? ' -- --quick' : ''}\`.`,
-  '',
-  '| 1 KiB messages, one connection | molt | raw js-libp2p | ratio | target |',
-  '|---|---|---|---|---|',
-  `| acknowledged throughput vs raw one-message-per-send | ${fmt(speak.moltAcked)} msg/s | ${fmt(speak.rawOnePerSend)} msg/s (unacknowledged) | ${fmt(ratioOne, 2)}× | ≥ 3× — ${check(ratioOne >= 3)} |`,
-  `| acknowledged throughput vs raw coalesced (64/send) | ${fmt(speak.moltAcked)} msg/s | ${fmt(speak.rawCoalesced)} msg/s (unacknowledged) | ${fmt(ratioCoalesced, 2)}× | ≥ 0.7× — ${check(ratioCoalesced >= 0.7)} |`,
-  `| request/response p50 | ${fmt(speak.moltRequest.p50, 3)} ms | ${fmt(speak.rawEcho.p50, 3)} ms (echo) | ${fmt(speak.moltRequest.p50 / speak.rawEcho.p50, 2)}× | — |`,
-  `| request/response p99 | ${fmt(speak.moltRequest.p99, 3)} ms | ${fmt(speak.rawEcho.p99, 3)} ms (echo) | ${fmt(ratioP99, 2)}× | ≤ 1.5× — ${check(ratioP99 <= 1.5)} |`
-].join('\n')
+if (sections.has('speak')) {
+  log('speak: 1 KiB messages, two processes, one connection on 127.0.0.1')
+  const speak = await runSpeakBench({ messages: quick ? 5_000 : 30_000, roundTrips: quick ? 500 : 3_000, rounds: quick ? 1 : 3, log })
+  figures.speak = speak
+  const ratioOne = speak.moltAcked / speak.rawOnePerSend
+  const ratioCoalesced = speak.moltAcked / speak.rawCoalesced
+  const ratioP99 = speak.moltRequest.p99 / speak.rawEcho.p99
+  out.push('', '### Speak', '',
+    '| 1 KiB messages, one connection | molt | raw js-libp2p | ratio | target |',
+    '|---|---|---|---|---|',
+    `| acknowledged throughput vs raw one-message-per-send | ${fmt(speak.moltAcked)} msg/s | ${fmt(speak.rawOnePerSend)} msg/s (unacknowledged) | ${fmt(ratioOne, 2)}× | ≥ 3× — ${check(ratioOne >= 3)} |`,
+    `| acknowledged throughput vs raw coalesced (64/send) | ${fmt(speak.moltAcked)} msg/s | ${fmt(speak.rawCoalesced)} msg/s (unacknowledged) | ${fmt(ratioCoalesced, 2)}× | ≥ 0.7× — ${check(ratioCoalesced >= 0.7)} |`,
+    `| request/response p50 | ${fmt(speak.moltRequest.p50, 3)} ms | ${fmt(speak.rawEcho.p50, 3)} ms (echo) | ${fmt(speak.moltRequest.p50 / speak.rawEcho.p50, 2)}× | — |`,
+    `| request/response p99 | ${fmt(speak.moltRequest.p99, 3)} ms | ${fmt(speak.rawEcho.p99, 3)} ms (echo) | ${fmt(ratioP99, 2)}× | ≤ 1.5× — ${check(ratioP99 <= 1.5)} |`)
+}
 
+if (sections.has('discover')) {
+  log('discover: DHT-only capability lookups (card fetched and verified) on a loopback DHT')
+  const sizes = quick ? [12] : [12, 50, 100]
+  const results = await runDiscoverBench({ sizes, lookups: quick ? 20 : 50, log })
+  figures.discover = results
+  const base = results[0]
+  out.push('', '### Discover', '',
+    '| DHT nodes | lookups found | p50 | p99 | p50 vs 12 nodes |',
+    '|---|---|---|---|---|',
+    ...results.map(r => `| ${r.nodes} | ${r.found}/${r.lookups} | ${fmt(r.p50, 1)} ms | ${fmt(r.p99, 1)} ms | ${fmt(r.p50 / base.p50, 2)}× |`))
+}
+
+if (sections.has('lan')) {
+  try {
+    const { runLanBench } = await import('./lan.js')
+    log('lan: two `molt agent` processes in a fresh network namespace, spawn → first delivered query/respond')
+    const lan = await runLanBench({ runs: quick ? 5 : 20, log })
+    figures.lan = lan
+    out.push('', '### LAN (mDNS, private namespace)', '',
+      '| runs | p50 | p99 | target |', '|---|---|---|---|',
+      `| ${lan.samples.length} | ${fmt(lan.p50)} ms | ${fmt(lan.p99)} ms | p50 ≤ 1 s — ${check(lan.p50 <= 1000)}; p99 ≤ 2 s — ${check(lan.p99 <= 2000)} |`)
+  } catch (err: any) {
+    log(`lan: not run: ${err.message}`)
+    out.push('', '### LAN', '', `not run: ${err.message}`)
+  }
+}
+
+const table = out.join('\n')
 const here = dirname(fileURLToPath(import.meta.url))
 const resultsDir = join(here, '..', '..', 'bench', 'results')
 await mkdir(resultsDir, { recursive: true })
 await writeFile(join(resultsDir, 'latest.md'), table + '\n')
-process.stdout.write(values.json ? JSON.stringify({ speak }, null, 2) + '\n' : table + '\n')
+process.stdout.write(values.json ? JSON.stringify(figures, null, 2) + '\n' : table + '\n')

@@ -11,7 +11,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, isMultiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import { identityFromKey, loadOrCreateKey, type Identity } from './identity/index.js'
-import { resolveDataDir, loadConfig, saveConfig, acquireLock, type AgentProfile, type MoltConfig, type NodeLock } from './config/index.js'
+import { resolveDataDir, loadConfig, saveConfig, parseConfig, acquireLock, type AgentProfile, type MoltConfig, type NodeLock } from './config/index.js'
 import { openDatabase, type Database } from './storage/index.js'
 import { Inbox, type InboxEntry } from './inbox/index.js'
 import { speak, type Speak, type SpeakInit, type InboundMessage, type Route } from './services/speak/index.js'
@@ -55,6 +55,8 @@ export interface MoltNodeOptions {
   dht?: DhtOptions
   /** ms between presence pings of connected agents; 0 = off. @default 60000 */
   heartbeatInterval?: number
+  /** ms after which an agent not seen is reported `stale`. @default 300000 */
+  staleAfter?: number
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -116,6 +118,12 @@ export interface MoltNode {
   readonly moltKey: string
   readonly agent: AgentRef
   readonly profile: AgentProfile
+  /**
+   * Change the agent profile at runtime: the card is re-signed, new
+   * capabilities are advertised and dropped ones withdrawn from the DHT
+   * (in memory; `molt init` edits the config file).
+   */
+  updateProfile(patch: Partial<AgentProfile>): Promise<void>
   readonly dataDir: string
   readonly config: MoltConfig
   readonly libp2p: Libp2p<MoltServices>
@@ -165,7 +173,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   readonly peerId: PeerId
   readonly did: string
   readonly moltKey: string
-  readonly agent: AgentRef
+  agent: AgentRef
   private readonly handlers = new Map<Op, MessageHandler>()
   private readonly requests = new Map<string, PendingRequest>()
   private readonly textEncoder = new TextEncoder()
@@ -175,7 +183,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
 
   constructor (
     private readonly identity: Identity,
-    readonly profile: AgentProfile,
+    public profile: AgentProfile,
     readonly config: MoltConfig,
     readonly dataDir: string,
     private readonly db: Database,
@@ -346,6 +354,15 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     return card
   }
 
+  async updateProfile (patch: Partial<AgentProfile>): Promise<void> {
+    this.assertRunning()
+    const profile = { ...this.profile, ...patch }
+    parseConfig({ agent: profile }) // same rules as the config file; throws ConfigError naming the field
+    this.profile = profile
+    this.agent = { agent: profile.name, org: profile.org, key: this.moltKey }
+    await this.discovery.advertise(profile.capabilities)
+  }
+
   ownCard (): AgentCard {
     return this.libp2p.services.cards.own()
   }
@@ -482,6 +499,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     }) as unknown as Libp2p<MoltServices>
     node.discovery = new Discovery(node.libp2p as any, node.libp2p.logger.forComponent('molt:discovery'), {
       heartbeatInterval: options.heartbeatInterval,
+      staleAfter: options.staleAfter,
       ping: async (peer, pingOptions) => node.ping(peer, pingOptions)
     })
     await node.discovery.start(profile.capabilities)

@@ -13,7 +13,13 @@ export async function capabilityCid (name: string): Promise<CID> {
 
 interface DhtWithCancel {
   cancelReprovide(key: CID): Promise<void>
+  routingTable?: EventTarget & { size: number }
 }
+
+/** After the routing table grows this much (×) since the last advert, advertise again */
+const REPROVIDE_GROWTH = 2
+/** Coalesce bursts of routing table additions into one re-advert */
+const REPROVIDE_DEBOUNCE = 1000
 
 /**
  * Keeps this node's capabilities advertised as DHT provider records: provides
@@ -24,8 +30,35 @@ export class CapabilityAdvertiser {
   private advertised = new Set<string>()
   private readonly retries = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly controller = new AbortController()
+  /** routing table size when the adverts last went out */
+  private advertisedAtSize = 0
+  private growthTimer?: ReturnType<typeof setTimeout>
 
-  constructor (private readonly libp2p: Libp2p<{ dht?: unknown }>, private readonly log: Logger) {}
+  constructor (private readonly libp2p: Libp2p<{ dht?: unknown }>, private readonly log: Logger) {
+    // A record is stored on the closest peers the provider knows *at that moment*.
+    // A node that advertised while the network was still forming (or while it
+    // knew only its bootstrap peer) must advertise again as it learns the
+    // network, or lookups walking to the truly closest peers miss it. The DHT's
+    // own re-provide runs only every interval (1 h).
+    this.dht?.routingTable?.addEventListener('peer:add', this.onPeerAdded)
+  }
+
+  private get dht (): DhtWithCancel | undefined {
+    return this.libp2p.services.dht as DhtWithCancel | undefined
+  }
+
+  private readonly onPeerAdded = (): void => {
+    const size = this.dht?.routingTable?.size ?? 0
+    if (this.growthTimer != null || this.advertised.size === 0) return
+    if (size < Math.max(this.advertisedAtSize * REPROVIDE_GROWTH, this.advertisedAtSize + 2)) return
+    this.growthTimer = setTimeout(() => {
+      this.growthTimer = undefined
+      this.advertisedAtSize = this.dht?.routingTable?.size ?? 0
+      this.log('routing table grew to %d peers, advertising %d capabilities again', this.advertisedAtSize, this.advertised.size)
+      for (const name of this.advertised) this.provide(name, ADVERTISE_RETRY_MIN)
+    }, REPROVIDE_DEBOUNCE)
+    this.growthTimer.unref()
+  }
 
   /** Advertise exactly `capabilities`: new ones are provided, dropped ones withdrawn */
   async update (capabilities: string[]): Promise<void> {
@@ -34,6 +67,7 @@ export class CapabilityAdvertiser {
     for (const name of previous) {
       if (!this.advertised.has(name)) await this.withdraw(name)
     }
+    this.advertisedAtSize = this.dht?.routingTable?.size ?? 0
     for (const name of this.advertised) {
       if (!previous.has(name)) this.provide(name, ADVERTISE_RETRY_MIN)
     }
@@ -45,6 +79,8 @@ export class CapabilityAdvertiser {
 
   stop (): void {
     this.controller.abort()
+    clearTimeout(this.growthTimer)
+    this.dht?.routingTable?.removeEventListener('peer:add', this.onPeerAdded)
     for (const timer of this.retries.values()) clearTimeout(timer)
     this.retries.clear()
   }
@@ -68,10 +104,9 @@ export class CapabilityAdvertiser {
   private async withdraw (name: string): Promise<void> {
     clearTimeout(this.retries.get(name))
     this.retries.delete(name)
-    const dht = this.libp2p.services.dht as DhtWithCancel | undefined
     try {
       // stops re-providing and removes our own record; peers' copies expire on their own
-      await dht?.cancelReprovide(await capabilityCid(name))
+      await this.dht?.cancelReprovide(await capabilityCid(name))
     } catch (err: any) {
       this.log.error('could not withdraw capability %s - %e', name, err)
     }

@@ -107,11 +107,14 @@ export class Discovery {
       if (id === self || found.has(id)) continue
       if (++candidates > c.DISCOVER_MAX_CANDIDATES) break
       if (provider.multiaddrs.length > 0) await this.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
-      lookups.push(this.cardOf(provider.id, options.signal).then((card) => {
-        if (card != null && found.size < limit && card.capabilities.some(cap => cap.name === capability)) {
+      lookups.push((async () => {
+        let card = await this.cardOf(provider.id, options.signal)
+        // the DHT says it offers this but our cached card does not: the profile changed, ask again
+        if (card != null && !offers(card, capability)) card = await this.cardOf(provider.id, options.signal, true)
+        if (card != null && found.size < limit && offers(card, capability)) {
           found.set(id, { peerId: id, card, source: 'dht' })
         }
-      }))
+      })())
       if (lookups.length >= limit) break
     }
     await Promise.allSettled(lookups)
@@ -127,7 +130,7 @@ export class Discovery {
     const out: DiscoveredAgent[] = []
     const connected = new Set(this.libp2p.getConnections().map(connection => connection.remotePeer.toString()))
     for (const card of this.libp2p.services.cards.cachedCards()) {
-      if (connected.has(card.peer_id) && card.capabilities.some(cap => cap.name === capability)) {
+      if (connected.has(card.peer_id) && offers(card, capability)) {
         out.push({ peerId: card.peer_id, card, source: 'local' })
       }
     }
@@ -139,9 +142,9 @@ export class Discovery {
    * is trusted only while the peer is connected; otherwise it is fetched again,
    * which also proves the agent is alive.
    */
-  async cardOf (peer: PeerId, signal?: AbortSignal): Promise<AgentCard | undefined> {
+  async cardOf (peer: PeerId, signal?: AbortSignal, refresh = false): Promise<AgentCard | undefined> {
     try {
-      const force = this.libp2p.getConnections(peer).length === 0
+      const force = refresh || this.libp2p.getConnections(peer).length === 0
       const card = await this.libp2p.services.cards.fetch(peer, { signal, force })
       this.presence.seen(peer.toString(), { card })
       return card
@@ -183,6 +186,10 @@ export class Discovery {
       })
     }))
   }
+}
+
+function offers (card: AgentCard, capability: string): boolean {
+  return card.capabilities.some(cap => cap.name === capability)
 }
 
 export { capabilityCid }

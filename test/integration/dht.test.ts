@@ -78,6 +78,24 @@ describe('private DHT (/molt/kad/1.0.0), 12 nodes', () => {
     expect(reply.p.nonce).toBe('dht')
   }, 30_000)
 
+  it('a capability withdrawn from the profile stops being advertised while the agent lives on', async () => {
+    const seeker = nodes[7]
+    const provider = nodes[6] // offers test.skill2
+    await provider.updateProfile({ capabilities: ['test.fresh'] })
+    const providersOf = async (capability: string): Promise<string[]> => {
+      const ids: string[] = []
+      for await (const p of seeker.libp2p.contentRouting.findProviders(await capabilityCid(capability), { signal: AbortSignal.timeout(10_000) })) ids.push(p.id.toString())
+      return ids
+    }
+    await eventually(async () => (await providersOf('test.fresh')).includes(provider.peerId.toString()) ? true : undefined, 15_000, 'new capability advertised')
+    // the card is re-signed at once, so discover() stops offering the old capability immediately
+    expect(provider.ownCard().capabilities.map(c => c.name)).toEqual(['test.fresh'])
+    const fresh = await seeker.discover('test.fresh', { local: false, signal: AbortSignal.timeout(10_000) })
+    expect(fresh.map(a => a.peerId)).toContain(provider.peerId.toString())
+    // and the old record is no longer re-provided: it expires although the agent is up
+    await eventually(async () => (await providersOf('test.skill2')).includes(provider.peerId.toString()) ? undefined : true, VALIDITY + 10_000, 'old record expiry')
+  }, 60_000)
+
   it('a provider that stops is no longer returned once its record expired', async () => {
     const seeker = nodes[4]
     const provider = nodes[11]
