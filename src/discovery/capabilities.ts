@@ -50,7 +50,7 @@ export class CapabilityAdvertiser {
   private readonly onPeerAdded = (): void => {
     const size = this.dht?.routingTable?.size ?? 0
     if (this.growthTimer != null || this.advertised.size === 0) return
-    if (size < Math.max(this.advertisedAtSize * REPROVIDE_GROWTH, this.advertisedAtSize + 2)) return
+    if (size < Math.max(this.advertisedAtSize * REPROVIDE_GROWTH, this.advertisedAtSize + 1)) return
     this.growthTimer = setTimeout(() => {
       this.growthTimer = undefined
       this.advertisedAtSize = this.dht?.routingTable?.size ?? 0

@@ -102,20 +102,25 @@ export class Discovery {
     const self = this.libp2p.peerId.toString()
     let candidates = 0
     const lookups: Array<Promise<void>> = []
-    for await (const provider of this.libp2p.contentRouting.findProviders(await capabilityCid(capability), { signal: options.signal })) {
-      const id = provider.id.toString()
-      if (id === self || found.has(id)) continue
-      if (++candidates > c.DISCOVER_MAX_CANDIDATES) break
-      if (provider.multiaddrs.length > 0) await this.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
-      lookups.push((async () => {
-        let card = await this.cardOf(provider.id, options.signal)
-        // the DHT says it offers this but our cached card does not: the profile changed, ask again
-        if (card != null && !offers(card, capability)) card = await this.cardOf(provider.id, options.signal, true)
-        if (card != null && found.size < limit && offers(card, capability)) {
-          found.set(id, { peerId: id, card, source: 'dht' })
-        }
-      })())
-      if (lookups.length >= limit) break
+    try {
+      for await (const provider of this.libp2p.contentRouting.findProviders(await capabilityCid(capability), { signal: options.signal })) {
+        const id = provider.id.toString()
+        if (id === self || found.has(id)) continue
+        if (++candidates > c.DISCOVER_MAX_CANDIDATES) break
+        if (provider.multiaddrs.length > 0) await this.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
+        lookups.push((async () => {
+          let card = await this.cardOf(provider.id, options.signal)
+          // the DHT says it offers this but our cached card does not: the profile changed, ask again
+          if (card != null && !offers(card, capability)) card = await this.cardOf(provider.id, options.signal, true)
+          if (card != null && found.size < limit && offers(card, capability)) {
+            found.set(id, { peerId: id, card, source: 'dht' })
+          }
+        })())
+        if (lookups.length >= limit) break
+      }
+    } catch (err) {
+      // out of time: what was found so far is still an answer
+      if (options.signal?.aborted !== true) throw err
     }
     await Promise.allSettled(lookups)
     return [...found.values()].slice(0, limit)
