@@ -20,6 +20,8 @@ import type { AgentRef, MoltMessage, Op, Classification } from './moltspeak/inde
 import { NotStartedError, RequestTimeoutError } from './errors.js'
 import { CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
 import { existsSync } from 'node:fs'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { relayClient, type RelayClient, type RelayStatus } from './services/relay-client/index.js'
 import { cards, type CardService, type AgentCard } from './services/card/index.js'
 import { Discovery, peerDiscoveryModules, dhtService, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 
@@ -57,6 +59,14 @@ export interface MoltNodeOptions {
   heartbeatInterval?: number
   /** ms after which an agent not seen is reported `stale`. @default 300000 */
   staleAfter?: number
+  /**
+   * Circuit relays to stay reachable through (multiaddrs ending in /p2p/<id>);
+   * reservations are kept on up to `maxRelayReservations` of them, re-made after
+   * a relay restarts and moved to another when one dies. @default config `relays`
+   */
+  relays?: string[]
+  /** @default 2 */
+  maxRelayReservations?: number
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -95,7 +105,10 @@ export interface SendResult {
   peer: string
   /** The peer acknowledged receipt */
   delivered: true
+  /** `direct`, or `relayed` through `relay` */
   route: Route
+  /** PeerId of the circuit relay that carried it, when relayed */
+  relay?: string
   message: MoltMessage
 }
 
@@ -150,6 +163,8 @@ export interface MoltNode {
   card(peer: PeerInput, options?: { signal?: AbortSignal, force?: boolean }): Promise<AgentCard>
   /** This node's own signed card */
   ownCard(): AgentCard
+  /** The configured relays and whether this node holds a reservation on each */
+  relays(): RelayStatus[]
   addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   removeEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   stop(): Promise<void>
@@ -158,6 +173,7 @@ export interface MoltNode {
 export interface MoltServices extends Record<string, unknown> {
   speak: Speak
   cards: CardService
+  relayClient: RelayClient
   dht?: unknown
 }
 
@@ -264,7 +280,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     const peerId = await this.resolvePeer(peer, options)
     const message = this.buildMessage(peerId, init, options.sign)
     await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
-    return { id: message.id, peer: peerId.toString(), delivered: true, route: this.routeTo(peerId), message }
+    return { id: message.id, peer: peerId.toString(), delivered: true, ...this.routeTo(peerId), message }
   }
 
   async request (peer: PeerInput, init: MessageInit, options: RequestOptions = {}): Promise<MoltMessage> {
@@ -363,6 +379,10 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     await this.discovery.advertise(profile.capabilities)
   }
 
+  relays (): RelayStatus[] {
+    return this.libp2p.services.relayClient.relays()
+  }
+
   ownCard (): AgentCard {
     return this.libp2p.services.cards.own()
   }
@@ -438,14 +458,28 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     return sign ? signMessage(message, this.identity.signingKey) : message
   }
 
-  private routeTo (peer: PeerId): Route {
-    const connection = this.libp2p.getConnections(peer)[0]
-    return connection?.limits != null ? 'relayed' : 'direct'
+  /** How messages to `peer` travel now: direct when any direct connection exists */
+  private routeTo (peer: PeerId): { route: Route, relay?: string } {
+    const connections = this.libp2p.getConnections(peer)
+    const direct = connections.find(connection => !isRelayed(connection.remoteAddr))
+    if (direct != null || connections.length === 0) return { route: 'direct' }
+    return { route: 'relayed', relay: relayOf(connections[0].remoteAddr) }
   }
 
   private assertRunning (): void {
     if (this.stopped) throw new NotStartedError('the node is stopped')
   }
+}
+
+function isRelayed (addr: Multiaddr): boolean {
+  return addr.getComponents().some(part => part.name === 'p2p-circuit')
+}
+
+/** The relay's PeerId in `/…/p2p/<relay>/p2p-circuit/…` */
+function relayOf (addr: Multiaddr): string | undefined {
+  const parts = addr.getComponents()
+  const circuit = parts.findIndex(part => part.name === 'p2p-circuit')
+  return parts.slice(0, Math.max(0, circuit)).findLast(part => part.name === 'p2p')?.value
 }
 
 /** Create and start a molt node: identity from the data dir, libp2p with molt's services, the inbox in LevelDB */
@@ -476,7 +510,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       ...extra,
       privateKey: key,
       addresses: { listen: options.listen ?? config.listen, ...extra.addresses },
-      transports: [tcp(), webSockets()],
+      transports: [tcp(), webSockets(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       peerDiscovery: [
@@ -489,6 +523,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         ping: ping(),
         ...(dht != null ? { dht } : {}),
         cards: cards({ identity, profile: () => node.profile }),
+        relayClient: relayClient({ relays: options.relays ?? config.relays, maxReservations: options.maxRelayReservations }),
         speak: speak({
           ...options.speak,
           requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,

@@ -28,6 +28,8 @@ export interface MoltConfig {
     /** Refuse unsigned messages (E_SIGNATURE). @default false */
     requireSignatures: boolean
   }
+  /** Circuit relays this agent stays reachable through (multiaddrs with /p2p/<id>). @default [] */
+  relays: string[]
   discovery: {
     /** `molt agent` finds LAN peers by mDNS (`--no-mdns` turns it off). @default true */
     mdns: boolean
@@ -44,6 +46,7 @@ export function defaultConfig (agentName = 'agent'): MoltConfig {
     listen: [...DEFAULT_LISTEN],
     api: { port: DEFAULT_API_PORT },
     speak: { requireSignatures: false },
+    relays: [],
     discovery: { mdns: true, bootstrap: [], dhtClient: false }
   }
 }
@@ -121,6 +124,12 @@ export function parseConfig (raw: unknown, fallbackName?: string, source = CONFI
       if (typeof requireSignatures !== 'boolean') fail('speak.requireSignatures', 'must be true or false')
       config.speak.requireSignatures = requireSignatures as boolean
     }
+  }
+  if (raw.relays !== undefined) {
+    if (!Array.isArray(raw.relays) || !raw.relays.every(a => typeof a === 'string' && a.startsWith('/') && a.includes('/p2p/'))) {
+      fail('relays', 'must be an array of multiaddrs ending in /p2p/<relay PeerId>')
+    }
+    config.relays = raw.relays as string[]
   }
   if (raw.discovery !== undefined) {
     if (!isObject(raw.discovery)) fail('discovery', 'must be an object')

@@ -132,10 +132,16 @@ class DefaultSpeak implements Speak {
   }
 
   private async open (peer: PeerId, signal?: AbortSignal): Promise<OutboundSession> {
-    const stream = await this.components.connectionManager.openStream(peer, this.protocol, {
-      signal,
-      runOnLimitedConnection: true
-    })
+    let stream: Stream
+    try {
+      stream = await this.components.connectionManager.openStream(peer, this.protocol, { signal, runOnLimitedConnection: true })
+    } catch (err: any) {
+      // libp2p closes a relayed connection once a direct one to the same peer
+      // exists; a stream opened in that moment fails. One retry picks the survivor.
+      if (signal?.aborted === true || err.name !== 'ConnectionClosedError') throw err
+      this.log('connection to %p closed while opening a stream, retrying', peer)
+      stream = await this.components.connectionManager.openStream(peer, this.protocol, { signal, runOnLimitedConnection: true })
+    }
     stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
     const key = peer.toString()
     const session = new OutboundSession(peer, stream, {

@@ -1,0 +1,1 @@
+export { relayClient, type RelayClient, type RelayClientInit, type RelayStatus } from './relay-client.js'

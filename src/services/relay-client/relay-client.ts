@@ -1,0 +1,178 @@
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { ComponentLogger, Logger, PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
+import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
+import * as c from './constants.js'
+
+export interface RelayClientInit {
+  /** Relay multiaddrs ending in /p2p/<relay PeerId>; no built-in list. @default [] */
+  relays?: string[]
+  /** @default 2 */
+  maxReservations?: number
+  /** @default 5000 */
+  checkInterval?: number
+}
+
+export interface RelayClientComponents {
+  transportManager: TransportManager
+  addressManager: AddressManager
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+}
+
+/** One configured relay as this agent sees it */
+export interface RelayStatus {
+  relay: string
+  address: string
+  /** We hold a reservation and advertise a /p2p-circuit address through it */
+  reserved: boolean
+  /** Consecutive failed attempts */
+  failures: number
+  lastError?: string
+  /** When the current reservation was first seen (ms) */
+  reservedSince?: number
+}
+
+export interface RelayClient extends Startable {
+  /** The configured relays and whether we hold a reservation on each */
+  relays(): RelayStatus[]
+  /** Check reservations now (also runs on a timer and when a relay disconnects) */
+  maintain(): Promise<void>
+}
+
+interface Candidate {
+  address: Multiaddr
+  relay: string
+  failures: number
+  retryAt: number
+  lastError?: string
+  reservedSince?: number
+}
+
+/**
+ * Keeps this agent reachable through circuit relays: holds reservations on up
+ * to `maxReservations` of the configured relays, re-reserves when a relay
+ * restarts (js-libp2p does not re-reserve a pinned relay: libp2p issue 3601)
+ * and fails over to another configured relay when one dies.
+ */
+class DefaultRelayClient implements RelayClient {
+  private readonly log: Logger
+  private readonly candidates: Candidate[]
+  private readonly max: number
+  private timer?: ReturnType<typeof setInterval>
+  private running?: Promise<void>
+  private started = false
+
+  constructor (private readonly components: RelayClientComponents, init: RelayClientInit) {
+    this.log = components.logger.forComponent('molt:relay-client')
+    this.max = init.maxReservations ?? c.MAX_RESERVATIONS
+    this.candidates = (init.relays ?? []).map(address => {
+      const ma = multiaddr(address)
+      const relay = ma.getComponents().findLast(x => x.name === 'p2p')?.value
+      if (relay == null) throw new TypeError(`relay address ${address} must end in /p2p/<relay PeerId>`)
+      return { address: ma, relay, failures: 0, retryAt: 0 }
+    })
+    this.checkInterval = init.checkInterval ?? c.CHECK_INTERVAL
+  }
+
+  private readonly checkInterval: number
+
+  async start (): Promise<void> {
+    this.started = true
+    if (this.candidates.length === 0) return
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+    this.timer = setInterval(() => { this.maintain().catch(() => {}) }, this.checkInterval)
+    this.timer.unref()
+  }
+
+  /** After start: the first reservations are made once the node listens */
+  afterStart (): void {
+    if (this.candidates.length > 0) this.maintain().catch(() => {})
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    clearInterval(this.timer)
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
+  }
+
+  relays (): RelayStatus[] {
+    const reserved = this.reservedRelays()
+    return this.candidates.map(candidate => ({
+      relay: candidate.relay,
+      address: candidate.address.toString(),
+      reserved: reserved.has(candidate.relay),
+      failures: candidate.failures,
+      lastError: candidate.lastError,
+      reservedSince: reserved.has(candidate.relay) ? candidate.reservedSince : undefined
+    }))
+  }
+
+  async maintain (): Promise<void> {
+    // one pass at a time; callers share the running one
+    this.running ??= this.pass().finally(() => { this.running = undefined })
+    return this.running
+  }
+
+  private async pass (): Promise<void> {
+    if (!this.started) return
+    const reserved = this.reservedRelays()
+    for (const candidate of this.candidates) {
+      if (!reserved.has(candidate.relay)) candidate.reservedSince = undefined
+    }
+    const now = Date.now()
+    for (const candidate of this.candidates) {
+      if (this.reservedRelays().size >= this.max) return
+      if (reserved.has(candidate.relay) || candidate.retryAt > now) continue
+      try {
+        await withTimeout(this.components.transportManager.listen([candidate.address.encapsulate('/p2p-circuit')]), c.RESERVE_TIMEOUT)
+        candidate.failures = 0
+        candidate.lastError = undefined
+        candidate.reservedSince = Date.now()
+        this.log('reserved a slot on relay %s', candidate.relay)
+      } catch (err: any) {
+        candidate.failures++
+        candidate.lastError = err.message
+        candidate.retryAt = Date.now() + Math.min(c.RETRY_MAX, c.RETRY_MIN * 2 ** (candidate.failures - 1))
+        this.log('no reservation on relay %s (attempt %d): %s', candidate.relay, candidate.failures, err.message)
+      }
+    }
+  }
+
+  /** Relays through which we currently advertise a /p2p-circuit address */
+  private reservedRelays (): Set<string> {
+    const relays = new Set<string>()
+    for (const addr of this.components.addressManager.getAddresses()) {
+      const parts = addr.getComponents()
+      const circuit = parts.findIndex(x => x.name === 'p2p-circuit')
+      if (circuit < 1) continue
+      const relay = parts.slice(0, circuit).findLast(x => x.name === 'p2p')?.value
+      if (relay != null) relays.add(relay)
+    }
+    return relays
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const id = evt.detail.toString()
+    const candidate = this.candidates.find(x => x.relay === id)
+    if (candidate == null) return
+    this.log('relay %s disconnected; re-reserving', id)
+    candidate.retryAt = 0
+    // give the transport a moment to drop the dead reservation's addresses
+    setTimeout(() => { this.maintain().catch(() => {}) }, 200).unref()
+  }
+}
+
+async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([promise, new Promise<T>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms`)) }, ms)
+    })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export function relayClient (init: RelayClientInit = {}): (components: RelayClientComponents) => RelayClient {
+  return (components) => new DefaultRelayClient(components, init)
+}

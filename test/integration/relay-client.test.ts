@@ -1,0 +1,122 @@
+import { describe, it, expect, afterAll } from 'vitest'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { TestNetwork } from '../support/nodes.js'
+import type { MoltNode } from '../../src/index.js'
+
+const net = new TestNetwork()
+const relays: Libp2p[] = []
+afterAll(async () => {
+  await net.cleanup()
+  await Promise.allSettled(relays.map(async r => r.stop()))
+})
+
+/** A bare circuit relay on 127.0.0.1 with limits well above the stock 128 KiB / 2 min */
+async function startRelay (privateKey?: PrivateKey, port = 0): Promise<Libp2p> {
+  const relay = await createLibp2p({
+    privateKey: privateKey ?? await generateKeyPair('Ed25519'),
+    addresses: { listen: [`/ip4/127.0.0.1/tcp/${port}`] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { allow: ['/ip4/127.0.0.1'] } as any,
+    services: {
+      identify: identify(),
+      relay: circuitRelayServer({ reservations: { maxReservations: 100, defaultDataLimit: BigInt(64 * 1024 * 1024), defaultDurationLimit: 10 * 60_000 } })
+    }
+  })
+  relays.push(relay)
+  return relay
+}
+
+async function eventually<T> (check: () => T | undefined | Promise<T | undefined>, timeout = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const value = await check()
+    if (value !== undefined && value !== false) return value as T
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+const circuitAddress = (node: MoltNode, relayId?: string): string | undefined =>
+  node.getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit') && (relayId == null || a.includes(`/p2p/${relayId}/p2p-circuit`)))
+
+describe('agents reachable only through a circuit relay', () => {
+  let relay: Libp2p
+  let relayKey: PrivateKey
+  let relayPort: number
+  let hidden: MoltNode
+  let caller: MoltNode
+
+  it('reserves a slot and advertises a /p2p-circuit address', async () => {
+    relayKey = await generateKeyPair('Ed25519')
+    relay = await startRelay(relayKey)
+    relayPort = Number(relay.getMultiaddrs()[0].toString().split('/tcp/')[1].split('/')[0])
+    const relayAddr = relay.getMultiaddrs()[0].toString()
+    // no listen address of its own: the relay is the only way in
+    hidden = await net.node({ listen: [], relays: [relayAddr], agent: { name: 'hidden' } })
+    // the caller cannot be dialled either, so nothing can bypass the relay
+    caller = await net.node({ listen: [], relays: [relayAddr], agent: { name: 'caller' } })
+    hidden.handle('query', (m) => ({ status: 'success', data: m.p }))
+    caller.handle('query', (m) => ({ status: 'success', data: m.p }))
+    await eventually(() => circuitAddress(hidden), 10_000, 'circuit address')
+    expect(hidden.relays()).toMatchObject([{ relay: relay.peerId.toString(), reserved: true }])
+  })
+
+  it('carries request/response both ways, reported as relayed via the relay', async () => {
+    const reply = await caller.request(circuitAddress(hidden)!, { op: 'query', p: { domain: 'x', n: 1 } })
+    expect(reply.p.data).toEqual({ domain: 'x', n: 1 })
+    const sent = await caller.send(hidden.peerId, { op: 'query', p: { domain: 'y' } })
+    expect(sent).toMatchObject({ route: 'relayed', relay: relay.peerId.toString() })
+    const back = await hidden.request(caller.peerId, { op: 'query', p: { domain: 'back' } })
+    expect(back.p.data).toEqual({ domain: 'back' })
+  })
+
+  it('moves more than the stock 128 KiB relay limit over one relayed connection', async () => {
+    const blob = 'z'.repeat(200 * 1024)
+    for (let i = 0; i < 3; i++) {
+      const reply = await caller.request(hidden.peerId, { op: 'query', p: { domain: 'big', blob } }, { timeout: 15_000 })
+      expect((reply.p.data as { blob: string }).blob.length).toBe(blob.length)
+    }
+    const connections = caller.libp2p.getConnections(hidden.peerId)
+    expect(connections.length).toBeGreaterThan(0)
+    expect(connections.every(c => c.remoteAddr.toString().includes('/p2p-circuit'))).toBe(true)
+  })
+
+  it('re-reserves after the relay restarts, and traffic resumes', async () => {
+    await relay.stop()
+    await eventually(() => circuitAddress(hidden) == null, 10_000, 'circuit address withdrawn')
+    const started = Date.now()
+    relay = await startRelay(relayKey, relayPort)
+    const address = await eventually(() => circuitAddress(hidden), 20_000, 're-reservation')
+    const resumedAfter = Date.now() - started
+    const reply = await caller.request(address, { op: 'query', p: { domain: 'again' } }, { timeout: 10_000 })
+    expect(reply.p.data).toEqual({ domain: 'again' })
+    // bound stated in protocols/relay.md: re-reserved within one check interval plus backoff (< 10 s here)
+    expect(resumedAfter).toBeLessThan(10_000)
+  })
+})
+
+describe('failover between two relays', () => {
+  it('moves the reservation to the second relay when the first dies', async () => {
+    const r1 = await startRelay()
+    const r2 = await startRelay()
+    const hidden = await net.node({ listen: [], relays: [r1.getMultiaddrs()[0].toString(), r2.getMultiaddrs()[0].toString()], maxRelayReservations: 1, agent: { name: 'mover' } })
+    const caller = await net.node({ agent: { name: 'asker' } })
+    hidden.handle('query', (m) => ({ status: 'success', data: m.p }))
+    const first = await eventually(() => circuitAddress(hidden, r1.peerId.toString()), 10_000, 'reservation on r1')
+    expect((await caller.request(first, { op: 'query', p: { domain: 'r1' } })).p.data).toEqual({ domain: 'r1' })
+    await r1.stop()
+    const second = await eventually(() => circuitAddress(hidden, r2.peerId.toString()), 20_000, 'failover to r2')
+    const reply = await caller.request(second, { op: 'query', p: { domain: 'r2' } }, { timeout: 10_000 })
+    expect(reply.p.data).toEqual({ domain: 'r2' })
+    expect(hidden.relays().find(r => r.relay === r2.peerId.toString())?.reserved).toBe(true)
+  })
+})
