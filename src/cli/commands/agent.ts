@@ -34,6 +34,7 @@ export const agent: Command = {
       'api-port': { type: 'string', arg: '<port>', description: 'local API port on 127.0.0.1, 0 = any free port (default: config.json api.port)' },
       'no-mdns': { type: 'boolean', description: 'do not look for LAN peers by mDNS (default: config.json discovery.mdns, true)' },
       bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
+      relay: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'circuit relay to stay reachable through (multiaddr ending in /p2p/<PeerId>); added to config.json relays; reservations are kept on two' },
       echo: { type: 'boolean', description: `demo/test aid: answer ${ECHO_OPS.join('/')} with respond {status:"success",data:{echo:<request p>}}` }
     }
   },
@@ -49,13 +50,14 @@ export const agent: Command = {
       }
     }
     const apiPortFlag = integerFlag(stringFlag(args.values, 'api-port'), 'api-port', 0, 65535)
-    const bootstrapFlags = (listFlag(args.values, 'bootstrap') ?? []).map(checkBootstrap)
+    const bootstrapFlags = (listFlag(args.values, 'bootstrap') ?? []).map(a => checkPeerAddress(a, '--bootstrap'))
 
     const config = await loadConfig(dataDir)
     const mdns = !booleanFlag(args.values, 'no-mdns') && config.discovery.mdns
     const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
+    const relays = [...new Set([...config.relays, ...(listFlag(args.values, 'relay') ?? []).map(a => checkPeerAddress(a, '--relay'))])]
     const token = await loadOrCreateApiToken(dataDir)
-    const node = await createMoltNode({ dataDir, listen, mdns, bootstrap })
+    const node = await createMoltNode({ dataDir, listen, mdns, bootstrap, relays })
     let server
     try {
       server = await startApiServer(node, { port: apiPortFlag ?? node.config.api.port, token })
@@ -83,7 +85,7 @@ export const agent: Command = {
       ...addresses.map(a => `  ${a}`),
       `Local API http://127.0.0.1:${server.port} (token in ${dataDir}/api-token)`,
       `LAN discovery (mDNS) ${mdns ? 'on' : 'off'}` + (bootstrap.length > 0 ? `, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : '')
-    ], { event: 'listening', peerId, addresses, apiPort: server.port, mdns, bootstrap })
+    ], { event: 'listening', peerId, addresses, apiPort: server.port, mdns, bootstrap, relays })
 
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve()
@@ -97,19 +99,19 @@ export const agent: Command = {
   }
 }
 
-/** A --bootstrap value: a multiaddr whose last component is /p2p/<PeerId> */
-function checkBootstrap (address: string): string {
+/** A --bootstrap or --relay value: a multiaddr whose last component is /p2p/<PeerId> */
+function checkPeerAddress (address: string, flag: string): string {
   let last
   try {
     last = multiaddr(address).getComponents().at(-1)
   } catch (err: any) {
-    throw new UsageError(`--bootstrap ${address} is not a multiaddr: ${err.message}`)
+    throw new UsageError(`${flag} ${address} is not a multiaddr: ${err.message}`)
   }
-  if (last?.name !== 'p2p' || last.value == null) throw new UsageError(`--bootstrap ${address} must end in /p2p/<PeerId>`)
+  if (last?.name !== 'p2p' || last.value == null) throw new UsageError(`${flag} ${address} must end in /p2p/<PeerId>`)
   try {
     peerIdFromString(last.value)
   } catch (err: any) {
-    throw new UsageError(`--bootstrap ${address} does not end in a valid PeerId: ${err.message}`)
+    throw new UsageError(`${flag} ${address} does not end in a valid PeerId: ${err.message}`)
   }
   return address
 }
