@@ -21,6 +21,7 @@ import { NotStartedError, RequestTimeoutError } from './errors.js'
 import { CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
 import { existsSync } from 'node:fs'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
 import { relayClient, type RelayClient, type RelayStatus } from './services/relay-client/index.js'
 import { cards, type CardService, type AgentCard } from './services/card/index.js'
 import { Discovery, peerDiscoveryModules, dhtService, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
@@ -523,6 +524,8 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         ping: ping(),
         ...(dht != null ? { dht } : {}),
         cards: cards({ identity, profile: () => node.profile }),
+        // hole punching after a relayed connection; known to fail from Node over TCP, so relays carry the traffic
+        dcutr: dcutr(),
         relayClient: relayClient({ relays: options.relays ?? config.relays, maxReservations: options.maxRelayReservations }),
         speak: speak({
           ...options.speak,

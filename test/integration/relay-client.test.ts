@@ -120,3 +120,21 @@ describe('failover between two relays', () => {
     expect(hidden.relays().find(r => r.relay === r2.peerId.toString())?.reserved).toBe(true)
   })
 })
+
+describe('direct upgrade bookkeeping', () => {
+  it('counts relayed connections and a direct connection that replaced one', async () => {
+    const relay = await startRelay()
+    const hidden = await net.node({ listen: [], relays: [relay.getMultiaddrs()[0].toString()], agent: { name: 'shy' } })
+    // this caller is directly reachable, so the hidden agent can connect back to it
+    const caller = await net.node({ agent: { name: 'open' } })
+    hidden.handle('query', (m) => ({ status: 'success', data: m.p }))
+    const address = await eventually(() => circuitAddress(hidden), 10_000, 'circuit address')
+    await caller.request(address, { op: 'query', p: { domain: 'punch' } }, { timeout: 10_000 })
+    const stats = await eventually(() => {
+      const s = hidden.libp2p.services.relayClient.holePunch()
+      return s.upgradedToDirect > 0 ? s : undefined
+    }, 10_000, 'direct upgrade')
+    expect(stats.relayedConnections).toBeGreaterThan(0)
+    expect(hidden.libp2p.getConnections(caller.peerId).some(c => !c.remoteAddr.toString().includes('/p2p-circuit'))).toBe(true)
+  })
+})

@@ -1,1 +1,1 @@
-export { relayClient, type RelayClient, type RelayClientInit, type RelayStatus } from './relay-client.js'
+export { relayClient, type RelayClient, type RelayClientInit, type RelayStatus, type HolePunchStats } from './relay-client.js'

@@ -1,5 +1,5 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { ComponentLogger, Logger, PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
 import * as c from './constants.js'
 
@@ -32,7 +32,16 @@ export interface RelayStatus {
   reservedSince?: number
 }
 
+/** Outcome of direct-connection upgrades after relayed connections (DCUtR hole punching) */
+export interface HolePunchStats {
+  /** Relayed connections opened (either direction) */
+  relayedConnections: number
+  /** Times a direct connection to a peer appeared while a relayed one to it was open */
+  upgradedToDirect: number
+}
+
 export interface RelayClient extends Startable {
+  holePunch(): HolePunchStats
   /** The configured relays and whether we hold a reservation on each */
   relays(): RelayStatus[]
   /** Check reservations now (also runs on a timer and when a relay disconnects) */
@@ -61,6 +70,7 @@ class DefaultRelayClient implements RelayClient {
   private timer?: ReturnType<typeof setInterval>
   private running?: Promise<void>
   private started = false
+  private readonly punch: HolePunchStats = { relayedConnections: 0, upgradedToDirect: 0 }
 
   constructor (private readonly components: RelayClientComponents, init: RelayClientInit) {
     this.log = components.logger.forComponent('molt:relay-client')
@@ -78,6 +88,7 @@ class DefaultRelayClient implements RelayClient {
 
   async start (): Promise<void> {
     this.started = true
+    this.components.events.addEventListener('connection:open', this.onConnection)
     if (this.candidates.length === 0) return
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
     this.timer = setInterval(() => { this.maintain().catch(() => {}) }, this.checkInterval)
@@ -89,8 +100,13 @@ class DefaultRelayClient implements RelayClient {
     if (this.candidates.length > 0) this.maintain().catch(() => {})
   }
 
+  holePunch (): HolePunchStats {
+    return { ...this.punch }
+  }
+
   async stop (): Promise<void> {
     this.started = false
+    this.components.events.removeEventListener('connection:open', this.onConnection)
     clearInterval(this.timer)
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
   }
@@ -149,6 +165,25 @@ class DefaultRelayClient implements RelayClient {
       if (relay != null) relays.add(relay)
     }
     return relays
+  }
+
+  /** Tracks whether DCUtR (or any dial) replaced relayed connections with direct ones */
+  private readonly relayedPeers = new Map<string, number>()
+  private readonly onConnection = (evt: CustomEvent<Connection>): void => {
+    const connection = evt.detail
+    const peer = connection.remotePeer.toString()
+    if (connection.remoteAddr.getComponents().some(x => x.name === 'p2p-circuit')) {
+      this.punch.relayedConnections++
+      this.relayedPeers.set(peer, (this.relayedPeers.get(peer) ?? 0) + 1)
+      connection.addEventListener?.('close', () => {
+        const left = (this.relayedPeers.get(peer) ?? 1) - 1
+        if (left <= 0) this.relayedPeers.delete(peer)
+        else this.relayedPeers.set(peer, left)
+      })
+    } else if (this.relayedPeers.has(peer)) {
+      this.punch.upgradedToDirect++
+      this.log('direct connection to %s replaces a relayed one', peer)
+    }
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
