@@ -9,3 +9,4 @@ export {
   startApiServer, ApiClient, ApiError, ApiTokenError, RemoteHostRefusedError, AgentApiUnavailableError, loadOrCreateApiToken, connectToRunningAgent,
   type ApiServer, type ApiServerOptions, type ApiClientOptions
 } from './api/index.js'
+export * from './relay/index.js'

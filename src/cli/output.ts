@@ -2,6 +2,7 @@ import type { InboxEntry } from '../inbox/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
 import type { DiscoveredAgent, KnownPeer } from '../discovery/index.js'
+import type { RelayLimits, RelayStats } from '../relay/index.js'
 
 /**
  * The CLI's only way to print. Human text by default; with --json every
@@ -119,6 +120,46 @@ export function formatPeers (peers: KnownPeer[], now = Date.now()): string[] {
   const header = ['STATUS', 'LAST SEEN', 'ROUTE', 'AGENT', 'RTT', 'PEER']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
   return [header, ...rows].map(row => row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join('  '))
+}
+
+/** A relay's limits for people (`molt relay`) */
+export function formatRelayLimits (limits: RelayLimits): string[] {
+  return [
+    `Reservations: up to ${limits.maxReservations} (${limits.maxReservationsPerIp} per IP), each for ${formatMs(limits.reservationTtlMs)}`,
+    `Relayed connections: ${formatBytes(limits.connectionDataLimitBytes)} (both directions) or ${formatMs(limits.connectionDurationLimitMs)} each`,
+    `Bandwidth budget: ${limits.bandwidthBytesPerSecond > 0 ? `${formatBytes(limits.bandwidthBytesPerSecond)}/s over ${formatMs(limits.bandwidthWindowMs)}` : 'none'}`
+  ]
+}
+
+/** One line of relay stats */
+export function formatRelayStats (stats: RelayStats): string {
+  const refused = (counts: Record<string, number>): string => {
+    const parts = Object.entries(counts).filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${n}`)
+    return parts.length > 0 ? parts.join(', ') : 'none'
+  }
+  return `${stats.reservations} reservations, ${stats.relayedConnections} relayed connections (${stats.relayedConnectionsTotal} since start), ` +
+    `${formatBytes(stats.relayedBytes)} relayed (${formatBytes(stats.relayedBytesPerSecond)}/s), ${stats.peers} peers; ` +
+    `refused reservations: ${refused(stats.reservationsRefused)}; refused relayed connections: ${refused(stats.relayedConnectionsRefused)}`
+}
+
+/** `512 B`, `1.5 KiB`, `64.0 MiB` */
+export function formatBytes (bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`
+}
+
+/** `500 ms`, `3 s`, `30 min`, `2 h` */
+function formatMs (ms: number): string {
+  if (ms < 1000) return `${ms} ms`
+  if (ms < 60_000) return `${+(ms / 1000).toFixed(1)} s`
+  if (ms < 3_600_000) return `${+(ms / 60_000).toFixed(1)} min`
+  return `${+(ms / 3_600_000).toFixed(1)} h`
 }
 
 /** `just now`, `12s ago`, `3m ago`, `5h ago`, `2d ago` */

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import { CONFIG_FILE, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../constants.js'
 import { MAX_NAME_LENGTH, NAME_PATTERN } from '../moltspeak/index.js'
+import { RELAY_LIMIT_BOUNDS, type RelayLimitName } from '../relay/constants.js'
 
 /** The agent's self-description: display data, never authority */
 export interface AgentProfile {
@@ -38,6 +39,26 @@ export interface MoltConfig {
     /** Run the DHT as a client only (agents behind NAT). @default false */
     dhtClient: boolean
   }
+  /** `molt relay` settings; absent unless written (`molt relay --init`). Unset fields take the relay defaults. */
+  relay?: RelayConfig
+}
+
+/** config.json `relay`: what `molt relay` listens on and the limits it applies (protocols/relay.md) */
+export interface RelayConfig {
+  /** Multiaddrs the relay listens on. @default ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws'] */
+  listen?: string[]
+  /** Reservations held at once. @default 1024 */
+  maxReservations?: number
+  /** Reservations from one IPv4 address or IPv6 /64. @default 16 */
+  maxReservationsPerIp?: number
+  /** Reservation lifetime in ms. @default 7200000 (2 h) */
+  reservationTtlMs?: number
+  /** Bytes one relayed connection may carry, both directions together. @default 67108864 (64 MiB) */
+  connectionDataLimitBytes?: number
+  /** Lifetime of one relayed connection in ms. @default 1800000 (30 min) */
+  connectionDurationLimitMs?: number
+  /** Relayed bytes/s above which new reservations and relayed connections are refused; 0 = no budget. @default 8388608 (8 MiB/s) */
+  bandwidthBytesPerSecond?: number
 }
 
 export function defaultConfig (agentName = 'agent'): MoltConfig {
@@ -145,6 +166,27 @@ export function parseConfig (raw: unknown, fallbackName?: string, source = CONFI
       }
       config.discovery.bootstrap = discovery.bootstrap as string[]
     }
+  }
+  if (raw.relay !== undefined) {
+    if (!isObject(raw.relay)) fail('relay', 'must be an object')
+    const relay = raw.relay as Record<string, unknown>
+    const parsed: RelayConfig = {}
+    if (relay.listen !== undefined) {
+      if (!Array.isArray(relay.listen) || !relay.listen.every(a => typeof a === 'string' && a.startsWith('/'))) {
+        fail('relay.listen', 'must be an array of multiaddr strings')
+      }
+      parsed.listen = relay.listen as string[]
+    }
+    for (const field of Object.keys(RELAY_LIMIT_BOUNDS) as RelayLimitName[]) {
+      const value = relay[field]
+      if (value === undefined) continue
+      const { min, max } = RELAY_LIMIT_BOUNDS[field]
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+        fail(`relay.${field}`, `must be a whole number between ${min} and ${max}`)
+      }
+      parsed[field] = value as number
+    }
+    config.relay = parsed
   }
   return config
 }

@@ -1,0 +1,167 @@
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { loadOrCreateKey, identityFromKey } from '../../identity/index.js'
+import { loadConfig, parseConfig, saveConfig } from '../../config/index.js'
+import type { RelayConfig } from '../../config/config.js'
+import { IDENTITY_FILE } from '../../constants.js'
+import { ConfigError } from '../../errors.js'
+import { createRelayNode, defaultRelayLimits, RELAY_LIMIT_BOUNDS, RELAY_LISTEN, DRAIN_TIMEOUT, type RelayLimitsInit } from '../../relay/index.js'
+import { UsageError } from '../errors.js'
+import { booleanFlag, integerFlag, listFlag, noPositionals, stringFlag, type OptionValues } from '../args.js'
+import { formatRelayLimits, formatRelayStats } from '../output.js'
+import type { Command } from '../command.js'
+
+/** Default period of the stats lines */
+const STATS_INTERVAL = 10_000
+
+/** Limit flags and the config.json `relay` field each one overrides */
+const LIMIT_FLAGS: Array<[flag: string, field: keyof typeof RELAY_LIMIT_BOUNDS]> = [
+  ['max-reservations', 'maxReservations'],
+  ['max-reservations-per-ip', 'maxReservationsPerIp'],
+  ['reservation-ttl', 'reservationTtlMs'],
+  ['connection-data-limit', 'connectionDataLimitBytes'],
+  ['connection-duration-limit', 'connectionDurationLimitMs'],
+  ['bandwidth', 'bandwidthBytesPerSecond']
+]
+
+export const relay: Command = {
+  spec: {
+    name: 'relay',
+    summary: 'Run a volunteer circuit relay (with the private DHT) until SIGINT/SIGTERM',
+    details: [
+      'A relay lets agents behind NAT be reached: they reserve a slot and advertise <relay>/p2p-circuit/p2p/<agent>.',
+      'It runs no agent services (no speak, no cards). Limits come from the flags, else config.json "relay",',
+      'else the defaults (see protocols/relay.md); --init writes the defaults into config.json and exits.',
+      '',
+      'Prints the PeerId and every listen address (with /p2p/<id>), then a stats line every 10 s.',
+      'With --json the first line is {"event":"listening","peerId":…,"addresses":[…],"limits":{…}},',
+      'then {"event":"stats",…} lines, and {"event":"stopped",…} after a graceful stop: SIGINT/SIGTERM refuse',
+      `new reservations, wait up to ${DRAIN_TIMEOUT / 1000} s for relayed connections to finish, then exit 0.`,
+      'The data dir is locked: an agent and a relay cannot run one data dir (one key) at once.'
+    ].join('\n'),
+    options: {
+      init: { type: 'boolean', description: 'create the identity and config.json with a "relay" section (defaults, overridden by the flags given), print it, exit' },
+      listen: { type: 'string', multiple: true, arg: '<multiaddr>', description: `listen address (default: config.json relay.listen, else ${RELAY_LISTEN.join(' ')})` },
+      announce: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'address to announce instead of the listen addresses (public IP / DNS behind NAT)' },
+      'max-reservations': { type: 'string', arg: '<n>', description: 'reservations held at once (default 1024)' },
+      'max-reservations-per-ip': { type: 'string', arg: '<n>', description: 'reservations from one IPv4 address or IPv6 /64 (default 16)' },
+      'reservation-ttl': { type: 'string', arg: '<ms>', description: 'reservation lifetime unless refreshed (default 7200000 = 2 h)' },
+      'connection-data-limit': { type: 'string', arg: '<bytes>', description: 'bytes per relayed connection, both directions together (default 67108864 = 64 MiB)' },
+      'connection-duration-limit': { type: 'string', arg: '<ms>', description: 'lifetime of a relayed connection (default 1800000 = 30 min)' },
+      bandwidth: { type: 'string', arg: '<bytes/s>', description: 'relayed bytes/s (10 s average) above which new reservations and relayed connections are refused; 0 = no budget (default 8388608 = 8 MiB/s)' },
+      bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
+      'stats-interval': { type: 'string', arg: '<ms>', description: `period of the stats lines, 0 = none (default ${STATS_INTERVAL})` }
+    }
+  },
+
+  async run ({ args, dataDir, out, signal }) {
+    noPositionals(args, this.spec)
+    const listen = multiaddrFlags(args.values, 'listen')
+    const announce = multiaddrFlags(args.values, 'announce')
+    const bootstrapFlags = (listFlag(args.values, 'bootstrap') ?? []).map(checkBootstrap)
+    const limits: RelayLimitsInit = {}
+    for (const [flag, field] of LIMIT_FLAGS) {
+      const { min, max } = RELAY_LIMIT_BOUNDS[field]
+      const value = integerFlag(stringFlag(args.values, flag), flag, min, max)
+      if (value !== undefined) limits[field] = value
+    }
+    const statsInterval = integerFlag(stringFlag(args.values, 'stats-interval'), 'stats-interval', 0, 86_400_000) ?? STATS_INTERVAL
+
+    if (booleanFlag(args.values, 'init')) {
+      const { key, created } = await loadOrCreateKey(join(dataDir, IDENTITY_FILE))
+      const identity = identityFromKey(key)
+      const current = await loadConfig(dataDir, `agent-${identity.peerId.toString().slice(-8)}`)
+      const relayConfig: RelayConfig = {
+        listen: listen ?? current.relay?.listen ?? [...RELAY_LISTEN],
+        ...defaultRelayLimits(),
+        ...withoutListen(current.relay),
+        ...limits
+      }
+      let config
+      try {
+        config = parseConfig({ ...current, relay: relayConfig })
+      } catch (err) {
+        if (err instanceof ConfigError) throw new UsageError(err.message)
+        throw err
+      }
+      await saveConfig(dataDir, config)
+      const result = { peerId: identity.peerId.toString(), created, dataDir, relay: config.relay }
+      out.result([
+        `${created ? 'Created' : 'Kept'} identity in ${dataDir}`,
+        `PeerId  ${result.peerId}`,
+        `Wrote the "relay" section of ${join(dataDir, 'config.json')}:`,
+        ...JSON.stringify(config.relay, null, 2).split('\n').map(line => `  ${line}`)
+      ], result)
+      return 0
+    }
+
+    const config = await loadConfig(dataDir)
+    const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
+    const node = await createRelayNode({ dataDir, listen, announce, bootstrap, ...limits })
+    const peerId = node.peerId.toString()
+    const addresses = node.getMultiaddrs().map(ma => {
+      const text = ma.toString()
+      return text.endsWith(`/p2p/${peerId}`) ? text : `${text}/p2p/${peerId}`
+    })
+    out.result([
+      'molt relay',
+      `PeerId ${peerId}`,
+      'Listening on:',
+      ...addresses.map(a => `  ${a}`),
+      ...formatRelayLimits(node.limits),
+      bootstrap.length > 0 ? `DHT server, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : 'DHT server, no bootstrap peers'
+    ], { event: 'listening', peerId, addresses, limits: node.limits, bootstrap })
+
+    const timer = statsInterval > 0
+      ? setInterval(() => {
+        const stats = node.stats()
+        out.result(`${new Date().toISOString()} ${formatRelayStats(stats)}`, { event: 'stats', time: Date.now(), ...stats })
+      }, statsInterval)
+      : undefined
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) resolve()
+      else signal.addEventListener('abort', () => { resolve() }, { once: true })
+    })
+    clearInterval(timer)
+    out.note(`molt: stopping (refusing new reservations, draining relayed connections for up to ${DRAIN_TIMEOUT / 1000} s)`)
+    await node.stop()
+    const stats = node.stats()
+    out.result(`${new Date().toISOString()} stopped; ${formatRelayStats(stats)}`, { event: 'stopped', time: Date.now(), ...stats })
+    return 0
+  }
+}
+
+function withoutListen (relayConfig: RelayConfig | undefined): Omit<RelayConfig, 'listen'> {
+  const { listen: _listen, ...rest } = relayConfig ?? {}
+  return rest
+}
+
+function multiaddrFlags (values: OptionValues, name: string): string[] | undefined {
+  const addresses = listFlag(values, name)
+  for (const address of addresses ?? []) {
+    try {
+      multiaddr(address)
+    } catch (err: any) {
+      throw new UsageError(`--${name} ${address} is not a multiaddr: ${err.message}`)
+    }
+  }
+  return addresses
+}
+
+/** A --bootstrap value: a multiaddr whose last component is /p2p/<PeerId> */
+function checkBootstrap (address: string): string {
+  let last
+  try {
+    last = multiaddr(address).getComponents().at(-1)
+  } catch (err: any) {
+    throw new UsageError(`--bootstrap ${address} is not a multiaddr: ${err.message}`)
+  }
+  if (last?.name !== 'p2p' || last.value == null) throw new UsageError(`--bootstrap ${address} must end in /p2p/<PeerId>`)
+  try {
+    peerIdFromString(last.value)
+  } catch (err: any) {
+    throw new UsageError(`--bootstrap ${address} does not end in a valid PeerId: ${err.message}`)
+  }
+  return address
+}

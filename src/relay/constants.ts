@@ -1,0 +1,114 @@
+/**
+ * Defaults of a molt relay, sized for a 2-core / 4 GB volunteer box with a
+ * ~100 Mbit/s uplink. protocols/relay.md explains every number; change both
+ * together.
+ */
+import { second, minute, hour } from '../constants.js'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+
+/**
+ * Listen addresses of `molt relay`. Fixed, well-known ports (unlike agents):
+ * a relay's address is written into other nodes' configs.
+ */
+export const RELAY_LISTEN = ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws']
+
+/**
+ * Reservations held at once (stock js relay: 15). Each costs one kept-alive
+ * connection (~50 KiB of noise/yamux state) plus a few hundred bytes of
+ * bookkeeping: 1024 of them fit in well under 100 MB of heap.
+ */
+export const MAX_RESERVATIONS = 1024
+
+/**
+ * Reservations from one IPv4 address or one IPv6 /64. High enough for a
+ * household or an office behind one NAT, low enough that one host cannot
+ * take the whole relay (16 × 64 = 1024).
+ */
+export const MAX_RESERVATIONS_PER_IP = 16
+
+/** How long a reservation lasts unless refreshed (clients refresh before expiry) */
+export const RESERVATION_TTL = 2 * hour
+
+/**
+ * Bytes one relayed connection may carry, both directions together (that is
+ * how js-libp2p counts), before the relay closes it (stock: 128 KiB, which
+ * cuts off a single 1 MB MoltSpeak message). 64 MiB is ~60 maximum-size
+ * messages or tens of thousands of typical 1-10 KB ones; agents that need
+ * more re-dial (speak re-sends what was not acknowledged) or, better, connect
+ * directly. It bounds what one abusive circuit can take: 64 MiB is ~8 s of
+ * the whole bandwidth budget.
+ */
+export const CONNECTION_DATA_LIMIT = 64 * MiB
+
+/**
+ * Lifetime of one relayed connection before the relay closes it (stock: 2 min).
+ * 30 min covers a long conversation or task; after it agents re-dial. It keeps
+ * circuits from being pinned forever by idle peers.
+ */
+export const CONNECTION_DURATION_LIMIT = 30 * minute
+
+/**
+ * Relayed bytes per second, averaged over BANDWIDTH_WINDOW, above which new
+ * reservations and new relayed connections are refused (open ones continue).
+ * 8 MiB/s ≈ 67 Mbit/s in and the same out again: most of a 100 Mbit/s
+ * uplink, and what one core can decrypt/encrypt with room to spare. 0 = no budget.
+ */
+export const BANDWIDTH_BYTES_PER_SECOND = 8 * MiB
+
+/** The sliding window the bandwidth is measured over */
+export const BANDWIDTH_WINDOW = 10 * second
+
+/** Buckets of the sliding window (1 s each with the default window) */
+export const BANDWIDTH_BUCKETS = 10
+
+/**
+ * Connections the relay keeps before pruning: one per reservation holder,
+ * as many again for peers that dial through it, plus DHT traffic.
+ */
+export const MAX_CONNECTIONS = 2 * MAX_RESERVATIONS + 256
+
+/** Connections being upgraded at once (stock 10): a restart brings every holder back at once */
+export const MAX_INCOMING_PENDING_CONNECTIONS = 64
+
+/** Hop streams one connection may have open: reservations plus circuits it is dialling (stock 32) */
+export const MAX_INBOUND_HOP_STREAMS = 32
+
+/** Stop streams the relay opens on one connection: circuits into one agent at once (stock 300) */
+export const MAX_OUTBOUND_STOP_STREAMS = 64
+
+/** A hop request (reserve, or connect including the stop handshake) must finish within this (stock 30 s) */
+export const HOP_TIMEOUT = 15 * second
+
+/** How long stop() waits for relayed connections to finish */
+export const DRAIN_TIMEOUT = 5 * second
+
+/**
+ * A reservation admitted by the gater counts against the limits until the
+ * relay server has stored it (or for this long, if it never does).
+ */
+export const PENDING_RESERVATION_GRACE = 5 * second
+
+/** `/molt/relay/info/1.0.0`: the relay's policy and load as one length-prefixed JSON document */
+export const RELAY_INFO_PROTOCOL = '/molt/relay/info/1.0.0'
+export const RELAY_INFO_MAX_BYTES = 16 * KiB
+export const RELAY_INFO_TIMEOUT = 10 * second
+
+/** Log component (`DEBUG=molt:relay`) */
+export const LOG_COMPONENT = 'molt:relay'
+
+/**
+ * Accepted ranges of the limits (config.json `relay.*` and `molt relay` flags).
+ * The duration is carried in a uint32 field of the circuit v2 Limit message.
+ */
+export const RELAY_LIMIT_BOUNDS = {
+  maxReservations: { min: 1, max: 1_000_000 },
+  maxReservationsPerIp: { min: 1, max: 1_000_000 },
+  reservationTtlMs: { min: second, max: 7 * 24 * hour },
+  connectionDataLimitBytes: { min: KiB, max: Number.MAX_SAFE_INTEGER },
+  connectionDurationLimitMs: { min: second, max: 0xffff_ffff },
+  bandwidthBytesPerSecond: { min: 0, max: Number.MAX_SAFE_INTEGER }
+} as const
+
+export type RelayLimitName = keyof typeof RELAY_LIMIT_BOUNDS

@@ -1,0 +1,223 @@
+import { join } from 'node:path'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify, type Identify } from '@libp2p/identify'
+import { ping, type Ping } from '@libp2p/ping'
+import { circuitRelayServer, RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { Ed25519PrivateKey, PeerId, StreamHandler } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { loadOrCreateKey } from '../identity/index.js'
+import { resolveDataDir, loadConfig, acquireLock } from '../config/index.js'
+import { IDENTITY_FILE } from '../constants.js'
+import { dhtService, peerDiscoveryModules, type DhtOptions } from '../discovery/config.js'
+import { resolveRelayLimits, type RelayLimits, type RelayLimitsInit, type RelayTuningInit } from './limits.js'
+import { RelayPolicy, type RelayStats } from './policy.js'
+import { relayInfoHandler, type RelayInfo } from './info.js'
+import * as c from './constants.js'
+
+export interface RelayNodeOptions extends RelayLimitsInit, RelayTuningInit {
+  /** Where the key and config live. @default $MOLT_HOME or ~/.molt */
+  dataDir?: string
+  /** Use this key instead of the data dir's key file */
+  privateKey?: Ed25519PrivateKey
+  /** Multiaddrs to listen on. @default config `relay.listen`, else `/ip4/0.0.0.0/tcp/4001` and `/ip4/0.0.0.0/tcp/4002/ws` */
+  listen?: string[]
+  /** Addresses to announce instead of the listen addresses (public IP or DNS name behind NAT/port mapping) */
+  announce?: string[]
+  /** DHT bootstrap multiaddrs (with /p2p/<id>). @default config `discovery.bootstrap` */
+  bootstrap?: string[]
+  /** The private DHT (`/molt/kad/1.0.0`). @default server mode */
+  dht?: DhtOptions
+  /** Take the data dir lock, so an agent and a relay never run one key at once. @default true */
+  lock?: boolean
+  /** Extra libp2p options merged over molt's (connectionManager fields are merged one by one) */
+  libp2p?: Partial<Libp2pOptions>
+}
+
+export interface RelayServices extends Record<string, unknown> {
+  identify: Identify
+  ping: Ping
+  relay: CircuitRelayService
+  dht?: unknown
+}
+
+export interface RelayStopOptions {
+  /** How long to wait for open relayed connections to finish before stopping. @default 5000 */
+  drainMs?: number
+}
+
+/** A running molt relay: circuit relay v2 with molt's limits, the private DHT in server mode, no agent services */
+export interface RelayNode {
+  readonly peerId: PeerId
+  readonly dataDir: string
+  readonly libp2p: Libp2p<RelayServices>
+  /** The policy this relay applies (what to trust, rather than a relayed connection's `limits`) */
+  readonly limits: RelayLimits
+  /** Listen addresses, each ending in /p2p/<PeerId> */
+  getMultiaddrs(): Multiaddr[]
+  stats(): RelayStats
+  /** What `/molt/relay/info/1.0.0` answers */
+  info(): RelayInfo
+  /**
+   * Refuse new reservations and relayed connections (reason `shutting-down`),
+   * wait up to `drainMs` for open relayed connections to finish, then stop
+   * libp2p and release the data dir lock. Calling it again returns the same promise.
+   */
+  stop(options?: RelayStopOptions): Promise<void>
+}
+
+/** Create and start a molt relay: identity and lock from the data dir, limits from options over config `relay` over defaults */
+export async function createRelayNode (options: RelayNodeOptions = {}): Promise<RelayNode> {
+  const dataDir = resolveDataDir(options.dataDir)
+  const key = options.privateKey ?? (await loadOrCreateKey(join(dataDir, IDENTITY_FILE))).key
+  const peerId = peerIdFromPrivateKey(key)
+  const config = await loadConfig(dataDir)
+  const { listen: configListen, ...configLimits } = config.relay ?? {}
+  const limits = resolveRelayLimits({ ...defined(configLimits), ...defined(pickLimits(options)) })
+  const listen = options.listen ?? configListen ?? c.RELAY_LISTEN
+  const bootstrap = options.bootstrap ?? config.discovery.bootstrap
+
+  const lock = options.lock === false
+    ? undefined
+    : await acquireLock(dataDir, { pid: process.pid, peerId: peerId.toString(), startedAt: Date.now() })
+  let libp2p: Libp2p<RelayServices> | undefined
+  try {
+    // the gater runs only once libp2p is started, after `policy` is set
+    let policy: RelayPolicy | undefined
+    const extra = options.libp2p ?? {}
+    const dht = dhtService({ clientMode: false, ...options.dht })
+    libp2p = await createLibp2p({
+      ...extra,
+      start: false,
+      privateKey: key,
+      addresses: {
+        listen,
+        ...(options.announce != null ? { announce: options.announce } : {}),
+        ...extra.addresses
+      },
+      transports: [tcp(), webSockets()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionManager: {
+        maxConnections: limits.maxConnections,
+        maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS,
+        ...extra.connectionManager
+      },
+      connectionGater: {
+        ...extra.connectionGater,
+        denyInboundRelayReservation: (source) => policy?.denyReservation(source) ?? true,
+        denyOutboundRelayedConnection: (source, destination) => policy?.denyCircuit(source, destination) ?? true
+      },
+      peerDiscovery: [
+        ...peerDiscoveryModules({ mdns: false, bootstrap }),
+        ...(extra.peerDiscovery ?? [])
+      ],
+      services: {
+        ...(extra.services ?? {}),
+        identify: identify(),
+        ping: ping(),
+        ...(dht != null ? { dht } : {}),
+        relay: circuitRelayServer({
+          hopTimeout: limits.hopTimeoutMs,
+          maxInboundHopStreams: limits.maxInboundHopStreams,
+          maxOutboundStopStreams: limits.maxOutboundStopStreams,
+          reservations: {
+            // our gater refuses first (and counts why); this is the store's own backstop
+            maxReservations: limits.maxReservations,
+            reservationTtl: limits.reservationTtlMs,
+            applyDefaultLimit: true,
+            defaultDataLimit: BigInt(limits.connectionDataLimitBytes),
+            // the server enforces this in ms (and sends it as is, where the spec says seconds)
+            defaultDurationLimit: limits.connectionDurationLimitMs
+          }
+        })
+      }
+    }) as unknown as Libp2p<RelayServices>
+    const node = libp2p
+    const log = node.logger.forComponent(c.LOG_COMPONENT)
+    const activePolicy = policy = new RelayPolicy(limits, {
+      log,
+      connections: (peer) => node.getConnections(peer),
+      reservations: () => node.services.relay.reservations,
+      peerCount: () => node.getPeers().length
+    })
+    // outbound only: js-libp2p 3.3 appends the handler to the registered middleware array on every
+    // inbound stream (fixed upstream by js-libp2p#3534), so inbound hop streams are wrapped below instead
+    node.use(RELAY_V2_STOP_CODEC, activePolicy.stopMiddleware)
+    node.addEventListener('peer:disconnect', (evt) => { activePolicy.peerDisconnected(evt.detail) })
+    const info = (): RelayInfo => {
+      const stats = activePolicy.stats()
+      return {
+        v: 1,
+        peerId: peerId.toString(),
+        limits,
+        load: { reservations: stats.reservations, overBudget: activePolicy.overBudget(), shuttingDown: stats.shuttingDown }
+      }
+    }
+    await node.handle(c.RELAY_INFO_PROTOCOL, relayInfoHandler(info, log), { maxInboundStreams: 2 })
+    await node.start()
+    const server = node.services.relay as unknown as { onHop?: StreamHandler }
+    if (typeof server.onHop === 'function') {
+      const onHop = server.onHop.bind(server)
+      await node.handle(RELAY_V2_HOP_CODEC, async (stream, connection) => {
+        activePolicy.countHopStream(stream)
+        await onHop(stream, connection)
+      }, { maxInboundStreams: limits.maxInboundHopStreams, runOnLimitedConnection: true, force: true })
+    }
+    log('relay %p listening on %s; limits %o', peerId, node.getMultiaddrs().map(String).join(', '), limits)
+
+    let stopping: Promise<void> | undefined
+    return {
+      peerId,
+      dataDir,
+      libp2p: node,
+      limits,
+      getMultiaddrs: () => node.getMultiaddrs(),
+      stats: () => activePolicy.stats(),
+      info,
+      async stop (stopOptions: RelayStopOptions = {}): Promise<void> {
+        stopping ??= (async () => {
+          activePolicy.startDraining()
+          const drainMs = stopOptions.drainMs ?? c.DRAIN_TIMEOUT
+          log('stopping: refusing new reservations, draining %d relayed connections for up to %d ms', activePolicy.stats().relayedConnections, drainMs)
+          await activePolicy.drained(drainMs)
+          try {
+            await node.stop()
+          } finally {
+            await lock?.release()
+          }
+        })()
+        return stopping
+      }
+    }
+  } catch (err) {
+    await Promise.resolve(libp2p?.stop()).catch(() => {})
+    await lock?.release()
+    throw err
+  }
+}
+
+function pickLimits (options: RelayLimitsInit & RelayTuningInit): RelayLimitsInit & RelayTuningInit {
+  return {
+    maxReservations: options.maxReservations,
+    maxReservationsPerIp: options.maxReservationsPerIp,
+    reservationTtlMs: options.reservationTtlMs,
+    connectionDataLimitBytes: options.connectionDataLimitBytes,
+    connectionDurationLimitMs: options.connectionDurationLimitMs,
+    bandwidthBytesPerSecond: options.bandwidthBytesPerSecond,
+    bandwidthWindowMs: options.bandwidthWindowMs,
+    maxConnections: options.maxConnections,
+    maxInboundHopStreams: options.maxInboundHopStreams,
+    maxOutboundStopStreams: options.maxOutboundStopStreams,
+    hopTimeoutMs: options.hopTimeoutMs
+  }
+}
+
+/** The fields whose value is not undefined: an unset option must not hide a config value */
+function defined<T extends object> (value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>
+}
