@@ -10,12 +10,19 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { createMoltNode } from '../src/index.js'
 import { RAW_ECHO_PROTOCOL, RAW_SINK_PROTOCOL } from './protocol.js'
 
+// argv[2]: a relay multiaddr → listen nowhere directly, only through that relay
+const relay = process.argv[2]
 const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-peer-'))
 const node = await createMoltNode({
   dataDir,
-  listen: ['/ip4/127.0.0.1/tcp/0'],
+  listen: relay != null ? [] : ['/ip4/127.0.0.1/tcp/0'],
+  relays: relay != null ? [relay] : [],
+  heartbeatInterval: 0,
   libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any }
 })
+if (relay != null) {
+  while (!node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))) await new Promise(resolve => setTimeout(resolve, 50))
+}
 node.handle('query', (message) => ({ status: 'success', data: message.p.data }))
 
 // sink: decode length-prefixed messages (a varint and 1 KiB each, as a real
@@ -60,7 +67,8 @@ await node.libp2p.handle(RAW_ECHO_PROTOCOL, (stream) => {
   stream.addEventListener('remoteCloseWrite', () => { stream.close().catch(() => {}) })
 }, { maxInboundStreams: 64 })
 
-process.stdout.write(JSON.stringify({ address: node.getMultiaddrs()[0].toString() }) + '\n')
+const address = node.getMultiaddrs().map(String).find(a => relay == null || a.includes('/p2p-circuit'))
+process.stdout.write(JSON.stringify({ address }) + '\n')
 
 process.stdin.resume()
 process.stdin.on('end', () => {

@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each measured beside its baseline in the
  * same run; prints markdown tables and writes them to bench/results/latest.md.
  *   --quick            smaller runs (a smoke test)
- *   --only a,b         run only these sections: speak, discover, lan
+ *   --only a,b         run only these sections: speak, relay, discover, lan
  *   --json             print the raw figures as JSON
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import { cpus } from 'node:os'
 import { runSpeakBench } from './speak.js'
 import { runDiscoverBench } from './discover.js'
+import { runRelayPathBench, runRelayCapacityBench } from './relay.js'
 import { fmt } from './stats.js'
 
 const { values } = parseArgs({
@@ -23,13 +24,13 @@ const { values } = parseArgs({
   }
 })
 if (values.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,discover,lan] [-- --json]\n')
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,relay,discover,lan] [-- --json]\n')
   process.exit(0)
 }
-const sections = new Set((values.only ?? 'speak,discover,lan').split(',').map(s => s.trim()))
+const sections = new Set((values.only ?? 'speak,relay,discover,lan').split(',').map(s => s.trim()))
 for (const s of sections) {
-  if (!['speak', 'discover', 'lan'].includes(s)) {
-    process.stderr.write(`unknown bench section: ${s} (speak, discover, lan)\n`)
+  if (!['speak', 'relay', 'discover', 'lan'].includes(s)) {
+    process.stderr.write(`unknown bench section: ${s} (speak, relay, discover, lan)\n`)
     process.exit(2)
   }
 }
@@ -55,6 +56,24 @@ if (sections.has('speak')) {
     `| acknowledged throughput vs raw coalesced (64/send) | ${fmt(speak.moltAcked)} msg/s | ${fmt(speak.rawCoalesced)} msg/s (unacknowledged) | ${fmt(ratioCoalesced, 2)}× | ≥ 0.7× — ${check(ratioCoalesced >= 0.7)} |`,
     `| request/response p50 | ${fmt(speak.moltRequest.p50, 3)} ms | ${fmt(speak.rawEcho.p50, 3)} ms (echo) | ${fmt(speak.moltRequest.p50 / speak.rawEcho.p50, 2)}× | — |`,
     `| request/response p99 | ${fmt(speak.moltRequest.p99, 3)} ms | ${fmt(speak.rawEcho.p99, 3)} ms (echo) | ${fmt(ratioP99, 2)}× | ≤ 1.5× — ${check(ratioP99 <= 1.5)} |`)
+}
+
+if (sections.has('relay')) {
+  log('relay: relayed vs direct between two processes (1 KiB), then relay capacity with reserved agents')
+  const path = await runRelayPathBench({ messages: quick ? 5_000 : 20_000, roundTrips: quick ? 500 : 2_000, log })
+  const capacity = await runRelayCapacityBench({ sizes: quick ? [100] : [100, 500, 1000], log })
+  figures.relay = { path, capacity }
+  const ratio = path.relayed.acked / path.direct.acked
+  out.push('', '### Relay', '',
+    '| 1 KiB messages, same machine | relayed | direct | ratio | target |',
+    '|---|---|---|---|---|',
+    `| acknowledged throughput | ${fmt(path.relayed.acked)} msg/s | ${fmt(path.direct.acked)} msg/s | ${fmt(ratio, 2)}× | ≥ 0.5× — ${check(ratio >= 0.5)} |`,
+    `| request/response p50 | ${fmt(path.relayed.p50, 3)} ms | ${fmt(path.direct.p50, 3)} ms | ${fmt(path.relayed.p50 / path.direct.p50, 2)}× | — |`,
+    `| request/response p99 | ${fmt(path.relayed.p99, 3)} ms | ${fmt(path.direct.p99, 3)} ms | ${fmt(path.relayed.p99 / path.direct.p99, 2)}× | relayed ≤ 10 ms — ${check(path.relayed.p99 <= 10)} |`,
+    '',
+    '| agents holding reservations | relay RSS | relay heap | heap per reservation | idle CPU | target |',
+    '|---|---|---|---|---|---|',
+    ...capacity.map(r => `| ${r.agents} (${r.reserved} at relay) | ${fmt(r.rssMiB)} MiB | ${fmt(r.heapMiB)} MiB | ${fmt(r.heapPerReservationKiB, 1)} KiB | ${fmt(r.idleCpuPercent, 1)}% | ≤ 64 KiB — ${check(r.heapPerReservationKiB <= 64)} |`))
 }
 
 if (sections.has('discover')) {

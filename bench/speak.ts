@@ -78,7 +78,7 @@ function moltPayload (): Record<string, unknown> {
   return { domain: 'bench', data: 'a'.repeat(MESSAGE_BYTES - 330) }
 }
 
-async function moltThroughput (node: MoltNode, peer: PeerId, messages: number, window = 2048): Promise<number> {
+export async function moltThroughput (node: MoltNode, peer: PeerId, messages: number, window = 2048): Promise<number> {
   const p = moltPayload()
   let next = 0
   const start = performance.now()
@@ -92,7 +92,7 @@ async function moltThroughput (node: MoltNode, peer: PeerId, messages: number, w
   return messages / ((performance.now() - start) / 1000)
 }
 
-async function moltRequests (node: MoltNode, peer: PeerId, roundTrips: number): Promise<number[]> {
+export async function moltRequests (node: MoltNode, peer: PeerId, roundTrips: number): Promise<number[]> {
   const p = moltPayload()
   const samples: number[] = []
   for (let i = 0; i < roundTrips; i++) {

@@ -1,0 +1,128 @@
+/**
+ * Relay benchmarks. (1) Relayed vs direct between two processes on one
+ * machine: acknowledged throughput and request/response latency of 1 KiB
+ * MoltSpeak messages, the direct figures measured in the same run. (2) Relay
+ * capacity: RSS, heap and CPU of a molt relay process while 100/500/1000
+ * clients hold reservations.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface, type Interface } from 'node:readline'
+import { createMoltNode, type MoltNode } from '../src/index.js'
+import { moltThroughput, moltRequests } from './speak.js'
+import { summarize } from './stats.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+interface Child { process: ChildProcess, lines: Interface, next: () => Promise<any> }
+
+function start (script: string, args: string[], nodeArgs: string[] = []): Child {
+  const child = spawn(process.execPath, [...nodeArgs, join(here, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = createInterface({ input: child.stdout! })
+  const queue: string[] = []
+  const waiters: Array<(line: string) => void> = []
+  lines.on('line', (line) => { const w = waiters.shift(); if (w != null) w(line); else queue.push(line) })
+  const next = async (): Promise<any> => JSON.parse(queue.shift() ?? await new Promise<string>((resolve, reject) => {
+    waiters.push(resolve)
+    child.once('exit', (code) => { reject(new Error(`${script} exited with ${code}`)) })
+  }))
+  return { process: child, lines, next }
+}
+
+async function stopChild (child: Child): Promise<void> {
+  child.process.stdin?.end()
+  if (child.process.exitCode != null) return
+  await new Promise(resolve => child.process.once('exit', resolve))
+}
+
+export interface RelayPathResult {
+  direct: { acked: number, p50: number, p99: number }
+  relayed: { acked: number, p50: number, p99: number }
+}
+
+export async function runRelayPathBench (options: { messages: number, roundTrips: number, log: (line: string) => void }): Promise<RelayPathResult> {
+  const relay = start('relay-host.js', [])
+  const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-relay-client-'))
+  const children: Child[] = [relay]
+  let client: MoltNode | undefined
+  try {
+    const relayAddress = (await relay.next()).address as string
+    const measure = async (peerArgs: string[], relays: string[], label: string): Promise<{ acked: number, p50: number, p99: number }> => {
+      const peer = start('peer.js', peerArgs)
+      children.push(peer)
+      const address = (await peer.next()).address as string
+      client ??= await createMoltNode({ dataDir, listen: [], relays, heartbeatInterval: 0, libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
+      const id = await client.resolvePeer(address)
+      await moltThroughput(client, id, 2000)
+      await moltRequests(client, id, 200)
+      const acked = await moltThroughput(client, id, options.messages)
+      const { p50, p99 } = summarize(await moltRequests(client, id, options.roundTrips))
+      const route = client.libp2p.getConnections(id).map(c => c.remoteAddr.toString().includes('/p2p-circuit') ? 'relayed' : 'direct')
+      options.log(`  ${label}: ${Math.round(acked)} msg/s acked, request/response p50 ${p50.toFixed(3)} ms p99 ${p99.toFixed(3)} ms (connections: ${route.join(',')})`)
+      await stopChild(peer)
+      return { acked, p50, p99 }
+    }
+    // the client listens nowhere: neither side can dial the other directly in the relayed run
+    const relayed = await measure([relayAddress], [relayAddress], 'relayed')
+    await client?.stop()
+    client = undefined
+    const direct = await measure([], [], 'direct')
+    return { direct, relayed }
+  } finally {
+    await client?.stop().catch(() => {})
+    await Promise.all(children.map(stopChild))
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+export interface RelayCapacityResult {
+  agents: number
+  reserved: number
+  rssMiB: number
+  heapMiB: number
+  heapPerReservationKiB: number
+  idleCpuPercent: number
+}
+
+export async function runRelayCapacityBench (options: { sizes: number[], log: (line: string) => void }): Promise<RelayCapacityResult[]> {
+  const results: RelayCapacityResult[] = []
+  for (const size of options.sizes) {
+    const relay = start('relay-host.js', [], ['--expose-gc'])
+    const hosts: Child[] = []
+    try {
+      const relayAddress = (await relay.next()).address as string
+      relay.process.stdin!.write('stats\n')
+      const base = await relay.next()
+      let reserved = 0
+      for (let i = 0; i < size; i += 250) {
+        const host = start('reserver-host.js', [JSON.stringify({ relay: relayAddress, count: Math.min(250, size - i) })])
+        hosts.push(host)
+        reserved += (await host.next()).reserved as number
+      }
+      await new Promise(resolve => setTimeout(resolve, 2000))
+      relay.process.stdin!.write('stats\n')
+      const before = await relay.next()
+      await new Promise(resolve => setTimeout(resolve, 10_000))
+      relay.process.stdin!.write('stats\n')
+      const after = await relay.next()
+      const cpuMs = (after.cpuUserMs + after.cpuSystemMs) - (before.cpuUserMs + before.cpuSystemMs)
+      const result: RelayCapacityResult = {
+        agents: size,
+        reserved: after.reservations,
+        rssMiB: after.rss / 1024 / 1024,
+        heapMiB: after.heapUsed / 1024 / 1024,
+        heapPerReservationKiB: (after.heapUsed - base.heapUsed) / Math.max(1, after.reservations) / 1024,
+        idleCpuPercent: cpuMs / 10_000 * 100
+      }
+      options.log(`  ${size} agents (${reserved} reserved by clients, ${after.reservations} at relay): RSS ${result.rssMiB.toFixed(0)} MiB, heap ${result.heapMiB.toFixed(0)} MiB, ${result.heapPerReservationKiB.toFixed(1)} KiB heap per reservation, idle CPU ${result.idleCpuPercent.toFixed(1)}%`)
+      results.push(result)
+    } finally {
+      await Promise.all(hosts.map(stopChild))
+      await stopChild(relay)
+    }
+  }
+  return results
+}

@@ -1,0 +1,30 @@
+/**
+ * argv = JSON { relay, count }: `count` minimal libp2p clients (TCP, Noise,
+ * Yamux, identify, circuit relay transport) that each hold a reservation on
+ * the relay. Prints {"reserved":n} when all hold one; exits when stdin closes.
+ */
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+
+const { relay, count } = JSON.parse(process.argv[2]) as { relay: string, count: number }
+const clients: Libp2p[] = []
+const batch = 25
+for (let i = 0; i < count; i += batch) {
+  clients.push(...await Promise.all(Array.from({ length: Math.min(batch, count - i) }, async () => createLibp2p({
+    addresses: { listen: [`${relay}/p2p-circuit`] },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() }
+  }))))
+}
+const reserved = clients.filter(c => c.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))).length
+process.stdout.write(JSON.stringify({ reserved }) + '\n')
+process.stdin.resume()
+process.stdin.on('end', () => {
+  Promise.allSettled(clients.map(async c => c.stop())).finally(() => process.exit(0))
+})
