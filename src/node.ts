@@ -68,6 +68,8 @@ export interface MoltNodeOptions {
   relays?: string[]
   /** @default 2 */
   maxRelayReservations?: number
+  /** Also reserve on relays met on the network (LAN, DHT), after the configured ones. @default config `discovery.discoverRelays` (false) */
+  discoverRelays?: boolean
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -526,7 +528,11 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         cards: cards({ identity, profile: () => node.profile }),
         // hole punching after a relayed connection; known to fail from Node over TCP, so relays carry the traffic
         dcutr: dcutr(),
-        relayClient: relayClient({ relays: options.relays ?? config.relays, maxReservations: options.maxRelayReservations }),
+        relayClient: relayClient({
+          relays: options.relays ?? config.relays,
+          maxReservations: options.maxRelayReservations,
+          discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays
+        }),
         speak: speak({
           ...options.speak,
           requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,

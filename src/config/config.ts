@@ -38,6 +38,8 @@ export interface MoltConfig {
     bootstrap: string[]
     /** Run the DHT as a client only (agents behind NAT). @default false */
     dhtClient: boolean
+    /** Reserve on relays met on the LAN/DHT too, not only configured ones (agents behind NAT). @default false */
+    discoverRelays: boolean
   }
   /** `molt relay` settings; absent unless written (`molt relay --init`). Unset fields take the relay defaults. */
   relay?: RelayConfig
@@ -68,7 +70,7 @@ export function defaultConfig (agentName = 'agent'): MoltConfig {
     api: { port: DEFAULT_API_PORT },
     speak: { requireSignatures: false },
     relays: [],
-    discovery: { mdns: true, bootstrap: [], dhtClient: false }
+    discovery: { mdns: true, bootstrap: [], dhtClient: false, discoverRelays: false }
   }
 }
 
@@ -155,7 +157,7 @@ export function parseConfig (raw: unknown, fallbackName?: string, source = CONFI
   if (raw.discovery !== undefined) {
     if (!isObject(raw.discovery)) fail('discovery', 'must be an object')
     const discovery = raw.discovery as Record<string, unknown>
-    for (const field of ['mdns', 'dhtClient'] as const) {
+    for (const field of ['mdns', 'dhtClient', 'discoverRelays'] as const) {
       if (discovery[field] === undefined) continue
       if (typeof discovery[field] !== 'boolean') fail(`discovery.${field}`, 'must be true or false')
       config.discovery[field] = discovery[field] as boolean

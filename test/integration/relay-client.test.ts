@@ -138,3 +138,24 @@ describe('direct upgrade bookkeeping', () => {
     expect(hidden.libp2p.getConnections(caller.peerId).some(c => !c.remoteAddr.toString().includes('/p2p-circuit'))).toBe(true)
   })
 })
+
+describe('relays met on the network', () => {
+  it('reserves on a relay it was never configured with once discoverRelays is on', async () => {
+    const relay = await startRelay()
+    const agent = await net.node({ listen: [], discoverRelays: true, agent: { name: 'finder' } })
+    expect(circuitAddress(agent)).toBeUndefined()
+    // meeting the relay (here: a dial; on a LAN: mDNS, or a DHT walk) is enough
+    await agent.libp2p.dial(relay.getMultiaddrs()[0])
+    await eventually(() => circuitAddress(agent, relay.peerId.toString()), 10_000, 'reservation on a discovered relay')
+    expect(agent.relays()).toMatchObject([{ relay: relay.peerId.toString(), source: 'discovered', reserved: true }])
+  })
+
+  it('does not take relay slots by default', async () => {
+    const relay = await startRelay()
+    const agent = await net.node({ listen: [], agent: { name: 'modest' } })
+    await agent.libp2p.dial(relay.getMultiaddrs()[0])
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    expect(circuitAddress(agent)).toBeUndefined()
+    expect(agent.relays()).toEqual([])
+  })
+})

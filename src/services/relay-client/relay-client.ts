@@ -6,6 +6,12 @@ import * as c from './constants.js'
 export interface RelayClientInit {
   /** Relay multiaddrs ending in /p2p/<relay PeerId>; no built-in list. @default [] */
   relays?: string[]
+  /**
+   * Also use relays this node meets (LAN, DHT, connections) whose identify
+   * lists the circuit relay hop protocol, after the configured ones. Off by
+   * default: a directly reachable agent should not take relay slots. @default false
+   */
+  discoverRelays?: boolean
   /** @default 2 */
   maxReservations?: number
   /** @default 5000 */
@@ -27,6 +33,8 @@ export interface RelayStatus {
   reserved: boolean
   /** Consecutive failed attempts */
   failures: number
+  /** `config` (configured) or `discovered` (met on the network) */
+  source: 'config' | 'discovered'
   lastError?: string
   /** When the current reservation was first seen (ms) */
   reservedSince?: number
@@ -48,9 +56,15 @@ export interface RelayClient extends Startable {
   maintain(): Promise<void>
 }
 
+/** The circuit relay v2 hop protocol: a peer that serves it is a relay */
+const HOP_PROTOCOL = '/libp2p/circuit/relay/0.2.0/hop'
+/** Relays met on the network that are remembered as candidates */
+const MAX_DISCOVERED_RELAYS = 8
+
 interface Candidate {
   address: Multiaddr
   relay: string
+  source: 'config' | 'discovered'
   failures: number
   retryAt: number
   lastError?: string
@@ -79,25 +93,38 @@ class DefaultRelayClient implements RelayClient {
       const ma = multiaddr(address)
       const relay = ma.getComponents().findLast(x => x.name === 'p2p')?.value
       if (relay == null) throw new TypeError(`relay address ${address} must end in /p2p/<relay PeerId>`)
-      return { address: ma, relay, failures: 0, retryAt: 0 }
+      return { address: ma, relay, source: 'config' as const, failures: 0, retryAt: 0 }
     })
+    this.discoverRelays = init.discoverRelays ?? false
     this.checkInterval = init.checkInterval ?? c.CHECK_INTERVAL
   }
 
   private readonly checkInterval: number
+  private readonly discoverRelays: boolean
 
   async start (): Promise<void> {
     this.started = true
     this.components.events.addEventListener('connection:open', this.onConnection)
-    if (this.candidates.length === 0) return
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
-    this.timer = setInterval(() => { this.maintain().catch(() => {}) }, this.checkInterval)
+    if (this.discoverRelays) this.components.events.addEventListener('peer:identify', this.onIdentify)
+    this.timer = setInterval(() => { if (this.candidates.length > 0) this.maintain().catch(() => {}) }, this.checkInterval)
     this.timer.unref()
   }
 
   /** After start: the first reservations are made once the node listens */
   afterStart (): void {
     if (this.candidates.length > 0) this.maintain().catch(() => {})
+  }
+
+  /** A peer serving the hop protocol is a relay: remember it as a candidate */
+  private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
+    const { peerId, protocols } = evt.detail
+    const id = peerId.toString()
+    if (!protocols.includes(HOP_PROTOCOL) || this.candidates.some(x => x.relay === id)) return
+    if (this.candidates.filter(x => x.source === 'discovered').length >= MAX_DISCOVERED_RELAYS) return
+    this.candidates.push({ address: multiaddr(`/p2p/${id}`), relay: id, source: 'discovered', failures: 0, retryAt: 0 })
+    this.log('met relay %s', id)
+    this.maintain().catch(() => {})
   }
 
   holePunch (): HolePunchStats {
@@ -116,6 +143,7 @@ class DefaultRelayClient implements RelayClient {
     return this.candidates.map(candidate => ({
       relay: candidate.relay,
       address: candidate.address.toString(),
+      source: candidate.source,
       reserved: reserved.has(candidate.relay),
       failures: candidate.failures,
       lastError: candidate.lastError,
