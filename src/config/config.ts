@@ -1,6 +1,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
+import type { RelayLimitsInit } from '../relay/limits.js'
 import { CONFIG_FILE, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../constants.js'
 import { MAX_NAME_LENGTH, NAME_PATTERN } from '../moltspeak/index.js'
 import { RELAY_LIMIT_BOUNDS, type RelayLimitName } from '../relay/constants.js'
@@ -46,21 +47,9 @@ export interface MoltConfig {
 }
 
 /** config.json `relay`: what `molt relay` listens on and the limits it applies (protocols/relay.md) */
-export interface RelayConfig {
+export interface RelayConfig extends RelayLimitsInit {
   /** Multiaddrs the relay listens on. @default ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws'] */
   listen?: string[]
-  /** Reservations held at once. @default 1024 */
-  maxReservations?: number
-  /** Reservations from one IPv4 address or IPv6 /64. @default 16 */
-  maxReservationsPerIp?: number
-  /** Reservation lifetime in ms. @default 7200000 (2 h) */
-  reservationTtlMs?: number
-  /** Bytes one relayed connection may carry, both directions together. @default 67108864 (64 MiB) */
-  connectionDataLimitBytes?: number
-  /** Lifetime of one relayed connection in ms. @default 1800000 (30 min) */
-  connectionDurationLimitMs?: number
-  /** Relayed bytes/s above which new reservations and relayed connections are refused; 0 = no budget. @default 8388608 (8 MiB/s) */
-  bandwidthBytesPerSecond?: number
 }
 
 export function defaultConfig (agentName = 'agent'): MoltConfig {
