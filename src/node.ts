@@ -9,7 +9,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, isMultiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
+import type { Ed25519PrivateKey, Logger, PeerId } from '@libp2p/interface'
 import { identityFromKey, loadOrCreateKey, type Identity } from './identity/index.js'
 import { resolveDataDir, loadConfig, saveConfig, parseConfig, acquireLock, type AgentProfile, type MoltConfig, type NodeLock } from './config/index.js'
 import { openDatabase, type Database } from './storage/index.js'
@@ -189,6 +189,7 @@ interface PendingRequest {
 class DefaultMoltNode extends EventTarget implements MoltNode {
   libp2p!: Libp2p<MoltServices>
   discovery!: Discovery
+  private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId
   readonly did: string
   readonly moltKey: string
@@ -439,7 +440,10 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         const code = err instanceof MoltSpeakError ? err.code : 'E_TASK_FAILED'
         await this.sendReply(item.peer, message, { op: 'error', p: errorPayload(code, err.message ?? String(err)) as unknown as Record<string, unknown> })
       })
-      .catch(() => {}) // the requester's timeout reports an undeliverable reply
+      .catch((err: Error) => {
+        // the requester's timeout reports an undeliverable reply to the app there
+        this.log('could not deliver the reply to %s %s from %p - %e', message.op, message.id, item.peer, err)
+      })
   }
 
   private async sendReply (peer: PeerId, request: MoltMessage, init: MessageInit): Promise<void> {

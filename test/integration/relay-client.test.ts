@@ -18,7 +18,7 @@ afterAll(async () => {
 })
 
 /** A bare circuit relay on 127.0.0.1 with limits well above the stock 128 KiB / 2 min */
-async function startRelay (privateKey?: PrivateKey, port = 0): Promise<Libp2p> {
+async function startRelay (privateKey?: PrivateKey, port = 0, durationLimit = 10 * 60_000): Promise<Libp2p> {
   const relay = await createLibp2p({
     privateKey: privateKey ?? await generateKeyPair('Ed25519'),
     addresses: { listen: [`/ip4/127.0.0.1/tcp/${port}`] },
@@ -28,7 +28,7 @@ async function startRelay (privateKey?: PrivateKey, port = 0): Promise<Libp2p> {
     connectionManager: { allow: ['/ip4/127.0.0.1'] } as any,
     services: {
       identify: identify(),
-      relay: circuitRelayServer({ reservations: { maxReservations: 100, defaultDataLimit: BigInt(64 * 1024 * 1024), defaultDurationLimit: 10 * 60_000 } })
+      relay: circuitRelayServer({ reservations: { maxReservations: 100, defaultDataLimit: BigInt(64 * 1024 * 1024), defaultDurationLimit: durationLimit } })
     }
   })
   relays.push(relay)
@@ -158,4 +158,28 @@ describe('relays met on the network', () => {
     expect(circuitAddress(agent)).toBeUndefined()
     expect(agent.relays()).toEqual([])
   })
+})
+
+describe('relayed connections that the relay cuts off', () => {
+  it('a conversation outlives the relay duration limit: nothing is lost, nothing delivered twice', async () => {
+    const relay = await startRelay(undefined, 0, 1500)
+    const relayAddr = relay.getMultiaddrs()[0].toString()
+    const a = await net.node({ listen: [], relays: [relayAddr], agent: { name: 'talker' } })
+    const b = await net.node({ listen: [], relays: [relayAddr], agent: { name: 'listener' } })
+    const seen: number[] = []
+    b.handle('query', (m) => { seen.push(m.p.n as number); return { status: 'success', data: m.p.n } })
+    const address = await eventually(() => circuitAddress(b), 10_000, 'circuit address')
+    await a.libp2p.peerStore.merge(b.peerId, { multiaddrs: [(await import('@multiformats/multiaddr')).multiaddr(address)] })
+    const started = Date.now()
+    let n = 0
+    while (Date.now() - started < 5000) {
+      const reply = await a.request(b.peerId, { op: 'query', p: { domain: 'long', n } }, { timeout: 10_000 })
+      expect(reply.p.data).toBe(n)
+      n++
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    // the relay closed the connection at least twice meanwhile
+    expect(Date.now() - started).toBeGreaterThan(3 * 1500)
+    expect(seen).toEqual(Array.from({ length: n }, (_, i) => i))
+  }, 30_000)
 })

@@ -1,5 +1,5 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { ComponentLogger, Connection, Logger, PeerId, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, PeerStore, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
 import * as c from './constants.js'
 
@@ -19,6 +19,7 @@ export interface RelayClientInit {
 }
 
 export interface RelayClientComponents {
+  peerStore: PeerStore
   transportManager: TransportManager
   addressManager: AddressManager
   events: TypedEventTarget<Libp2pEvents>
@@ -201,6 +202,11 @@ class DefaultRelayClient implements RelayClient {
     const connection = evt.detail
     const peer = connection.remotePeer.toString()
     if (connection.remoteAddr.getComponents().some(x => x.name === 'p2p-circuit')) {
+      // A relayed connection's remote address is a dialable way back to that peer
+      // (unlike an inbound TCP source port): keep it, or a reply after the relay
+      // cut the connection finds no address if identify had not finished
+      this.components.peerStore.merge(connection.remotePeer, { multiaddrs: [connection.remoteAddr] })
+        .catch((err: Error) => { this.log('could not store relayed address of %p - %s', connection.remotePeer, err.message) })
       this.punch.relayedConnections++
       this.relayedPeers.set(peer, (this.relayedPeers.get(peer) ?? 0) + 1)
       connection.addEventListener?.('close', () => {

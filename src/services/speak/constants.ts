@@ -47,3 +47,9 @@ export const STREAM_IDLE_TIMEOUT = 10 * minute
 
 /** On stop, how long to wait for acks of already-received messages to leave */
 export const STOP_DRAIN_TIMEOUT = 2 * second
+
+/**
+ * Times an unacknowledged message is re-sent on a fresh stream after its
+ * session closed under it; safe because receivers de-duplicate by id
+ */
+export const SESSION_RETRIES = 2

@@ -115,8 +115,19 @@ class DefaultSpeak implements Speak {
     if (body.byteLength > this.maxMessageBytes) {
       throw new MessageTooLargeError(`message of ${body.byteLength} bytes exceeds the ${this.maxMessageBytes} byte limit`)
     }
-    const session = await this.session(peer, options.signal)
-    await session.send(body, options.signal)
+    for (let attempt = 0; ; attempt++) {
+      const session = await this.session(peer, options.signal)
+      try {
+        await session.send(body, options.signal)
+        return
+      } catch (err: any) {
+        // The stream died before the ack (a relay cut a limited connection, the
+        // peer restarted, …). Re-sending on a new stream is safe: the receiver
+        // de-duplicates by (sender, id), so the app never sees it twice.
+        if (err.name !== 'SessionClosedError' || attempt >= c.SESSION_RETRIES || options.signal?.aborted === true) throw err
+        this.log('session to %p closed before the ack (%s); re-sending on a new stream', peer, err.message)
+      }
+    }
   }
 
   private async session (peer: PeerId, signal?: AbortSignal): Promise<OutboundSession> {
