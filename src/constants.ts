@@ -34,3 +34,10 @@ export const DEFAULT_INBOX_MAX_MESSAGES = 100_000
 
 /** How long `request()` waits for a reply when no timeout is given */
 export const DEFAULT_REQUEST_TIMEOUT = 30 * second
+
+/**
+ * Per-address dial timeout. Peers behind NAT announce private addresses that
+ * silently drop our SYNs; libp2p tries addresses one by one, so the stock 6 s
+ * delayed every relayed dial by 6 s per unreachable address.
+ */
+export const ADDRESS_DIAL_TIMEOUT = 1500

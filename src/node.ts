@@ -18,7 +18,7 @@ import { speak, type Speak, type SpeakInit, type InboundMessage, type Route } fr
 import { createMessage, signMessage, MoltSpeakError, errorPayload, pong, ping as pingPayload } from './moltspeak/index.js'
 import type { AgentRef, MoltMessage, Op, Classification } from './moltspeak/index.js'
 import { NotStartedError, RequestTimeoutError } from './errors.js'
-import { CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
+import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
 import { existsSync } from 'node:fs'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
@@ -295,6 +295,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     const reply = new Promise<MoltMessage>((resolve, reject) => {
       this.requests.set(message.id, { peer: peerId.toString(), resolve, reject })
     })
+    // the timer may reject before send() returns: never leave that rejection unhandled
+    reply.catch(() => {})
     const timer = setTimeout(() => {
       this.requests.get(message.id)?.reject(new RequestTimeoutError(`no reply to ${message.op} ${message.id} from ${peerId} within ${timeout} ms`))
     }, timeout)
@@ -512,9 +514,16 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false)
 
     const extra = options.libp2p ?? {}
+    const connectionManager = {
+      // a private address behind someone's NAT swallows SYNs: give up on it fast so the
+      // relayed address is tried (the stock 6 s per address made every relayed dial slow)
+      addressDialTimeout: ADDRESS_DIAL_TIMEOUT,
+      ...extra.connectionManager
+    }
     const dht = dhtService({ clientMode: config.discovery.dhtClient, ...options.dht })
     node.libp2p = await createLibp2p({
       ...extra,
+      connectionManager,
       privateKey: key,
       addresses: { listen: options.listen ?? config.listen, ...extra.addresses },
       transports: [tcp(), webSockets(), circuitRelayTransport()],

@@ -177,7 +177,10 @@ class DefaultRelayClient implements RelayClient {
       } catch (err: any) {
         candidate.failures++
         candidate.lastError = err.message
-        candidate.retryAt = Date.now() + Math.min(c.RETRY_MAX, c.RETRY_MIN * 2 ** (candidate.failures - 1))
+        const delay = Math.min(c.RETRY_MAX, c.RETRY_MIN * 2 ** (candidate.failures - 1))
+        candidate.retryAt = Date.now() + delay
+        // retry when the backoff ends, not at the next check tick
+        setTimeout(() => { this.maintain().catch(() => {}) }, delay).unref()
         this.log('no reservation on relay %s (attempt %d): %s', candidate.relay, candidate.failures, err.message)
       }
     }

@@ -145,13 +145,13 @@ class DefaultSpeak implements Speak {
   private async open (peer: PeerId, signal?: AbortSignal): Promise<OutboundSession> {
     let stream: Stream
     try {
-      stream = await this.components.connectionManager.openStream(peer, this.protocol, { signal, runOnLimitedConnection: true })
+      stream = await this.newStream(peer, signal)
     } catch (err: any) {
       // libp2p closes a relayed connection once a direct one to the same peer
       // exists; a stream opened in that moment fails. One retry picks the survivor.
       if (signal?.aborted === true || err.name !== 'ConnectionClosedError') throw err
       this.log('connection to %p closed while opening a stream, retrying', peer)
-      stream = await this.components.connectionManager.openStream(peer, this.protocol, { signal, runOnLimitedConnection: true })
+      stream = await this.newStream(peer, signal)
     }
     stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
     const key = peer.toString()
@@ -165,6 +165,21 @@ class DefaultSpeak implements Speak {
     })
     this.sessions.set(key, session)
     return session
+  }
+
+  /**
+   * A stream on an open connection when there is one — direct preferred, a
+   * relayed ("limited") one otherwise: connectionManager.openStream ignores
+   * limited connections and would dial again, which costs a reply over a relay
+   * a whole new circuit. Dials only when nothing is open.
+   */
+  private async newStream (peer: PeerId, signal?: AbortSignal): Promise<Stream> {
+    const open = this.components.connectionManager.getConnections(peer).filter(connection => connection.status === 'open')
+    const connection = open.find(x => x.limits == null) ?? open[0]
+    if (connection != null) {
+      return connection.newStream(this.protocol, { signal, runOnLimitedConnection: true })
+    }
+    return this.components.connectionManager.openStream(peer, this.protocol, { signal, runOnLimitedConnection: true })
   }
 
   private onStream (stream: Stream, connection: Connection): void {
