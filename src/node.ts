@@ -154,6 +154,8 @@ export interface MoltNode {
   /** Everything received, in order, from the inbox (nothing is lost to a slow reader) */
   messages(options?: { after?: number, signal?: AbortSignal }): AsyncGenerator<ReceivedMessage>
   inbox(options?: { after?: number, limit?: number }): Promise<ReceivedMessage[]>
+  /** Cursor of the newest inbox entry (0 when empty) */
+  inboxCursor(): number
   /** MoltSpeak ping → pong round trip in ms */
   ping(peer: PeerInput, options?: { signal?: AbortSignal, timeout?: number }): Promise<{ rtt: number, pong: MoltMessage }>
   /** Resolve a PeerInput, dialling a multiaddr if needed */
@@ -324,28 +326,32 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     return this.inboxStore.list(options)
   }
 
+  inboxCursor (): number {
+    return this.inboxStore.lastCursor
+  }
+
   async * messages (options: { after?: number, signal?: AbortSignal } = {}): AsyncGenerator<ReceivedMessage> {
     let cursor = options.after ?? this.inboxStore.lastCursor
     const signal = options.signal
     while (signal?.aborted !== true && !this.stopped) {
-      const batch = await this.inboxStore.list({ after: cursor, limit: 256 })
-      for (const entry of batch) {
-        cursor = entry.cursor
-        yield entry
-      }
-      if (batch.length > 0) continue
-      // sleep until the next arrival (or abort/stop)
-      await new Promise<void>((resolve) => {
-        const wake = (): void => {
-          this.removeEventListener('stored', wake)
-          signal?.removeEventListener('abort', wake)
-          this.removeEventListener('stop', wake)
-          resolve()
+      // listen before reading, so an arrival during the read is never missed
+      let wake: () => void = () => {}
+      const arrived = new Promise<void>(resolve => { wake = resolve })
+      this.addEventListener('stored', wake)
+      this.addEventListener('stop', wake)
+      signal?.addEventListener('abort', wake)
+      try {
+        const batch = await this.inboxStore.list({ after: cursor, limit: 256 })
+        for (const entry of batch) {
+          cursor = entry.cursor
+          yield entry
         }
-        this.addEventListener('stored', wake)
-        this.addEventListener('stop', wake)
-        signal?.addEventListener('abort', wake)
-      })
+        if (batch.length === 0) await arrived
+      } finally {
+        this.removeEventListener('stored', wake)
+        this.removeEventListener('stop', wake)
+        signal?.removeEventListener('abort', wake)
+      }
     }
   }
 

@@ -1,7 +1,7 @@
 import { ApiError } from './errors.js'
 import type { ErrorCode } from '../moltspeak/index.js'
 import type {
-  ApiMessageInit, CardQuery, CardResponse, DiscoverQuery, DiscoverResponse, ErrorResponse, HealthResponse, IdentityResponse,
+  AckResponse, ApiMessageInit, CardQuery, CardResponse, DiscoverQuery, DiscoverResponse, ErrorResponse, HealthResponse, IdentityResponse,
   InboxResponse, PeersResponse, PingResponse, RequestResponse, SendResponse
 } from './types.js'
 
@@ -50,6 +50,11 @@ export class ApiClient {
     if (query.limit != null) params.set('limit', String(query.limit))
     const search = params.size > 0 ? `?${params}` : ''
     return this.call('GET', `/v1/messages${search}`, undefined, options)
+  }
+
+  /** Record that everything up to `cursor` was processed (shown as `acked` in health) */
+  async ack (cursor: number, options: CallOptions = {}): Promise<AckResponse> {
+    return this.call('POST', '/v1/messages/ack', { cursor }, options)
   }
 
   async ping (to: string, options: CallOptions & { timeoutMs?: number } = {}): Promise<PingResponse> {

@@ -2,11 +2,12 @@ import type { MoltNode } from '../node.js'
 import type { Route as ConnectionRoute } from '../services/speak/index.js'
 import { DEFAULT_REQUEST_TIMEOUT } from '../constants.js'
 import {
-  missing, optionalBoolean, optionalInteger, parseMessageInit, parsePeer, queryBoolean, queryInteger, queryString, requireObject
+  missing, optionalBoolean, requireInteger, optionalInteger, parseMessageInit, parsePeer, queryBoolean, queryInteger, queryString, requireObject
 } from './validate.js'
 import { HttpError } from './errors.js'
+import { serveStream, type StreamContext } from './stream.js'
 import type {
-  CardResponse, DiscoverResponse, HealthResponse, IdentityResponse, InboxResponse, PeerInfo, PeersResponse, PingResponse,
+  AckResponse, CardResponse, DiscoverResponse, HealthResponse, IdentityResponse, InboxResponse, PeerInfo, PeersResponse, PingResponse,
   RequestResponse, SendResponse
 } from './types.js'
 
@@ -19,9 +20,17 @@ export interface RouteContext {
 }
 
 export interface Route {
-  handler: (context: RouteContext) => Promise<unknown>
+  /** Answers JSON */
+  handler?: (context: RouteContext) => Promise<unknown>
+  /** Writes the response itself (GET /v1/stream) */
+  stream?: (context: StreamContext) => Promise<void>
   /** Served without the bearer token */
   public?: boolean
+}
+
+export interface RoutesOptions {
+  /** Interval of the `: keepalive` comment on /v1/stream. @default 15 s */
+  keepaliveMs?: number
 }
 
 export type Method = 'GET' | 'POST'
@@ -89,10 +98,22 @@ export function describePeers (node: MoltNode): PeerInfo[] {
 }
 
 /** path → method → route */
-export function createRoutes (node: MoltNode, startedAt: number): Map<string, Partial<Record<Method, Route>>> {
+export function createRoutes (node: MoltNode, startedAt: number, options: RoutesOptions = {}): Map<string, Partial<Record<Method, Route>>> {
+  /** Highest cursor a client acknowledged through POST /v1/messages/ack (this server's memory only) */
+  let acked = 0
+
   const health = async (): Promise<HealthResponse> => ({
-    status: 'ok', peerId: node.peerId.toString(), uptimeMs: Math.round(performance.now() - startedAt)
+    status: 'ok', peerId: node.peerId.toString(), uptimeMs: Math.round(performance.now() - startedAt), acked
   })
+
+  const ack = async ({ body }: RouteContext): Promise<AckResponse> => {
+    const fields = requireObject(body, ['cursor'])
+    const cursor = requireInteger(fields.cursor, 'cursor', 0, Number.MAX_SAFE_INTEGER)
+    acked = Math.max(acked, cursor)
+    return { acked }
+  }
+
+  const stream = async (context: StreamContext): Promise<void> => serveStream(node, context, options.keepaliveMs)
 
   const identity = async (): Promise<IdentityResponse> => describeIdentity(node)
 
@@ -154,6 +175,8 @@ export function createRoutes (node: MoltNode, startedAt: number): Map<string, Pa
     ['/v1/health', { GET: { handler: health, public: true } }],
     ['/v1/identity', { GET: { handler: identity } }],
     ['/v1/messages', { GET: { handler: inbox }, POST: { handler: send } }],
+    ['/v1/messages/ack', { POST: { handler: ack } }],
+    ['/v1/stream', { GET: { stream } }],
     ['/v1/requests', { POST: { handler: request } }],
     ['/v1/ping', { POST: { handler: ping } }],
     ['/v1/peers', { GET: { handler: peers } }],

@@ -19,6 +19,8 @@ export interface ApiServerOptions {
   token: string
   /** @default 2 MiB */
   maxBodyBytes?: number
+  /** Interval of the `: keepalive` comment on GET /v1/stream. @default 15000 */
+  keepaliveMs?: number
 }
 
 export interface ApiServer {
@@ -42,7 +44,7 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   // compare digests: equal lengths for timingSafeEqual, and the token's length stays private
   const tokenDigest = digest(options.token)
-  const routes = createRoutes(node, performance.now())
+  const routes = createRoutes(node, performance.now(), { keepaliveMs: options.keepaliveMs })
 
   const authorized = (req: IncomingMessage): boolean => {
     const header = req.headers.authorization
@@ -68,6 +70,11 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
         sendError(res, new HttpError(405, 'E_INVALID_PARAM', `${req.method ?? '?'} is not allowed on ${url.pathname} (allowed: ${allow})`), { allow })
         return
       }
+      if (route.stream != null) {
+        await route.stream({ url, req, res, signal: controller.signal })
+        return
+      }
+      if (route.handler == null) throw new HttpError(500, 'E_INTERNAL', `no handler for ${url.pathname}`)
       const body = req.method === 'POST' ? parseJson(await readBody(req, maxBodyBytes)) : undefined
       sendJson(res, 200, await route.handler({ url, body, signal: controller.signal }))
     } catch (err) {

@@ -9,7 +9,16 @@ import type { DiscoveredAgent, KnownPeer } from '../discovery/index.js'
 /** What a client may say about a message; the node fills in v, id, ts, from (and `to` from the peer) */
 export type ApiMessageInit = Pick<MessageInit, 'op' | 'p' | 'cls' | 're' | 'exp' | 'cap' | 'ext' | 'to' | 'pii_meta'>
 
-export interface HealthResponse { status: 'ok', peerId: string, uptimeMs: number }
+export interface HealthResponse {
+  status: 'ok'
+  peerId: string
+  uptimeMs: number
+  /** Highest inbox cursor a client acknowledged with POST /v1/messages/ack since this server started (0: none) */
+  acked: number
+}
+
+export interface AckRequest { cursor: number }
+export interface AckResponse { acked: number }
 
 export interface IdentityResponse {
   peerId: string

@@ -75,6 +75,12 @@ export function optionalInteger (value: unknown, field: string, min: number, max
   return value as number
 }
 
+/** A required integer in [min, max] */
+export function requireInteger (value: unknown, field: string, min: number, max: number): number {
+  if (value === undefined) throw missing(field)
+  return optionalInteger(value, field, min, max) as number
+}
+
 /** An integer query parameter in [min, max], or `fallback` when absent */
 export function queryInteger (params: URLSearchParams, name: string, fallback: number, min: number, max: number): number {
   const raw = params.get(name)
