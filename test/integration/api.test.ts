@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { eventually as waitFor } from '../support/eventually.js'
 import { request as httpRequest } from 'node:http'
 import { chmod, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -268,15 +269,8 @@ describe('local API', () => {
   })
 })
 
-async function eventually<T> (check: () => Promise<T | undefined>, what: string, timeout = 10_000): Promise<T> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
+/** (check, what, timeout) order kept for this file's call sites */
+const eventually = async <T>(check: () => Promise<T | undefined>, what: string, timeout = 10_000): Promise<T> => waitFor(check, timeout, what)
 
 describe('discovery endpoints', () => {
   let carol: MoltNode

@@ -1,4 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { eventually as waitFor } from '../support/eventually.js'
 import { chmod, readFile, stat, access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
@@ -219,15 +220,8 @@ describe('molt id and init', () => {
   })
 })
 
-async function eventually<T> (check: () => Promise<T | undefined>, what: string, timeout = 15_000): Promise<T> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
+/** (check, what, timeout) order kept for this file's call sites */
+const eventually = async <T>(check: () => Promise<T | undefined>, what: string, timeout = 15_000): Promise<T> => waitFor(check, timeout, what)
 
 describe('molt find, card and peers', () => {
   /** offers cli.translate; every other agent here is told about it with --bootstrap only */

@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { TestNetwork, addressOf } from '../support/nodes.js'
+import { eventually } from '../support/eventually.js'
 import type { MoltNode } from '../../src/index.js'
 import { capabilityCid } from '../../src/discovery/index.js'
 
@@ -13,15 +14,6 @@ const nodes: MoltNode[] = []
 const VALIDITY = 4000
 const capabilityOf = (i: number): string => `test.skill${i % 4}`
 
-async function eventually<T> (check: () => Promise<T | undefined>, timeout = 15_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
-}
 
 beforeAll(async () => {
   const dht = { providerValidity: VALIDITY, reprovideInterval: 1000 }

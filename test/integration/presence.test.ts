@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { TestNetwork, addressOf } from '../support/nodes.js'
+import { eventually } from '../support/eventually.js'
 import type { MoltNode } from '../../src/index.js'
 
 const net = new TestNetwork()
@@ -7,15 +8,6 @@ let a: MoltNode
 let b: MoltNode
 let c: MoltNode
 
-async function eventually<T> (check: () => T | undefined | Promise<T | undefined>, timeout = 10_000): Promise<T> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 beforeAll(async () => {
   a = await net.node({ agent: { name: 'alpha', org: 'acme', capabilities: ['translate.text'] }, heartbeatInterval: 200, staleAfter: 1500 })

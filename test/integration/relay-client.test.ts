@@ -8,6 +8,7 @@ import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { TestNetwork } from '../support/nodes.js'
+import { eventually } from '../support/eventually.js'
 import type { MoltNode } from '../../src/index.js'
 
 const net = new TestNetwork()
@@ -35,15 +36,6 @@ async function startRelay (privateKey?: PrivateKey, port = 0, durationLimit = 10
   return relay
 }
 
-async function eventually<T> (check: () => T | undefined | Promise<T | undefined>, timeout = 15_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value as T
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
 
 const circuitAddress = (node: MoltNode, relayId?: string): string | undefined =>
   node.getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit') && (relayId == null || a.includes(`/p2p/${relayId}/p2p-circuit`)))

@@ -1,4 +1,5 @@
 import { describe, it, expect, afterAll, afterEach } from 'vitest'
+import { eventually } from '../support/eventually.js'
 import { mkdtemp, readFile, rm, access } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
@@ -85,15 +86,6 @@ async function tryReserve (relay: string): Promise<{ client?: Libp2p, error?: Er
 const circuitAddress = (client: Libp2p): string | undefined =>
   client.getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit/'))
 
-async function eventually<T> (check: () => T | undefined | false | Promise<T | undefined | false>, timeout = 10_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeout
-  for (;;) {
-    const value = await check()
-    if (value !== undefined && value !== false) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 /** Dial `target` through the relay: a relayed ("limited") connection */
 async function dialRelayed (from: Libp2p, relay: string, target: Libp2p): Promise<Connection> {
