@@ -6,6 +6,7 @@ import {
 } from './validate.js'
 import { HttpError } from './errors.js'
 import { serveStream, type StreamContext } from './stream.js'
+import { sendJson } from './http.js'
 import type {
   AckResponse, CardResponse, DiscoverResponse, HealthResponse, IdentityResponse, InboxResponse, PeerInfo, PeersResponse, PingResponse,
   RequestResponse, SendResponse
@@ -171,7 +172,16 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     return { card: await bounded(signal, timeout, `fetching the card of ${peer}`, async (signal) => node.card(to, { signal, force })) }
   }
 
+  const liveness = async (): Promise<{ status: 'ok' }> => ({ status: 'ok' })
+
+  const readiness = async ({ res }: StreamContext): Promise<void> => {
+    const report = await checkReadiness(node)
+    sendJson(res, report.status === 'ready' ? 200 : 503, report)
+  }
+
   return new Map<string, Partial<Record<Method, Route>>>([
+    ['/health', { GET: { handler: liveness, public: true } }],
+    ['/health/ready', { GET: { stream: readiness, public: true } }],
     ['/v1/health', { GET: { handler: health, public: true } }],
     ['/v1/identity', { GET: { handler: identity } }],
     ['/v1/messages', { GET: { handler: inbox }, POST: { handler: send } }],
@@ -183,6 +193,42 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     ['/v1/discover', { GET: { handler: discover } }],
     ['/v1/card', { GET: { handler: card } }]
   ])
+}
+
+/** GET /health/ready: 200 `ready` or 503 `not-ready`, with every check */
+export interface ReadinessReport {
+  status: 'ready' | 'not-ready'
+  checks: {
+    /** libp2p is started */
+    started: boolean
+    /** Addresses the node listens on (at least one needed) */
+    listening: number
+    /** The LevelDB store answers a read */
+    storage: boolean
+    /** Configured relays and how many of them (or discovered ones) hold a reservation; not ready when some are configured and none is reserved */
+    relays: { configured: number, reserved: number }
+  }
+}
+
+export async function checkReadiness (node: MoltNode): Promise<ReadinessReport> {
+  const started = node.libp2p.status === 'started'
+  let listening = 0
+  let relays = { configured: 0, reserved: 0 }
+  if (started) {
+    listening = node.libp2p.getMultiaddrs().length
+    try {
+      const status = node.relays()
+      relays = { configured: status.filter(r => r.source === 'config').length, reserved: status.filter(r => r.reserved).length }
+    } catch {}
+  }
+  let storage = false
+  try {
+    // a one-entry read past the newest message: cheap, and fails once the store is closed
+    await node.inbox({ after: node.inboxCursor(), limit: 1 })
+    storage = true
+  } catch {}
+  const ready = started && listening > 0 && storage && (relays.configured === 0 || relays.reserved > 0)
+  return { status: ready ? 'ready' : 'not-ready', checks: { started, listening, storage, relays } }
 }
 
 /** `timeoutMs` query parameter, 1 ms to MAX_TIMEOUT_MS */

@@ -15,8 +15,9 @@ import { find } from './commands/find.js'
 import { card } from './commands/card.js'
 import { peers } from './commands/peers.js'
 import { relay } from './commands/relay.js'
+import { config } from './commands/config.js'
 
-const COMMANDS: Command[] = [init, id, agent, send, ping, inbox, find, card, peers, relay]
+const COMMANDS: Command[] = [init, id, agent, send, ping, inbox, find, card, peers, relay, config]
 
 /** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted */
 async function main (argv: string[]): Promise<number> {

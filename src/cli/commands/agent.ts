@@ -1,5 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { applyEnv } from '../../config/env.js'
 import { loadConfig } from '../../config/index.js'
 import { createMoltNode, type MessageHandler, type ReceivedMessage } from '../../node.js'
 import { loadOrCreateApiToken, removeApiEndpoint, startApiServer, writeApiEndpoint } from '../../api/index.js'
@@ -52,15 +53,28 @@ export const agent: Command = {
     const apiPortFlag = integerFlag(stringFlag(args.values, 'api-port'), 'api-port', 0, 65535)
     const bootstrapFlags = (listFlag(args.values, 'bootstrap') ?? []).map(a => checkPeerAddress(a, '--bootstrap'))
 
-    const config = await loadConfig(dataDir)
+    // flags > MOLT_* environment > config.json > defaults
+    const config = applyEnv(await loadConfig(dataDir))
     const mdns = !booleanFlag(args.values, 'no-mdns') && config.discovery.mdns
     const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
     const relays = [...new Set([...config.relays, ...(listFlag(args.values, 'relay') ?? []).map(a => checkPeerAddress(a, '--relay'))])]
     const token = await loadOrCreateApiToken(dataDir)
-    const node = await createMoltNode({ dataDir, listen, mdns, bootstrap, relays })
+    const node = await createMoltNode({
+      dataDir,
+      listen: listen ?? config.listen,
+      // only what the environment set: otherwise the node's own fallback name (from its PeerId) stands
+      agent: {
+        ...(process.env.MOLT_AGENT_NAME?.trim() ? { name: config.agent.name } : {}),
+        ...(process.env.MOLT_AGENT_ORG?.trim() ? { org: config.agent.org } : {})
+      },
+      requireSignatures: config.speak.requireSignatures,
+      mdns,
+      bootstrap,
+      relays
+    })
     let server
     try {
-      server = await startApiServer(node, { port: apiPortFlag ?? node.config.api.port, token })
+      server = await startApiServer(node, { port: apiPortFlag ?? config.api.port, token })
       await writeApiEndpoint(dataDir, { port: server.port, pid: process.pid })
     } catch (err) {
       await server?.close()
