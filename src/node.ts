@@ -24,6 +24,7 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import { relayClient, type RelayClient, type RelayStatus } from './services/relay-client/index.js'
 import { cards, type CardService, type AgentCard } from './services/card/index.js'
+import { AgentMetrics } from './metrics/index.js'
 import { Discovery, peerDiscoveryModules, dhtService, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 
 export interface MoltNodeOptions {
@@ -70,6 +71,8 @@ export interface MoltNodeOptions {
   maxRelayReservations?: number
   /** Also reserve on relays met on the network (LAN, DHT), after the configured ones. @default config `discovery.discoverRelays` (false) */
   discoverRelays?: boolean
+  /** Collect prom-client's default process metrics in `node.metrics` too. @default true */
+  processMetrics?: boolean
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -170,6 +173,8 @@ export interface MoltNode {
   ownCard(): AgentCard
   /** The configured relays and whether this node holds a reservation on each */
   relays(): RelayStatus[]
+  /** This node's Prometheus metrics (its own registry), served as GET /metrics by the local API */
+  readonly metrics: AgentMetrics
   addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   removeEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   stop(): Promise<void>
@@ -191,6 +196,7 @@ interface PendingRequest {
 class DefaultMoltNode extends EventTarget implements MoltNode {
   libp2p!: Libp2p<MoltServices>
   discovery!: Discovery
+  metrics!: AgentMetrics
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId
   readonly did: string
@@ -283,15 +289,30 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
 
   async send (peer: PeerInput, init: MessageInit, options: SendOptions = {}): Promise<SendResult> {
     this.assertRunning()
-    const peerId = await this.resolvePeer(peer, options)
-    const message = this.buildMessage(peerId, init, options.sign)
-    await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
-    return { id: message.id, peer: peerId.toString(), delivered: true, ...this.routeTo(peerId), message }
+    let result: SendResult
+    try {
+      const peerId = await this.resolvePeer(peer, options)
+      const message = this.buildMessage(peerId, init, options.sign)
+      await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
+      result = { id: message.id, peer: peerId.toString(), delivered: true, ...this.routeTo(peerId), message }
+    } catch (err) {
+      this.metrics.sendFailed(err, options.signal)
+      throw err
+    }
+    this.metrics.sent(init.op, result.route)
+    return result
   }
 
   async request (peer: PeerInput, init: MessageInit, options: RequestOptions = {}): Promise<MoltMessage> {
     this.assertRunning()
-    const peerId = await this.resolvePeer(peer, options)
+    const started = performance.now()
+    let peerId: PeerId
+    try {
+      peerId = await this.resolvePeer(peer, options)
+    } catch (err) {
+      this.metrics.sendFailed(err, options.signal)
+      throw err
+    }
     const message = this.buildMessage(peerId, init, options.sign)
     const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
     const reply = new Promise<MoltMessage>((resolve, reject) => {
@@ -305,8 +326,16 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     const onAbort = (): void => { this.requests.get(message.id)?.reject(options.signal?.reason) }
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
-      return await reply
+      try {
+        await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
+      } catch (err) {
+        this.metrics.sendFailed(err, options.signal)
+        throw err
+      }
+      this.metrics.sent(init.op, this.routeTo(peerId).route)
+      const answer = await reply
+      this.metrics.requestDone(started)
+      return answer
     } finally {
       clearTimeout(timer)
       options.signal?.removeEventListener('abort', onAbort)
@@ -423,6 +452,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]
       if (i === 0 || batch[i - 1].peer !== item.peer) this.discovery?.presence.seen(item.peer.toString())
+      this.metrics.received(item.message.op, item.route)
       this.dispatch({ cursor: cursors[i], receivedAt, peer: item.peer.toString(), route: item.route, message: item.message }, item)
     }
     await stored
@@ -518,6 +548,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     const inbox = new Inbox(db, options.inboxMaxMessages ?? DEFAULT_INBOX_MAX_MESSAGES)
     await inbox.open()
     const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false)
+    const metrics = node.metrics = new AgentMetrics({ processMetrics: options.processMetrics })
 
     const extra = options.libp2p ?? {}
     const connectionManager = {
@@ -556,7 +587,15 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
           ...options.speak,
           requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,
           localAgent: () => node.agent,
-          receive: async (batch) => node.receive(batch)
+          receive: async (batch) => node.receive(batch),
+          onRefused: (peer, error) => {
+            metrics.refused(error.code)
+            options.speak?.onRefused?.(peer, error)
+          },
+          onDuplicate: (peer, id) => {
+            metrics.duplicate()
+            options.speak?.onDuplicate?.(peer, id)
+          }
         })
       }
     }) as unknown as Libp2p<MoltServices>
@@ -566,6 +605,11 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       ping: async (peer, pingOptions) => node.ping(peer, pingOptions)
     })
     await node.discovery.start(profile.capabilities)
+    metrics.bind({
+      peers: () => node.peers(),
+      inboxMessages: () => inbox.size,
+      reservedRelays: () => node.relays().filter(relay => relay.reserved).length
+    })
     return node
   } catch (err) {
     await db?.close().catch(() => {})

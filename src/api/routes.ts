@@ -179,7 +179,15 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     sendJson(res, report.status === 'ready' ? 200 : 503, report)
   }
 
+  const metrics = async ({ res }: StreamContext): Promise<void> => {
+    const text = await node.metrics.text()
+    if (res.headersSent || res.destroyed) return
+    res.writeHead(200, { 'content-type': node.metrics.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' })
+    res.end(text)
+  }
+
   return new Map<string, Partial<Record<Method, Route>>>([
+    ['/metrics', { GET: { stream: metrics } }],
     ['/health', { GET: { handler: liveness, public: true } }],
     ['/health/ready', { GET: { stream: readiness, public: true } }],
     ['/v1/health', { GET: { handler: health, public: true } }],

@@ -11,6 +11,7 @@ import { UsageError } from '../errors.js'
 import { booleanFlag, integerFlag, listFlag, noPositionals, stringFlag, type OptionValues } from '../args.js'
 import { formatRelayLimits, formatRelayStats } from '../output.js'
 import type { Command } from '../command.js'
+import { createRelayMetrics, startMetricsServer, type MetricsServer } from '../../metrics/index.js'
 
 /** Default period of the stats lines */
 const STATS_INTERVAL = 10_000
@@ -51,7 +52,8 @@ export const relay: Command = {
       'connection-duration-limit': { type: 'string', arg: '<ms>', description: 'lifetime of a relayed connection (default 1800000 = 30 min)' },
       bandwidth: { type: 'string', arg: '<bytes/s>', description: 'relayed bytes/s (10 s average) above which new reservations and relayed connections are refused; 0 = no budget (default 8388608 = 8 MiB/s)' },
       bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
-      'stats-interval': { type: 'string', arg: '<ms>', description: `period of the stats lines, 0 = none (default ${STATS_INTERVAL})` }
+      'stats-interval': { type: 'string', arg: '<ms>', description: `period of the stats lines, 0 = none (default ${STATS_INTERVAL})` },
+      'metrics-port': { type: 'string', arg: '<port>', description: 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics (loopback only; 0 = any free port)' }
     }
   },
 
@@ -67,6 +69,7 @@ export const relay: Command = {
       if (value !== undefined) limits[field] = value
     }
     const statsInterval = integerFlag(stringFlag(args.values, 'stats-interval'), 'stats-interval', 0, 86_400_000) ?? STATS_INTERVAL
+    const metricsPort = integerFlag(stringFlag(args.values, 'metrics-port'), 'metrics-port', 0, 65_535)
 
     if (booleanFlag(args.values, 'init')) {
       const { key, created } = await loadOrCreateKey(join(dataDir, IDENTITY_FILE))
@@ -99,6 +102,15 @@ export const relay: Command = {
     const config = await loadConfig(dataDir)
     const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
     const node = await createRelayNode({ dataDir, listen, announce, bootstrap, ...limits })
+    let metricsServer: MetricsServer | undefined
+    if (metricsPort !== undefined) {
+      try {
+        metricsServer = await startMetricsServer(createRelayMetrics(node), metricsPort)
+      } catch (err) {
+        await node.stop({ drainMs: 0 })
+        throw err
+      }
+    }
     const peerId = node.peerId.toString()
     const addresses = node.getMultiaddrs().map(ma => {
       const text = ma.toString()
@@ -110,8 +122,9 @@ export const relay: Command = {
       'Listening on:',
       ...addresses.map(a => `  ${a}`),
       ...formatRelayLimits(node.limits),
-      bootstrap.length > 0 ? `DHT server, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : 'DHT server, no bootstrap peers'
-    ], { event: 'listening', peerId, addresses, limits: node.limits, bootstrap })
+      bootstrap.length > 0 ? `DHT server, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : 'DHT server, no bootstrap peers',
+      ...(metricsServer != null ? [`Metrics at ${metricsServer.url}`] : [])
+    ], { event: 'listening', peerId, addresses, limits: node.limits, bootstrap, ...(metricsServer != null ? { metrics: metricsServer.url } : {}) })
 
     const timer = statsInterval > 0
       ? setInterval(() => {
@@ -126,6 +139,7 @@ export const relay: Command = {
     clearInterval(timer)
     out.note(`molt: stopping (refusing new reservations, draining relayed connections for up to ${DRAIN_TIMEOUT / 1000} s)`)
     await node.stop()
+    await metricsServer?.close()
     const stats = node.stats()
     out.result(`${new Date().toISOString()} stopped; ${formatRelayStats(stats)}`, { event: 'stopped', time: Date.now(), ...stats })
     return 0
