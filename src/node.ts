@@ -14,7 +14,8 @@ import { identityFromKey, loadOrCreateKey, type Identity } from './identity/inde
 import { resolveDataDir, loadConfig, saveConfig, parseConfig, acquireLock, type AgentProfile, type MoltConfig, type NodeLock } from './config/index.js'
 import { openDatabase, type Database } from './storage/index.js'
 import { Inbox, type InboxEntry } from './inbox/index.js'
-import { speak, type Speak, type SpeakInit, type InboundMessage, type Route } from './services/speak/index.js'
+import { speak, type Speak, type SpeakInit, type InboundMessage } from './services/speak/index.js'
+import { peerIdOf, routeOver, type Route } from './routing/route.js'
 import { createMessage, signMessage, MoltSpeakError, errorPayload, pong, ping as pingPayload } from './moltspeak/index.js'
 import type { AgentRef, MoltMessage, Op, Classification } from './moltspeak/index.js'
 import { NotStartedError, RequestTimeoutError } from './errors.js'
@@ -275,7 +276,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       peer = multiaddr(peer)
     }
     if (isMultiaddr(peer)) {
-      const id = peer.getComponents().findLast(c => c.name === 'p2p')?.value
+      const id = peerIdOf(peer)
       if (id == null) {
         const connection = await this.libp2p.dial(peer, options)
         return connection.remotePeer
@@ -505,26 +506,12 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
 
   /** How messages to `peer` travel now: direct when any direct connection exists */
   private routeTo (peer: PeerId): { route: Route, relay?: string } {
-    const connections = this.libp2p.getConnections(peer)
-    const direct = connections.find(connection => !isRelayed(connection.remoteAddr))
-    if (direct != null || connections.length === 0) return { route: 'direct' }
-    return { route: 'relayed', relay: relayOf(connections[0].remoteAddr) }
+    return routeOver(this.libp2p.getConnections(peer))
   }
 
   private assertRunning (): void {
     if (this.stopped) throw new NotStartedError('the node is stopped')
   }
-}
-
-function isRelayed (addr: Multiaddr): boolean {
-  return addr.getComponents().some(part => part.name === 'p2p-circuit')
-}
-
-/** The relay's PeerId in `/…/p2p/<relay>/p2p-circuit/…` */
-function relayOf (addr: Multiaddr): string | undefined {
-  const parts = addr.getComponents()
-  const circuit = parts.findIndex(part => part.name === 'p2p-circuit')
-  return parts.slice(0, Math.max(0, circuit)).findLast(part => part.name === 'p2p')?.value
 }
 
 /** Create and start a molt node: identity from the data dir, libp2p with molt's services, the inbox in LevelDB */

@@ -1,4 +1,5 @@
 import type { MoltNode } from '../node.js'
+import { connectionRoute } from '../routing/route.js'
 import type { Route as ConnectionRoute } from '../services/speak/index.js'
 import { DEFAULT_REQUEST_TIMEOUT } from '../constants.js'
 import {
@@ -69,7 +70,7 @@ export function describePeers (node: MoltNode): PeerInfo[] {
   const connected = new Map<string, { addresses: string[], route: ConnectionRoute }>()
   for (const connection of node.libp2p.getConnections()) {
     const peerId = connection.remotePeer.toString()
-    const route: ConnectionRoute = connection.limits != null ? 'relayed' : 'direct'
+    const route: ConnectionRoute = connectionRoute(connection)
     const entry = connected.get(peerId)
     if (entry == null) {
       connected.set(peerId, { addresses: [connection.remoteAddr.toString()], route })

@@ -1,7 +1,7 @@
 import type { Libp2p } from 'libp2p'
-import type { Logger, PeerId } from '@libp2p/interface'
+import type { Connection, Logger, PeerId } from '@libp2p/interface'
 import type { CardService, AgentCard } from '../services/card/index.js'
-import type { Route } from '../services/speak/index.js'
+import { routeOver, type Route } from '../routing/route.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import { capabilityCid, CapabilityAdvertiser } from './capabilities.js'
 import { Presence, type KnownPeer } from './presence.js'
@@ -82,11 +82,13 @@ export class Discovery {
 
   /** Known agents with their status, most recently seen first */
   peers (): KnownPeer[] {
-    const connections = new Map<string, Route>()
+    const byPeer = new Map<string, Connection[]>()
     for (const connection of this.libp2p.getConnections()) {
-      connections.set(connection.remotePeer.toString(), connection.limits != null ? 'relayed' : 'direct')
+      const peer = connection.remotePeer.toString()
+      byPeer.set(peer, [...(byPeer.get(peer) ?? []), connection])
     }
-    return this.presence.list(connections)
+    const routes = new Map<string, Route>([...byPeer].map(([peer, connections]) => [peer, routeOver(connections).route]))
+    return this.presence.list(routes)
   }
 
   /** Agents offering `capability`: local knowledge first, then DHT providers, each with its verified card */

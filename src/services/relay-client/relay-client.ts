@@ -2,6 +2,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { ComponentLogger, Connection, Logger, PeerId, PeerStore, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
 import * as c from './constants.js'
+import { isRelayedAddress, peerIdOf, relayOf } from '../../routing/route.js'
 
 export interface RelayClientInit {
   /** Relay multiaddrs ending in /p2p/<relay PeerId>; no built-in list. @default [] */
@@ -92,7 +93,7 @@ class DefaultRelayClient implements RelayClient {
     this.max = init.maxReservations ?? c.MAX_RESERVATIONS
     this.candidates = (init.relays ?? []).map(address => {
       const ma = multiaddr(address)
-      const relay = ma.getComponents().findLast(x => x.name === 'p2p')?.value
+      const relay = peerIdOf(ma)
       if (relay == null) throw new TypeError(`relay address ${address} must end in /p2p/<relay PeerId>`)
       return { address: ma, relay, source: 'config' as const, failures: 0, retryAt: 0 }
     })
@@ -190,10 +191,7 @@ class DefaultRelayClient implements RelayClient {
   private reservedRelays (): Set<string> {
     const relays = new Set<string>()
     for (const addr of this.components.addressManager.getAddresses()) {
-      const parts = addr.getComponents()
-      const circuit = parts.findIndex(x => x.name === 'p2p-circuit')
-      if (circuit < 1) continue
-      const relay = parts.slice(0, circuit).findLast(x => x.name === 'p2p')?.value
+      const relay = relayOf(addr)
       if (relay != null) relays.add(relay)
     }
     return relays
@@ -204,7 +202,7 @@ class DefaultRelayClient implements RelayClient {
   private readonly onConnection = (evt: CustomEvent<Connection>): void => {
     const connection = evt.detail
     const peer = connection.remotePeer.toString()
-    if (connection.remoteAddr.getComponents().some(x => x.name === 'p2p-circuit')) {
+    if (isRelayedAddress(connection.remoteAddr)) {
       // A relayed connection's remote address is a dialable way back to that peer
       // (unlike an inbound TCP source port): keep it, or a reply after the relay
       // cut the connection finds no address if identify had not finished

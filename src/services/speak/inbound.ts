@@ -4,9 +4,10 @@ import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_
 import { MoltSpeakError, NAME_PATTERN, validateMessage, verifyMessage, createMessage, errorPayload } from '../../moltspeak/index.js'
 import type { AgentRef, MoltMessage } from '../../moltspeak/index.js'
 import type { ReplayWindow } from '../../delivery/replay-window.js'
+import { connectionRoute, type Route } from '../../routing/route.js'
 
 /** How a message reached this node */
-export type Route = 'direct' | 'relayed'
+export type { Route } from '../../routing/route.js'
 
 /** One accepted message, handed to the node before it is acknowledged */
 export interface InboundMessage {
@@ -54,7 +55,7 @@ export interface InboundStreamHandle {
 export function serveInboundStream (stream: Stream, connection: Connection, policy: InboundPolicy, log: Logger): InboundStreamHandle {
   const peer = connection.remotePeer
   const peerKey = peer.publicKey != null ? 'ed25519:' + Buffer.from(peer.publicKey.raw).toString('base64') : undefined
-  const route: Route = connection.limits != null || connection.remoteAddr.toString().includes('/p2p-circuit') ? 'relayed' : 'direct'
+  const route = connectionRoute(connection)
   const frames = new FrameDecoder(policy.maxFrameBytes, policy.maxSkippableFrameBytes)
   let lastSeq = 0
   let acks: Promise<void> = Promise.resolve()
