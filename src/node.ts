@@ -1,12 +1,7 @@
 import { join } from 'node:path'
 import { loadavg, cpus } from 'node:os'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { webSockets } from '@libp2p/websockets'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { ping } from '@libp2p/ping'
+import { baseLibp2pOptions } from './base-libp2p.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, isMultiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Ed25519PrivateKey, Logger, PeerId } from '@libp2p/interface'
@@ -26,7 +21,7 @@ import { dcutr } from '@libp2p/dcutr'
 import { relayClient, type RelayClient, type RelayStatus } from './services/relay-client/index.js'
 import { cards, type CardService, type AgentCard } from './services/card/index.js'
 import { AgentMetrics } from './metrics/index.js'
-import { Discovery, peerDiscoveryModules, dhtService, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
+import { Discovery, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 
 export interface MoltNodeOptions {
   /** Where the key, config and LevelDB live. @default $MOLT_HOME or ~/.molt */
@@ -537,55 +532,43 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false)
     const metrics = node.metrics = new AgentMetrics({ processMetrics: options.processMetrics })
 
-    const extra = options.libp2p ?? {}
-    const connectionManager = {
+    node.libp2p = await createLibp2p(baseLibp2pOptions({
+      privateKey: key,
+      listen: options.listen ?? config.listen,
+      transports: [circuitRelayTransport()],
+      discovery: {
+        mdns: options.mdns ?? false,
+        bootstrap: options.bootstrap ?? config.discovery.bootstrap,
+        dht: { clientMode: config.discovery.dhtClient, ...options.dht }
+      },
       // a private address behind someone's NAT swallows SYNs: give up on it fast so the
       // relayed address is tried (the stock 6 s per address made every relayed dial slow)
-      addressDialTimeout: ADDRESS_DIAL_TIMEOUT,
-      ...extra.connectionManager
-    }
-    const dht = dhtService({ clientMode: config.discovery.dhtClient, ...options.dht })
-    node.libp2p = await createLibp2p({
-      ...extra,
-      connectionManager,
-      privateKey: key,
-      addresses: { listen: options.listen ?? config.listen, ...extra.addresses },
-      transports: [tcp(), webSockets(), circuitRelayTransport()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      peerDiscovery: [
-        ...peerDiscoveryModules({ mdns: options.mdns ?? false, bootstrap: options.bootstrap ?? config.discovery.bootstrap }),
-        ...(extra.peerDiscovery ?? [])
-      ],
-      services: {
-        ...(extra.services ?? {}),
-        identify: identify(),
-        ping: ping(),
-        ...(dht != null ? { dht } : {}),
-        cards: cards({ identity, profile: () => node.profile }),
-        // hole punching after a relayed connection; known to fail from Node over TCP, so relays carry the traffic
-        dcutr: dcutr(),
-        relayClient: relayClient({
-          relays: options.relays ?? config.relays,
-          maxReservations: options.maxRelayReservations,
-          discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays
-        }),
-        speak: speak({
-          ...options.speak,
-          requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,
-          localAgent: () => node.agent,
-          receive: async (batch) => node.receive(batch),
-          onRefused: (peer, error) => {
-            metrics.refused(error.code)
-            options.speak?.onRefused?.(peer, error)
-          },
-          onDuplicate: (peer, id) => {
-            metrics.duplicate()
-            options.speak?.onDuplicate?.(peer, id)
-          }
-        })
-      }
-    }) as unknown as Libp2p<MoltServices>
+      connectionManager: { addressDialTimeout: ADDRESS_DIAL_TIMEOUT },
+      extra: options.libp2p
+    }, {
+      cards: cards({ identity, profile: () => node.profile }),
+      // hole punching after a relayed connection; known to fail from Node over TCP, so relays carry the traffic
+      dcutr: dcutr(),
+      relayClient: relayClient({
+        relays: options.relays ?? config.relays,
+        maxReservations: options.maxRelayReservations,
+        discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays
+      }),
+      speak: speak({
+        ...options.speak,
+        requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,
+        localAgent: () => node.agent,
+        receive: async (batch) => node.receive(batch),
+        onRefused: (peer, error) => {
+          metrics.refused(error.code)
+          options.speak?.onRefused?.(peer, error)
+        },
+        onDuplicate: (peer, id) => {
+          metrics.duplicate()
+          options.speak?.onDuplicate?.(peer, id)
+        }
+      })
+    })) as unknown as Libp2p<MoltServices>
     node.discovery = new Discovery(node.libp2p as any, node.libp2p.logger.forComponent('molt:discovery'), {
       heartbeatInterval: options.heartbeatInterval,
       staleAfter: options.staleAfter,

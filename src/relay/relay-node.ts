@@ -1,11 +1,7 @@
 import { join } from 'node:path'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { webSockets } from '@libp2p/websockets'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify, type Identify } from '@libp2p/identify'
-import { ping, type Ping } from '@libp2p/ping'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
 import { circuitRelayServer, RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Ed25519PrivateKey, PeerId, StreamHandler } from '@libp2p/interface'
@@ -13,7 +9,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { loadOrCreateKey } from '../identity/index.js'
 import { resolveDataDir, loadConfig, acquireLock } from '../config/index.js'
 import { IDENTITY_FILE } from '../constants.js'
-import { dhtService, peerDiscoveryModules, type DhtOptions } from '../discovery/config.js'
+import type { DhtOptions } from '../discovery/config.js'
+import { baseLibp2pOptions } from '../base-libp2p.js'
 import { resolveRelayLimits, type RelayLimits, type RelayLimitsInit, type RelayTuningInit } from './limits.js'
 import { RelayPolicy, type RelayStats } from './policy.js'
 import { relayInfoHandler, type RelayInfo } from './info.js'
@@ -89,38 +86,18 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     // the gater runs only once libp2p is started, after `policy` is set
     let policy: RelayPolicy | undefined
     const extra = options.libp2p ?? {}
-    const dht = dhtService({ clientMode: false, ...options.dht })
     libp2p = await createLibp2p({
-      ...extra,
-      start: false,
-      privateKey: key,
-      addresses: {
+      ...baseLibp2pOptions({
+        privateKey: key,
         listen,
-        ...(options.announce != null ? { announce: options.announce } : {}),
-        ...extra.addresses
-      },
-      transports: [tcp(), webSockets()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionManager: {
-        maxConnections: limits.maxConnections,
-        maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS,
-        ...extra.connectionManager
-      },
-      connectionGater: {
-        ...extra.connectionGater,
-        denyInboundRelayReservation: (source) => policy?.denyReservation(source) ?? true,
-        denyOutboundRelayedConnection: (source, destination) => policy?.denyCircuit(source, destination) ?? true
-      },
-      peerDiscovery: [
-        ...peerDiscoveryModules({ mdns: false, bootstrap }),
-        ...(extra.peerDiscovery ?? [])
-      ],
-      services: {
-        ...(extra.services ?? {}),
-        identify: identify(),
-        ping: ping(),
-        ...(dht != null ? { dht } : {}),
+        announce: options.announce,
+        discovery: { mdns: false, bootstrap, dht: { clientMode: false, ...options.dht } },
+        connectionManager: {
+          maxConnections: limits.maxConnections,
+          maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS
+        },
+        extra
+      }, {
         relay: circuitRelayServer({
           hopTimeout: limits.hopTimeoutMs,
           maxInboundHopStreams: limits.maxInboundHopStreams,
@@ -135,6 +112,12 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
             defaultDurationLimit: limits.connectionDurationLimitMs
           }
         })
+      }),
+      start: false,
+      connectionGater: {
+        ...extra.connectionGater,
+        denyInboundRelayReservation: (source) => policy?.denyReservation(source) ?? true,
+        denyOutboundRelayedConnection: (source, destination) => policy?.denyCircuit(source, destination) ?? true
       }
     }) as unknown as Libp2p<RelayServices>
     const node = libp2p

@@ -1,0 +1,51 @@
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import type { Libp2pOptions } from 'libp2p'
+import type { PrivateKey } from '@libp2p/interface'
+import { dhtService, peerDiscoveryModules, type DiscoveryOptions } from './discovery/config.js'
+
+export interface BaseLibp2pInit {
+  privateKey: PrivateKey
+  listen: string[]
+  /** Addresses to announce instead of the listen ones (a public address behind NAT) */
+  announce?: string[]
+  /** Transports beyond TCP and WebSockets (e.g. the circuit relay transport) */
+  transports?: NonNullable<Libp2pOptions['transports']>
+  /** mDNS, bootstrap list and DHT settings */
+  discovery: DiscoveryOptions
+  /** molt's connection manager defaults; the caller's `extra.connectionManager` wins */
+  connectionManager?: Libp2pOptions['connectionManager']
+  /** The embedder's own libp2p options, merged over molt's */
+  extra?: Partial<Libp2pOptions>
+}
+
+/**
+ * What every molt node — agent or relay — runs: TCP and WebSockets, Noise,
+ * Yamux, identify, ping, the private DHT and the discovery modules, with the
+ * embedder's options merged in. Callers add their own services on top.
+ */
+export function baseLibp2pOptions (init: BaseLibp2pInit, services: Record<string, unknown>): Libp2pOptions<any> {
+  const extra = init.extra ?? {}
+  const dht = dhtService(init.discovery.dht)
+  return {
+    ...extra,
+    privateKey: init.privateKey,
+    connectionManager: { ...init.connectionManager, ...extra.connectionManager },
+    addresses: { listen: init.listen, ...(init.announce != null ? { announce: init.announce } : {}), ...extra.addresses },
+    transports: [tcp(), webSockets(), ...(init.transports ?? []), ...(extra.transports ?? [])],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: [...peerDiscoveryModules(init.discovery), ...(extra.peerDiscovery ?? [])],
+    services: {
+      ...(extra.services ?? {}),
+      identify: identify(),
+      ping: ping(),
+      ...(dht != null ? { dht } : {}),
+      ...services
+    } as any
+  }
+}
