@@ -443,7 +443,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   async receive (batch: InboundMessage[]): Promise<void> {
     const receivedAt = Date.now()
     const { cursors, stored } = this.inboxStore.append(batch.map(item => ({
-      raw: item.raw, peer: item.peer.toString(), route: item.route, receivedAt
+      json: item.json, peer: item.peer.toString(), route: item.route, receivedAt
     })))
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]

@@ -14,7 +14,8 @@ export interface InboxEntry {
 }
 
 export interface InboxRecord {
-  raw: Uint8Array
+  /** The message JSON exactly as received */
+  json: string
   peer: string
   route: Route
   receivedAt: number
@@ -22,7 +23,6 @@ export interface InboxRecord {
 
 const CURSOR_DIGITS = 16
 const encodeCursor = (cursor: number): string => cursor.toString().padStart(CURSOR_DIGITS, '0')
-const textDecoder = new TextDecoder()
 
 /**
  * Every received message, in arrival order, under a monotonic cursor.
@@ -73,7 +73,7 @@ export class Inbox {
     for (const record of records) {
       const cursor = this.next++
       cursors.push(cursor)
-      parts.push(`{"cursor":${cursor},"receivedAt":${record.receivedAt},"peer":${JSON.stringify(record.peer)},"route":"${record.route}","message":${textDecoder.decode(record.raw)}}`)
+      parts.push(`{"cursor":${cursor},"receivedAt":${record.receivedAt},"peer":${JSON.stringify(record.peer)},"route":"${record.route}","message":${record.json}}`)
     }
     const ops: Array<{ type: 'put' | 'del', key: string, value?: string }> = [
       { type: 'put', key: encodeCursor(first), value: `[${parts.join(',')}]` }

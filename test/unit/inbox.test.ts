@@ -9,8 +9,8 @@ import { createMessage } from '../../src/moltspeak/index.js'
 const dirs: string[] = []
 afterAll(async () => { await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true }))) })
 
-const record = (n: number): { raw: Uint8Array, peer: string, route: 'direct', receivedAt: number } => ({
-  raw: new TextEncoder().encode(JSON.stringify(createMessage({ op: 'query', from: { agent: 'a', org: 'b' }, to: { agent: 'c', org: 'd' }, p: { domain: 'x', n } }))),
+const record = (n: number): { json: string, peer: string, route: 'direct', receivedAt: number } => ({
+  json: JSON.stringify(createMessage({ op: 'query', from: { agent: 'a', org: 'b' }, to: { agent: 'c', org: 'd' }, p: { domain: 'x', n } })),
   peer: 'peer',
   route: 'direct',
   receivedAt: n

@@ -12,8 +12,8 @@ export type { Route } from '../../routing/route.js'
 /** One accepted message, handed to the node before it is acknowledged */
 export interface InboundMessage {
   message: MoltMessage
-  /** The message exactly as received (UTF-8 JSON) */
-  raw: Uint8Array
+  /** The message exactly as received (decoded once, stored verbatim) */
+  json: string
   /** The Noise-authenticated sender */
   peer: PeerId
   route: Route
@@ -104,7 +104,7 @@ export function serveInboundStream (stream: Stream, connection: Connection, poli
             policy.onRefused?.(peer, checked.error)
             out.push(encodeFrame(FRAME_REJECT, frame.seq, errorReply(policy.localAgent(), checked.refused, checked.error)))
           } else if (checked !== DUPLICATE) {
-            batch.push({ message: checked, raw: frame.body, peer, route })
+            batch.push({ message: checked.message, json: checked.json, peer, route })
             batchSeqs.push(frame.seq)
           }
         }
@@ -169,13 +169,15 @@ export function serveInboundStream (stream: Stream, connection: Connection, poli
 const DUPLICATE = Symbol('duplicate')
 
 /** Every per-message rule of protocols/speak.md, cheapest first */
-function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, policy: InboundPolicy): MoltMessage | Refusal | typeof DUPLICATE {
+function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, policy: InboundPolicy): { message: MoltMessage, json: string } | Refusal | typeof DUPLICATE {
   if (body.byteLength > policy.maxMessageBytes) {
     return new Refusal(new MoltSpeakError('E_INVALID_PARAM', `message of ${body.byteLength} bytes exceeds the ${policy.maxMessageBytes} byte limit`), undefined)
   }
   let value: any
+  let json: string
   try {
-    value = JSON.parse(decoder.decode(body))
+    json = decoder.decode(body)
+    value = JSON.parse(json)
   } catch (err: any) {
     return new Refusal(new MoltSpeakError('E_PARSE', `message is not valid UTF-8 JSON: ${err.message}`), undefined)
   }
@@ -212,7 +214,7 @@ function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, pol
     policy.onDuplicate?.(peer, message.id)
     return DUPLICATE
   }
-  return message
+  return { message, json }
 }
 
 /** A refused message and what could be read of it (to address the error reply) */
