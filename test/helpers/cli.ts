@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { completion } from '../support/process.js'
 
 /** The built CLI: the tests run after `npm run build` (pretest) */
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url))
@@ -50,17 +51,9 @@ export class CliSandbox {
   async run (args: string[], timeoutMs = 20_000): Promise<CliResult> {
     const child = spawn(process.execPath, [CLI, ...withoutMdns(args)], { env: await this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
     this.children.add(child)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-    const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
-      child.once('close', (c, s) => { resolve([c, s]) })
-    })
-    clearTimeout(timer)
+    const result = await completion(child, timeoutMs)
     this.children.delete(child)
-    return { code, signal, stdout, stderr }
+    return result
   }
 
   /** Start a long-running `molt <args>` (agent, inbox --follow) */

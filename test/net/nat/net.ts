@@ -6,6 +6,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CLI, RunningCli } from '../../helpers/cli.js'
+import { completion } from '../../support/process.js'
 
 /**
  * The NAT topology of nat.test.ts as objects: namespaces made by topology.sh,
@@ -169,13 +170,7 @@ export class NatNetwork {
     const [cmd, argv] = this.command(ns, [MOLT_CLI, ...args])
     const child = spawn(cmd, argv, { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
     this.children.add(child)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-    const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
-    const code = await new Promise<number | null>((resolve) => { child.once('close', (c) => { resolve(c) }) })
-    clearTimeout(timer)
+    const { code, stdout, stderr } = await completion(child, timeoutMs)
     this.children.delete(child)
     let json: any
     try {
