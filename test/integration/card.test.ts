@@ -14,6 +14,7 @@ import {
   cards, signCard, PROTOCOL, type CardInit, type CardProfile, type CardService, type UnsignedCard
 } from '../../src/services/card/index.js'
 import { encodeFrame } from '../../src/services/card/frame.js'
+import { cardFields } from '../support/cards.js'
 
 type CardNode = Libp2p<{ cards: CardService }>
 
@@ -46,23 +47,18 @@ async function introduce (from: Libp2p<any>, to: Libp2p<any>): Promise<void> {
   await from.peerStore.merge(to.peerId, { multiaddrs: to.getMultiaddrs() })
 }
 
+/** A card as a hostile server would forge it */
 function unsigned (who: Identity, overrides: Partial<UnsignedCard> = {}): UnsignedCard {
-  const now = Date.now()
-  return {
-    v: 1,
-    peer_id: who.peerId.toString(),
-    key: who.moltKey,
-    did: who.did,
+  return cardFields(who, {
     name: 'mallory',
     org: 'evil',
+    description: undefined,
     capabilities: [{ name: 'translate.text' }],
-    protocol_versions: ['0.1'],
     supported_cls: ['pub'],
     addresses: [],
-    issued: now,
-    expires: now + hour,
+    expires: Date.now() + hour,
     ...overrides
-  }
+  })
 }
 
 /** Sign anything, bypassing signCard's checks */

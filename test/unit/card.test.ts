@@ -7,6 +7,7 @@ import { canonicalize } from '../../src/moltspeak/index.js'
 import { signCard, verifyCard, type AgentCard, type UnsignedCard } from '../../src/services/card/index.js'
 import { encodeFrame, readFrame } from '../../src/services/card/frame.js'
 import { MAX_CARD_VALIDITY, MAX_CLOCK_SKEW } from '../../src/services/card/constants.js'
+import { cardFields } from '../support/cards.js'
 
 const hour = 3_600_000
 let a: Identity
@@ -17,25 +18,7 @@ beforeAll(async () => {
   b = identityFromKey(await generateKeyPair('Ed25519'))
 })
 
-function fields (who: Identity, overrides: Partial<UnsignedCard> = {}): UnsignedCard {
-  const now = Date.now()
-  return {
-    v: 1,
-    peer_id: who.peerId.toString(),
-    key: who.moltKey,
-    did: who.did,
-    name: 'alice',
-    org: 'acme',
-    description: 'translates things',
-    capabilities: [{ name: 'translate.text', description: 'any language pair' }, { name: 'summarise' }],
-    protocol_versions: ['0.1'],
-    supported_cls: ['pub', 'int', 'conf'],
-    addresses: [`/ip4/127.0.0.1/tcp/4001/p2p/${who.peerId.toString()}`],
-    issued: now,
-    expires: now + 24 * hour,
-    ...overrides
-  }
-}
+const fields = cardFields
 
 /** Sign arbitrary (possibly invalid) content the way signCard does, bypassing its checks */
 function forge (content: Record<string, unknown>, who: Identity): Record<string, unknown> {
