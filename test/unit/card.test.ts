@@ -9,7 +9,6 @@ import { encodeFrame, readFrame } from '../../src/services/card/frame.js'
 import { MAX_CARD_VALIDITY, MAX_CLOCK_SKEW } from '../../src/services/card/constants.js'
 import { cardFields } from '../support/cards.js'
 
-const hour = 3_600_000
 let a: Identity
 let b: Identity
 
