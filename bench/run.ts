@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each measured beside its baseline in the
  * same run; prints markdown tables and writes them to bench/results/latest.md.
  *   --quick            smaller runs (a smoke test)
- *   --only a,b         run only these sections: speak, relay, discover, lan
+ *   --only a,b         run only these sections: speak, api, relay, mailbox, discover, lan
  *   --json             print the raw figures as JSON
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -13,6 +13,8 @@ import { cpus } from 'node:os'
 import { runSpeakBench } from './speak.js'
 import { runDiscoverBench } from './discover.js'
 import { runRelayPathBench, runRelayCapacityBench } from './relay.js'
+import { runApiBench } from './api.js'
+import { runMailboxBench } from './mailbox.js'
 import { fmt } from './stats.js'
 
 const { values } = parseArgs({
@@ -24,13 +26,14 @@ const { values } = parseArgs({
   }
 })
 if (values.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,relay,discover,lan] [-- --json]\n')
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,api,relay,mailbox,discover,lan] [-- --json]\n')
   process.exit(0)
 }
-const sections = new Set((values.only ?? 'speak,relay,discover,lan').split(',').map(s => s.trim()))
+const SECTIONS = ['speak', 'api', 'relay', 'mailbox', 'discover', 'lan']
+const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map(s => s.trim()))
 for (const s of sections) {
-  if (!['speak', 'relay', 'discover', 'lan'].includes(s)) {
-    process.stderr.write(`unknown bench section: ${s} (speak, relay, discover, lan)\n`)
+  if (!SECTIONS.includes(s)) {
+    process.stderr.write(`unknown bench section: ${s} (${SECTIONS.join(', ')})\n`)
     process.exit(2)
   }
 }
@@ -56,6 +59,63 @@ if (sections.has('speak')) {
     `| acknowledged throughput vs raw coalesced (64/send) | ${fmt(speak.moltAcked)} msg/s | ${fmt(speak.rawCoalesced)} msg/s (unacknowledged) | ${fmt(ratioCoalesced, 2)}× | ≥ 0.7× — ${check(ratioCoalesced >= 0.7)} |`,
     `| request/response p50 | ${fmt(speak.moltRequest.p50, 3)} ms | ${fmt(speak.rawEcho.p50, 3)} ms (echo) | ${fmt(speak.moltRequest.p50 / speak.rawEcho.p50, 2)}× | — |`,
     `| request/response p99 | ${fmt(speak.moltRequest.p99, 3)} ms | ${fmt(speak.rawEcho.p99, 3)} ms (echo) | ${fmt(ratioP99, 2)}× | ≤ 1.5× — ${check(ratioP99 <= 1.5)} |`)
+}
+
+if (sections.has('api')) {
+  log('api: the local HTTP API vs the SDK on the same node (send; inbox delivery by SDK, SSE, WebSocket, polling)')
+  const api = await runApiBench({
+    messages: quick ? 3_000 : 20_000,
+    roundTrips: quick ? 300 : 3_000,
+    rounds: quick ? 1 : 3,
+    concurrency: 64,
+    backlog: quick ? 3_000 : 20_000,
+    log
+  })
+  figures.api = api
+  const { send, floor, delivery } = api
+  const sendRow = (label: string, name: keyof typeof send): string => {
+    const d = send[name]
+    const ratio = d.p50 / send.sdk.p50
+    const target = name === 'sdk' ? '—' : `≤ 2× — ${check(ratio <= 2)}`
+    return `| ${label} | ${fmt(d.throughput)} msg/s | ${fmt(d.p50, 3)} ms | ${fmt(d.p99, 3)} ms | ${fmt(ratio, 2)}× | ${target} |`
+  }
+  const floorRow = (label: string, name: keyof typeof floor): string =>
+    `| ${label} | — | ${fmt(floor[name].p50, 3)} ms | ${fmt(floor[name].p99, 3)} ms | — | — |`
+  const deliveryRow = (label: string, name: keyof typeof delivery): string => {
+    const d = delivery[name]
+    const ratio = d.p50 / delivery.sdk.p50
+    const target = name === 'sdk' ? '—' : `≤ 2× — ${check(ratio <= 2)}`
+    return `| ${label} | ${fmt(d.p50, 3)} ms | ${fmt(d.p99, 3)} ms | ${fmt(ratio, 2)}× | ${target} | ${fmt(d.replay)} entries/s |`
+  }
+  out.push('', '### Local API vs SDK', '',
+    `| send 1 KiB, 127.0.0.1 | throughput (${api.concurrency} in flight) | p50 (one at a time) | p99 | p50 vs SDK | target |`,
+    '|---|---|---|---|---|---|',
+    sendRow('SDK `node.send()`', 'sdk'),
+    sendRow('API `POST /v1/messages`, node:http keep-alive', 'http'),
+    sendRow('API `POST /v1/messages`, fetch (undici)', 'fetch'),
+    floorRow('HTTP floor: `GET /v1/health`, node:http', 'http'),
+    floorRow('HTTP floor: `GET /v1/health`, fetch', 'fetch'),
+    '',
+    '| inbox delivery (send → consumer) | p50 | p99 | p50 vs SDK | target | backlog replay |',
+    '|---|---|---|---|---|---|',
+    deliveryRow('SDK `node.messages()`', 'sdk'),
+    deliveryRow('SSE `GET /v1/stream`', 'sse'),
+    deliveryRow('WebSocket `/v1/stream`', 'ws'),
+    deliveryRow('polling `GET /v1/messages?after=` (back-to-back)', 'poll'))
+}
+
+if (sections.has('mailbox')) {
+  log('mailbox: sealed deposits with durable acks vs NATS JetStream file store; drain; outbox end to end')
+  const mb = await runMailboxBench({ messages: quick ? 5_000 : 50_000, outboxMessages: quick ? 2_000 : 10_000, log })
+  figures.mailbox = mb
+  const ratio = mb.nats != null ? mb.deposit.perSecond / mb.nats.perSecond : undefined
+  out.push('', '### Store-and-forward', '',
+    '| | molt | baseline (same run) | ratio | target |',
+    '|---|---|---|---|---|',
+    `| mailbox deposits, sealed ~1 KiB, acked after fsync'd group commit (${fmt(mb.messages)} msgs) | ${fmt(mb.deposit.perSecond)} msg/s | ${mb.nats != null ? `${fmt(mb.nats.perSecond)} msg/s NATS JetStream file store, async publish, acked` : 'nats-server not installed'} | ${ratio != null ? `${fmt(ratio, 2)}×` : '—'} | ≥ 26,000 msg/s — ${check(mb.deposit.perSecond >= 26_000)}; ≥ 2× NATS — ${ratio != null ? check(ratio >= 2) : 'not measured'} |`,
+    `| mailbox drain: recipient starts, fetches, opens, verifies, stores (${fmt(mb.messages + 2000)} msgs) | ${fmt(mb.drain.perSecond)} msg/s (${fmt(mb.drain.seconds, 2)} s incl. start-up) | — | — | — |`,
+    `| offline then online through the outbox: ${fmt(mb.outboxEndToEnd.messages)} queued messages, from the recipient's connect to all in its inbox | ${fmt(mb.outboxEndToEnd.seconds, 2)} s (${fmt(mb.outboxEndToEnd.perSecond)} msg/s) | — | — | — |`,
+    `| sealing one box (X25519 shared key cached, HKDF + ChaCha20-Poly1305), inside the deposit figure | ${fmt(mb.sealMicros, 1)} µs | — | — | — |`)
 }
 
 if (sections.has('relay')) {

@@ -6,6 +6,7 @@
 export const second = 1000
 export const minute = 60 * second
 export const hour = 60 * minute
+export const day = 24 * hour
 
 /** Name of the data directory under $HOME when neither --data-dir nor MOLT_HOME is set */
 export const DEFAULT_DATA_DIR_NAME = '.molt'

@@ -17,10 +17,20 @@ import { NotStartedError, RequestTimeoutError } from './errors.js'
 import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
 import { existsSync } from 'node:fs'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { InvalidParametersError } from '@libp2p/interface'
 import { dcutr } from '@libp2p/dcutr'
 import { relayClient, type RelayClient, type RelayStatus } from './services/relay-client/index.js'
 import { cards, type CardService, type AgentCard } from './services/card/index.js'
 import { AgentMetrics } from './metrics/index.js'
+import { createHash } from 'node:crypto'
+import { ReplayWindow } from './delivery/replay-window.js'
+import { Outbox, type OutboxEntry, type DeadLetter } from './delivery/outbox.js'
+import { Delivery, type DeliveryStatus, type MailboxRefusal } from './delivery/delivery.js'
+import { DEFAULT_DELIVERY, DEFAULT_MESSAGE_TTL, DELIVERY_MODES, EXT_NAMESPACE, MAX_DEAD_LETTERS, MAX_OUTBOX_MESSAGES, type DeliveryMode } from './delivery/constants.js'
+import { mailboxClient, type MailboxClient, type MailboxMessage, type MailboxTarget } from './services/mailbox/index.js'
+import { REPLAY_CACHE_SIZE, REPLAY_WINDOW } from './services/speak/constants.js'
+import { isRelayedAddress, relayOf } from './routing/route.js'
+import { signingBytes } from './moltspeak/index.js'
 import { Discovery, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 
 export interface MoltNodeOptions {
@@ -69,6 +79,8 @@ export interface MoltNodeOptions {
   discoverRelays?: boolean
   /** Collect prom-client's default process metrics in `node.metrics` too. @default true */
   processMetrics?: boolean
+  /** Messages the outbox holds before at-least-once sends to unreachable peers are refused. @default 100000 */
+  outboxMaxMessages?: number
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -90,8 +102,17 @@ export interface MessageInit {
 
 export interface SendOptions {
   signal?: AbortSignal
-  /** Sign this message. @default the node's signMessages */
+  /** Sign this message. @default the node's signMessages (messages that go to a mailbox are always signed) */
   sign?: boolean
+  /**
+   * `best-effort`: one attempt, throws if not acknowledged. `at-least-once`:
+   * if the peer cannot be reached now, the message is kept (relay mailboxes,
+   * else the outbox) and retried. `exactly-once`: the same, and the receiver
+   * remembers the id across restarts. @default 'at-least-once'
+   */
+  delivery?: DeliveryMode
+  /** Ask the recipient for a signed delivery receipt (see `receipt()`) */
+  receipt?: boolean
 }
 
 export interface RequestOptions extends SendOptions {
@@ -105,12 +126,40 @@ export type PeerInput = PeerId | Multiaddr | string
 export interface SendResult {
   id: string
   peer: string
-  /** The peer acknowledged receipt */
-  delivered: true
-  /** `direct`, or `relayed` through `relay` */
-  route: Route
-  /** PeerId of the circuit relay that carried it, when relayed */
+  /**
+   * `delivered`: the peer acknowledged receipt. `stored`: relay mailboxes
+   * hold it (sealed) until the peer fetches it. `queued`: it waits in this
+   * node's outbox, retried until delivered or expired.
+   */
+  status: DeliveryStatus
+  /** status === 'delivered' */
+  delivered: boolean
+  /** `direct`, `relayed` through `relay`, or `mailbox` when stored; absent when queued */
+  route?: Route
+  /** The circuit relay that carried it (relayed), or the first mailbox holding it (stored) */
   relay?: string
+  /** Mailbox relays holding it, each until its expiry (stored) */
+  mailboxes?: Array<{ relay: string, expires: number }>
+  /** Mailbox relays that refused it, with why (quota, rate, size) */
+  refusals?: MailboxRefusal[]
+  /** When an undelivered message stops being retried and is reported expired */
+  expires?: number
+  /** Why the direct attempt failed, when not delivered */
+  lastError?: string
+  delivery: DeliveryMode
+  message: MoltMessage
+}
+
+/** A signed proof from the recipient that a message reached its inbox */
+export interface DeliveryReceipt {
+  /** The message the receipt is for */
+  id: string
+  /** The recipient that signed it */
+  peer: string
+  /** SHA-256 (hex) of the message's canonical signing form, as the recipient received it */
+  digest: string
+  receivedAt: number
+  /** The receipt message itself, signed by the recipient */
   message: MoltMessage
 }
 
@@ -169,10 +218,26 @@ export interface MoltNode {
   ownCard(): AgentCard
   /** The configured relays and whether this node holds a reservation on each */
   relays(): RelayStatus[]
+  /** Messages waiting in the outbox (undeliverable so far), in send order */
+  outbox(options?: { peer?: string }): OutboxEntry[]
+  /** Messages the outbox gave up on: expired before delivery, or refused by the recipient */
+  deadLetters(): DeadLetter[]
+  /** Retry a peer's outbox now instead of at its next backoff */
+  retryOutbox(peer: PeerInput): Promise<void>
+  /**
+   * The signed delivery receipt of a message sent with `receipt: true`:
+   * stored ones at once, otherwise waits for it (up to `timeout`, default 30 s)
+   */
+  receipt(id: string, options?: { signal?: AbortSignal, timeout?: number }): Promise<DeliveryReceipt>
   /** This node's Prometheus metrics (its own registry), served as GET /metrics by the local API */
   readonly metrics: AgentMetrics
   addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
-  removeEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
+  /** An outbox message was given up on (expired or refused): the application is told, nothing is dropped silently */
+  addEventListener(type: 'dead-letter', listener: (evt: CustomEvent<DeadLetter>) => void): void
+  /** A queued message was delivered or handed to relay mailboxes later */
+  addEventListener(type: 'outbox', listener: (evt: CustomEvent<{ id: string, peer: string, status: 'delivered' | 'stored' }>) => void): void
+  addEventListener(type: 'receipt', listener: (evt: CustomEvent<DeliveryReceipt>) => void): void
+  removeEventListener(type: string, listener: (evt: any) => void): void
   stop(): Promise<void>
 }
 
@@ -180,6 +245,7 @@ export interface MoltServices extends Record<string, unknown> {
   speak: Speak
   cards: CardService
   relayClient: RelayClient
+  mailbox: MailboxClient
   dht?: unknown
 }
 
@@ -193,6 +259,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   libp2p!: Libp2p<MoltServices>
   discovery!: Discovery
   metrics!: AgentMetrics
+  delivery!: Delivery
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId
   readonly did: string
@@ -213,7 +280,9 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     private readonly db: Database,
     private readonly inboxStore: Inbox,
     private readonly lock: NodeLock | undefined,
-    private readonly signByDefault: boolean
+    private readonly signByDefault: boolean,
+    private readonly outboxStore: Outbox,
+    readonly replay: ReplayWindow
   ) {
     super()
     this.peerId = identity.peerId
@@ -285,18 +354,77 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
 
   async send (peer: PeerInput, init: MessageInit, options: SendOptions = {}): Promise<SendResult> {
     this.assertRunning()
+    const delivery = options.delivery ?? DEFAULT_DELIVERY
+    if (!DELIVERY_MODES.includes(delivery)) throw new InvalidParametersError(`delivery must be one of ${DELIVERY_MODES.join(', ')}`)
     let result: SendResult
     try {
-      const peerId = await this.resolvePeer(peer, options)
-      const message = this.buildMessage(peerId, init, options.sign)
-      await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
-      result = { id: message.id, peer: peerId.toString(), delivered: true, ...this.routeTo(peerId), message }
+      const peerId = await this.resolvePeer(peer, options).catch((err) => {
+        // a PeerId we cannot dial now is still a recipient the outbox/mailbox can serve
+        if (delivery === 'best-effort' || typeof peer === 'string' || isMultiaddr(peer)) {
+          const id = typeof peer === 'string' ? (peer.startsWith('/') ? peerIdOf(multiaddr(peer)) : peer) : isMultiaddr(peer) ? peerIdOf(peer) : undefined
+          if (delivery !== 'best-effort' && id != null) return peerIdFromString(id)
+        }
+        throw err
+      })
+      const message = this.buildMessage(peerId, withDelivery(init, delivery, options.receipt === true), options.sign)
+      const outcome = await this.delivery.send(peerId, message, delivery, options)
+      result = {
+        id: message.id,
+        peer: peerId.toString(),
+        delivered: outcome.status === 'delivered',
+        delivery,
+        ...outcome,
+        ...(outcome.status !== 'delivered' ? { expires: message.exp } : {}),
+        message
+      }
     } catch (err) {
       this.metrics.sendFailed(err, options.signal)
       throw err
     }
-    this.metrics.sent(init.op, result.route)
+    this.metrics.sendOutcomes.inc({ status: result.status, mode: delivery })
+    if (result.status === 'delivered') this.metrics.sent(init.op, result.route ?? 'direct')
     return result
+  }
+
+  outbox (options: { peer?: string } = {}): OutboxEntry[] {
+    return this.outboxStore.pending(options.peer)
+  }
+
+  deadLetters (): DeadLetter[] {
+    return this.outboxStore.deadLetters()
+  }
+
+  async retryOutbox (peer: PeerInput): Promise<void> {
+    const peerId = typeof peer === 'string' && !peer.startsWith('/') ? peerIdFromString(peer) : await this.resolvePeer(peer)
+    this.delivery.retryNow(peerId.toString())
+  }
+
+  async receipt (id: string, options: { signal?: AbortSignal, timeout?: number } = {}): Promise<DeliveryReceipt> {
+    const timeout = options.timeout ?? DEFAULT_REQUEST_TIMEOUT
+    const signal = AbortSignal.any([...(options.signal != null ? [options.signal] : []), AbortSignal.timeout(timeout)])
+    let onReceipt: (evt: CustomEvent<DeliveryReceipt>) => void = () => {}
+    let onAbort: () => void = () => {}
+    // listen before looking in the store, so a receipt landing in between is not missed
+    const arrived = new Promise<DeliveryReceipt>((resolve, reject) => {
+      onReceipt = (evt) => { if (evt.detail.id === id) resolve(evt.detail) }
+      onAbort = () => {
+        reject(options.signal?.aborted === true ? options.signal.reason : new RequestTimeoutError(`no delivery receipt for ${id} within ${timeout} ms`))
+      }
+    })
+    this.addEventListener('receipt', onReceipt)
+    signal.addEventListener('abort', onAbort, { once: true })
+    try {
+      const stored = await this.receiptsTable().get(id) as string | undefined
+      if (stored !== undefined) return JSON.parse(stored) as DeliveryReceipt
+      return await arrived
+    } finally {
+      this.removeEventListener('receipt', onReceipt)
+      signal.removeEventListener('abort', onAbort)
+    }
+  }
+
+  private receiptsTable (): ReturnType<Database['sublevel']> {
+    return this.db.sublevel('receipts', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
   }
 
   async request (peer: PeerInput, init: MessageInit, options: RequestOptions = {}): Promise<MoltMessage> {
@@ -323,6 +451,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
       try {
+        // a request is answered now or not at all: no outbox, no mailbox
         await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
       } catch (err) {
         this.metrics.sendFailed(err, options.signal)
@@ -430,7 +559,9 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     this.discovery?.stop()
     this.dispatchEvent(new Event('stop'))
     for (const pending of this.requests.values()) pending.reject(new NotStartedError('node stopped'))
+    this.delivery?.stop()
     await this.libp2p.stop()
+    await this.outboxStore.close()
     await this.db.close()
     await this.lock?.release()
   }
@@ -443,7 +574,13 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   async receive (batch: InboundMessage[]): Promise<void> {
     const receivedAt = Date.now()
     const { cursors, stored } = this.inboxStore.append(batch.map(item => ({
-      json: item.json, peer: item.peer.toString(), route: item.route, receivedAt
+      json: item.json,
+      peer: item.peer.toString(),
+      route: item.route,
+      receivedAt,
+      ...(deliveryOf(item.message) === 'exactly-once'
+        ? { id: item.message.id, dedupUntil: Math.max(item.message.exp ?? 0, item.message.ts + REPLAY_WINDOW) }
+        : {})
     })))
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]
@@ -453,10 +590,79 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     }
     await stored
     this.dispatchEvent(new Event('stored'))
+    for (const item of batch) {
+      if (molt(item.message)?.receipt === true) this.sendReceipt(item, receivedAt)
+    }
+  }
+
+  /**
+   * The mailbox client's deliver hook: messages opened from relay mailboxes
+   * join the same inbox (and de-duplication) as direct ones, each sender's in
+   * the order it sent them.
+   */
+  async receiveFromMailbox (messages: MailboxMessage[]): Promise<void> {
+    const now = Date.now()
+    const fresh: InboundMessage[] = []
+    const ordered = messages
+      .map((item, index) => ({ item, index }))
+      .sort((a, b) => a.item.message.ts - b.item.message.ts || a.index - b.index)
+    for (const { item } of ordered) {
+      const { message, peer } = item
+      this.metrics.mailboxFetched.inc()
+      if (message.exp != null && message.exp < now) {
+        this.metrics.refused('E_TIMEOUT')
+        continue
+      }
+      if (this.replay.checkAndRemember(`${peer.toString()}/${message.id}`, message.ts, now, message.exp)) {
+        this.metrics.duplicate()
+        continue
+      }
+      fresh.push({ message, json: item.json, peer, route: 'mailbox' })
+    }
+    if (fresh.length > 0) await this.receive(fresh)
+  }
+
+  private sendReceipt (item: InboundMessage, receivedAt: number): void {
+    const { message } = item
+    const digest = createHash('sha256').update(signingBytes(message)).digest('hex')
+    this.send(item.peer, {
+      op: 'respond',
+      re: message.id,
+      to: { agent: message.from.agent, org: message.from.org },
+      cls: message.cls,
+      p: { status: 'success', receipt: { id: message.id, digest, received_at: receivedAt } },
+      ext: { [EXT_NAMESPACE]: { receipt_for: message.id } }
+    }, { sign: true, delivery: 'at-least-once' }).catch((err: Error) => {
+      this.log('could not send the receipt for %s to %p - %e', message.id, item.peer, err)
+    })
+  }
+
+  /** A receipt arrived for a message we sent: keep it (it is the proof) and tell waiters */
+  private acceptReceipt (entry: ReceivedMessage): void {
+    const { message } = entry
+    const receipt = message.p.receipt as { id?: unknown, digest?: unknown, received_at?: unknown } | undefined
+    if (message.sig == null || typeof receipt?.id !== 'string' || typeof receipt.digest !== 'string') {
+      this.log('ignoring an unsigned or malformed receipt from %s', entry.peer)
+      return
+    }
+    const value: DeliveryReceipt = {
+      id: receipt.id,
+      peer: entry.peer,
+      digest: receipt.digest,
+      receivedAt: Number(receipt.received_at),
+      message
+    }
+    this.receiptsTable().put(value.id, JSON.stringify(value)).then(() => {
+      this.dispatchEvent(new CustomEvent('receipt', { detail: value }))
+    }, (err: Error) => { this.log.error('could not store the receipt for %s - %e', value.id, err) })
   }
 
   private dispatch (entry: ReceivedMessage, item: InboundMessage): void {
     const { message } = entry
+    if (typeof molt(message)?.receipt_for === 'string') {
+      this.acceptReceipt(entry)
+      return
+    }
     if (message.re != null && (message.op === 'respond' || message.op === 'error' || message.op === 'pong')) {
       const pending = this.requests.get(message.re)
       if (pending?.peer === entry.peer) pending.resolve(message)
@@ -488,6 +694,28 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       to: { agent: request.from.agent, org: request.from.org },
       cls: init.cls ?? request.cls
     })
+  }
+
+  /** The relays whose mailboxes `peer` reads: from its circuit addresses (peer store, card) */
+  async mailboxTargets (peer: PeerId): Promise<MailboxTarget[]> {
+    const addresses: Multiaddr[] = []
+    try {
+      addresses.push(...(await this.libp2p.peerStore.get(peer)).addresses.map(a => a.multiaddr))
+    } catch {}
+    for (const address of this.libp2p.services.cards.cached(peer)?.addresses ?? []) {
+      try { addresses.push(multiaddr(address)) } catch {}
+    }
+    const targets = new Map<string, MailboxTarget>()
+    for (const address of addresses) {
+      if (!isRelayedAddress(address)) continue
+      const relay = relayOf(address)
+      if (relay == null || relay === this.peerId.toString()) continue
+      const relayAddr = multiaddr(address.toString().split('/p2p-circuit')[0])
+      const target = targets.get(relay) ?? { peerId: peerIdFromString(relay), addrs: [] }
+      if (!target.addrs.some(a => a.equals(relayAddr))) target.addrs.push(relayAddr)
+      targets.set(relay, target)
+    }
+    return [...targets.values()]
   }
 
   private buildMessage (peer: PeerId, init: MessageInit, sign = this.signByDefault): MoltMessage {
@@ -529,7 +757,12 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     db = await openDatabase(join(dataDir, DB_DIR))
     const inbox = new Inbox(db, options.inboxMaxMessages ?? DEFAULT_INBOX_MAX_MESSAGES)
     await inbox.open()
-    const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false)
+    const replay = new ReplayWindow(options.speak?.replayWindow ?? REPLAY_WINDOW, options.speak?.replayCacheSize ?? REPLAY_CACHE_SIZE)
+    // exactly-once: ids received before a restart are still known after it
+    for await (const [key, until] of inbox.seen()) replay.remember(key, until)
+    const outbox = new Outbox(db, { maxMessages: options.outboxMaxMessages ?? MAX_OUTBOX_MESSAGES, maxDeadLetters: MAX_DEAD_LETTERS })
+    await outbox.open()
+    const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false, outbox, replay)
     const metrics = node.metrics = new AgentMetrics({ processMetrics: options.processMetrics })
 
     node.libp2p = await createLibp2p(baseLibp2pOptions({
@@ -554,8 +787,15 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         maxReservations: options.maxRelayReservations,
         discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays
       }),
+      mailbox: mailboxClient({
+        identity,
+        relays: () => node.relays().map(relay => relay.relay),
+        deliver: async (messages) => node.receiveFromMailbox(messages),
+        onRejected: () => { metrics.mailboxRejected.inc() }
+      }),
       speak: speak({
         ...options.speak,
+        replay,
         requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,
         localAgent: () => node.agent,
         receive: async (batch) => node.receive(batch),
@@ -575,15 +815,68 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       ping: async (peer, pingOptions) => node.ping(peer, pingOptions)
     })
     await node.discovery.start(profile.capabilities)
+    node.delivery = new Delivery({
+      outbox,
+      mailbox: node.libp2p.services.mailbox,
+      events: node.libp2p as any,
+      log: node.libp2p.logger.forComponent('molt:delivery'),
+      speakSend: async (peer, body, sendOptions) => node.libp2p.services.speak.send(peer, body, sendOptions),
+      routeTo: (peer) => routeOver(node.libp2p.getConnections(peer)),
+      mailboxTargets: async (peer) => node.mailboxTargets(peer),
+      sign: (message) => signMessage(message, identity.signingKey),
+      onDelivered: (entries, route) => {
+        for (const entry of entries) {
+          metrics.sent(entry.op, route)
+          node.dispatchEvent(new CustomEvent('outbox', { detail: { id: entry.id, peer: entry.peer, status: 'delivered' } }))
+        }
+      },
+      onStored: (entries) => {
+        for (const entry of entries) node.dispatchEvent(new CustomEvent('outbox', { detail: { id: entry.id, peer: entry.peer, status: 'stored' } }))
+      },
+      onDead: (letters) => {
+        for (const letter of letters) {
+          metrics.outboxDead.inc({ reason: letter.reason })
+          node.dispatchEvent(new CustomEvent('dead-letter', { detail: letter }))
+        }
+      }
+    })
+    node.delivery.start()
+    node.libp2p.services.mailbox.watchConnectedRelays()
     metrics.bind({
       peers: () => node.peers(),
       inboxMessages: () => inbox.size,
-      reservedRelays: () => node.relays().filter(relay => relay.reserved).length
+      reservedRelays: () => node.relays().filter(relay => relay.reserved).length,
+      outboxMessages: () => outbox.size
     })
     return node
   } catch (err) {
     await db?.close().catch(() => {})
     await lock?.release()
     throw err
+  }
+}
+
+/** molt's own `ext` fields of a message (delivery mode, receipt request, receipt) */
+function molt (message: MoltMessage): Record<string, unknown> | undefined {
+  const ext = message.ext?.[EXT_NAMESPACE]
+  return typeof ext === 'object' && ext !== null ? ext : undefined
+}
+
+function deliveryOf (message: MoltMessage): DeliveryMode | undefined {
+  const mode = molt(message)?.delivery
+  return typeof mode === 'string' && (DELIVERY_MODES as readonly string[]).includes(mode) ? mode as DeliveryMode : undefined
+}
+
+/** The message init with molt's delivery fields: an expiry for kept messages, the mode and receipt request in ext */
+function withDelivery (init: MessageInit, delivery: DeliveryMode, receipt: boolean): MessageInit {
+  if (delivery === 'best-effort' && !receipt) return init
+  const fields: Record<string, unknown> = { ...(init.ext?.[EXT_NAMESPACE] ?? {}) }
+  if (delivery === 'exactly-once') fields.delivery = delivery
+  if (receipt) fields.receipt = true
+  const now = init.ts ?? Date.now()
+  return {
+    ...init,
+    exp: init.exp ?? (delivery !== 'best-effort' ? now + DEFAULT_MESSAGE_TTL : undefined),
+    ...(Object.keys(fields).length > 0 ? { ext: { ...init.ext, [EXT_NAMESPACE]: fields } } : {})
   }
 }

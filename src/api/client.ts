@@ -1,3 +1,5 @@
+import type { DeliveryMode } from '../delivery/constants.js'
+import type { OutboxResponse } from './types.js'
 import { ApiError } from './errors.js'
 import type { ErrorCode } from '../moltspeak/index.js'
 import type {
@@ -36,8 +38,12 @@ export class ApiClient {
     return this.call('GET', '/v1/identity', undefined, options)
   }
 
-  async send (to: string, message: ApiMessageInit, options: CallOptions & { sign?: boolean } = {}): Promise<SendResponse> {
-    return this.call('POST', '/v1/messages', { to, message, sign: options.sign }, options)
+  async send (to: string, message: ApiMessageInit, options: CallOptions & { sign?: boolean, delivery?: DeliveryMode, receipt?: boolean } = {}): Promise<SendResponse> {
+    return this.call('POST', '/v1/messages', { to, message, sign: options.sign, delivery: options.delivery, receipt: options.receipt }, options)
+  }
+
+  async outbox (peer?: string, options: CallOptions = {}): Promise<OutboxResponse> {
+    return this.call('GET', `/v1/outbox${peer != null ? `?peer=${encodeURIComponent(peer)}` : ''}`, undefined, options)
   }
 
   async request (to: string, message: ApiMessageInit, options: CallOptions & { sign?: boolean, timeoutMs?: number } = {}): Promise<RequestResponse> {

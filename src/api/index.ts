@@ -6,3 +6,5 @@ export { ApiError, ApiTokenError, RemoteHostRefusedError, AgentApiUnavailableErr
 export type * from './types.js'
 export { describeIdentity, describePeers } from './routes.js'
 export { toHttpError } from './error-status.js'
+export { WS_PROTOCOL, WS_TOKEN_PROTOCOL_PREFIX } from './auth.js'
+export { CloseCode as StreamCloseCode, STREAM_PATH } from './websocket.js'

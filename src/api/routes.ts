@@ -3,15 +3,16 @@ import { connectionRoute } from '../routing/route.js'
 import type { Route as ConnectionRoute } from '../services/speak/index.js'
 import { DEFAULT_REQUEST_TIMEOUT } from '../constants.js'
 import {
-  missing, optionalBoolean, requireInteger, optionalInteger, parseMessageInit, parsePeer, queryBoolean, queryInteger, queryString, requireObject
+  invalid, missing, optionalBoolean, requireInteger, optionalInteger, parseMessageInit, parsePeer, queryBoolean, queryInteger, queryString, requireObject
 } from './validate.js'
 import { HttpError } from './errors.js'
 import { serveStream, type StreamContext } from './stream.js'
 import { sendJson } from './http.js'
 import type {
   AckResponse, CardResponse, DiscoverResponse, HealthResponse, IdentityResponse, InboxResponse, PeerInfo, PeersResponse, PingResponse,
-  RequestResponse, SendResponse
+  OutboxResponse, ReceiptResponse, RequestResponse, SendResponse
 } from './types.js'
+import { DELIVERY_MODES, type DeliveryMode } from '../delivery/constants.js'
 
 export interface RouteContext {
   url: URL
@@ -120,11 +121,29 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
   const identity = async (): Promise<IdentityResponse> => describeIdentity(node)
 
   const send = async ({ body, signal }: RouteContext): Promise<SendResponse> => {
-    const fields = requireObject(body, ['to', 'message', 'sign'])
+    const fields = requireObject(body, ['to', 'message', 'sign', 'delivery', 'receipt'])
     const to = parsePeer(fields.to)
     const message = parseMessageInit(fields.message)
     const sign = optionalBoolean(fields.sign, 'sign')
-    return node.send(to, message, { signal, sign })
+    const receipt = optionalBoolean(fields.receipt, 'receipt')
+    if (fields.delivery !== undefined && !(DELIVERY_MODES as readonly unknown[]).includes(fields.delivery)) {
+      throw invalid('delivery', `must be one of ${DELIVERY_MODES.join(', ')}`)
+    }
+    return node.send(to, message, { signal, sign, receipt, delivery: fields.delivery as DeliveryMode | undefined })
+  }
+
+  const outbox = async ({ url }: RouteContext): Promise<OutboxResponse> => {
+    const peer = queryString(url.searchParams, 'peer', MAX_PEER_LENGTH)
+    const pending = node.outbox({ peer }).map(({ json, ...entry }) => ({ ...entry, bytes: Buffer.byteLength(json) }))
+    const dead = node.deadLetters().map(({ json, ...letter }) => ({ ...letter, bytes: Buffer.byteLength(json) }))
+    return { pending, dead }
+  }
+
+  const receipt = async ({ url, signal }: RouteContext): Promise<ReceiptResponse> => {
+    const id = queryString(url.searchParams, 'id', MAX_PEER_LENGTH)
+    if (id === undefined) throw missing('id')
+    const timeout = queryTimeout(url.searchParams)
+    return { receipt: await node.receipt(id, { signal, timeout }) }
   }
 
   const request = async ({ body, signal }: RouteContext): Promise<RequestResponse> => {
@@ -195,6 +214,8 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     ['/v1/identity', { GET: { handler: identity } }],
     ['/v1/messages', { GET: { handler: inbox }, POST: { handler: send } }],
     ['/v1/messages/ack', { POST: { handler: ack } }],
+    ['/v1/outbox', { GET: { handler: outbox } }],
+    ['/v1/receipts', { GET: { handler: receipt } }],
     ['/v1/stream', { GET: { stream } }],
     ['/v1/requests', { POST: { handler: request } }],
     ['/v1/ping', { POST: { handler: ping } }],

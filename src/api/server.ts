@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { isIP } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import type { MoltNode } from '../node.js'
@@ -7,6 +6,12 @@ import { HttpError, RemoteHostRefusedError } from './errors.js'
 import { parseJson, readBody, sendError, sendJson } from './http.js'
 import { toHttpError } from './error-status.js'
 import { createRoutes, type Method } from './routes.js'
+import { TokenCheck } from './auth.js'
+import { isLoopback } from './origin.js'
+import { DEFAULT_KEEPALIVE_MS } from './stream.js'
+import { StreamSockets } from './websocket.js'
+
+export { isLoopback }
 
 export interface ApiServerOptions {
   /** 0 picks a free port. @default 0 */
@@ -19,8 +24,14 @@ export interface ApiServerOptions {
   token: string
   /** @default 2 MiB */
   maxBodyBytes?: number
-  /** Interval of the `: keepalive` comment on GET /v1/stream. @default 15000 */
+  /** Interval of the `: keepalive` comment (SSE) and of the ping frame (WebSocket) on GET /v1/stream. @default 15000 */
   keepaliveMs?: number
+  /**
+   * Origins besides loopback ones (exact `scheme://host[:port]`, or `null`)
+   * whose web pages may open the WebSocket stream; other origins get 403.
+   * @default []
+   */
+  allowedOrigins?: string[]
 }
 
 export interface ApiServer {
@@ -42,15 +53,10 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
     throw new TypeError('startApiServer needs a token of at least 16 characters')
   }
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
-  // compare digests: equal lengths for timingSafeEqual, and the token's length stays private
-  const tokenDigest = digest(options.token)
-  const routes = createRoutes(node, performance.now(), { keepaliveMs: options.keepaliveMs })
-
-  const authorized = (req: IncomingMessage): boolean => {
-    const header = req.headers.authorization
-    const match = header != null ? /^Bearer (.+)$/i.exec(header) : null
-    return match != null && timingSafeEqual(digest(match[1].trim()), tokenDigest)
-  }
+  const token = new TokenCheck(options.token)
+  const keepaliveMs = options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS
+  const routes = createRoutes(node, performance.now(), { keepaliveMs })
+  const sockets = new StreamSockets(node, { token, keepaliveMs, allowedOrigins: new Set(options.allowedOrigins ?? []) })
 
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const controller = new AbortController()
@@ -61,7 +67,7 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
       const url = new URL(req.url ?? '/', 'http://localhost')
       const methods = routes.get(url.pathname)
       const route = methods != null && Object.hasOwn(methods, req.method ?? '') ? methods[req.method as Method] : undefined
-      if (route?.public !== true && !authorized(req)) {
+      if (route?.public !== true && !token.bearer(req)) {
         throw new HttpError(401, 'E_AUTH_FAILED', 'missing or wrong API token (Authorization: Bearer <token from the data dir\'s api-token file>)')
       }
       if (methods == null) throw new HttpError(404, 'E_INVALID_PARAM', `no such endpoint: ${url.pathname}`)
@@ -85,6 +91,8 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
   const server = createServer((req, res) => {
     serve(req, res).catch(() => { res.destroy() })
   })
+  // GET /v1/stream with Upgrade: websocket (any other upgrade is refused there)
+  server.on('upgrade', (req, socket, head) => { sockets.upgrade(req, socket, head) })
   // malformed HTTP: answer 400 and drop the socket; never let it reach 'error'
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n')
@@ -106,17 +114,9 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
       const closed = new Promise<void>((resolve) => { server.close(() => { resolve() }) })
       // long requests (a reply wait) would hold close() open for up to their timeout
       server.closeAllConnections()
+      // upgraded sockets are no longer the HTTP server's to close
+      await sockets.close()
       await closed
     }
   }
-}
-
-function digest (value: string): Buffer {
-  return createHash('sha256').update(value).digest()
-}
-
-/** 127.0.0.0/8, ::1, or localhost */
-export function isLoopback (host: string): boolean {
-  if (host === 'localhost' || host === '::1' || host === '[::1]') return true
-  return isIP(host) === 4 && host.startsWith('127.')
 }

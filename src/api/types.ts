@@ -1,4 +1,6 @@
-import type { MessageInit, SendResult } from '../node.js'
+import type { DeliveryMode } from '../delivery/constants.js'
+import type { OutboxEntry, DeadLetter } from '../delivery/outbox.js'
+import type { DeliveryReceipt, MessageInit, SendResult } from '../node.js'
 import type { InboxEntry } from '../inbox/index.js'
 import type { ErrorCode, MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
@@ -29,8 +31,18 @@ export interface IdentityResponse {
   addresses: string[]
 }
 
-export interface SendRequest { to: string, message: ApiMessageInit, sign?: boolean }
+export interface SendRequest { to: string, message: ApiMessageInit, sign?: boolean, delivery?: DeliveryMode, receipt?: boolean }
+/** `status` says where the message is: delivered, stored (relay mailboxes) or queued (outbox) */
 export type SendResponse = SendResult
+
+/** GET /v1/outbox: what waits (without the message bodies) and what was given up on */
+export interface OutboxResponse {
+  pending: Array<Omit<OutboxEntry, 'json'> & { bytes: number }>
+  dead: Array<Omit<DeadLetter, 'json'> & { bytes: number }>
+}
+
+/** GET /v1/receipts?id=: the signed delivery receipt of a message sent with receipt: true */
+export interface ReceiptResponse { receipt: DeliveryReceipt }
 
 export interface RequestRequest extends SendRequest { timeoutMs?: number }
 export interface RequestResponse { reply: MoltMessage }

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { parsePeer } from '../api/validate.js'
 import { UsageError } from './errors.js'
+import { InvalidLogOptionError, LOG_FORMATS, LOG_LEVELS, resolveLogOptions, type LogOptions } from '../logging/index.js'
 
 export interface OptionSpec {
   type: 'string' | 'boolean'
@@ -33,6 +34,22 @@ export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   'data-dir': { type: 'string', arg: '<dir>', description: 'data directory (default: $MOLT_HOME, else ~/.molt)' },
   json: { type: 'boolean', description: 'machine-readable output: JSON on stdout' },
   help: { type: 'boolean', short: 'h', description: 'show this help' }
+}
+
+/** --log-level / --log-format, taken by the long-running commands (agent, relay) */
+export const LOG_OPTIONS: Record<string, OptionSpec> = {
+  'log-level': { type: 'string', arg: '<level>', description: `event lines to print: ${LOG_LEVELS.join(', ')} (each includes the ones before it; default: $MOLT_LOG_LEVEL, else config.json log.level, else info)` },
+  'log-format': { type: 'string', arg: '<format>', description: `${LOG_FORMATS.join(' or ')}: json = one {"ts","level","msg",…} object per line on stdout, never payloads or keys (default: $MOLT_LOG_FORMAT, else config.json log.format, else pretty)` }
+}
+
+/** The log flags over `base` (config.json `log` with MOLT_LOG_* applied); a bad value is a UsageError */
+export function logFlags (values: OptionValues, base: Partial<LogOptions>): LogOptions {
+  try {
+    return resolveLogOptions({ level: stringFlag(values, 'log-level'), format: stringFlag(values, 'log-format') }, base)
+  } catch (err) {
+    if (err instanceof InvalidLogOptionError) throw new UsageError(err.message)
+    throw err
+  }
 }
 
 export function parseCommandArgs (spec: CommandSpec, argv: string[]): ParsedArgs {

@@ -5,6 +5,8 @@ import {
   connectToRunningAgent, describeIdentity, describePeers, type ApiClient, type ApiMessageInit, type IdentityResponse,
   type InboxResponse, type PeerInfo, type PingResponse, type SendResponse
 } from '../api/index.js'
+import type { OutboxResponse } from '../api/types.js'
+import type { DeliveryMode } from '../delivery/constants.js'
 import type { InboxEntry } from '../inbox/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
@@ -15,7 +17,9 @@ export interface Network {
   /** 'api' when a running agent does the work */
   readonly via: 'api' | 'node'
   identity(): Promise<IdentityResponse>
-  send(to: string, message: ApiMessageInit, options: { sign?: boolean }): Promise<SendResponse>
+  send(to: string, message: ApiMessageInit, options: SendFlags): Promise<SendResponse>
+  /** What waits in the outbox and what it gave up on */
+  outbox(peer?: string): Promise<OutboxResponse>
   request(to: string, message: ApiMessageInit, options: { sign?: boolean, timeoutMs?: number }): Promise<MoltMessage>
   ping(to: string, options: { timeoutMs?: number }): Promise<PingResponse>
   inbox(query: { after?: number, limit?: number }): Promise<InboxResponse>
@@ -27,6 +31,8 @@ export interface Network {
   peers(): Promise<PeerInfo[]>
   close(): Promise<void>
 }
+
+export interface SendFlags { sign?: boolean, delivery?: DeliveryMode, receipt?: boolean }
 
 /** Listen on loopback only: a short-lived node is a client, not a server */
 const SHORT_LIVED_LISTEN = ['/ip4/127.0.0.1/tcp/0']
@@ -55,8 +61,12 @@ class ApiNetwork implements Network {
     return this.client.identity({ signal: this.signal })
   }
 
-  async send (to: string, message: ApiMessageInit, options: { sign?: boolean }): Promise<SendResponse> {
+  async send (to: string, message: ApiMessageInit, options: SendFlags): Promise<SendResponse> {
     return this.client.send(to, message, { ...options, signal: this.signal })
+  }
+
+  async outbox (peer?: string): Promise<OutboxResponse> {
+    return this.client.outbox(peer, { signal: this.signal })
   }
 
   async request (to: string, message: ApiMessageInit, options: { sign?: boolean, timeoutMs?: number }): Promise<MoltMessage> {
@@ -104,8 +114,15 @@ class NodeNetwork implements Network {
     return describeIdentity(this.node)
   }
 
-  async send (to: string, message: ApiMessageInit, options: { sign?: boolean }): Promise<SendResponse> {
+  async send (to: string, message: ApiMessageInit, options: SendFlags): Promise<SendResponse> {
     return this.node.send(to, message, { ...options, signal: this.signal })
+  }
+
+  async outbox (peer?: string): Promise<OutboxResponse> {
+    return {
+      pending: this.node.outbox({ peer }).map(({ json, ...entry }) => ({ ...entry, bytes: Buffer.byteLength(json) })),
+      dead: this.node.deadLetters().map(({ json, ...letter }) => ({ ...letter, bytes: Buffer.byteLength(json) }))
+    }
   }
 
   async request (to: string, message: ApiMessageInit, options: { sign?: boolean, timeoutMs?: number }): Promise<MoltMessage> {

@@ -3,12 +3,28 @@ import type { MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
 import type { DiscoveredAgent, KnownPeer } from '../discovery/index.js'
 import type { RelayLimits, RelayStats } from '../relay/index.js'
+import { DEFAULT_LOG_LEVEL, StructuredLogger, levelEnabled, type LogFields, type LogLevel, type LogOptions } from '../logging/index.js'
+
+/** One event line of a long-running command (`molt agent`, `molt relay`) */
+export interface EventLine {
+  /** What the log line carries besides ts/level/msg. Never payloads or keys (REDACTED_FIELDS are dropped anyway) */
+  fields?: LogFields
+  /** The pretty form; without it a pretty event is a `<ts> <LEVEL> <msg> k=v` line on stderr */
+  human?: string | string[]
+  /** The pretty form is a hint for people: stderr, and no line at all with --json (like note()) */
+  note?: boolean
+  /** The --json document, when it is not `{ event: msg, ...fields }` */
+  json?: unknown
+}
 
 /**
  * The CLI's only way to print. Human text by default; with --json every
  * result is one JSON document per line on stdout. Errors go to stderr.
  */
 export class Output {
+  private logging?: LogOptions
+  private logger?: StructuredLogger
+
   constructor (
     readonly json: boolean,
     private readonly stdout: NodeJS.WritableStream = process.stdout,
@@ -41,13 +57,56 @@ export class Output {
     if (!this.json) this.stderr.write(text + '\n')
   }
 
-  /** A received message: one line either way */
+  /**
+   * From now on event lines are filtered by `level`; with format `json` every
+   * event line and error is a `{"ts","level","msg",…}` line on stdout (stderr
+   * stays for libp2p's `DEBUG=` output). Set by `molt agent` and `molt relay`.
+   */
+  useLogging (options: LogOptions): void {
+    this.logging = options
+    // pretty log lines are diagnostics (stderr); JSON log lines are the command's output stream
+    this.logger = new StructuredLogger({ ...options, stream: options.format === 'json' ? this.stdout : this.stderr })
+  }
+
+  /** Whether an event at `level` would be written */
+  enabled (level: LogLevel): boolean {
+    return levelEnabled(this.logging?.level ?? DEFAULT_LOG_LEVEL, level)
+  }
+
+  /**
+   * An event line: a JSON log line (log format json), the `{"event":…}`
+   * document (--json), or the pretty text. Dropped below the log level.
+   */
+  event (level: LogLevel, msg: string, line: EventLine = {}): void {
+    if (!this.enabled(level)) return
+    if (this.logging?.format === 'json') {
+      this.logger?.log(level, msg, line.fields)
+    } else if (this.json) {
+      if (line.note !== true) this.jsonLine(line.json ?? { event: msg, ...line.fields })
+    } else if (line.human === undefined) {
+      (this.logger ?? new StructuredLogger({ level: 'debug', stream: this.stderr })).log(level, msg, line.fields)
+    } else if (line.note === true || level === 'error' || level === 'warn') {
+      this.stderr.write((Array.isArray(line.human) ? line.human.join('\n') : line.human) + '\n')
+    } else {
+      this.text(line.human)
+    }
+  }
+
+  /** A received message: one line either way; a log line (json log format) names it without its payload */
   message (entry: InboxEntry): void {
-    if (this.json) this.jsonLine({ event: 'message', ...entry })
-    else this.text(formatEntry(entry))
+    const m = entry.message
+    this.event('info', 'message', {
+      fields: { cursor: entry.cursor, id: m.id, op: m.op, ...(m.re != null ? { re: m.re } : {}), from: `${m.from.agent}@${m.from.org}`, peer: entry.peer, route: entry.route, signed: m.sig != null },
+      human: formatEntry(entry),
+      json: { event: 'message', ...entry }
+    })
   }
 
   error (code: string, message: string): void {
+    if (this.logging?.format === 'json') {
+      this.logger?.error(message, { code })
+      return
+    }
     this.stderr.write(`molt: ${message}\n`)
     if (this.json) this.jsonLine({ error: { code, message } })
   }

@@ -2,9 +2,11 @@ import { readFile, writeFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import type { RelayLimitsInit } from '../relay/limits.js'
+import type { MailboxLimitsInit } from '../services/mailbox/limits.js'
 import { CONFIG_FILE, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../constants.js'
 import { MAX_NAME_LENGTH, NAME_PATTERN } from '../moltspeak/index.js'
 import { RELAY_LIMIT_BOUNDS, type RelayLimitName } from '../relay/constants.js'
+import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS, isLogFormat, isLogLevel, type LogFormat, type LogLevel } from '../logging/levels.js'
 
 /** The agent's self-description: display data, never authority */
 export interface AgentProfile {
@@ -44,12 +46,21 @@ export interface MoltConfig {
   }
   /** `molt relay` settings; absent unless written (`molt relay --init`). Unset fields take the relay defaults. */
   relay?: RelayConfig
+  /** Event lines of `molt agent` and `molt relay` (`--log-level`, `--log-format` override) */
+  log: {
+    /** error, warn, info or debug. @default 'info' */
+    level: LogLevel
+    /** pretty (human lines) or json (one JSON object per line). @default 'pretty' */
+    format: LogFormat
+  }
 }
 
 /** config.json `relay`: what `molt relay` listens on and the limits it applies (protocols/relay.md) */
 export interface RelayConfig extends RelayLimitsInit {
   /** Multiaddrs the relay listens on. @default ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws'] */
   listen?: string[]
+  /** The store-and-forward mailbox: its limits (protocols/mailbox.md), or false to run without. @default enabled */
+  mailbox?: false | MailboxLimitsInit
 }
 
 export function defaultConfig (agentName = 'agent'): MoltConfig {
@@ -59,7 +70,8 @@ export function defaultConfig (agentName = 'agent'): MoltConfig {
     api: { port: DEFAULT_API_PORT },
     speak: { requireSignatures: false },
     relays: [],
-    discovery: { mdns: true, bootstrap: [], dhtClient: false, discoverRelays: false }
+    discovery: { mdns: true, bootstrap: [], dhtClient: false, discoverRelays: false },
+    log: { level: DEFAULT_LOG_LEVEL, format: DEFAULT_LOG_FORMAT }
   }
 }
 
@@ -177,11 +189,49 @@ export function parseConfig (raw: unknown, fallbackName?: string, source = CONFI
       }
       parsed[field] = value as number
     }
+    if (relay.mailbox !== undefined) parsed.mailbox = parseMailboxConfig(relay.mailbox, fail)
     config.relay = parsed
+  }
+  if (raw.log !== undefined) {
+    if (!isObject(raw.log)) fail('log', 'must be an object')
+    const log = raw.log as Record<string, unknown>
+    if (log.level !== undefined) {
+      if (!isLogLevel(log.level)) fail('log.level', `must be one of ${LOG_LEVELS.join(', ')}`)
+      config.log.level = log.level as LogLevel
+    }
+    if (log.format !== undefined) {
+      if (!isLogFormat(log.format)) fail('log.format', `must be one of ${LOG_FORMATS.join(', ')}`)
+      config.log.format = log.format as LogFormat
+    }
   }
   return config
 }
 
 function isObject (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Fields of config.json `relay.mailbox` that are counts or sizes (whole numbers ≥ 1) */
+const MAILBOX_INTEGER_FIELDS = [
+  'maxMessagesPerRecipient', 'maxBytesPerRecipient', 'maxTotalMessages', 'maxTotalBytes',
+  'retentionMs', 'senderRate', 'senderBurst', 'maxBoxBytes'
+] as const
+
+function parseMailboxConfig (raw: unknown, fail: (field: string, why: string) => never): false | MailboxLimitsInit {
+  if (raw === false) return false
+  if (!isObject(raw)) fail('relay.mailbox', 'must be false or an object of mailbox limits')
+  const mailbox = raw as Record<string, unknown>
+  const parsed: Record<string, number> = {}
+  for (const field of MAILBOX_INTEGER_FIELDS) {
+    const value = mailbox[field]
+    if (value === undefined) continue
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail(`relay.mailbox.${field}`, 'must be a whole number ≥ 1')
+    parsed[field] = value as number
+  }
+  if (mailbox.maxSenderShare !== undefined) {
+    const share = mailbox.maxSenderShare
+    if (typeof share !== 'number' || !(share > 0 && share <= 1)) fail('relay.mailbox.maxSenderShare', 'must be a number in (0, 1]')
+    parsed.maxSenderShare = share as number
+  }
+  return parsed
 }

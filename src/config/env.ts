@@ -23,7 +23,9 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'MOLT_REQUIRE_SIGNATURES', field: 'speak.requireSignatures', kind: 'boolean', description: 'refuse unsigned messages (true/false)' },
   { name: 'MOLT_MDNS', field: 'discovery.mdns', kind: 'boolean', description: 'LAN discovery by mDNS (true/false)' },
   { name: 'MOLT_BOOTSTRAP', field: 'discovery.bootstrap', kind: 'list', description: 'DHT bootstrap multiaddrs with /p2p/<id>, comma-separated' },
-  { name: 'MOLT_RELAYS', field: 'relays', kind: 'list', description: 'circuit relay multiaddrs with /p2p/<id>, comma-separated' }
+  { name: 'MOLT_RELAYS', field: 'relays', kind: 'list', description: 'circuit relay multiaddrs with /p2p/<id>, comma-separated' },
+  { name: 'MOLT_LOG_LEVEL', field: 'log.level', kind: 'string', description: 'event lines of agent/relay: error, warn, info or debug' },
+  { name: 'MOLT_LOG_FORMAT', field: 'log.format', kind: 'string', description: 'event lines of agent/relay: pretty or json' }
 ]
 
 /** The MOLT_* variables set (non-empty) in `env` */

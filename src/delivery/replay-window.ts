@@ -19,15 +19,24 @@ export class ReplayWindow {
     return this.current.size + this.previous.size
   }
 
-  /** True when `key` was seen within the window; otherwise records it and returns false */
-  checkAndRemember (key: string, ts: number, now = Date.now()): boolean {
+  /**
+   * True when `key` was seen within the window; otherwise records it and
+   * returns false. It is remembered for the window after `ts`, or until
+   * `until` if that is later (a message valid until its `exp`).
+   */
+  checkAndRemember (key: string, ts: number, now = Date.now(), until = 0): boolean {
     const expires = this.current.get(key) ?? this.previous.get(key)
     if (expires !== undefined && expires > now) return true
+    this.remember(key, Math.max(until, Math.max(ts, now) + this.windowMs))
+    return false
+  }
+
+  /** Record `key` as seen until `until` (ms), e.g. when reloading persisted ids */
+  remember (key: string, until: number): void {
     if (this.current.size >= this.generationSize) {
       this.previous = this.current
       this.current = new Map()
     }
-    this.current.set(key, Math.max(ts, now) + this.windowMs)
-    return false
+    this.current.set(key, until)
   }
 }

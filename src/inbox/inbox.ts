@@ -19,6 +19,13 @@ export interface InboxRecord {
   peer: string
   route: Route
   receivedAt: number
+  /**
+   * Remember this message's id across restarts until then (ms): exactly-once
+   * de-duplication. Stored beside the batch and pruned with it.
+   */
+  dedupUntil?: number
+  /** The message id (needed with dedupUntil) */
+  id?: string
 }
 
 const CURSOR_DIGITS = 16
@@ -38,9 +45,20 @@ export class Inbox {
   private readonly batches: Array<[first: number, count: number]> = []
   private stored = 0
   private readonly table: ReturnType<Database['sublevel']>
+  private readonly seenTable: ReturnType<Database['sublevel']>
 
   constructor (db: Database, private readonly maxMessages: number) {
     this.table = db.sublevel('inbox', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    this.seenTable = db.sublevel('inbox-seen', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+  }
+
+  /** Every persisted exactly-once id still to be remembered: `peer/id` and until when */
+  async * seen (now = Date.now()): AsyncGenerator<[key: string, until: number]> {
+    for await (const value of this.seenTable.values()) {
+      for (const [key, until] of JSON.parse(value as string) as Array<[string, number]>) {
+        if (until > now) yield [key, until]
+      }
+    }
   }
 
   async open (): Promise<void> {
@@ -70,20 +88,24 @@ export class Inbox {
     const first = this.next
     const cursors: number[] = []
     const parts: string[] = []
+    const seen: Array<[string, number]> = []
     for (const record of records) {
       const cursor = this.next++
       cursors.push(cursor)
+      if (record.dedupUntil !== undefined && record.id !== undefined) seen.push([`${record.peer}/${record.id}`, record.dedupUntil])
       parts.push(`{"cursor":${cursor},"receivedAt":${record.receivedAt},"peer":${JSON.stringify(record.peer)},"route":"${record.route}","message":${record.json}}`)
     }
     const ops: Array<{ type: 'put' | 'del', key: string, value?: string }> = [
       { type: 'put', key: encodeCursor(first), value: `[${parts.join(',')}]` }
     ]
+    if (seen.length > 0) ops.push({ type: 'put', sublevel: this.seenTable, key: encodeCursor(first), value: JSON.stringify(seen) } as any)
     this.batches.push([first, records.length])
     this.stored += records.length
     while (this.stored > this.maxMessages && this.batches.length > 1) {
       const [oldest, count] = this.batches.shift() as [number, number]
       this.stored -= count
       ops.push({ type: 'del', key: encodeCursor(oldest) })
+      ops.push({ type: 'del', sublevel: this.seenTable, key: encodeCursor(oldest) } as any)
     }
     return { cursors, stored: this.table.batch(ops as any) }
   }

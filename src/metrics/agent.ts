@@ -9,6 +9,8 @@ export interface AgentMetricsSource {
   inboxMessages(): number
   /** Relays this node holds a reservation on */
   reservedRelays(): number
+  /** Messages waiting in the outbox */
+  outboxMessages(): number
 }
 
 export interface MetricsOptions {
@@ -35,6 +37,10 @@ export class AgentMetrics {
   readonly messagesDuplicate: Counter
   readonly sendFailures: Counter<'reason'>
   readonly requestDuration: Histogram
+  readonly sendOutcomes: Counter<'status' | 'mode'>
+  readonly outboxDead: Counter<'reason'>
+  readonly mailboxFetched: Counter
+  readonly mailboxRejected: Counter
   private source?: AgentMetricsSource
 
   constructor (options: MetricsOptions = {}) {
@@ -57,7 +63,26 @@ export class AgentMetrics {
     this.requestDuration = new Histogram({
       name: 'molt_request_duration_seconds', help: 'Time from sending a request to receiving its reply', buckets: REQUEST_BUCKETS, registers
     })
+    this.sendOutcomes = new Counter({
+      name: 'molt_send_outcomes_total', help: 'Sends by what they resolved with (delivered, stored in relay mailboxes, queued in the outbox) and delivery mode', labelNames: ['status', 'mode'], registers
+    })
+    this.outboxDead = new Counter({
+      name: 'molt_outbox_dead_total', help: 'Outbox messages given up on, by reason (expired, refused by the recipient)', labelNames: ['reason'], registers
+    })
+    this.mailboxFetched = new Counter({
+      name: 'molt_mailbox_fetched_total', help: 'Messages fetched from relay mailboxes, opened and verified', registers
+    })
+    this.mailboxRejected = new Counter({
+      name: 'molt_mailbox_rejected_total', help: 'Mailbox boxes that failed to open or verify (tampered, forged) and were dropped', registers
+    })
     const self = this
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'molt_outbox_messages',
+      help: 'Messages waiting in the outbox for an unreachable peer',
+      registers,
+      collect () { this.set(read(() => self.source?.outboxMessages(), 0) ?? 0) }
+    })
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'molt_peers',

@@ -1,3 +1,3 @@
 export { AgentMetrics, sendFailureReason, type AgentMetricsSource, type MetricsOptions } from './agent.js'
 export { createRelayMetrics } from './relay.js'
-export { startMetricsServer, type MetricsServer } from './server.js'
+export { startMetricsServer, type MetricsServer, type MetricsServerOptions, type HttpRoutes } from './server.js'

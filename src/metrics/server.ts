@@ -1,6 +1,14 @@
-import { createServer } from 'node:http'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
+
+/** Extra routes on the metrics port (the relay dashboard): true when it answered the request */
+export type HttpRoutes = (req: IncomingMessage, res: ServerResponse) => boolean
+
+export interface MetricsServerOptions {
+  /** Asked first for every request except /metrics */
+  routes?: HttpRoutes
+}
 
 export interface MetricsServer {
   port: number
@@ -8,11 +16,21 @@ export interface MetricsServer {
   close(): Promise<void>
 }
 
-/** Serve `GET /metrics` of one registry on 127.0.0.1 only (no token: loopback only) */
-export async function startMetricsServer (registry: Registry, port = 0): Promise<MetricsServer> {
+/** Serve `GET /metrics` of one registry (and `options.routes`) on 127.0.0.1 only (no token: loopback only) */
+export async function startMetricsServer (registry: Registry, port = 0, options: MetricsServerOptions = {}): Promise<MetricsServer> {
   const host = '127.0.0.1'
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    if (path !== '/metrics' && options.routes != null) {
+      try {
+        if (options.routes(req, res)) return
+      } catch (err: any) {
+        // a throw in a request listener would take the whole process down
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+        res.end(`internal error: ${String(err?.message ?? err)}\n`)
+        return
+      }
+    }
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: try /metrics\n')
       return

@@ -7,6 +7,12 @@ export const PROTOCOL_VERSION = '0.1'
 export const MAX_MESSAGE_BYTES = 1_048_576
 
 /**
+ * Longest a message may stay valid (`exp − ts`): outboxes and relay mailboxes
+ * hold messages for days, and receivers remember ids that long for de-duplication
+ */
+export const MAX_MESSAGE_LIFETIME = 30 * 24 * 60 * 60 * 1000
+
+/**
  * Deepest payload nesting. `p` itself is depth 0 and every nested object or
  * array adds 1: depth 50 is accepted, 51 rejected (the TS reference SDK's rule)
  */

@@ -15,6 +15,9 @@ import { resolveRelayLimits, type RelayLimits, type RelayLimitsInit, type RelayT
 import { RelayPolicy, type RelayStats } from './policy.js'
 import { relayInfoHandler, type RelayInfo } from './info.js'
 import * as c from './constants.js'
+import { openDatabase, type Database } from '../storage/index.js'
+import { DB_DIR } from '../constants.js'
+import { mailboxServer, MailboxStore, resolveMailboxLimits, type MailboxLimits, type MailboxLimitsInit, type MailboxServer, type MailboxStats } from '../services/mailbox/index.js'
 
 export interface RelayNodeOptions extends RelayLimitsInit, RelayTuningInit {
   /** Where the key and config live. @default $MOLT_HOME or ~/.molt */
@@ -33,13 +36,26 @@ export interface RelayNodeOptions extends RelayLimitsInit, RelayTuningInit {
   lock?: boolean
   /** Extra libp2p options merged over molt's (connectionManager fields are merged one by one) */
   libp2p?: Partial<Libp2pOptions>
+  /**
+   * Store-and-forward for offline agents (`/molt/mailbox/1.0.0`, LevelDB in
+   * the data dir): limits over config `relay.mailbox` over the defaults, or
+   * `false` to run without. @default enabled with the defaults
+   */
+  mailbox?: false | MailboxLimitsInit
 }
 
 export interface RelayServices extends Record<string, unknown> {
   identify: Identify
   ping: Ping
   relay: CircuitRelayService
+  mailbox?: MailboxServer
   dht?: unknown
+}
+
+/** The relay's mailbox as operators see it */
+export interface RelayMailbox {
+  readonly limits: MailboxLimits
+  stats(): MailboxStats & { watchers: number }
 }
 
 export interface RelayStopOptions {
@@ -59,6 +75,8 @@ export interface RelayNode {
   stats(): RelayStats
   /** What `/molt/relay/info/1.0.0` answers */
   info(): RelayInfo
+  /** The store-and-forward mailbox, unless disabled */
+  readonly mailbox?: RelayMailbox
   /**
    * Refuse new reservations and relayed connections (reason `shutting-down`),
    * wait up to `drainMs` for open relayed connections to finish, then stop
@@ -82,7 +100,18 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     ? undefined
     : await acquireLock(dataDir, { pid: process.pid, peerId: peerId.toString(), startedAt: Date.now() })
   let libp2p: Libp2p<RelayServices> | undefined
+  let db: Database | undefined
   try {
+    const mailboxInit = options.mailbox === false || (options.mailbox == null && config.relay?.mailbox === false)
+      ? undefined
+      : { ...(typeof config.relay?.mailbox === 'object' ? config.relay.mailbox : {}), ...(typeof options.mailbox === 'object' ? defined(options.mailbox) : {}) }
+    const mailboxLimits = mailboxInit !== undefined ? resolveMailboxLimits(mailboxInit) : undefined
+    let store: MailboxStore | undefined
+    if (mailboxLimits !== undefined) {
+      db = await openDatabase(join(dataDir, DB_DIR))
+      store = new MailboxStore(db, mailboxLimits)
+      await store.open()
+    }
     // the gater runs only once libp2p is started, after `policy` is set
     let policy: RelayPolicy | undefined
     const extra = options.libp2p ?? {}
@@ -111,7 +140,8 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
             // the server enforces this in ms (and sends it as is, where the spec says seconds)
             defaultDurationLimit: limits.connectionDurationLimitMs
           }
-        })
+        }),
+        ...(store !== undefined ? { mailbox: mailboxServer({ store, refusing: () => policy?.stats().shuttingDown ?? false }) } : {})
       }),
       start: false,
       connectionGater: {
@@ -162,6 +192,9 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
       getMultiaddrs: () => node.getMultiaddrs(),
       stats: () => activePolicy.stats(),
       info,
+      ...(mailboxLimits !== undefined && node.services.mailbox != null
+        ? { mailbox: { limits: mailboxLimits, stats: () => (node.services.mailbox as MailboxServer).stats() } }
+        : {}),
       async stop (stopOptions: RelayStopOptions = {}): Promise<void> {
         stopping ??= (async () => {
           activePolicy.startDraining()
@@ -170,6 +203,8 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
           await activePolicy.drained(drainMs)
           try {
             await node.stop()
+            await store?.close()
+            await db?.close()
           } finally {
             await lock?.release()
           }
@@ -179,6 +214,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     }
   } catch (err) {
     await Promise.resolve(libp2p?.stop()).catch(() => {})
+    await db?.close().catch(() => {})
     await lock?.release()
     throw err
   }

@@ -1,8 +1,11 @@
 import type { Connection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-/** How traffic to a peer travels: straight to it, or through a circuit relay */
-export type Route = 'direct' | 'relayed'
+/**
+ * How a message travels: straight to the peer, through a circuit relay, or
+ * sealed and held in a relay's mailbox until the recipient fetched it
+ */
+export type Route = 'direct' | 'relayed' | 'mailbox'
 
 /** `…/p2p-circuit/…`: an address (or connection) that goes through a relay */
 export function isRelayedAddress (addr: Multiaddr): boolean {

@@ -223,8 +223,21 @@ describe('local API', () => {
     expect(json.error).toMatchObject({ code: 'E_MISSING_FIELD', field: 'p.domain' })
   })
 
-  it('answers 502 when the peer cannot be reached', async () => {
-    const { status, json } = await call('POST', '/v1/messages', { body: JSON.stringify({ to: `/ip4/127.0.0.1/tcp/1/p2p/${(await net.node()).peerId.toString()}`, message: query() }) })
+  it('queues an at-least-once message for a peer it cannot reach, and lists it in the outbox', async () => {
+    const offline = (await net.node()).peerId.toString()
+    const { status, json } = await call('POST', '/v1/messages', { body: JSON.stringify({ to: `/ip4/127.0.0.1/tcp/1/p2p/${offline}`, message: query() }) })
+    expect(status).toBe(200)
+    expect(json).toMatchObject({ status: 'queued', delivered: false, delivery: 'at-least-once' })
+    const outbox = await call('GET', '/v1/outbox')
+    expect(outbox.json.pending).toContainEqual(expect.objectContaining({ id: json.id, peer: offline, mode: 'at-least-once' }))
+    expect(outbox.json.pending[0].json).toBeUndefined()
+    const bad = await call('POST', '/v1/messages', { body: JSON.stringify({ to: offline, message: query(), delivery: 'twice' }) })
+    expect(bad.status).toBe(400)
+    expect(bad.json.error.field).toBe('delivery')
+  })
+
+  it('answers 502 when a best-effort message cannot be delivered', async () => {
+    const { status, json } = await call('POST', '/v1/messages', { body: JSON.stringify({ to: `/ip4/127.0.0.1/tcp/1/p2p/${(await net.node()).peerId.toString()}`, message: query(), delivery: 'best-effort' }) })
     expect(status).toBe(502)
     expect(json.error.code).toBe('E_INTERNAL')
     expect(json.error.message).toMatch(/unreachable/)

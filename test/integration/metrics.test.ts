@@ -139,7 +139,7 @@ describe('agent metrics', () => {
 
   it('a failed send counts under its reason', async () => {
     const before = await alice.metrics.text()
-    await expect(alice.send(bob.peerId, { op: 'query', p: { blob: 'a'.repeat(1_100_000) } })).rejects.toThrow()
+    await expect(alice.send(bob.peerId, { op: 'query', p: { domain: 'x', blob: 'a'.repeat(1_100_000) } })).rejects.toMatchObject({ name: 'MessageTooLargeError' })
     const after = await alice.metrics.text()
     expect(sample(after, 'molt_send_failures_total', { reason: 'too_large' }) - sample(before, 'molt_send_failures_total', { reason: 'too_large' })).toBe(1)
   })

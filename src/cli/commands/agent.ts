@@ -6,7 +6,7 @@ import { createMoltNode, type MessageHandler, type ReceivedMessage } from '../..
 import { loadOrCreateApiToken, removeApiEndpoint, startApiServer, writeApiEndpoint } from '../../api/index.js'
 import type { Op } from '../../moltspeak/index.js'
 import { UsageError } from '../errors.js'
-import { booleanFlag, integerFlag, listFlag, noPositionals, stringFlag } from '../args.js'
+import { booleanFlag, integerFlag, listFlag, logFlags, noPositionals, stringFlag, LOG_OPTIONS } from '../args.js'
 import type { Command } from '../command.js'
 
 /** Ops --echo answers */
@@ -28,7 +28,12 @@ export const agent: Command = {
       'It finds other molt agents on the LAN by mDNS (_molt._udp.local) and connects to them, with no',
       'configuration. mDNS multicasts on every interface: turn it off with --no-mdns (or config.json',
       'discovery.mdns false) on networks you do not own. DHT bootstrap peers come from config.json',
-      'discovery.bootstrap plus every --bootstrap.'
+      'discovery.bootstrap plus every --bootstrap.',
+      '',
+      '--log-format json turns the event lines (listening, message, stopping, errors; peer:connect and',
+      'peer:disconnect at debug) into one {"ts","level","msg",…} object per line on stdout. A message line',
+      'names the message (id, op, from, peer, route) but never carries its payload: read that from the',
+      'inbox (molt inbox, the local API). DEBUG=molt:*,libp2p:* still adds libp2p\'s debug lines on stderr.'
     ].join('\n'),
     options: {
       listen: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'listen address (default: config.json listen)' },
@@ -36,7 +41,8 @@ export const agent: Command = {
       'no-mdns': { type: 'boolean', description: 'do not look for LAN peers by mDNS (default: config.json discovery.mdns, true)' },
       bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
       relay: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'circuit relay to stay reachable through (multiaddr ending in /p2p/<PeerId>); added to config.json relays; reservations are kept on two' },
-      echo: { type: 'boolean', description: `demo/test aid: answer ${ECHO_OPS.join('/')} with respond {status:"success",data:{echo:<request p>}}` }
+      echo: { type: 'boolean', description: `demo/test aid: answer ${ECHO_OPS.join('/')} with respond {status:"success",data:{echo:<request p>}}` },
+      ...LOG_OPTIONS
     }
   },
 
@@ -52,9 +58,12 @@ export const agent: Command = {
     }
     const apiPortFlag = integerFlag(stringFlag(args.values, 'api-port'), 'api-port', 0, 65535)
     const bootstrapFlags = (listFlag(args.values, 'bootstrap') ?? []).map(a => checkPeerAddress(a, '--bootstrap'))
+    // a bad --log-* value is a usage error before anything else happens
+    logFlags(args.values, {})
 
     // flags > MOLT_* environment > config.json > defaults
     const config = applyEnv(await loadConfig(dataDir))
+    out.useLogging(logFlags(args.values, config.log))
     const mdns = !booleanFlag(args.values, 'no-mdns') && config.discovery.mdns
     const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
     const relays = [...new Set([...config.relays, ...(listFlag(args.values, 'relay') ?? []).map(a => checkPeerAddress(a, '--relay'))])]
@@ -86,26 +95,36 @@ export const agent: Command = {
       for (const op of ECHO_OPS) node.handle(op, echo)
     }
     node.addEventListener('message', (evt: CustomEvent<ReceivedMessage>) => { out.message(evt.detail) })
+    if (out.enabled('debug')) {
+      node.libp2p.addEventListener('peer:connect', (evt) => {
+        const address = node.libp2p.getConnections(evt.detail)[0]?.remoteAddr.toString()
+        out.event('debug', 'peer:connect', { fields: { peer: evt.detail.toString(), ...(address !== undefined ? { address } : {}) } })
+      })
+      node.libp2p.addEventListener('peer:disconnect', (evt) => { out.event('debug', 'peer:disconnect', { fields: { peer: evt.detail.toString() } }) })
+    }
 
     const peerId = node.peerId.toString()
     const addresses = node.getMultiaddrs().map(ma => {
       const text = ma.toString()
       return text.endsWith(`/p2p/${peerId}`) ? text : `${text}/p2p/${peerId}`
     })
-    out.result([
-      `molt agent ${node.agent.agent}@${node.agent.org}`,
-      `PeerId ${peerId}`,
-      'Listening on:',
-      ...addresses.map(a => `  ${a}`),
-      `Local API http://127.0.0.1:${server.port} (token in ${dataDir}/api-token)`,
-      `LAN discovery (mDNS) ${mdns ? 'on' : 'off'}` + (bootstrap.length > 0 ? `, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : '')
-    ], { event: 'listening', peerId, addresses, apiPort: server.port, mdns, bootstrap, relays })
+    out.event('info', 'listening', {
+      human: [
+        `molt agent ${node.agent.agent}@${node.agent.org}`,
+        `PeerId ${peerId}`,
+        'Listening on:',
+        ...addresses.map(a => `  ${a}`),
+        `Local API http://127.0.0.1:${server.port} (token in ${dataDir}/api-token)`,
+        `LAN discovery (mDNS) ${mdns ? 'on' : 'off'}` + (bootstrap.length > 0 ? `, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : '')
+      ],
+      fields: { peerId, addresses, apiPort: server.port, mdns, bootstrap, relays }
+    })
 
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve()
       else signal.addEventListener('abort', () => { resolve() }, { once: true })
     })
-    out.note('molt: stopping')
+    out.event('info', 'stopping', { human: 'molt: stopping', note: true })
     await removeApiEndpoint(dataDir)
     await server.close()
     await node.stop()

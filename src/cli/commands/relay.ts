@@ -3,15 +3,19 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { loadOrCreateKey, identityFromKey } from '../../identity/index.js'
 import { loadConfig, parseConfig, saveConfig } from '../../config/index.js'
+import { applyEnv } from '../../config/env.js'
 import type { RelayConfig } from '../../config/config.js'
 import { IDENTITY_FILE } from '../../constants.js'
 import { ConfigError } from '../../errors.js'
 import { createRelayNode, defaultRelayLimits, RELAY_LIMIT_BOUNDS, RELAY_LISTEN, DRAIN_TIMEOUT, type RelayLimitsInit } from '../../relay/index.js'
 import { UsageError } from '../errors.js'
-import { booleanFlag, integerFlag, listFlag, noPositionals, stringFlag, type OptionValues } from '../args.js'
-import { formatRelayLimits, formatRelayStats } from '../output.js'
+import { booleanFlag, integerFlag, listFlag, logFlags, noPositionals, stringFlag, LOG_OPTIONS, type OptionValues } from '../args.js'
+import { formatRelayLimits, formatRelayStats, type Output } from '../output.js'
 import type { Command } from '../command.js'
 import { createRelayMetrics, startMetricsServer, type MetricsServer } from '../../metrics/index.js'
+import { createRelayDashboard, type RelayDashboard } from '../../relay/dashboard/index.js'
+import { watchRelayActivity, type RelayActivity } from '../../relay/activity.js'
+import { LOG_FORMAT_ENV, LOG_LEVEL_ENV } from '../../logging/index.js'
 
 /** Default period of the stats lines */
 const STATS_INTERVAL = 10_000
@@ -39,7 +43,17 @@ export const relay: Command = {
       'With --json the first line is {"event":"listening","peerId":…,"addresses":[…],"limits":{…}},',
       'then {"event":"stats",…} lines, and {"event":"stopped",…} after a graceful stop: SIGINT/SIGTERM refuse',
       `new reservations, wait up to ${DRAIN_TIMEOUT / 1000} s for relayed connections to finish, then exit 0.`,
-      'The data dir is locked: an agent and a relay cannot run one data dir (one key) at once.'
+      'The data dir is locked: an agent and a relay cannot run one data dir (one key) at once.',
+      '',
+      'With --metrics-port the same 127.0.0.1 port serves Prometheus metrics (/metrics) and a dashboard',
+      '(open http://127.0.0.1:<port>/ in a browser; its JSON is /api/status): peers, reservations,',
+      'relayed connections, a throughput chart, refusals by reason, the mailbox. Reach it from elsewhere',
+      'through an SSH tunnel (ssh -L 9464:127.0.0.1:<port> relay-host), never by exposing the port.',
+      '',
+      '--log-format json turns every event line (listening, stats, stopping, stopped, errors and the',
+      'debug-level peer:connect, peer:disconnect, reservation:add, reservation:remove; refused at warn)',
+      'into one {"ts","level","msg",…} object per line on stdout. DEBUG=molt:*,libp2p:* still adds',
+      'libp2p\'s own debug lines, on stderr.'
     ].join('\n'),
     options: {
       init: { type: 'boolean', description: 'create the identity and config.json with a "relay" section (defaults, overridden by the flags given), print it, exit' },
@@ -53,7 +67,8 @@ export const relay: Command = {
       bandwidth: { type: 'string', arg: '<bytes/s>', description: 'relayed bytes/s (10 s average) above which new reservations and relayed connections are refused; 0 = no budget (default 8388608 = 8 MiB/s)' },
       bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
       'stats-interval': { type: 'string', arg: '<ms>', description: `period of the stats lines, 0 = none (default ${STATS_INTERVAL})` },
-      'metrics-port': { type: 'string', arg: '<port>', description: 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics (loopback only; 0 = any free port)' }
+      'metrics-port': { type: 'string', arg: '<port>', description: 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics and the dashboard at http://127.0.0.1:<port>/ (loopback only; 0 = any free port)' },
+      ...LOG_OPTIONS
     }
   },
 
@@ -70,6 +85,8 @@ export const relay: Command = {
     }
     const statsInterval = integerFlag(stringFlag(args.values, 'stats-interval'), 'stats-interval', 0, 86_400_000) ?? STATS_INTERVAL
     const metricsPort = integerFlag(stringFlag(args.values, 'metrics-port'), 'metrics-port', 0, 65_535)
+    // a bad --log-* value is a usage error before anything else happens
+    logFlags(args.values, {})
 
     if (booleanFlag(args.values, 'init')) {
       const { key, created } = await loadOrCreateKey(join(dataDir, IDENTITY_FILE))
@@ -100,36 +117,46 @@ export const relay: Command = {
     }
 
     const config = await loadConfig(dataDir)
+    // only the MOLT_LOG_* variables: the other MOLT_* ones configure agents
+    out.useLogging(logFlags(args.values, applyEnv(config, { [LOG_LEVEL_ENV]: process.env[LOG_LEVEL_ENV], [LOG_FORMAT_ENV]: process.env[LOG_FORMAT_ENV] }).log))
     const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
     const node = await createRelayNode({ dataDir, listen, announce, bootstrap, ...limits })
     let metricsServer: MetricsServer | undefined
+    let dashboard: RelayDashboard | undefined
     if (metricsPort !== undefined) {
       try {
-        metricsServer = await startMetricsServer(createRelayMetrics(node), metricsPort)
+        dashboard = createRelayDashboard(node)
+        metricsServer = await startMetricsServer(createRelayMetrics(node), metricsPort, { routes: dashboard.handle })
       } catch (err) {
+        dashboard?.close()
         await node.stop({ drainMs: 0 })
         throw err
       }
     }
+    const dashboardUrl = metricsServer?.url.replace(/\/metrics$/, '/')
     const peerId = node.peerId.toString()
     const addresses = node.getMultiaddrs().map(ma => {
       const text = ma.toString()
       return text.endsWith(`/p2p/${peerId}`) ? text : `${text}/p2p/${peerId}`
     })
-    out.result([
-      'molt relay',
-      `PeerId ${peerId}`,
-      'Listening on:',
-      ...addresses.map(a => `  ${a}`),
-      ...formatRelayLimits(node.limits),
-      bootstrap.length > 0 ? `DHT server, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : 'DHT server, no bootstrap peers',
-      ...(metricsServer != null ? [`Metrics at ${metricsServer.url}`] : [])
-    ], { event: 'listening', peerId, addresses, limits: node.limits, bootstrap, ...(metricsServer != null ? { metrics: metricsServer.url } : {}) })
+    out.event('info', 'listening', {
+      human: [
+        'molt relay',
+        `PeerId ${peerId}`,
+        'Listening on:',
+        ...addresses.map(a => `  ${a}`),
+        ...formatRelayLimits(node.limits),
+        bootstrap.length > 0 ? `DHT server, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : 'DHT server, no bootstrap peers',
+        ...(metricsServer != null ? [`Metrics at ${metricsServer.url}`, `Dashboard at ${dashboardUrl as string}`] : [])
+      ],
+      fields: { peerId, addresses, limits: node.limits, bootstrap, ...(metricsServer != null ? { metrics: metricsServer.url, dashboard: dashboardUrl } : {}) }
+    })
+    const stopWatching = out.enabled('warn') ? watchRelayActivity(node, (activity) => { logActivity(out, activity) }) : undefined
 
     const timer = statsInterval > 0
       ? setInterval(() => {
         const stats = node.stats()
-        out.result(`${new Date().toISOString()} ${formatRelayStats(stats)}`, { event: 'stats', time: Date.now(), ...stats })
+        out.event('info', 'stats', { human: `${new Date().toISOString()} ${formatRelayStats(stats)}`, fields: { ...stats }, json: { event: 'stats', time: Date.now(), ...stats } })
       }, statsInterval)
       : undefined
     await new Promise<void>((resolve) => {
@@ -137,13 +164,25 @@ export const relay: Command = {
       else signal.addEventListener('abort', () => { resolve() }, { once: true })
     })
     clearInterval(timer)
-    out.note(`molt: stopping (refusing new reservations, draining relayed connections for up to ${DRAIN_TIMEOUT / 1000} s)`)
+    stopWatching?.()
+    out.event('info', 'stopping', {
+      human: `molt: stopping (refusing new reservations, draining relayed connections for up to ${DRAIN_TIMEOUT / 1000} s)`,
+      note: true,
+      fields: { drainMs: DRAIN_TIMEOUT, relayedConnections: node.stats().relayedConnections }
+    })
     await node.stop()
+    dashboard?.close()
     await metricsServer?.close()
     const stats = node.stats()
-    out.result(`${new Date().toISOString()} stopped; ${formatRelayStats(stats)}`, { event: 'stopped', time: Date.now(), ...stats })
+    out.event('info', 'stopped', { human: `${new Date().toISOString()} stopped; ${formatRelayStats(stats)}`, fields: { ...stats }, json: { event: 'stopped', time: Date.now(), ...stats } })
     return 0
   }
+}
+
+/** Relay activity as log lines: peers and reservations at debug, refusals at warn */
+function logActivity (out: Output, activity: RelayActivity): void {
+  const { type, ...fields } = activity
+  out.event(type === 'refused' ? 'warn' : 'debug', type, { fields })
 }
 
 function withoutListen (relayConfig: RelayConfig | undefined): Omit<RelayConfig, 'listen'> {

@@ -1,5 +1,6 @@
 import { CLASSIFICATIONS, OPS, type Classification, type Op } from '../../moltspeak/index.js'
-import type { ApiMessageInit } from '../../api/index.js'
+import type { ApiMessageInit, SendResponse } from '../../api/index.js'
+import { DELIVERY_MODES, type DeliveryMode } from '../../delivery/constants.js'
 import { UsageError } from '../errors.js'
 import { booleanFlag, integerFlag, peerPositional, stringFlag } from '../args.js'
 import { formatReply } from '../output.js'
@@ -17,7 +18,8 @@ export const send: Command = {
     details: [
       `For ${[...REPLY_OPS].join(', ')} it waits for the reply and prints it`,
       '(--json: the reply message, one line); exits 1 when the reply is an `error`.',
-      'Other ops (or --no-wait) print the delivery result once the peer acknowledged receipt.',
+      'Other ops (or --no-wait) print where the message is: delivered (the peer acknowledged),',
+      'stored (sealed in the peer\'s relay mailboxes) or queued (in the outbox, retried: see molt outbox).',
       'Uses the running agent of the data dir if there is one, else a short-lived node with its identity.'
     ].join('\n'),
     options: {
@@ -27,6 +29,8 @@ export const send: Command = {
       re: { type: 'string', arg: '<id>', description: 'id of the message this one answers' },
       sign: { type: 'boolean', description: 'sign the message with this agent\'s key' },
       'no-wait': { type: 'boolean', description: 'do not wait for a reply' },
+      delivery: { type: 'string', arg: '<mode>', description: `with --no-wait or a non-reply op: ${DELIVERY_MODES.join(', ')} (default at-least-once)` },
+      receipt: { type: 'boolean', description: 'ask the recipient for a signed delivery receipt' },
       timeout: { type: 'string', arg: '<ms>', description: 'how long to wait for the reply (default 30000)' }
     }
   },
@@ -47,6 +51,10 @@ export const send: Command = {
     const re = stringFlag(v, 're')
     if (re !== undefined) message.re = re
     const sign = booleanFlag(v, 'sign')
+    const delivery = stringFlag(v, 'delivery')
+    if (delivery !== undefined && !(DELIVERY_MODES as readonly string[]).includes(delivery)) {
+      throw new UsageError(`--delivery must be one of ${DELIVERY_MODES.join(', ')}, got "${delivery}"`)
+    }
 
     const network = await openNetwork(dataDir, signal)
     try {
@@ -55,11 +63,24 @@ export const send: Command = {
         out.result(formatReply(reply), reply)
         return reply.op === 'error' ? 1 : 0
       }
-      const result = await network.send(peer, message, { sign })
-      out.result(`delivered ${result.message.op} ${result.id} to ${result.peer} (${result.route})`, result)
+      const result = await network.send(peer, message, { sign, delivery: delivery as DeliveryMode | undefined, receipt: booleanFlag(v, 'receipt') })
+      out.result(describeSend(result), result)
+      if (result.status === 'queued' && network.via === 'node') {
+        out.note('no agent is running for this data dir: the outbox is retried the next time `molt agent` runs')
+      }
     } finally {
       await network.close()
     }
+  }
+}
+
+function describeSend (result: SendResponse): string {
+  const what = `${result.message.op} ${result.id} to ${result.peer}`
+  switch (result.status) {
+    case 'delivered': return `delivered ${what} (${result.route})`
+    case 'stored': return `stored ${what} in ${result.mailboxes?.length ?? 0} relay mailbox(es) until ${new Date(result.expires ?? 0).toISOString()}`
+    default: return `queued ${what} in the outbox (${result.lastError ?? 'peer unreachable'})` +
+      (result.refusals != null && result.refusals.length > 0 ? `; mailboxes refused: ${result.refusals.map(r => `${r.relay.slice(-8)} ${r.reason}`).join(', ')}` : '')
   }
 }
 

@@ -5,6 +5,7 @@ import { MoltSpeakError, NAME_PATTERN, validateMessage, verifyMessage, createMes
 import type { AgentRef, MoltMessage } from '../../moltspeak/index.js'
 import type { ReplayWindow } from '../../delivery/replay-window.js'
 import { connectionRoute, type Route } from '../../routing/route.js'
+import { MAX_MESSAGE_LIFETIME } from '../../moltspeak/constants.js'
 
 /** How a message reached this node */
 export type { Route } from '../../routing/route.js'
@@ -207,10 +208,15 @@ function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, pol
   if (message.ts > now + policy.maxClockSkewMs) {
     return withContext(new MoltSpeakError('E_INVALID_PARAM', `ts is more than ${policy.maxClockSkewMs} ms in the future`, { field: 'ts' }), message)
   }
-  if (message.ts < now - policy.replayWindowMs) {
-    return withContext(new MoltSpeakError('E_INVALID_PARAM', `ts is older than the ${policy.replayWindowMs} ms replay window`, { field: 'ts' }), message)
+  // a message that says how long it is valid (`exp`, e.g. one retried from an outbox for days)
+  // is accepted until then and its id remembered as long; otherwise the replay window bounds it
+  if (message.exp == null && message.ts < now - policy.replayWindowMs) {
+    return withContext(new MoltSpeakError('E_INVALID_PARAM', `ts is older than the ${policy.replayWindowMs} ms replay window and there is no exp`, { field: 'ts' }), message)
   }
-  if (policy.replay.checkAndRemember(`${peer.toString()}/${message.id}`, message.ts, now)) {
+  if (message.exp != null && message.exp - message.ts > MAX_MESSAGE_LIFETIME) {
+    return withContext(new MoltSpeakError('E_INVALID_PARAM', `exp is more than ${MAX_MESSAGE_LIFETIME / 86_400_000} days after ts`, { field: 'exp' }), message)
+  }
+  if (policy.replay.checkAndRemember(`${peer.toString()}/${message.id}`, message.ts, now, message.exp)) {
     policy.onDuplicate?.(peer, message.id)
     return DUPLICATE
   }

@@ -28,6 +28,11 @@ export interface SpeakInit {
   replayWindow?: number
   /** @default 100000 */
   replayCacheSize?: number
+  /**
+   * The window of ids already received, when the node shares it with other
+   * paths (mailbox) and persists it (exactly-once). @default a window of its own
+   */
+  replay?: ReplayWindow
   /** @default 5 min */
   maxClockSkew?: number
   /** @default 4 */
@@ -81,7 +86,7 @@ class DefaultSpeak implements Speak {
     this.protocol = init.protocol ?? c.PROTOCOL
     this.maxMessageBytes = init.maxMessageBytes ?? MAX_MESSAGE_BYTES
     this.maxFrameBytes = this.maxMessageBytes + c.FRAME_OVERHEAD
-    this.replay = new ReplayWindow(init.replayWindow ?? c.REPLAY_WINDOW, init.replayCacheSize ?? c.REPLAY_CACHE_SIZE)
+    this.replay = init.replay ?? new ReplayWindow(init.replayWindow ?? c.REPLAY_WINDOW, init.replayCacheSize ?? c.REPLAY_CACHE_SIZE)
   }
 
   async start (): Promise<void> {

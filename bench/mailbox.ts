@@ -1,0 +1,116 @@
+/**
+ * Store-and-forward benchmarks. (1) Mailbox deposit throughput: sealed 1 KiB
+ * messages deposited with a molt relay in another process, each acknowledged
+ * only after the relay's fsync'd group commit; beside NATS JetStream
+ * file-store async publish (Debian nats-server) in the same run. (2) Drain:
+ * the recipient comes online and fetches, opens, verifies and stores them.
+ * (3) End to end, offline then online, through the outbox (no relay): the
+ * time from the recipient connecting to all queued messages being in its inbox.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { createMoltNode, createMessage, signMessage, type MoltNode } from '../src/index.js'
+import { runNatsBaseline, type NatsResult } from './nats.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const loopback = { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any }
+
+export interface MailboxBenchResult {
+  messages: number
+  deposit: { perSecond: number, seconds: number }
+  nats?: NatsResult
+  drain: { perSecond: number, seconds: number }
+  outboxEndToEnd: { messages: number, seconds: number, perSecond: number }
+  sealMicros: number
+}
+
+async function waitForInbox (node: MoltNode, count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (node.inboxCursor() < count) {
+    if (Date.now() > deadline) throw new Error(`only ${node.inboxCursor()} of ${count} messages arrived within ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+export async function runMailboxBench (options: { messages: number, outboxMessages: number, log: (line: string) => void }): Promise<MailboxBenchResult> {
+  const { messages, log } = options
+  const dirs: string[] = []
+  const dir = async (): Promise<string> => { const d = await mkdtemp(join(tmpdir(), 'molt-bench-mailbox-')); dirs.push(d); return d }
+  const relay = spawn(process.execPath, [join(here, 'relay-host.js')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const nodes: MoltNode[] = []
+  try {
+    const relayAddress = JSON.parse(await new Promise<string>(resolve => { createInterface({ input: relay.stdout }).once('line', resolve) })).address as string
+    const relayId = peerIdFromString(relayAddress.split('/p2p/')[1])
+    // the recipient: only its PeerId matters for sealing; it is offline during the deposits
+    const recipientDir = await dir()
+    const bob = await createMoltNode({ dataDir: recipientDir, listen: [], relays: [relayAddress], heartbeatInterval: 0, libp2p: loopback })
+    const bobId = bob.peerId
+    await bob.stop()
+    const alice = await createMoltNode({ dataDir: await dir(), listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatInterval: 0, libp2p: loopback })
+    nodes.push(alice)
+    const signingKey = (alice as any).identity.signingKey
+    const payload = { domain: 'bench', data: 'x'.repeat(900) }
+    const build = (): any => signMessage(createMessage({ op: 'query', p: payload, from: alice.agent, to: { agent: 'bob', org: 'peer' }, exp: Date.now() + 3_600_000 }), signingKey)
+    const target = { peerId: relayId, addrs: [multiaddr(relayAddress)] }
+    const mailbox = alice.libp2p.services.mailbox
+    // warm up: connection, stream, JIT
+    await Promise.all(Array.from({ length: 2000 }, async () => mailbox.deposit(target, bobId, build())))
+    const prepared = Array.from({ length: messages }, build)
+    log(`  mailbox: depositing ${messages} sealed ~1 KiB messages (durable acks)`)
+    const started = performance.now()
+    await Promise.all(prepared.map(async message => mailbox.deposit(target, bobId, message)))
+    const depositSeconds = (performance.now() - started) / 1000
+    // sealing cost alone, for the record (it is inside the deposit figure)
+    const sealStart = performance.now()
+    const sealer = (mailbox as any).sealer
+    for (let i = 0; i < 5000; i++) sealer.seal(Buffer.alloc(1100), { sender: bobId.publicKey!.raw, recipient: bobId.publicKey!.raw, id: 'x' })
+    const sealMicros = (performance.now() - sealStart) * 1000 / 5000
+
+    log(`  mailbox: recipient comes online and drains ${messages + 2000}`)
+    const drainStarted = performance.now()
+    const bob2 = await createMoltNode({ dataDir: recipientDir, listen: [], relays: [relayAddress], heartbeatInterval: 0, libp2p: loopback })
+    nodes.push(bob2)
+    await waitForInbox(bob2, messages + 2000, 300_000)
+    const drainSeconds = (performance.now() - drainStarted) / 1000
+
+    log(`  outbox: ${options.outboxMessages} messages queued for an offline peer, then it connects`)
+    const carolDir = await dir()
+    const carol = await createMoltNode({ dataDir: carolDir, listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatInterval: 0, libp2p: loopback })
+    const carolId = carol.peerId
+    await carol.stop()
+    await alice.libp2p.peerStore.merge(carolId, { multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/1')] })
+    await Promise.all(Array.from({ length: options.outboxMessages }, async (_, i) =>
+      alice.send(carolId, { op: 'query', p: { domain: 'bench', seq: i, data: 'x'.repeat(900) } })))
+    if (alice.outbox().length !== options.outboxMessages) throw new Error(`expected ${options.outboxMessages} queued, found ${alice.outbox().length}`)
+    const e2eStarted = performance.now()
+    const carol2 = await createMoltNode({ dataDir: carolDir, listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatInterval: 0, libp2p: loopback })
+    nodes.push(carol2)
+    await carol2.libp2p.dial(alice.getMultiaddrs()[0])
+    await waitForInbox(carol2, options.outboxMessages, 300_000)
+    const e2eSeconds = (performance.now() - e2eStarted) / 1000
+
+    log('  nats: JetStream file-store async publish, same message count, 1 KiB payloads')
+    const nats = await runNatsBaseline(messages, 1024)
+    if (nats === undefined) log('  nats-server not found: install Debian\'s nats-server for the baseline (apt-get install nats-server)')
+    return {
+      messages,
+      deposit: { perSecond: messages / depositSeconds, seconds: depositSeconds },
+      nats,
+      drain: { perSecond: (messages + 2000) / drainSeconds, seconds: drainSeconds },
+      outboxEndToEnd: { messages: options.outboxMessages, seconds: e2eSeconds, perSecond: options.outboxMessages / e2eSeconds },
+      sealMicros
+    }
+  } finally {
+    await Promise.allSettled(nodes.map(async n => n.stop()))
+    relay.stdin?.end()
+    await new Promise(resolve => relay.once('exit', resolve))
+    await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true })))
+  }
+}

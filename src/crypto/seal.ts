@@ -1,0 +1,171 @@
+import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { SealError } from './errors.js'
+
+/**
+ * Sealed boxes for messages that rest at a relay (protocols/mailbox.md "Sealing").
+ *
+ * Both ends' X25519 keys are derived from their Ed25519 identity keys, so a
+ * sender needs nothing but the recipient's PeerId. The box key is
+ * HKDF-SHA256(X25519(sender, recipient), salt, info) with a fresh 16-byte salt
+ * per box, so every box has its own key and the zero nonce is never reused.
+ * ChaCha20-Poly1305 authenticates the ciphertext and the associated data
+ * (sender, recipient, message id): a relay can neither read a box nor move it
+ * to another sender, recipient or id. Like NaCl's crypto_box, the shared key
+ * is static-static: opening a box proves it came from the sender (or the
+ * recipient itself); there is no forward secrecy.
+ */
+
+/** Format version byte leading every box */
+export const SEAL_VERSION = 1
+const SALT_BYTES = 16
+const TAG_BYTES = 16
+const NONCE = Buffer.alloc(12)
+/** version ‖ salt ‖ ciphertext ‖ tag */
+export const SEAL_OVERHEAD = 1 + SALT_BYTES + TAG_BYTES
+const INFO_PREFIX = Buffer.from('molt/seal/1', 'utf8')
+const AEAD = 'chacha20-poly1305'
+
+// DER wrappers that let node:crypto take raw X25519 keys
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
+const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
+
+const P = (1n << 255n) - 19n
+
+/**
+ * The X25519 public key (Montgomery u) of an Ed25519 public key (Edwards y):
+ * u = (1 + y) / (1 − y) mod p, as libsodium's crypto_sign_ed25519_pk_to_curve25519
+ *
+ * @throws {SealError} for a point that has no X25519 form
+ */
+export function ed25519PublicToX25519 (edPublic: Uint8Array): Uint8Array {
+  if (edPublic.byteLength !== 32) throw new SealError('an Ed25519 public key is 32 bytes')
+  const bytes = Buffer.from(edPublic)
+  bytes[31] &= 0x7f // the top bit is the sign of x, not part of y
+  const y = leToBigInt(bytes)
+  if (y >= P || y === 1n) throw new SealError('the Ed25519 public key is not a valid point for X25519')
+  const u = ((1n + y) * modPow((P + 1n - y) % P, P - 2n)) % P
+  return bigIntToLe(u)
+}
+
+/** The X25519 private scalar of an Ed25519 seed: SHA-512(seed)[0..32], clamped by X25519 itself */
+export function ed25519SeedToX25519 (seed: Uint8Array): Uint8Array {
+  if (seed.byteLength !== 32) throw new SealError('an Ed25519 seed is 32 bytes')
+  const digest = createHash('sha512').update(seed).digest()
+  const scalar = digest.subarray(0, 32)
+  scalar[0] &= 248
+  scalar[31] &= 127
+  scalar[31] |= 64
+  return new Uint8Array(scalar)
+}
+
+export function x25519PrivateKeyObject (scalar: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, scalar]), format: 'der', type: 'pkcs8' })
+}
+
+export function x25519PublicKeyObject (raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, raw]), format: 'der', type: 'spki' })
+}
+
+/** Who a box is between; the ids are bound into the key and the associated data */
+export interface SealParties {
+  /** Sender's Ed25519 public key (raw 32 bytes) */
+  sender: Uint8Array
+  /** Recipient's Ed25519 public key (raw 32 bytes) */
+  recipient: Uint8Array
+  /** The message id, so a box cannot be replayed under another id */
+  id: string
+}
+
+/**
+ * One side's sealing state: its X25519 key from its Ed25519 seed, and the
+ * shared secret with each peer it has talked to (an X25519 agreement costs
+ * ~50 µs; the cache makes a box cost an HKDF and an AEAD pass).
+ */
+export class Sealer {
+  private readonly privateKey: KeyObject
+  private readonly shared = new Map<string, Buffer>()
+
+  constructor (seed: Uint8Array, readonly ownPublic: Uint8Array, private readonly cacheSize = 1024) {
+    this.privateKey = x25519PrivateKeyObject(ed25519SeedToX25519(seed))
+  }
+
+  /** Encrypt `plaintext` for `parties.recipient` (this node must be `parties.sender`) */
+  seal (plaintext: Uint8Array, parties: SealParties): Uint8Array {
+    const salt = randomBytes(SALT_BYTES)
+    const cipher = createCipheriv(AEAD, this.boxKey(parties.recipient, salt, parties), NONCE, { authTagLength: TAG_BYTES })
+    cipher.setAAD(associatedData(parties), { plaintextLength: plaintext.byteLength })
+    const body = cipher.update(plaintext)
+    cipher.final()
+    return Buffer.concat([Buffer.of(SEAL_VERSION), salt, body, cipher.getAuthTag()])
+  }
+
+  /**
+   * Decrypt a box sealed by `parties.sender` for this node
+   *
+   * @throws {SealError} when the box is malformed, tampered with, or not from `parties.sender` to us
+   */
+  open (box: Uint8Array, parties: SealParties): Uint8Array {
+    if (box.byteLength < SEAL_OVERHEAD) throw new SealError('sealed box is truncated')
+    if (box[0] !== SEAL_VERSION) throw new SealError(`unknown sealed box version ${box[0]}`)
+    const salt = box.subarray(1, 1 + SALT_BYTES)
+    const body = box.subarray(1 + SALT_BYTES, box.byteLength - TAG_BYTES)
+    const tag = box.subarray(box.byteLength - TAG_BYTES)
+    try {
+      const decipher = createDecipheriv(AEAD, this.boxKey(parties.sender, salt, parties), NONCE, { authTagLength: TAG_BYTES })
+      decipher.setAAD(associatedData(parties), { plaintextLength: body.byteLength })
+      decipher.setAuthTag(tag)
+      const plain = decipher.update(body)
+      decipher.final()
+      return plain
+    } catch {
+      throw new SealError('sealed box does not authenticate (tampered, or not sealed by its claimed sender for this node)')
+    }
+  }
+
+  private boxKey (peerEdPublic: Uint8Array, salt: Uint8Array, parties: SealParties): Buffer {
+    const info = Buffer.concat([INFO_PREFIX, parties.sender, parties.recipient])
+    return Buffer.from(hkdfSync('sha256', this.sharedWith(peerEdPublic), salt, info, 32))
+  }
+
+  private sharedWith (peerEdPublic: Uint8Array): Buffer {
+    const key = Buffer.from(peerEdPublic).toString('base64')
+    let secret = this.shared.get(key)
+    if (secret === undefined) {
+      secret = diffieHellman({ privateKey: this.privateKey, publicKey: x25519PublicKeyObject(ed25519PublicToX25519(peerEdPublic)) })
+      if (secret.every(byte => byte === 0)) throw new SealError('the peer key is a low-order point')
+      if (this.shared.size >= this.cacheSize) this.shared.delete(this.shared.keys().next().value as string)
+      this.shared.set(key, secret)
+    }
+    return secret
+  }
+}
+
+function associatedData (parties: SealParties): Buffer {
+  return Buffer.concat([parties.sender, parties.recipient, Buffer.from(parties.id, 'utf8')])
+}
+
+function leToBigInt (bytes: Uint8Array): bigint {
+  let value = 0n
+  for (let i = bytes.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i])
+  return value
+}
+
+function bigIntToLe (value: bigint): Uint8Array {
+  const out = new Uint8Array(32)
+  for (let i = 0; i < 32; i++) {
+    out[i] = Number(value & 0xffn)
+    value >>= 8n
+  }
+  return out
+}
+
+function modPow (base: bigint, exponent: bigint, modulus = P): bigint {
+  let result = 1n
+  base %= modulus
+  while (exponent > 0n) {
+    if ((exponent & 1n) === 1n) result = (result * base) % modulus
+    base = (base * base) % modulus
+    exponent >>= 1n
+  }
+  return result
+}

@@ -1,0 +1,281 @@
+import type { Libp2pEvents, Logger, PeerId, TypedEventTarget } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { MAX_MESSAGE_BYTES, MoltSpeakError, validateMessage, type MoltMessage } from '../moltspeak/index.js'
+import { MessageTooLargeError } from '../services/speak/errors.js'
+import type { Route } from '../routing/route.js'
+import type { MailboxClient, MailboxTarget } from '../services/mailbox/index.js'
+import { MailboxRefusedError } from '../services/mailbox/index.js'
+import type { Outbox, OutboxEntry, DeadLetter } from './outbox.js'
+import * as c from './constants.js'
+import type { DeliveryMode } from './constants.js'
+
+/** Where a send ended up when send() resolved */
+export type DeliveryStatus = 'delivered' | 'stored' | 'queued'
+
+/** A relay mailbox that refused a deposit, as the sender is told */
+export interface MailboxRefusal {
+  relay: string
+  code: string
+  reason: string
+  message: string
+  retryAfter?: number
+}
+
+export interface DeliveryOutcome {
+  status: DeliveryStatus
+  /** `direct`/`relayed` when delivered, `mailbox` when stored; absent when queued */
+  route?: Route
+  /** The circuit relay that carried it (relayed), or the first mailbox relay (stored) */
+  relay?: string
+  /** Mailbox relays holding it, each until its expiry */
+  mailboxes?: Array<{ relay: string, expires: number }>
+  /** Mailbox relays that refused it (quota, rate, size), with their reason */
+  refusals?: MailboxRefusal[]
+  /** Why the direct attempt failed, when not delivered */
+  lastError?: string
+}
+
+export interface DeliveryInit {
+  outbox: Outbox
+  mailbox: MailboxClient
+  events: TypedEventTarget<Libp2pEvents>
+  log: Logger
+  /** speak: resolves when the peer acknowledged */
+  speakSend: (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal }) => Promise<void>
+  /** How traffic to a connected peer travels now */
+  routeTo: (peer: PeerId) => { route: Route, relay?: string }
+  /** The relays whose mailboxes a peer reads (from its circuit addresses and card) */
+  mailboxTargets: (peer: PeerId) => Promise<MailboxTarget[]>
+  /** Sign a message that is about to outlive its stream */
+  sign: (message: MoltMessage) => MoltMessage
+  /** Entries the outbox delivered later (for metrics and events) */
+  onDelivered?: (entries: OutboxEntry[], route: Route) => void
+  /** Entries handed to relay mailboxes later */
+  onStored?: (entries: OutboxEntry[]) => void
+  /** Entries given up on: expired or refused by the recipient */
+  onDead?: (letters: DeadLetter[]) => void
+}
+
+interface RetryState {
+  attempt: number
+  timer?: ReturnType<typeof setTimeout>
+  flushing: boolean
+  again: boolean
+}
+
+/** Messages one flush round sends at once (the speak session pipelines them) */
+const FLUSH_CHUNK = 1024
+
+/**
+ * The delivery pipeline (protocols/delivery.md): a direct attempt over speak,
+ * then — for at-least-once and exactly-once — the outbox (durable, retried
+ * with backoff whenever the peer may be reachable) and deposits with the
+ * recipient's relay mailboxes. A message goes to the outbox before the
+ * mailbox, so nothing is lost if the deposit fails or the process dies.
+ */
+export class Delivery {
+  private readonly encoder = new TextEncoder()
+  private readonly retries = new Map<string, RetryState>()
+  private readonly unreachableUntil = new Map<string, number>()
+  private started = false
+
+  constructor (private readonly init: DeliveryInit) {}
+
+  start (): void {
+    this.started = true
+    this.init.events.addEventListener('peer:connect', this.onConnect)
+    for (const peer of this.init.outbox.peers()) this.schedule(peer, 0)
+  }
+
+  stop (): void {
+    this.started = false
+    this.init.events.removeEventListener('peer:connect', this.onConnect)
+    for (const state of this.retries.values()) clearTimeout(state.timer)
+    this.retries.clear()
+  }
+
+  /** Retry one peer's outbox now (e.g. discovery just found it) */
+  retryNow (peer: string): void {
+    if (this.init.outbox.hasPending(peer)) this.schedule(peer, 0)
+  }
+
+  async send (peer: PeerId, message: MoltMessage, mode: DeliveryMode, options: { signal?: AbortSignal } = {}): Promise<DeliveryOutcome> {
+    const body = this.encoder.encode(JSON.stringify(message))
+    if (mode === 'best-effort') {
+      await this.init.speakSend(peer, body, options)
+      return { status: 'delivered', ...this.init.routeTo(peer) }
+    }
+    // a message that will wait (maybe days) must be one the recipient can accept: refuse it now otherwise
+    if (body.byteLength > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(`message of ${body.byteLength} bytes exceeds the ${MAX_MESSAGE_BYTES} byte limit`)
+    validateMessage(message)
+    const peerKey = peer.toString()
+    // taken now, so concurrent sends keep their order in the outbox whatever finishes first
+    const seq = this.init.outbox.takeSeq()
+    let lastError: string | undefined
+    if (!this.init.outbox.hasPending(peerKey) && !this.heldUnreachable(peerKey)) {
+      const signal = AbortSignal.any([...(options.signal != null ? [options.signal] : []), AbortSignal.timeout(c.DIRECT_ATTEMPT_TIMEOUT)])
+      try {
+        await this.init.speakSend(peer, body, { signal })
+        return { status: 'delivered', ...this.init.routeTo(peer) }
+      } catch (err: any) {
+        if (options.signal?.aborted === true || isFinal(err)) throw err
+        lastError = err.message
+        this.unreachableUntil.set(peerKey, Date.now() + c.UNREACHABLE_HOLD)
+      }
+    }
+    // it must outlive this stream: sign it (the recipient checks mailbox messages' signatures)
+    const signed = message.sig == null ? this.init.sign(message) : message
+    const entry: OutboxEntry = {
+      seq,
+      peer: peerKey,
+      id: signed.id,
+      op: signed.op,
+      mode,
+      json: JSON.stringify(signed),
+      createdAt: Date.now(),
+      exp: signed.exp ?? Date.now() + c.DEFAULT_MESSAGE_TTL,
+      attempts: lastError !== undefined ? 1 : 0,
+      lastError
+    }
+    await this.init.outbox.add(entry)
+    const deposited = await this.deposit(peer, [entry], options.signal)
+    if (deposited.mailboxes.length > 0) {
+      await this.init.outbox.remove([entry])
+      return { status: 'stored', route: 'mailbox', relay: deposited.mailboxes[0].relay, mailboxes: deposited.mailboxes, refusals: deposited.refusals, lastError }
+    }
+    this.schedule(peerKey)
+    return { status: 'queued', refusals: deposited.refusals, lastError }
+  }
+
+  /** Deposit entries with up to MAILBOX_COPIES of the peer's relays; all must be taken by one relay to count */
+  private async deposit (peer: PeerId, entries: OutboxEntry[], signal?: AbortSignal): Promise<{ mailboxes: Array<{ relay: string, expires: number }>, refusals: MailboxRefusal[] }> {
+    const targets = (await this.init.mailboxTargets(peer)).slice(0, c.MAILBOX_COPIES)
+    const mailboxes: Array<{ relay: string, expires: number }> = []
+    const refusals: MailboxRefusal[] = []
+    const messages = entries.map(entry => JSON.parse(entry.json) as MoltMessage)
+    await Promise.all(targets.map(async (target) => {
+      const relay = target.peerId.toString()
+      const results = await Promise.allSettled(messages.map(async message => this.init.mailbox.deposit(target, peer, message, { signal })))
+      const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected')
+      if (failed === undefined) {
+        mailboxes.push({ relay, expires: Math.max(...results.map(r => (r as PromiseFulfilledResult<{ expires: number }>).value.expires)) })
+        return
+      }
+      const err = failed.reason
+      refusals.push(err instanceof MailboxRefusedError
+        ? { relay, code: err.code, reason: err.reason, message: err.message, ...(err.retryAfter != null ? { retryAfter: err.retryAfter } : {}) }
+        : { relay, code: 'E_INTERNAL', reason: 'unreachable', message: err?.message ?? String(err) })
+      this.init.log('deposit with %s for %p failed - %s', relay, peer, err?.message)
+    }))
+    return { mailboxes, refusals }
+  }
+
+  private heldUnreachable (peer: string): boolean {
+    const until = this.unreachableUntil.get(peer)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.unreachableUntil.delete(peer)
+    return false
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail.toString()
+    this.unreachableUntil.delete(peer)
+    if (this.init.outbox.hasPending(peer)) this.schedule(peer, 0)
+  }
+
+  private schedule (peer: string, delay?: number): void {
+    if (!this.started) return
+    let state = this.retries.get(peer)
+    if (state === undefined) this.retries.set(peer, state = { attempt: 0, flushing: false, again: false })
+    if (state.flushing) {
+      if (delay === 0) state.again = true
+      return
+    }
+    const wait = delay ?? backoff(state.attempt)
+    if (state.timer !== undefined) {
+      if (delay !== 0) return // a retry is already planned
+      clearTimeout(state.timer)
+    }
+    state.timer = setTimeout(() => {
+      const current = this.retries.get(peer)
+      if (current === undefined) return
+      current.timer = undefined
+      this.flush(peer, current).catch((err) => { this.init.log.error('outbox flush to %s failed - %e', peer, err) })
+    }, wait)
+    state.timer.unref?.()
+  }
+
+  /** Send a peer's outbox in order until it is empty or the peer proves unreachable */
+  private async flush (peer: string, state: RetryState): Promise<void> {
+    state.flushing = true
+    let failed = false
+    try {
+      do {
+        state.again = false
+        failed = !(await this.flushRound(peer))
+      } while (!failed && this.started && (state.again || this.init.outbox.hasPending(peer)))
+    } finally {
+      state.flushing = false
+    }
+    if (!this.started) return
+    if (failed) {
+      state.attempt++
+      this.schedule(peer)
+    } else {
+      this.retries.delete(peer)
+      if (state.again) this.schedule(peer, 0)
+    }
+  }
+
+  /** One round: expire, send a chunk directly, deposit what failed; true when everything sent went out */
+  private async flushRound (peer: string): Promise<boolean> {
+    const now = Date.now()
+    const pending = this.init.outbox.pending(peer)
+    const expired = pending.filter(entry => entry.exp <= now)
+    if (expired.length > 0) this.init.onDead?.(await this.init.outbox.bury(expired, 'expired', now))
+    const chunk = pending.filter(entry => entry.exp > now).slice(0, FLUSH_CHUNK)
+    if (chunk.length === 0) return true
+    const peerId = peerIdFromString(peer)
+    const results = await Promise.allSettled(chunk.map(async (entry) => {
+      entry.attempts++
+      await this.init.speakSend(peerId, this.encoder.encode(entry.json), {})
+    }))
+    const delivered: OutboxEntry[] = []
+    const refused: OutboxEntry[] = []
+    const undelivered: OutboxEntry[] = []
+    results.forEach((result, i) => {
+      const entry = chunk[i]
+      if (result.status === 'fulfilled') delivered.push(entry)
+      else if (isFinal(result.reason)) refused.push(entry)
+      else {
+        entry.lastError = result.reason?.message ?? String(result.reason)
+        undelivered.push(entry)
+      }
+    })
+    if (delivered.length > 0) {
+      await this.init.outbox.remove(delivered)
+      this.init.onDelivered?.(delivered, this.init.routeTo(peerId).route)
+    }
+    if (refused.length > 0) this.init.onDead?.(await this.init.outbox.bury(refused, 'refused'))
+    if (undelivered.length === 0) return true
+    // still unreachable: hand what waits to the peer's relay mailboxes, if it has any
+    const { mailboxes } = await this.deposit(peerId, undelivered)
+    if (mailboxes.length > 0) {
+      await this.init.outbox.remove(undelivered)
+      this.init.onStored?.(undelivered)
+      return true
+    }
+    return false
+  }
+}
+
+/** Errors that retrying cannot fix: the recipient refused the message, or it is too large */
+function isFinal (err: any): boolean {
+  return err instanceof MoltSpeakError || err?.name === 'MessageTooLargeError'
+}
+
+function backoff (attempt: number): number {
+  const base = Math.min(c.RETRY_MAX, c.RETRY_MIN * 2 ** attempt)
+  return Math.round(base * (1 - c.RETRY_JITTER + Math.random() * 2 * c.RETRY_JITTER))
+}

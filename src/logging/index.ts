@@ -1,0 +1,7 @@
+export {
+  LOG_LEVELS, LOG_FORMATS, DEFAULT_LOG_LEVEL, DEFAULT_LOG_FORMAT, LOG_LEVEL_ENV, LOG_FORMAT_ENV,
+  InvalidLogOptionError, isLogLevel, isLogFormat, parseLogLevel, parseLogFormat, levelEnabled,
+  type LogLevel, type LogFormat
+} from './levels.js'
+export { StructuredLogger, formatLogLine, REDACTED_FIELDS, type LogFields, type LoggerInit } from './logger.js'
+export { resolveLogOptions, type LogOptions, type LogOptionSources } from './options.js'

@@ -1,0 +1,108 @@
+import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, levelEnabled, type LogFormat, type LogLevel } from './levels.js'
+
+/** What an event line carries besides ts/level/msg */
+export type LogFields = Record<string, unknown>
+
+/**
+ * Field names never written, at any depth: MoltSpeak payloads (`p`) and
+ * signatures, and anything that could be a key or a credential. Log lines go
+ * to journals and log shippers that are read by more people than the node's
+ * owner; payloads are the agents' business and keys are never anyone's.
+ */
+export const REDACTED_FIELDS: ReadonlySet<string> = new Set(['p', 'payload', 'sig', 'key', 'privateKey', 'secret', 'token', 'password', 'authorization'])
+
+/** The keys every JSON line starts with; a field of the same name is dropped rather than let it shadow them */
+const RESERVED = new Set(['ts', 'level', 'msg'])
+
+/** Nesting written before a value is cut short (fields are small summaries, never whole documents) */
+const MAX_DEPTH = 6
+
+export interface LoggerInit {
+  /** Lines less severe than this are dropped. @default 'info' */
+  level?: LogLevel
+  /** @default 'pretty' */
+  format?: LogFormat
+  /** Where lines go. @default process.stdout */
+  stream?: NodeJS.WritableStream
+  /** Clock for `ts` (tests). @default Date.now */
+  now?: () => number
+}
+
+/**
+ * Leveled event lines in one of two formats. Independent of libp2p's
+ * `DEBUG=` loggers, which keep writing their own lines to stderr.
+ */
+export class StructuredLogger {
+  readonly level: LogLevel
+  readonly format: LogFormat
+  private readonly stream: NodeJS.WritableStream
+  private readonly now: () => number
+
+  constructor (init: LoggerInit = {}) {
+    this.level = init.level ?? DEFAULT_LOG_LEVEL
+    this.format = init.format ?? DEFAULT_LOG_FORMAT
+    this.stream = init.stream ?? process.stdout
+    this.now = init.now ?? Date.now
+  }
+
+  enabled (level: LogLevel): boolean {
+    return levelEnabled(this.level, level)
+  }
+
+  log (level: LogLevel, msg: string, fields: LogFields = {}): void {
+    if (!this.enabled(level)) return
+    this.stream.write(formatLogLine(this.format, level, msg, fields, this.now()) + '\n')
+  }
+
+  error (msg: string, fields?: LogFields): void { this.log('error', msg, fields) }
+  warn (msg: string, fields?: LogFields): void { this.log('warn', msg, fields) }
+  info (msg: string, fields?: LogFields): void { this.log('info', msg, fields) }
+  debug (msg: string, fields?: LogFields): void { this.log('debug', msg, fields) }
+}
+
+/** One line, no trailing newline: `{"ts":…,"level":…,"msg":…,…}` or `<ts> <LEVEL> <msg> k=v …` */
+export function formatLogLine (format: LogFormat, level: LogLevel, msg: string, fields: LogFields, time: number): string {
+  const ts = new Date(time).toISOString()
+  const safe = redact(fields, 0) as LogFields
+  if (format === 'json') {
+    const record: LogFields = { ts, level, msg }
+    for (const [name, value] of Object.entries(safe)) {
+      if (!RESERVED.has(name) && value !== undefined) record[name] = value
+    }
+    return JSON.stringify(record)
+  }
+  const pairs = Object.entries(safe)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => `${name}=${prettyValue(value)}`)
+  return [ts, level.toUpperCase().padEnd(5), oneLine(msg), ...pairs].join(' ')
+}
+
+/** A copy of `value` without REDACTED_FIELDS, JSON-safe (bigint as a string, errors as name and message) */
+function redact (value: unknown, depth: number): unknown {
+  if (typeof value === 'bigint') return value.toString()
+  if (value instanceof Error) return { name: value.name, message: value.message }
+  if (value instanceof Date) return value.toISOString()
+  if (value === null || typeof value !== 'object') return typeof value === 'function' || typeof value === 'symbol' ? undefined : value
+  if (depth >= MAX_DEPTH) return '[…]'
+  // PeerIds, multiaddrs and the like: their string form is what an operator wants
+  if (!Array.isArray(value) && Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null &&
+    typeof (value as { toString?: unknown }).toString === 'function' && (value as { toString: () => string }).toString !== Object.prototype.toString) {
+    return String(value)
+  }
+  if (Array.isArray(value)) return value.map(item => redact(item, depth + 1))
+  const out: LogFields = {}
+  for (const [name, item] of Object.entries(value)) {
+    if (REDACTED_FIELDS.has(name)) continue
+    out[name] = redact(item, depth + 1)
+  }
+  return out
+}
+
+function prettyValue (value: unknown): string {
+  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value)
+  return oneLine(JSON.stringify(value) ?? String(value))
+}
+
+function oneLine (text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ')
+}

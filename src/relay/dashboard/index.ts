@@ -1,0 +1,6 @@
+export { createRelayDashboard, type RelayDashboard, type RelayDashboardOptions } from './handler.js'
+export { relayStatus, mailboxStatus, type RelayStatus, type PeerStatus, type ReservationStatus, type MailboxStatus, type StatusSource } from './status.js'
+export { ThroughputHistory, type ThroughputSample, type ThroughputHistoryInit } from './throughput.js'
+export { DASHBOARD_HTML, DASHBOARD_CSP } from './page.js'
+export { moltVersion } from './version.js'
+export { DASHBOARD_PATHS, STATUS_PATH, POLL_INTERVAL, THROUGHPUT_SAMPLE_INTERVAL, THROUGHPUT_HISTORY, MAX_LISTED, ALLOWED_HOSTS } from './constants.js'

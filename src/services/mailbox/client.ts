@@ -1,0 +1,305 @@
+import { serviceCapabilities } from '@libp2p/interface'
+import type { ComponentLogger, Libp2pEvents, Logger, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
+import type { ConnectionManager } from '@libp2p/interface-internal'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { Sealer, SealError } from '../../crypto/index.js'
+import type { Identity } from '../../identity/index.js'
+import { validateMessage, verifyMessage, MoltSpeakError, type MoltMessage } from '../../moltspeak/index.js'
+import { MailboxChannel } from './channel.js'
+import { signDeposit } from './deposit-signature.js'
+import { MailboxClosedError, MailboxRefusedError } from './errors.js'
+import type { DepositItem, StoredBox } from './store.js'
+import * as c from './constants.js'
+
+export interface MailboxClientInit {
+  identity: Identity
+  /** PeerIds of the relays whose mailboxes this node reads (its reservation relays) */
+  relays: () => string[]
+  /** Hand opened messages to the node; their boxes are deleted at the relay once this resolves */
+  deliver: (messages: MailboxMessage[]) => Promise<void>
+  /** A box that did not open or verify (it is deleted, never delivered) */
+  onRejected?: (from: string, error: Error) => void
+  /** @default '/molt/mailbox/1.0.0' */
+  protocol?: string
+}
+
+export interface MailboxClientComponents {
+  connectionManager: ConnectionManager
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+}
+
+/** A message opened from a mailbox: the sender's signature and seal checked */
+export interface MailboxMessage {
+  message: MoltMessage
+  json: string
+  /** The sender, as the seal and signature prove */
+  peer: PeerId
+  /** The relay that held it */
+  relay: string
+}
+
+/** A relay to deposit with: its PeerId and where to dial it */
+export interface MailboxTarget {
+  peerId: PeerId
+  addrs: Multiaddr[]
+}
+
+export interface DepositReceipt {
+  relay: string
+  /** When the relay will drop the box if nobody fetched it */
+  expires: number
+}
+
+/** The agent side of /molt/mailbox/1.0.0 */
+export interface MailboxClient extends Startable {
+  /**
+   * Seal a signed message for `recipient` and deposit it with `relay`;
+   * resolves once the relay wrote it durably. Concurrent deposits to one
+   * relay and recipient travel together in one signed frame.
+   *
+   * @throws {MailboxRefusedError} a quota, the rate, a size limit or a check refused it
+   */
+  deposit(relay: MailboxTarget, recipient: PeerId, message: MoltMessage, options?: { signal?: AbortSignal }): Promise<DepositReceipt>
+  /** Watch (and drain) the mailboxes of the relays already connected; later connections are watched as they open */
+  watchConnectedRelays(): void
+  /** Fetch, deliver and acknowledge every box waiting at `relay`; resolves with how many were delivered */
+  sync(relay: PeerId, options?: { signal?: AbortSignal }): Promise<number>
+}
+
+interface QueuedItem extends DepositItem {
+  bytes: number
+  resolve: (receipt: DepositReceipt) => void
+  reject: (err: Error) => void
+}
+
+interface DepositQueue {
+  target: MailboxTarget
+  recipient: PeerId
+  items: QueuedItem[]
+  inFlight: number
+}
+
+/** Deposit frames in flight per relay and recipient; more wait and are batched */
+const MAX_DEPOSITS_IN_FLIGHT = 4
+
+class DefaultMailboxClient implements MailboxClient {
+  private readonly log: Logger
+  private readonly protocol: string
+  private readonly sealer: Sealer
+  private readonly channels = new Map<string, Promise<MailboxChannel>>()
+  private readonly queues = new Map<string, DepositQueue>()
+  private readonly syncing = new Map<string, { again: boolean, done: Promise<number> }>()
+  private readonly watching = new Set<string>()
+  private started = false
+
+  readonly [Symbol.toStringTag] = 'molt/mailbox-client'
+  readonly [serviceCapabilities] = ['@molt/mailbox-client']
+
+  constructor (private readonly components: MailboxClientComponents, private readonly init: MailboxClientInit) {
+    this.log = components.logger.forComponent(c.LOG_COMPONENT)
+    this.protocol = init.protocol ?? c.PROTOCOL
+    this.sealer = new Sealer(init.identity.privateKey.raw.subarray(0, 32), init.identity.privateKey.publicKey.raw)
+  }
+
+  async start (): Promise<void> {
+    this.started = true
+    this.components.events.addEventListener('connection:open', this.onConnection)
+  }
+
+  watchConnectedRelays (): void {
+    for (const relay of this.init.relays()) {
+      if (this.components.connectionManager.getConnections(peerIdFromString(relay)).length > 0) this.watch(relay)
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    this.components.events.removeEventListener('connection:open', this.onConnection)
+    for (const channel of this.channels.values()) channel.then(ch => { ch.close() }, () => {})
+    this.channels.clear()
+    this.watching.clear()
+  }
+
+  async deposit (target: MailboxTarget, recipient: PeerId, message: MoltMessage, options: { signal?: AbortSignal } = {}): Promise<DepositReceipt> {
+    if (recipient.publicKey == null) throw new SealError('the recipient PeerId carries no public key to seal to')
+    const plaintext = Buffer.from(JSON.stringify(message), 'utf8')
+    const box = Buffer.from(this.sealer.seal(plaintext, {
+      sender: this.init.identity.privateKey.publicKey.raw,
+      recipient: recipient.publicKey.raw,
+      id: message.id
+    })).toString('base64')
+    const exp = message.exp ?? Date.now() + c.RETENTION
+    const key = `${target.peerId.toString()}/${recipient.toString()}`
+    let queue = this.queues.get(key)
+    if (queue === undefined) this.queues.set(key, queue = { target, recipient, items: [], inFlight: 0 })
+    const receipt = new Promise<DepositReceipt>((resolve, reject) => {
+      queue.items.push({ id: message.id, exp, box, bytes: box.length, resolve, reject })
+    })
+    if (queue.inFlight < MAX_DEPOSITS_IN_FLIGHT) queueMicrotask(() => { this.flush(key) })
+    options.signal?.throwIfAborted()
+    return receipt
+  }
+
+  async sync (relay: PeerId, options: { signal?: AbortSignal } = {}): Promise<number> {
+    const key = relay.toString()
+    const running = this.syncing.get(key)
+    if (running !== undefined) {
+      running.again = true
+      return running.done
+    }
+    const state = { again: false, done: Promise.resolve(0) }
+    state.done = (async () => {
+      let total = 0
+      try {
+        do {
+          state.again = false
+          total += await this.drain(relay, options.signal)
+        } while (state.again && this.started)
+      } finally {
+        this.syncing.delete(key)
+      }
+      return total
+    })()
+    this.syncing.set(key, state)
+    return state.done
+  }
+
+  private async drain (relay: PeerId, signal?: AbortSignal): Promise<number> {
+    const channel = await this.channel({ peerId: relay, addrs: [] }, signal)
+    let delivered = 0
+    for (;;) {
+      const answer = await channel.request({ t: 'fetch', limit: c.FETCH_LIMIT }, signal)
+      const items = Array.isArray(answer.items) ? answer.items as StoredBox[] : []
+      if (items.length === 0) return delivered
+      const opened: MailboxMessage[] = []
+      for (const item of items) {
+        const message = this.open(item, relay.toString())
+        if (message !== undefined) opened.push(message)
+      }
+      if (opened.length > 0) await this.init.deliver(opened)
+      // only now, with the messages in the inbox, may the relay forget them
+      await channel.request({ t: 'ack', keys: items.map(item => item.key) }, signal)
+      delivered += opened.length
+      if (answer.more !== true) return delivered
+    }
+  }
+
+  /** Open and check one box; a box that fails is reported and dropped (it can never become valid) */
+  private open (item: StoredBox, relay: string): MailboxMessage | undefined {
+    try {
+      const sender = peerIdFromString(item.from)
+      if (sender.publicKey == null || sender.type !== 'Ed25519') throw new SealError('the depositor is not an Ed25519 peer')
+      const plaintext = this.sealer.open(Buffer.from(item.box, 'base64'), {
+        sender: sender.publicKey.raw,
+        recipient: this.init.identity.privateKey.publicKey.raw,
+        id: item.id
+      })
+      const json = Buffer.from(plaintext).toString('utf8')
+      const message = validateMessage(JSON.parse(json))
+      if (message.id !== item.id) throw new MoltSpeakError('E_AUTH_FAILED', 'the sealed message id differs from the deposit id')
+      const senderKey = 'ed25519:' + Buffer.from(sender.publicKey.raw).toString('base64')
+      if (message.sig == null || message.from.key !== senderKey || !verifyMessage(message, undefined)) {
+        throw new MoltSpeakError('E_SIGNATURE', 'a mailbox message must be signed by its depositor (sig with from.key)')
+      }
+      return { message, json, peer: sender, relay }
+    } catch (err: any) {
+      this.log('refusing box %s from %s at relay %s - %s', item.id, item.from, relay, err.message)
+      this.init.onRejected?.(item.from, err)
+      return undefined
+    }
+  }
+
+  private flush (key: string): void {
+    const queue = this.queues.get(key)
+    if (queue === undefined || queue.items.length === 0 || queue.inFlight >= MAX_DEPOSITS_IN_FLIGHT) return
+    let bytes = 0
+    let count = 0
+    while (count < queue.items.length && count < c.MAX_ITEMS_PER_DEPOSIT && (count === 0 || bytes + queue.items[count].bytes <= c.MAX_DEPOSIT_BYTES)) {
+      bytes += queue.items[count].bytes
+      count++
+    }
+    const batch = queue.items.splice(0, count)
+    queue.inFlight++
+    this.send(queue, batch).finally(() => {
+      queue.inFlight--
+      if (queue.items.length > 0) this.flush(key)
+      else if (queue.inFlight === 0) this.queues.delete(key)
+    }).catch(() => {})
+  }
+
+  private async send (queue: DepositQueue, batch: QueuedItem[]): Promise<void> {
+    const from = this.init.identity.peerId.toString()
+    const to = queue.recipient.toString()
+    const items = batch.map(({ id, exp, box }) => ({ id, exp, box }))
+    try {
+      const channel = await this.channel(queue.target)
+      const answer = await channel.request({ t: 'deposit', from, to, items, sig: signDeposit(this.init.identity.signingKey, from, to, items) })
+      const receipt = { relay: queue.target.peerId.toString(), expires: Number(answer.expires) }
+      for (const item of batch) item.resolve(receipt)
+    } catch (err: any) {
+      for (const item of batch) item.reject(err)
+    }
+  }
+
+  /** The open channel to a relay, or a new one (dialling it if needed) */
+  private async channel (target: MailboxTarget, signal?: AbortSignal): Promise<MailboxChannel> {
+    const key = target.peerId.toString()
+    const existing = this.channels.get(key)
+    if (existing !== undefined) {
+      const channel = await existing.catch(() => undefined)
+      if (channel?.isOpen === true) return channel
+      if (this.channels.get(key) === existing) this.channels.delete(key)
+    }
+    const opening = (async () => {
+      const open = this.components.connectionManager.getConnections(target.peerId).find(conn => conn.status === 'open' && conn.limits == null)
+      const connection = open ?? await this.components.connectionManager.openConnection(target.addrs.length > 0 ? target.addrs : target.peerId, { signal })
+      const stream = await connection.newStream(this.protocol, { signal })
+      const channel = new MailboxChannel(stream, this.log)
+      channel.onNotify = (pending) => {
+        if (pending > 0) this.sync(target.peerId).catch(err => { this.log('mailbox sync with %s failed - %e', key, err) })
+      }
+      channel.onClose = () => {
+        if (this.channels.get(key) === opening) this.channels.delete(key)
+        if (this.watching.delete(key) && this.started) {
+          // the relay went away or the stream idled out: watch again if still connected
+          setTimeout(() => {
+            if (this.started && this.components.connectionManager.getConnections(target.peerId).length > 0) this.watch(key)
+          }, 1000).unref()
+        }
+      }
+      return channel
+    })()
+    this.channels.set(key, opening)
+    opening.catch(() => { if (this.channels.get(key) === opening) this.channels.delete(key) })
+    return opening
+  }
+
+  private readonly onConnection = (evt: CustomEvent<{ remotePeer: PeerId, limits?: unknown }>): void => {
+    const relay = evt.detail.remotePeer.toString()
+    if (evt.detail.limits != null || !this.init.relays().includes(relay)) return
+    this.watch(relay)
+  }
+
+  /** Ask `relay` to tell us about deposits while connected, and drain what already waits */
+  private watch (relay: string): void {
+    if (this.watching.has(relay) || !this.started) return
+    this.watching.add(relay)
+    const peerId = peerIdFromString(relay)
+    this.channel({ peerId, addrs: [] })
+      .then(async channel => channel.request({ t: 'watch' }))
+      .then(async (answer) => {
+        if (Number(answer.pending) > 0) await this.sync(peerId)
+      })
+      .catch((err: Error) => {
+        this.watching.delete(relay)
+        // a relay without the mailbox protocol is fine: it just relays
+        if (!(err instanceof MailboxClosedError) && !(err instanceof MailboxRefusedError)) this.log('cannot watch the mailbox at %s - %s', relay, err.message)
+      })
+  }
+}
+
+export function mailboxClient (init: MailboxClientInit): (components: MailboxClientComponents) => MailboxClient {
+  return (components) => new DefaultMailboxClient(components, init)
+}

@@ -1,0 +1,6 @@
+export { mailboxServer, type MailboxServer, type MailboxServerInit } from './server.js'
+export { mailboxClient, type MailboxClient, type MailboxClientInit, type MailboxMessage, type MailboxTarget, type DepositReceipt } from './client.js'
+export { MailboxStore, type DepositItem, type DepositResult, type MailboxStats, type StoredBox } from './store.js'
+export { resolveMailboxLimits, type MailboxLimits, type MailboxLimitsInit } from './limits.js'
+export { MailboxRefusedError, MailboxProtocolError, MailboxClosedError, type RefusalReason } from './errors.js'
+export { PROTOCOL as MAILBOX_PROTOCOL } from './constants.js'

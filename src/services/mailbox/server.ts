@@ -1,0 +1,219 @@
+import { serviceCapabilities } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { Registrar } from '@libp2p/interface-internal'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { rawPublicKeyToKeyObject } from '../../moltspeak/keys.js'
+import { FrameDecoder, writeFrame } from './frames.js'
+import { MailboxProtocolError, MailboxRefusedError } from './errors.js'
+import { verifyDeposit } from './deposit-signature.js'
+import type { DepositItem, MailboxStats, MailboxStore } from './store.js'
+import * as c from './constants.js'
+
+export interface MailboxServerInit {
+  store: MailboxStore
+  /** @default '/molt/mailbox/1.0.0' */
+  protocol?: string
+  /** Refuse deposits (`shutting-down`) while this returns true */
+  refusing?: () => boolean
+}
+
+export interface MailboxServerComponents {
+  registrar: Registrar
+  logger: ComponentLogger
+}
+
+/** The relay side of /molt/mailbox/1.0.0: accepts sealed deposits, serves each recipient its own boxes */
+export interface MailboxServer extends Startable {
+  readonly protocol: string
+  stats(): MailboxStats & { watchers: number }
+}
+
+const ID_PATTERN = /^[\x21-\x7e]{1,128}$/
+const BASE64_PATTERN = /^[A-Za-z0-9+/]*={0,2}$/
+
+class DefaultMailboxServer implements MailboxServer {
+  readonly protocol: string
+  private readonly log: Logger
+  private readonly watchers = new Map<string, Set<(pending: number) => void>>()
+  private unsubscribe?: () => void
+  private sweeper?: ReturnType<typeof setInterval>
+
+  readonly [Symbol.toStringTag] = 'molt/mailbox-server'
+  readonly [serviceCapabilities] = ['@molt/mailbox-server']
+
+  constructor (private readonly components: MailboxServerComponents, private readonly init: MailboxServerInit) {
+    this.log = components.logger.forComponent(c.LOG_COMPONENT)
+    this.protocol = init.protocol ?? c.PROTOCOL
+  }
+
+  async start (): Promise<void> {
+    this.unsubscribe = this.init.store.onDeposit((recipient) => {
+      const pending = this.init.store.pending(recipient)
+      for (const notify of this.watchers.get(recipient) ?? []) notify(pending)
+    })
+    await this.components.registrar.handle(this.protocol, (stream, connection) => { this.serve(stream, connection) }, {
+      maxInboundStreams: c.MAX_INBOUND_STREAMS
+    })
+    this.sweeper = setInterval(() => {
+      this.init.store.sweep().then(
+        (n) => { if (n > 0) this.log('deleted %d expired boxes', n) },
+        (err) => { this.log.error('sweeping expired boxes failed - %e', err) }
+      )
+    }, c.SWEEP_INTERVAL)
+    this.sweeper.unref()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.sweeper)
+    this.unsubscribe?.()
+    await this.components.registrar.unhandle(this.protocol)
+    this.watchers.clear()
+  }
+
+  stats (): MailboxStats & { watchers: number } {
+    let watchers = 0
+    for (const set of this.watchers.values()) watchers += set.size
+    return { ...this.init.store.stats(), watchers }
+  }
+
+  private serve (stream: Stream, connection: Connection): void {
+    const peer = connection.remotePeer
+    const peerKey = peer.toString()
+    const frames = new FrameDecoder(c.MAX_FRAME_BYTES)
+    stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
+    let watching: ((pending: number) => void) | undefined
+    let queue: Promise<void> = Promise.resolve()
+    let inFlight = 0
+
+    const answer = (value: Record<string, unknown>): void => {
+      queue = queue.then(async () => writeFrame(stream, value)).catch((err) => {
+        this.log('could not answer %p - %e', peer, err)
+      })
+    }
+    const stopWatching = (): void => {
+      if (watching === undefined) return
+      this.watchers.get(peerKey)?.delete(watching)
+      if (this.watchers.get(peerKey)?.size === 0) this.watchers.delete(peerKey)
+      watching = undefined
+    }
+    const handle = (frame: Record<string, unknown>): void => {
+      const rid = frame.rid
+      if (!Number.isSafeInteger(rid) || (rid as number) <= 0) throw new MailboxProtocolError('rid must be a positive integer')
+      inFlight++
+      if (inFlight > 4 * c.MAX_INBOUND_STREAMS && stream.readStatus === 'readable') stream.pause()
+      this.request(frame, peer, (pending) => {
+        if (watching !== undefined) return pending
+        let scheduled = false
+        watching = (count) => {
+          // one notification per tick however many deposits landed in it
+          if (scheduled) return
+          scheduled = true
+          queueMicrotask(() => {
+            scheduled = false
+            answer({ t: 'notify', rid, pending: count })
+          })
+        }
+        let set = this.watchers.get(peerKey)
+        if (set === undefined) this.watchers.set(peerKey, set = new Set())
+        set.add(watching)
+        return pending
+      }).then(answer, (err: any) => {
+        if (err instanceof MailboxRefusedError) {
+          answer({ t: 'error', rid, code: err.code, reason: err.reason, message: err.message, ...(err.retryAfter != null ? { retryAfter: err.retryAfter } : {}) })
+        } else {
+          this.log.error('mailbox request from %p failed - %e', peer, err)
+          answer({ t: 'error', rid, code: 'E_INTERNAL', reason: 'storage-error', message: 'the relay failed to handle the request' })
+        }
+      }).finally(() => {
+        inFlight--
+        if (stream.readStatus === 'paused' && inFlight <= 2 * c.MAX_INBOUND_STREAMS) stream.resume()
+      })
+    }
+
+    stream.addEventListener('message', (evt) => {
+      frames.push(evt.data)
+      try {
+        let frame
+        while ((frame = frames.next()) !== undefined) handle(frame)
+      } catch (err: any) {
+        this.log('closing mailbox stream from %p: %s', peer, err.message)
+        stopWatching()
+        answer({ t: 'error', rid: 0, code: 'E_PARSE', reason: 'malformed', message: err.message })
+        queue.finally(() => { stream.close().catch(() => { stream.abort(err) }) }).catch(() => {})
+      }
+    })
+    stream.addEventListener('remoteCloseWrite', () => {
+      queue.finally(() => { stream.close().catch(() => {}) }).catch(() => {})
+    })
+    stream.addEventListener('close', stopWatching)
+  }
+
+  /** One request frame → its answer frame (without rid), or a MailboxRefusedError */
+  private async request (frame: Record<string, unknown>, peer: PeerId, watch: (pending: number) => number): Promise<Record<string, unknown>> {
+    const rid = frame.rid
+    const recipient = peer.toString()
+    switch (frame.t) {
+      case 'deposit': {
+        if (this.init.refusing?.() === true) throw new MailboxRefusedError('the relay is shutting down', 'E_RATE_LIMIT', 'shutting-down')
+        const { to, items, sig } = checkDeposit(frame)
+        if (frame.from !== peer.toString()) {
+          throw new MailboxRefusedError('from is not the authenticated depositor', 'E_AUTH_FAILED', 'not-sender')
+        }
+        if (peer.publicKey == null || peer.type !== 'Ed25519' ||
+            !verifyDeposit(rawPublicKeyToKeyObject(peer.publicKey.raw), sig, peer.toString(), to, items)) {
+          throw new MailboxRefusedError('the deposit signature does not verify against the depositor key', 'E_SIGNATURE', 'bad-signature')
+        }
+        const result = await this.init.store.deposit(peer.toString(), to, items)
+        return { t: 'stored', rid, ...result }
+      }
+      case 'fetch': {
+        const limit = Number.isSafeInteger(frame.limit) ? Math.min(Math.max(1, frame.limit as number), c.FETCH_LIMIT) : c.FETCH_LIMIT
+        if (frame.after !== undefined && typeof frame.after !== 'string') throw malformed('after must be a key string')
+        const { items, more } = await this.init.store.fetch(recipient, { after: frame.after as string | undefined, limit })
+        return { t: 'items', rid, items, more }
+      }
+      case 'ack': {
+        if (!Array.isArray(frame.keys) || frame.keys.length > c.FETCH_LIMIT * 4 || !frame.keys.every(k => typeof k === 'string')) {
+          throw malformed(`keys must be an array of at most ${c.FETCH_LIMIT * 4} key strings`)
+        }
+        const deleted = await this.init.store.ack(recipient, frame.keys as string[])
+        return { t: 'acked', rid, deleted }
+      }
+      case 'watch':
+        return { t: 'notify', rid, pending: watch(this.init.store.pending(recipient)) }
+      default:
+        throw malformed(`unknown request type ${JSON.stringify(frame.t)}`)
+    }
+  }
+}
+
+function malformed (message: string): MailboxRefusedError {
+  return new MailboxRefusedError(message, 'E_SCHEMA', 'malformed')
+}
+
+function checkDeposit (frame: Record<string, unknown>): { to: string, items: DepositItem[], sig: string } {
+  if (typeof frame.from !== 'string') throw malformed('from must be the depositor PeerId')
+  if (typeof frame.to !== 'string') throw malformed('to must be the recipient PeerId')
+  try {
+    if (peerIdFromString(frame.to).type !== 'Ed25519') throw new Error('not Ed25519')
+  } catch {
+    throw malformed('to must be an Ed25519 PeerId')
+  }
+  if (typeof frame.sig !== 'string' || !BASE64_PATTERN.test(frame.sig)) throw malformed('sig must be base64')
+  if (!Array.isArray(frame.items) || frame.items.length === 0 || frame.items.length > c.MAX_ITEMS_PER_DEPOSIT) {
+    throw malformed(`items must hold 1 to ${c.MAX_ITEMS_PER_DEPOSIT} boxes`)
+  }
+  const items: DepositItem[] = []
+  for (const item of frame.items as unknown[]) {
+    const { id, exp, box } = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>
+    if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw malformed('an item id must be 1-128 printable ASCII characters')
+    if (!Number.isSafeInteger(exp)) throw malformed('an item exp must be an integer (ms)')
+    if (typeof box !== 'string' || box.length === 0 || !BASE64_PATTERN.test(box)) throw malformed('an item box must be base64')
+    items.push({ id, exp: exp as number, box })
+  }
+  return { to: frame.to, items, sig: frame.sig }
+}
+
+export function mailboxServer (init: MailboxServerInit): (components: MailboxServerComponents) => MailboxServer {
+  return (components) => new DefaultMailboxServer(components, init)
+}

@@ -1,0 +1,206 @@
+/**
+ * Fault suite (slow; real processes killed with SIGKILL): a ledger of every
+ * message whose send() resolved — delivered, stored or queued — is checked
+ * against what the recipient received. Zero acknowledged messages may be lost;
+ * duplicates are allowed in at-least-once mode only.
+ */
+import { describe, it, expect, afterEach } from 'vitest'
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import type { Readable } from 'node:stream'
+import { createServer } from 'node:net'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { openDatabase } from '../../src/storage/index.js'
+import { Inbox } from '../../src/inbox/index.js'
+
+const WORKER = join(import.meta.dirname, 'worker.mjs')
+const MESSAGES = 10_000
+
+class Proc {
+  readonly lines: string[] = []
+  readonly got = new Set<string>()
+  stderr = ''
+  exited: Promise<number | null>
+  private readonly child: ChildProcessByStdio<null, Readable, Readable>
+  private waiters: Array<() => void> = []
+
+  constructor (args: string[]) {
+    this.child = spawn(process.execPath, [WORKER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let partial = ''
+    this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      partial += chunk
+      const parts = partial.split('\n')
+      partial = parts.pop() ?? ''
+      for (const line of parts) {
+        if (line.startsWith('GOT ')) this.got.add(line.slice(4))
+        else this.lines.push(line)
+      }
+      for (const wake of this.waiters) wake()
+    })
+    this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })
+    this.exited = new Promise(resolve => { this.child.once('exit', (code) => { resolve(code) }) })
+    procs.push(this)
+  }
+
+  async line (prefix: string, timeout = 20_000): Promise<string> {
+    const deadline = Date.now() + timeout
+    for (;;) {
+      const found = this.lines.find(l => l.startsWith(prefix))
+      if (found != null) return found.slice(prefix.length).trim()
+      if (Date.now() > deadline) throw new Error(`no "${prefix}" line within ${timeout} ms; stderr: ${this.stderr.slice(-2000)}`)
+      await new Promise<void>(resolve => {
+        this.waiters.push(resolve)
+        setTimeout(resolve, 200)
+      })
+      this.waiters = []
+    }
+  }
+
+  has (prefix: string): boolean {
+    return this.lines.some(l => l.startsWith(prefix))
+  }
+
+  async kill (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    this.child.kill(signal)
+    await this.exited
+  }
+}
+
+const procs: Proc[] = []
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(procs.splice(0).map(async p => p.kill()))
+  await Promise.all(dirs.splice(0).map(async d => rm(d, { recursive: true, force: true })))
+})
+
+async function dir (): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'molt-fault-'))
+  dirs.push(d)
+  return d
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+async function readLedger (path: string): Promise<Array<{ seq: number, id: string, status: string }>> {
+  if (!existsSync(path)) return []
+  return (await readFile(path, 'utf8')).split('\n').filter(Boolean).map(line => {
+    const [seq, id, status] = line.split(' ')
+    return { seq: Number(seq), id, status }
+  })
+}
+
+/** How many times each query id sits in a (stopped) node's inbox */
+async function inboxCounts (dataDir: string): Promise<Map<string, number>> {
+  const db = await openDatabase(join(dataDir, 'db'))
+  try {
+    const inbox = new Inbox(db, 1_000_000)
+    await inbox.open()
+    const counts = new Map<string, number>()
+    let after = 0
+    for (;;) {
+      const page = await inbox.list({ after, limit: 5000 })
+      if (page.length === 0) return counts
+      for (const entry of page) if (entry.message.op === 'query') counts.set(entry.message.id, (counts.get(entry.message.id) ?? 0) + 1)
+      after = page[page.length - 1].cursor
+    }
+  } finally {
+    await db.close()
+  }
+}
+
+async function waitForAll (recipients: () => Set<string>, ledger: string, timeout: number): Promise<{ promised: number, missing: string[] }> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    const entries = await readLedger(ledger)
+    const got = recipients()
+    const missing = entries.filter(e => !got.has(e.id)).map(e => e.id)
+    if (missing.length === 0 || Date.now() > deadline) return { promised: entries.length, missing }
+    await sleep(250)
+  }
+}
+
+describe('store-and-forward under crashes (kill -9)', () => {
+  it(`relay killed repeatedly during ${MESSAGES} at-least-once messages: zero acknowledged messages lost`, async () => {
+    const relayDir = await dir()
+    const relayPort = await freePort()
+    let relay = new Proc(['relay', relayDir, String(relayPort)])
+    const relayAddr = await relay.line('READY')
+    const recipientDir = await dir()
+    // reachable only through the relay: every message crosses it (or waits in its mailbox)
+    const recipient = new Proc(['recipient', recipientDir, '-', relayAddr])
+    const circuit = await recipient.line('READY')
+    const to = circuit.split('/p2p/').pop() as string
+    const ledger = join(await dir(), 'ledger')
+    // few in flight, so the stream lasts long enough to be cut several times
+    const sender = new Proc(['sender', await dir(), to, circuit, String(MESSAGES), 'at-least-once', ledger, '4'])
+
+    let kills = 0
+    while (!sender.has('DONE') && kills < 6) {
+      await sleep(500)
+      await relay.kill('SIGKILL')
+      kills++
+      await sleep(300)
+      relay = new Proc(['relay', relayDir, String(relayPort)])
+      await relay.line('READY')
+    }
+    await sender.line('DONE', 120_000)
+    const { promised, missing } = await waitForAll(() => recipient.got, ledger, 60_000)
+    const statuses = (await readLedger(ledger)).reduce<Record<string, number>>((acc, e) => ({ ...acc, [e.status]: (acc[e.status] ?? 0) + 1 }), {})
+    console.log(`relay kills: ${kills}; promised ${promised} (${JSON.stringify(statuses)}); missing ${missing.length}`)
+    expect(kills).toBeGreaterThanOrEqual(2)
+    expect(promised).toBe(MESSAGES)
+    expect(missing).toEqual([])
+  }, 240_000)
+
+  for (const victim of ['sender', 'recipient'] as const) {
+    it(`${victim} killed repeatedly during ${MESSAGES} exactly-once messages: none lost, none duplicated`, async () => {
+      const recipientDir = await dir()
+      const port = await freePort()
+      let recipient = new Proc(['recipient', recipientDir, String(port)])
+      const address = await recipient.line('READY')
+      const to = address.split('/p2p/').pop() as string
+      const ledger = join(await dir(), 'ledger')
+      const senderDir = await dir()
+      const recipients = [recipient]
+      let sender = new Proc(['sender', senderDir, to, address, String(MESSAGES), 'exactly-once', ledger, '4'])
+
+      let kills = 0
+      while (!sender.has('DONE') && kills < 6) {
+        await sleep(600)
+        if (sender.has('DONE')) break
+        if (victim === 'sender') {
+          await sender.kill('SIGKILL')
+          sender = new Proc(['sender', senderDir, to, address, String(MESSAGES), 'exactly-once', ledger, '4'])
+        } else {
+          await recipient.kill('SIGKILL')
+          await sleep(500)
+          recipient = new Proc(['recipient', recipientDir, String(port)])
+          recipients.push(recipient)
+          await recipient.line('READY')
+        }
+        kills++
+      }
+      await sender.line('DONE', 120_000)
+      const { promised, missing } = await waitForAll(() => new Set(recipients.flatMap(r => [...r.got])), ledger, 60_000)
+      await recipient.kill('SIGTERM')
+      const counts = await inboxCounts(recipientDir)
+      const duplicates = [...counts.values()].filter(n => n > 1).length
+      const lost = (await readLedger(ledger)).filter(e => !counts.has(e.id)).length
+      console.log(`${victim} kills: ${kills}; promised ${promised}; missing ${missing.length}; in inbox ${counts.size}; lost ${lost}; duplicated ${duplicates}`)
+      expect(kills).toBeGreaterThanOrEqual(2)
+      expect(promised).toBe(MESSAGES)
+      expect(missing).toEqual([])
+      expect(lost).toBe(0)
+      expect(duplicates).toBe(0)
+    }, 240_000)
+  }
+})

@@ -1,0 +1,83 @@
+import { describe, it, expect } from 'vitest'
+import { PassThrough } from 'node:stream'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { StructuredLogger, formatLogLine, parseLogLevel, resolveLogOptions, InvalidLogOptionError, levelEnabled } from '../../src/logging/index.js'
+import { Output } from '../../src/cli/output.js'
+import { parseConfig } from '../../src/config/index.js'
+import { applyEnv } from '../../src/config/env.js'
+
+const T = Date.UTC(2025, 0, 2, 3, 4, 5, 678)
+const PEER = '12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
+
+function capture (): { stream: PassThrough, lines: () => string[] } {
+  const stream = new PassThrough()
+  let text = ''
+  stream.setEncoding('utf8').on('data', (chunk: string) => { text += chunk })
+  return { stream, lines: () => text.split('\n').filter(Boolean) }
+}
+
+describe('log lines', () => {
+  it('json: ts, level, msg first, then the fields; payloads and keys never written', () => {
+    const line = formatLogLine('json', 'info', 'message', {
+      id: 'm1', peer: peerIdFromString(PEER), n: 10n, msg: 'shadow', message: { op: 'query', p: { secret: 1 }, sig: 'ed25519:xx', from: { agent: 'a', key: 'ed25519:yy' } }
+    }, T)
+    expect(JSON.parse(line)).toEqual({ ts: '2025-01-02T03:04:05.678Z', level: 'info', msg: 'message', id: 'm1', peer: PEER, n: '10', message: { op: 'query', from: { agent: 'a' } } })
+    expect(line).not.toContain('ed25519')
+    expect(Object.keys(JSON.parse(line)).slice(0, 3)).toEqual(['ts', 'level', 'msg'])
+  })
+
+  it('pretty: one line, quoted where needed', () => {
+    expect(formatLogLine('pretty', 'warn', 'refused', { reservations: { 'per-ip-limit': 2 }, why: 'a b', peer: PEER }, T))
+      .toBe(`2025-01-02T03:04:05.678Z WARN  refused reservations={"per-ip-limit":2} why="a b" peer=${PEER}`)
+  })
+
+  it('levels include the more severe ones', () => {
+    expect(levelEnabled('info', 'warn')).toBe(true)
+    expect(levelEnabled('info', 'debug')).toBe(false)
+    const { stream, lines } = capture()
+    const logger = new StructuredLogger({ level: 'warn', format: 'json', stream, now: () => T })
+    logger.debug('a')
+    logger.info('b')
+    logger.warn('c')
+    logger.error('d')
+    expect(lines().map(l => JSON.parse(l).msg)).toEqual(['c', 'd'])
+  })
+
+  it('options: flags over config/env over defaults; bad values name their source', () => {
+    expect(resolveLogOptions({})).toEqual({ level: 'info', format: 'pretty' })
+    expect(resolveLogOptions({ level: 'debug' }, { level: 'warn', format: 'json' })).toEqual({ level: 'debug', format: 'json' })
+    expect(() => parseLogLevel('loud', '--log-level')).toThrow(InvalidLogOptionError)
+    expect(() => resolveLogOptions({ format: 'xml' })).toThrow('--log-format must be one of json, pretty, got "xml"')
+    expect(applyEnv(parseConfig({ log: { level: 'warn' } }), { MOLT_LOG_FORMAT: 'json' }).log).toEqual({ level: 'warn', format: 'json' })
+    expect(() => applyEnv(parseConfig({}), { MOLT_LOG_LEVEL: 'loud' })).toThrow(/MOLT_LOG_LEVEL.*log\.level/)
+    expect(() => parseConfig({ log: { format: 'xml' } })).toThrow('log.format')
+  })
+})
+
+describe('CLI output with logging', () => {
+  it('events: pretty text, the --json document, or a JSON log line without payload', () => {
+    const entry = {
+      cursor: 3, receivedAt: T, peer: PEER, route: 'direct' as const,
+      message: { v: '0.1', id: 'm1', ts: T, op: 'query', from: { agent: 'a', org: 'o', key: 'ed25519:k' }, to: { agent: 'b', org: 'o' }, p: { secret: 'payload' }, sig: 'ed25519:s' } as any
+    }
+    const pretty = capture()
+    new Output(false, pretty.stream, new PassThrough()).message(entry)
+    expect(pretty.lines()).toEqual([`2025-01-02T03:04:05.678Z query from a@o (…${PEER.slice(-8)}) id=m1`])
+
+    const legacy = capture()
+    new Output(true, legacy.stream, new PassThrough()).message(entry)
+    expect(JSON.parse(legacy.lines()[0])).toEqual({ event: 'message', ...entry })
+
+    const logged = capture()
+    const out = new Output(true, logged.stream, new PassThrough())
+    out.useLogging({ level: 'info', format: 'json' })
+    out.message(entry)
+    out.event('debug', 'hidden', { fields: { x: 1 } })
+    out.error('E_INTERNAL', 'boom')
+    const [message, error, ...rest] = logged.lines().map(l => JSON.parse(l))
+    expect(message).toMatchObject({ level: 'info', msg: 'message', cursor: 3, id: 'm1', op: 'query', from: 'a@o', peer: PEER, route: 'direct', signed: true })
+    expect(JSON.stringify(message)).not.toMatch(/payload|ed25519/)
+    expect(error).toMatchObject({ level: 'error', msg: 'boom', code: 'E_INTERNAL' })
+    expect(rest).toEqual([])
+  })
+})
