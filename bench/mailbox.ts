@@ -18,13 +18,20 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createMoltNode, createMessage, signMessage, type MoltNode } from '../src/index.js'
 import { runNatsBaseline, type NatsResult } from './nats.js'
+import { MailboxChannel } from '../src/services/mailbox/channel.js'
+import { signDeposit } from '../src/services/mailbox/deposit-signature.js'
+import { MAILBOX_PROTOCOL } from '../src/services/mailbox/index.js'
+import type { PeerId } from '@libp2p/interface'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const loopback = { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any }
 
 export interface MailboxBenchResult {
   messages: number
+  /** Through the SDK: each message sealed and deposited by the mailbox client (sender CPU included) */
   deposit: { perSecond: number, seconds: number }
+  /** The relay alone: pre-sealed, pre-signed deposit frames pipelined on 2 streams, acked after fsync */
+  relayCapacity: { perSecond: number, seconds: number }
   nats?: NatsResult
   drain: { perSecond: number, seconds: number }
   outboxEndToEnd: { messages: number, seconds: number, perSecond: number }
@@ -67,17 +74,19 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
     const started = performance.now()
     await Promise.all(prepared.map(async message => mailbox.deposit(target, bobId, message)))
     const depositSeconds = (performance.now() - started) / 1000
+    log(`  mailbox: relay capacity, ${messages} pre-sealed boxes in signed frames of 1,024 on 2 streams`)
+    const relayCapacity = await depositFrames(alice, relayAddress, bobId, prepared.length, mailbox)
     // sealing cost alone, for the record (it is inside the deposit figure)
     const sealStart = performance.now()
     const sealer = (mailbox as any).sealer
     for (let i = 0; i < 5000; i++) sealer.seal(Buffer.alloc(1100), { sender: bobId.publicKey!.raw, recipient: bobId.publicKey!.raw, id: 'x' })
     const sealMicros = (performance.now() - sealStart) * 1000 / 5000
 
-    log(`  mailbox: recipient comes online and drains ${messages + 2000}`)
+    log(`  mailbox: recipient comes online and drains ${2 * messages + 2000}`)
     const drainStarted = performance.now()
     const bob2 = await createMoltNode({ dataDir: recipientDir, listen: [], relays: [relayAddress], heartbeatInterval: 0, libp2p: loopback })
     nodes.push(bob2)
-    await waitForInbox(bob2, messages + 2000, 300_000)
+    await waitForInbox(bob2, 2 * messages + 2000, 300_000)
     const drainSeconds = (performance.now() - drainStarted) / 1000
 
     log(`  outbox: ${options.outboxMessages} messages queued for an offline peer, then it connects`)
@@ -103,7 +112,8 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
       messages,
       deposit: { perSecond: messages / depositSeconds, seconds: depositSeconds },
       nats,
-      drain: { perSecond: (messages + 2000) / drainSeconds, seconds: drainSeconds },
+      relayCapacity,
+      drain: { perSecond: (2 * messages + 2000) / drainSeconds, seconds: drainSeconds },
       outboxEndToEnd: { messages: options.outboxMessages, seconds: e2eSeconds, perSecond: options.outboxMessages / e2eSeconds },
       sealMicros
     }
@@ -113,4 +123,35 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
     await new Promise(resolve => relay.once('exit', resolve))
     await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true })))
   }
+}
+
+/** Pre-seal `count` boxes into signed 1,024-box frames, then time their deposit over 2 raw mailbox streams */
+async function depositFrames (alice: MoltNode, relayAddress: string, bobId: PeerId, count: number, mailbox: any): Promise<{ perSecond: number, seconds: number }> {
+  const from = alice.peerId.toString()
+  const to = bobId.toString()
+  const signingKey = (alice as any).identity.signingKey
+  const sealer = mailbox.sealer
+  const frames: Array<Record<string, unknown>> = []
+  for (let done = 0; done < count;) {
+    const items = []
+    for (let i = 0; i < 1024 && done < count; i++, done++) {
+      const message = signMessage(createMessage({ op: 'query', p: { domain: 'bench', data: 'x'.repeat(900) }, from: alice.agent, to: { agent: 'bob', org: 'peer' }, exp: Date.now() + 3_600_000 }), signingKey)
+      const box = Buffer.from(sealer.seal(Buffer.from(JSON.stringify(message)), { sender: alice.peerId.publicKey!.raw, recipient: bobId.publicKey!.raw, id: message.id })).toString('base64')
+      items.push({ id: message.id, exp: message.exp as number, box })
+    }
+    frames.push({ t: 'deposit', from, to, items, sig: signDeposit(signingKey, from, to, items) })
+  }
+  const connection = await alice.libp2p.dial(multiaddr(relayAddress))
+  const channels = await Promise.all([0, 1].map(async () => new MailboxChannel(await connection.newStream(MAILBOX_PROTOCOL), alice.libp2p.logger.forComponent('bench'))))
+  const started = performance.now()
+  let next = 0
+  await Promise.all(channels.flatMap(channel => [0, 1, 2, 3].map(async () => {
+    while (next < frames.length) {
+      const answer = await channel.request(frames[next++])
+      if (answer.t !== 'stored') throw new Error(`deposit refused: ${JSON.stringify(answer)}`)
+    }
+  })))
+  const seconds = (performance.now() - started) / 1000
+  for (const channel of channels) channel.close()
+  return { perSecond: count / seconds, seconds }
 }

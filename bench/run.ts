@@ -15,6 +15,7 @@ import { runDiscoverBench } from './discover.js'
 import { runRelayPathBench, runRelayCapacityBench } from './relay.js'
 import { runApiBench } from './api.js'
 import { runMailboxBench } from './mailbox.js'
+import { runTrustBench } from './trust.js'
 import { fmt } from './stats.js'
 
 const { values } = parseArgs({
@@ -26,10 +27,10 @@ const { values } = parseArgs({
   }
 })
 if (values.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,api,relay,mailbox,discover,lan] [-- --json]\n')
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,api,relay,mailbox,discover,lan,trust] [-- --json]\n')
   process.exit(0)
 }
-const SECTIONS = ['speak', 'api', 'relay', 'mailbox', 'discover', 'lan']
+const SECTIONS = ['speak', 'api', 'relay', 'mailbox', 'discover', 'lan', 'trust']
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map(s => s.trim()))
 for (const s of sections) {
   if (!SECTIONS.includes(s)) {
@@ -108,12 +109,13 @@ if (sections.has('mailbox')) {
   log('mailbox: sealed deposits with durable acks vs NATS JetStream file store; drain; outbox end to end')
   const mb = await runMailboxBench({ messages: quick ? 5_000 : 50_000, outboxMessages: quick ? 2_000 : 10_000, log })
   figures.mailbox = mb
-  const ratio = mb.nats != null ? mb.deposit.perSecond / mb.nats.perSecond : undefined
+  const ratio = mb.nats != null ? mb.relayCapacity.perSecond / mb.nats.perSecond : undefined
   out.push('', '### Store-and-forward', '',
     '| | molt | baseline (same run) | ratio | target |',
     '|---|---|---|---|---|',
-    `| mailbox deposits, sealed ~1 KiB, acked after fsync'd group commit (${fmt(mb.messages)} msgs) | ${fmt(mb.deposit.perSecond)} msg/s | ${mb.nats != null ? `${fmt(mb.nats.perSecond)} msg/s NATS JetStream file store, async publish, acked` : 'nats-server not installed'} | ${ratio != null ? `${fmt(ratio, 2)}×` : '—'} | ≥ 26,000 msg/s — ${check(mb.deposit.perSecond >= 26_000)}; ≥ 2× NATS — ${ratio != null ? check(ratio >= 2) : 'not measured'} |`,
-    `| mailbox drain: recipient starts, fetches, opens, verifies, stores (${fmt(mb.messages + 2000)} msgs) | ${fmt(mb.drain.perSecond)} msg/s (${fmt(mb.drain.seconds, 2)} s incl. start-up) | — | — | — |`,
+    `| relay mailbox deposits: pre-sealed ~1 KiB boxes, signed frames of 1,024, 2 streams, each acked after an fsync'd group commit (${fmt(mb.messages)} msgs) | ${fmt(mb.relayCapacity.perSecond)} msg/s | ${mb.nats != null ? `${fmt(mb.nats.perSecond)} msg/s NATS JetStream file store, async publish of 1 KiB, acked` : 'nats-server not installed'} | ${ratio != null ? `${fmt(ratio, 2)}×` : '—'} | ≥ 26,000 msg/s — ${check(mb.relayCapacity.perSecond >= 26_000)}; ≥ 2× NATS — ${ratio != null ? check(ratio >= 2) : 'not measured'} |`,
+    `| the same through the SDK: each message sealed, batched and deposited by the mailbox client (sender CPU included) | ${fmt(mb.deposit.perSecond)} msg/s | — | — | — |`,
+    `| mailbox drain: recipient starts, fetches, opens, verifies, stores (${fmt(2 * mb.messages + 2000)} msgs) | ${fmt(mb.drain.perSecond)} msg/s (${fmt(mb.drain.seconds, 2)} s incl. start-up) | — | — | — |`,
     `| offline then online through the outbox: ${fmt(mb.outboxEndToEnd.messages)} queued messages, from the recipient's connect to all in its inbox | ${fmt(mb.outboxEndToEnd.seconds, 2)} s (${fmt(mb.outboxEndToEnd.perSecond)} msg/s) | — | — | — |`,
     `| sealing one box (X25519 shared key cached, HKDF + ChaCha20-Poly1305), inside the deposit figure | ${fmt(mb.sealMicros, 1)} µs | — | — | — |`)
 }
@@ -161,6 +163,19 @@ if (sections.has('lan')) {
     log(`lan: not run: ${err.message}`)
     out.push('', '### LAN', '', `not run: ${err.message}`)
   }
+}
+
+if (sections.has('trust')) {
+  log('trust: attestation validation + store, propagation over gossipsub, catch-up sync, score computation')
+  const tr = await runTrustBench({ nodes: quick ? 12 : 30, attestations: quick ? 200 : 1000, missed: quick ? 2000 : 10_000, log })
+  figures.trust = tr
+  out.push('', '### Trust', '',
+    '| | figure |', '|---|---|',
+    `| attestation verification (canonical JSON, SHA-256 id, Ed25519) | ${fmt(tr.verifyPerSecond)} /s |`,
+    `| validation + store + publish through \`trust.submit()\` (one node) | ${fmt(tr.submitPerSecond)} /s |`,
+    `| ${fmt(tr.propagation.attestations)} attestations from 10 publishers reach all of ${tr.propagation.nodes} nodes (each dials 3) | ${fmt(tr.propagation.seconds, 2)} s |`,
+    `| a late node that missed ${fmt(tr.sync.missed)} attestations: connect → all stored (/molt/trust-sync/1.0.0) | ${fmt(tr.sync.seconds, 2)} s |`,
+    ...tr.scoring.map(s => `| score of one peer over ${fmt(s.attestations)} attestations (model build ${fmt(s.buildMs, 1)} ms, once per change) | ${fmt(s.scoreMs, 1)} ms |`))
 }
 
 const table = out.join('\n')

@@ -5,6 +5,8 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import type { Libp2pOptions } from 'libp2p'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import type { Registry } from 'prom-client'
 import type { PrivateKey } from '@libp2p/interface'
 import { dhtService, peerDiscoveryModules, type DiscoveryOptions } from './discovery/config.js'
 
@@ -21,6 +23,13 @@ export interface BaseLibp2pInit {
   connectionManager?: Libp2pOptions['connectionManager']
   /** The embedder's own libp2p options, merged over molt's */
   extra?: Partial<Libp2pOptions>
+  /**
+   * Export libp2p's own metrics (connections, streams per protocol, dials,
+   * DHT, …) into this registry. @libp2p/prometheus-metrics keeps its metric
+   * objects in a module-wide map, so only one node per process should use it:
+   * the CLI daemons do, embedded nodes opt in.
+   */
+  metrics?: Registry
 }
 
 /**
@@ -34,6 +43,7 @@ export function baseLibp2pOptions (init: BaseLibp2pInit, services: Record<string
   return {
     ...extra,
     privateKey: init.privateKey,
+    ...(init.metrics != null ? { metrics: prometheusMetrics({ registry: init.metrics, collectDefaultMetrics: false }) } : {}),
     connectionManager: { ...init.connectionManager, ...extra.connectionManager },
     addresses: { listen: init.listen, ...(init.announce != null ? { announce: init.announce } : {}), ...extra.addresses },
     transports: [tcp(), webSockets(), ...(init.transports ?? []), ...(extra.transports ?? [])],

@@ -32,6 +32,7 @@ import { REPLAY_CACHE_SIZE, REPLAY_WINDOW } from './services/speak/constants.js'
 import { isRelayedAddress, relayOf } from './routing/route.js'
 import { signingBytes } from './moltspeak/index.js'
 import { Discovery, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
+import { trust, trustPubsub, type TrustService, type TrustInit } from './services/trust/index.js'
 
 export interface MoltNodeOptions {
   /** Where the key, config and LevelDB live. @default $MOLT_HOME or ~/.molt */
@@ -81,6 +82,16 @@ export interface MoltNodeOptions {
   processMetrics?: boolean
   /** Messages the outbox holds before at-least-once sends to unreachable peers are refused. @default 100000 */
   outboxMaxMessages?: number
+  /** ms between checks of the mailboxes of configured relays this node is not connected to. @default 600000 */
+  mailboxCheckInterval?: number
+  /**
+   * Also export libp2p's own metrics (`libp2p_*`: connections, streams per
+   * protocol, dials, DHT) in `node.metrics`. One such node per process (the
+   * exporter shares its metrics module-wide). @default false (`molt agent`: true)
+   */
+  libp2pMetrics?: boolean
+  /** Attestations, scores and the inbox policy (protocols/trust.md). @default config `trust` */
+  trust?: Partial<Omit<TrustInit, 'identity' | 'db'>>
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -231,6 +242,8 @@ export interface MoltNode {
   receipt(id: string, options?: { signal?: AbortSignal, timeout?: number }): Promise<DeliveryReceipt>
   /** This node's Prometheus metrics (its own registry), served as GET /metrics by the local API */
   readonly metrics: AgentMetrics
+  /** Signed attestations (gossip, sync) and this node's trust scores: `node.trust.score(peer, { domain })` */
+  readonly trust: TrustService
   addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   /** An outbox message was given up on (expired or refused): the application is told, nothing is dropped silently */
   addEventListener(type: 'dead-letter', listener: (evt: CustomEvent<DeadLetter>) => void): void
@@ -246,6 +259,8 @@ export interface MoltServices extends Record<string, unknown> {
   cards: CardService
   relayClient: RelayClient
   mailbox: MailboxClient
+  trust: TrustService
+  pubsub: unknown
   dht?: unknown
 }
 
@@ -259,6 +274,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   libp2p!: Libp2p<MoltServices>
   discovery!: Discovery
   metrics!: AgentMetrics
+  get trust (): TrustService { return this.libp2p.services.trust }
   delivery!: Delivery
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId
@@ -382,6 +398,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       throw err
     }
     this.metrics.sendOutcomes.inc({ status: result.status, mode: delivery })
+    if (result.delivered) this.trust.observe(result.peer, true)
     if (result.status === 'delivered') this.metrics.sent(init.op, result.route ?? 'direct')
     return result
   }
@@ -458,7 +475,12 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         throw err
       }
       this.metrics.sent(init.op, this.routeTo(peerId).route)
-      const answer = await reply
+      // the peer's answer (or silence) is direct experience for the trust score
+      const answer = await reply.catch((err: Error) => {
+        if (err instanceof RequestTimeoutError) this.trust.observe(peerId, false)
+        throw err
+      })
+      this.trust.observe(peerId, answer.op !== 'error')
       this.metrics.requestDone(started)
       return answer
     } finally {
@@ -521,7 +543,9 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
 
   async discover (capability: string, options: DiscoverOptions = {}): Promise<DiscoveredAgent[]> {
     this.assertRunning()
-    return this.discovery.discover(capability, options)
+    const found = await this.discovery.discover(capability, options)
+    if (options.minTrust === undefined && options.sortByTrust !== true) return found
+    return this.trust.rank(found, { ...options, trustDomain: options.trustDomain ?? capability })
   }
 
   peers (): KnownPeer[] {
@@ -572,6 +596,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
    * the inbox write.
    */
   async receive (batch: InboundMessage[]): Promise<void> {
+    batch = batch.filter(item => this.trust.inboxDecision(item.peer) !== 'hold' || (this.trust.hold(item.peer, item.message), false))
+    if (batch.length === 0) return
     const receivedAt = Date.now()
     const { cursors, stored } = this.inboxStore.append(batch.map(item => ({
       json: item.json,
@@ -777,11 +803,15 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       // a private address behind someone's NAT swallows SYNs: give up on it fast so the
       // relayed address is tried (the stock 6 s per address made every relayed dial slow)
       connectionManager: { addressDialTimeout: ADDRESS_DIAL_TIMEOUT },
+      metrics: options.libp2pMetrics === true ? metrics.registry : undefined,
       extra: options.libp2p
     }, {
       cards: cards({ identity, profile: () => node.profile }),
       // hole punching after a relayed connection; known to fail from Node over TCP, so relays carry the traffic
       dcutr: dcutr(),
+      // attestations travel on gossipsub (relays and relayed agents included)
+      pubsub: trustPubsub(),
+      trust: trust({ identity, db, ...options.trust, preTrusted: options.trust?.preTrusted ?? config.trust.preTrusted, inbox: options.trust?.inbox ?? config.trust.inbox }),
       relayClient: relayClient({
         relays: options.relays ?? config.relays,
         maxReservations: options.maxRelayReservations,
@@ -789,9 +819,10 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       }),
       mailbox: mailboxClient({
         identity,
-        relays: () => node.relays().map(relay => relay.relay),
+        relays: () => node.relays().map(({ relay, address }) => ({ relay, address })),
         deliver: async (messages) => node.receiveFromMailbox(messages),
-        onRejected: () => { metrics.mailboxRejected.inc() }
+        onRejected: () => { metrics.mailboxRejected.inc() },
+        checkInterval: options.mailboxCheckInterval
       }),
       speak: speak({
         ...options.speak,
@@ -803,6 +834,9 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
           metrics.refused(error.code)
           options.speak?.onRefused?.(peer, error)
         },
+        authorize: (peer) => node.trust.inboxDecision(peer) === 'refuse'
+          ? new MoltSpeakError('E_AUTH_FAILED', 'the sender is below this agent\'s trust threshold')
+          : undefined,
         onDuplicate: (peer, id) => {
           metrics.duplicate()
           options.speak?.onDuplicate?.(peer, id)
@@ -822,6 +856,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       log: node.libp2p.logger.forComponent('molt:delivery'),
       speakSend: async (peer, body, sendOptions) => node.libp2p.services.speak.send(peer, body, sendOptions),
       routeTo: (peer) => routeOver(node.libp2p.getConnections(peer)),
+      isConnected: (peer) => node.libp2p.getConnections(peer).some(connection => connection.status === 'open'),
       mailboxTargets: async (peer) => node.mailboxTargets(peer),
       sign: (message) => signMessage(message, identity.signingKey),
       onDelivered: (entries, route) => {

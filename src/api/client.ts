@@ -90,6 +90,11 @@ export class ApiClient {
     return this.call('GET', `/v1/card${search}`, undefined, withMargin({ ...options, timeoutMs: query.timeoutMs }))
   }
 
+  /** The trust endpoints (`/v1/trust/…`): `path` is below /v1/trust */
+  async trust<T = unknown> (method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<T> {
+    return this.call<T>(method, `/v1/trust${path}`, body, options)
+  }
+
   private async call<T> (method: 'GET' | 'POST', path: string, body: unknown, options: CallOptions): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
     if (body !== undefined) headers['content-type'] = 'application/json'

@@ -13,6 +13,7 @@ import type {
   OutboxResponse, ReceiptResponse, RequestResponse, SendResponse
 } from './types.js'
 import { DELIVERY_MODES, type DeliveryMode } from '../delivery/constants.js'
+import { trustRoutes } from './trust-routes.js'
 
 export interface RouteContext {
   url: URL
@@ -221,7 +222,8 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     ['/v1/ping', { POST: { handler: ping } }],
     ['/v1/peers', { GET: { handler: peers } }],
     ['/v1/discover', { GET: { handler: discover } }],
-    ['/v1/card', { GET: { handler: card } }]
+    ['/v1/card', { GET: { handler: card } }],
+    ...trustRoutes(node)
   ])
 }
 

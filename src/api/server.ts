@@ -65,7 +65,8 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
     })
     try {
       const url = new URL(req.url ?? '/', 'http://localhost')
-      const methods = routes.get(url.pathname)
+      // `/dir/*` entries take a last path segment as a parameter (GET /v1/trust/{peer})
+      const methods = routes.get(url.pathname) ?? routes.get(url.pathname.replace(/\/[^/]+$/, '/*'))
       const route = methods != null && Object.hasOwn(methods, req.method ?? '') ? methods[req.method as Method] : undefined
       if (route?.public !== true && !token.bearer(req)) {
         throw new HttpError(401, 'E_AUTH_FAILED', 'missing or wrong API token (Authorization: Bearer <token from the data dir\'s api-token file>)')

@@ -20,6 +20,9 @@ export const missing = (field: string): HttpError => new HttpError(400, 'E_MISSI
 export const schema = (field: string, why: string): HttpError => new HttpError(400, 'E_SCHEMA', `${field} ${why}`, field)
 export const invalid = (field: string, why: string): HttpError => new HttpError(400, 'E_INVALID_PARAM', `${field} ${why}`, field)
 
+/** Longest PeerId or multiaddr text accepted (the same bound as in queries) */
+export const MAX_PEER_LENGTH = 1024
+
 /** A JSON object body with no fields beyond `allowed` */
 export function requireObject (value: unknown, allowed: readonly string[], path = 'body'): Record<string, unknown> {
   if (!isPlainObject(value)) throw schema(path, 'must be a JSON object')
@@ -33,6 +36,8 @@ export function requireObject (value: unknown, allowed: readonly string[], path 
 export function parsePeer (value: unknown, field = 'to'): PeerId | Multiaddr {
   if (value === undefined) throw missing(field)
   if (typeof value !== 'string' || value === '') throw schema(field, 'must be a PeerId or multiaddr string')
+  // base58 decoding is quadratic in the length: a 2 MiB body's `to` would hold the node for hours
+  if (value.length > MAX_PEER_LENGTH) throw invalid(field, `must be at most ${MAX_PEER_LENGTH} characters`)
   try {
     return value.startsWith('/') ? multiaddr(value) : peerIdFromString(value)
   } catch (err: any) {

@@ -14,11 +14,12 @@ import { inbox } from './commands/inbox.js'
 import { outbox } from './commands/outbox.js'
 import { find } from './commands/find.js'
 import { card } from './commands/card.js'
+import { trustCommand } from './commands/trust.js'
 import { peers } from './commands/peers.js'
 import { relay } from './commands/relay.js'
 import { config } from './commands/config.js'
 
-const COMMANDS: Command[] = [init, id, agent, send, ping, inbox, outbox, find, card, peers, relay, config]
+const COMMANDS: Command[] = [init, id, agent, send, ping, inbox, outbox, find, card, trustCommand, peers, relay, config]
 
 /** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted */
 async function main (argv: string[]): Promise<number> {

@@ -191,6 +191,12 @@ export function formatRelayLimits (limits: RelayLimits): string[] {
 }
 
 /** One line of relay stats */
+/** The mailbox part of a relay stats line */
+export function formatMailboxStats (stats: { messages: number, bytes: number, recipients: number, oldestAt?: number }): string {
+  const age = stats.oldestAt != null ? `, oldest ${Math.round((Date.now() - stats.oldestAt) / 1000)} s` : ''
+  return `mailbox: ${stats.messages} boxes (${formatBytes(stats.bytes)}) for ${stats.recipients} agents${age}`
+}
+
 export function formatRelayStats (stats: RelayStats): string {
   const refused = (counts: Record<string, number>): string => {
     const parts = Object.entries(counts).filter(([, n]) => n > 0).map(([reason, n]) => `${reason} ${n}`)

@@ -46,6 +46,12 @@ export interface MoltConfig {
   }
   /** `molt relay` settings; absent unless written (`molt relay --init`). Unset fields take the relay defaults. */
   relay?: RelayConfig
+  trust: {
+    /** PeerIds this agent trusts from the start: the roots of its EigenTrust view (protocols/trust.md). @default [] */
+    preTrusted: string[]
+    /** Inbox policy: messages from agents scoring below `threshold` are held or refused (E_AUTH_FAILED). @default none */
+    inbox?: { threshold: number, action: 'hold' | 'refuse', domain?: string }
+  }
   /** Event lines of `molt agent` and `molt relay` (`--log-level`, `--log-format` override) */
   log: {
     /** error, warn, info or debug. @default 'info' */
@@ -71,6 +77,7 @@ export function defaultConfig (agentName = 'agent'): MoltConfig {
     speak: { requireSignatures: false },
     relays: [],
     discovery: { mdns: true, bootstrap: [], dhtClient: false, discoverRelays: false },
+    trust: { preTrusted: [] },
     log: { level: DEFAULT_LOG_LEVEL, format: DEFAULT_LOG_FORMAT }
   }
 }
@@ -191,6 +198,24 @@ export function parseConfig (raw: unknown, fallbackName?: string, source = CONFI
     }
     if (relay.mailbox !== undefined) parsed.mailbox = parseMailboxConfig(relay.mailbox, fail)
     config.relay = parsed
+  }
+  if (raw.trust !== undefined) {
+    if (!isObject(raw.trust)) fail('trust', 'must be an object')
+    const trust = raw.trust as Record<string, unknown>
+    if (trust.preTrusted !== undefined) {
+      if (!Array.isArray(trust.preTrusted) || !trust.preTrusted.every(p => typeof p === 'string' && /^[1-9A-HJ-NP-Za-km-z]{40,100}$/.test(p))) {
+        fail('trust.preTrusted', 'must be an array of PeerIds')
+      }
+      config.trust.preTrusted = trust.preTrusted as string[]
+    }
+    if (trust.inbox !== undefined) {
+      const inbox = trust.inbox as Record<string, unknown>
+      if (!isObject(inbox)) fail('trust.inbox', 'must be an object')
+      if (typeof inbox.threshold !== 'number' || inbox.threshold < 0 || inbox.threshold > 1) fail('trust.inbox.threshold', 'must be a number 0..1')
+      if (inbox.action !== 'hold' && inbox.action !== 'refuse') fail('trust.inbox.action', 'must be hold or refuse')
+      if (inbox.domain !== undefined && typeof inbox.domain !== 'string') fail('trust.inbox.domain', 'must be a string')
+      config.trust.inbox = { threshold: inbox.threshold as number, action: inbox.action as 'hold' | 'refuse', ...(inbox.domain !== undefined ? { domain: inbox.domain as string } : {}) }
+    }
   }
   if (raw.log !== undefined) {
     if (!isObject(raw.log)) fail('log', 'must be an object')

@@ -5,23 +5,24 @@ import { SealError } from './errors.js'
  * Sealed boxes for messages that rest at a relay (protocols/mailbox.md "Sealing").
  *
  * Both ends' X25519 keys are derived from their Ed25519 identity keys, so a
- * sender needs nothing but the recipient's PeerId. The box key is
- * HKDF-SHA256(X25519(sender, recipient), salt, info) with a fresh 16-byte salt
- * per box, so every box has its own key and the zero nonce is never reused.
- * ChaCha20-Poly1305 authenticates the ciphertext and the associated data
- * (sender, recipient, message id): a relay can neither read a box nor move it
- * to another sender, recipient or id. Like NaCl's crypto_box, the shared key
- * is static-static: opening a box proves it came from the sender (or the
- * recipient itself); there is no forward secrecy.
+ * sender needs nothing but the recipient's PeerId. The pair's key is
+ * HKDF-SHA256(X25519(sender, recipient), info = "molt/seal/1" ‖ sender ‖
+ * recipient), computed once per peer; each box has a random 96-bit nonce
+ * (safe for 2^32 boxes per pair of agents). ChaCha20-Poly1305 authenticates
+ * the ciphertext and the associated data (sender, recipient, message id): a
+ * relay can neither read a box nor move it to another sender, recipient or id.
+ * Like NaCl's crypto_box, the agreement is static-static: opening a box proves
+ * it came from the sender (or the recipient itself); there is no forward secrecy.
  */
 
 /** Format version byte leading every box */
 export const SEAL_VERSION = 1
-const SALT_BYTES = 16
+const NONCE_BYTES = 12
 const TAG_BYTES = 16
-const NONCE = Buffer.alloc(12)
-/** version ‖ salt ‖ ciphertext ‖ tag */
-export const SEAL_OVERHEAD = 1 + SALT_BYTES + TAG_BYTES
+/** version ‖ nonce ‖ ciphertext ‖ tag */
+export const SEAL_OVERHEAD = 1 + NONCE_BYTES + TAG_BYTES
+/** Nonces are cut from a pool of random bytes: one CSPRNG call per 1,024 boxes instead of one each */
+const NONCE_POOL_BYTES = NONCE_BYTES * 1024
 const INFO_PREFIX = Buffer.from('molt/seal/1', 'utf8')
 const AEAD = 'chacha20-poly1305'
 
@@ -83,7 +84,9 @@ export interface SealParties {
  */
 export class Sealer {
   private readonly privateKey: KeyObject
-  private readonly shared = new Map<string, Buffer>()
+  private readonly keys = new Map<string, Buffer>()
+  private noncePool = Buffer.alloc(0)
+  private nonceOffset = 0
 
   constructor (seed: Uint8Array, readonly ownPublic: Uint8Array, private readonly cacheSize = 1024) {
     this.privateKey = x25519PrivateKeyObject(ed25519SeedToX25519(seed))
@@ -91,12 +94,12 @@ export class Sealer {
 
   /** Encrypt `plaintext` for `parties.recipient` (this node must be `parties.sender`) */
   seal (plaintext: Uint8Array, parties: SealParties): Uint8Array {
-    const salt = randomBytes(SALT_BYTES)
-    const cipher = createCipheriv(AEAD, this.boxKey(parties.recipient, salt, parties), NONCE, { authTagLength: TAG_BYTES })
+    const nonce = this.nextNonce()
+    const cipher = createCipheriv(AEAD, this.pairKey(parties.recipient, parties), nonce, { authTagLength: TAG_BYTES })
     cipher.setAAD(associatedData(parties), { plaintextLength: plaintext.byteLength })
     const body = cipher.update(plaintext)
     cipher.final()
-    return Buffer.concat([Buffer.of(SEAL_VERSION), salt, body, cipher.getAuthTag()])
+    return Buffer.concat([Buffer.of(SEAL_VERSION), nonce, body, cipher.getAuthTag()])
   }
 
   /**
@@ -107,11 +110,11 @@ export class Sealer {
   open (box: Uint8Array, parties: SealParties): Uint8Array {
     if (box.byteLength < SEAL_OVERHEAD) throw new SealError('sealed box is truncated')
     if (box[0] !== SEAL_VERSION) throw new SealError(`unknown sealed box version ${box[0]}`)
-    const salt = box.subarray(1, 1 + SALT_BYTES)
-    const body = box.subarray(1 + SALT_BYTES, box.byteLength - TAG_BYTES)
+    const nonce = box.subarray(1, 1 + NONCE_BYTES)
+    const body = box.subarray(1 + NONCE_BYTES, box.byteLength - TAG_BYTES)
     const tag = box.subarray(box.byteLength - TAG_BYTES)
     try {
-      const decipher = createDecipheriv(AEAD, this.boxKey(parties.sender, salt, parties), NONCE, { authTagLength: TAG_BYTES })
+      const decipher = createDecipheriv(AEAD, this.pairKey(parties.sender, parties), nonce, { authTagLength: TAG_BYTES })
       decipher.setAAD(associatedData(parties), { plaintextLength: body.byteLength })
       decipher.setAuthTag(tag)
       const plain = decipher.update(body)
@@ -122,21 +125,28 @@ export class Sealer {
     }
   }
 
-  private boxKey (peerEdPublic: Uint8Array, salt: Uint8Array, parties: SealParties): Buffer {
-    const info = Buffer.concat([INFO_PREFIX, parties.sender, parties.recipient])
-    return Buffer.from(hkdfSync('sha256', this.sharedWith(peerEdPublic), salt, info, 32))
+  private nextNonce (): Buffer {
+    if (this.nonceOffset + NONCE_BYTES > this.noncePool.byteLength) {
+      this.noncePool = randomBytes(NONCE_POOL_BYTES)
+      this.nonceOffset = 0
+    }
+    const nonce = this.noncePool.subarray(this.nonceOffset, this.nonceOffset + NONCE_BYTES)
+    this.nonceOffset += NONCE_BYTES
+    return nonce
   }
 
-  private sharedWith (peerEdPublic: Uint8Array): Buffer {
-    const key = Buffer.from(peerEdPublic).toString('base64')
-    let secret = this.shared.get(key)
-    if (secret === undefined) {
-      secret = diffieHellman({ privateKey: this.privateKey, publicKey: x25519PublicKeyObject(ed25519PublicToX25519(peerEdPublic)) })
+  /** The key of the (sender, recipient) pair: X25519 agreement with `peerEdPublic`, through HKDF (cached) */
+  private pairKey (peerEdPublic: Uint8Array, parties: SealParties): Buffer {
+    const cacheKey = Buffer.concat([parties.sender, parties.recipient]).toString('base64')
+    let key = this.keys.get(cacheKey)
+    if (key === undefined) {
+      const secret = diffieHellman({ privateKey: this.privateKey, publicKey: x25519PublicKeyObject(ed25519PublicToX25519(peerEdPublic)) })
       if (secret.every(byte => byte === 0)) throw new SealError('the peer key is a low-order point')
-      if (this.shared.size >= this.cacheSize) this.shared.delete(this.shared.keys().next().value as string)
-      this.shared.set(key, secret)
+      key = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), Buffer.concat([INFO_PREFIX, parties.sender, parties.recipient]), 32))
+      if (this.keys.size >= this.cacheSize) this.keys.delete(this.keys.keys().next().value as string)
+      this.keys.set(cacheKey, key)
     }
-    return secret
+    return key
   }
 }
 

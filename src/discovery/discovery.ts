@@ -22,6 +22,12 @@ export interface DiscoverOptions {
   /** Include connected agents already known (LAN, earlier exchanges). false = ask the DHT only. @default true */
   local?: boolean
   signal?: AbortSignal
+  /** Drop agents this node's trust score puts below this (0..1; an unknown agent scores 0.5) */
+  minTrust?: number
+  /** Sort by this node's trust score, highest first */
+  sortByTrust?: boolean
+  /** Score trust in this domain. @default the capability searched */
+  trustDomain?: string
 }
 
 interface Services extends Record<string, unknown> {

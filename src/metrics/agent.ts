@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { collectProcessMetrics } from './process.js'
+import { exposition } from './exposition.js'
 
 /** What the agent gauges read on every scrape */
 export interface AgentMetricsSource {
@@ -144,7 +145,7 @@ export class AgentMetrics {
 
   /** The text exposition (format 0.0.4) */
   async text (): Promise<string> {
-    return this.registry.metrics()
+    return exposition(this.registry)
   }
 
   get contentType (): string {

@@ -2,14 +2,18 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import { collectProcessMetrics } from './process.js'
 import { RESERVATION_REFUSALS, type RelayStats } from '../relay/policy.js'
 import type { MetricsOptions } from './agent.js'
+import type { MailboxStats } from '../services/mailbox/index.js'
+
+/** Refusal reasons of the mailbox, always exported (0 when none) so a series never disappears */
+const MAILBOX_REFUSALS = ['mailbox-full', 'sender-quota', 'store-full', 'rate-limited', 'too-large', 'expired', 'shutting-down', 'storage-error'] as const
 
 /**
  * A relay's metrics, read from `stats()` on every scrape, in a registry of its
  * own. The `_total` values are the relay's own since-start counters, exported
  * as Prometheus counters.
  */
-export function createRelayMetrics (relay: { stats(): RelayStats }, options: MetricsOptions = {}): Registry {
-  const registry = new Registry()
+export function createRelayMetrics (relay: { stats(): RelayStats, mailbox?: { stats(): MailboxStats } }, options: MetricsOptions & { registry?: Registry } = {}): Registry {
+  const registry = options.registry ?? new Registry()
   const registers = [registry]
   const stats = (): RelayStats => relay.stats()
   // eslint-disable-next-line no-new
@@ -58,6 +62,38 @@ export function createRelayMetrics (relay: { stats(): RelayStats }, options: Met
       this.inc(stats().relayedBytes)
     }
   })
+  if (relay.mailbox != null) mailboxMetrics(() => (relay.mailbox as { stats(): MailboxStats }).stats(), registers)
   if (options.processMetrics !== false) collectProcessMetrics(registry)
   return registry
+}
+
+/** The store-and-forward mailbox: depth, bytes, age, and its since-start counters */
+function mailboxMetrics (stats: () => MailboxStats, registers: Registry[]): void {
+  const gauge = (name: string, help: string, read: (s: MailboxStats) => number): void => {
+    // eslint-disable-next-line no-new
+    new Gauge({ name, help, registers, collect () { this.set(read(stats())) } })
+  }
+  const counter = (name: string, help: string, read: (s: MailboxStats) => number): void => {
+    // eslint-disable-next-line no-new
+    new Counter({ name, help, registers, collect () { this.reset(); this.inc(read(stats())) } })
+  }
+  gauge('molt_mailbox_messages', 'Sealed boxes held for offline agents', s => s.messages)
+  gauge('molt_mailbox_bytes', 'Bytes of sealed boxes held (base64, as stored)', s => s.bytes)
+  gauge('molt_mailbox_recipients', 'Agents with boxes waiting', s => s.recipients)
+  gauge('molt_mailbox_oldest_age_seconds', 'Age of the oldest box held (0 when empty)', s => s.oldestAt != null ? (Date.now() - s.oldestAt) / 1000 : 0)
+  counter('molt_mailbox_deposited_total', 'Boxes stored since start', s => s.deposited)
+  counter('molt_mailbox_delivered_total', 'Boxes fetched and acknowledged by their recipient since start', s => s.delivered)
+  counter('molt_mailbox_expired_total', 'Boxes deleted unfetched at their expiry since start', s => s.expired)
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'molt_mailbox_deposits_refused_total',
+    help: 'Deposits refused since start, by reason',
+    labelNames: ['reason'],
+    registers,
+    collect () {
+      const refused = stats().refused
+      this.reset()
+      for (const reason of new Set<string>([...MAILBOX_REFUSALS, ...Object.keys(refused)])) this.inc({ reason }, refused[reason] ?? 0)
+    }
+  })
 }

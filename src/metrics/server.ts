@@ -1,3 +1,4 @@
+import { exposition } from './exposition.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
@@ -39,7 +40,7 @@ export async function startMetricsServer (registry: Registry, port = 0, options:
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n')
       return
     }
-    registry.metrics().then((text) => {
+    exposition(registry).then((text) => {
       res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' })
       res.end(req.method === 'HEAD' ? undefined : text)
     }, (err: Error) => {

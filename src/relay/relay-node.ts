@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import type { Identify } from '@libp2p/identify'
+import type { Registry } from 'prom-client'
 import type { Ping } from '@libp2p/ping'
 import { circuitRelayServer, RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -42,6 +43,8 @@ export interface RelayNodeOptions extends RelayLimitsInit, RelayTuningInit {
    * `false` to run without. @default enabled with the defaults
    */
   mailbox?: false | MailboxLimitsInit
+  /** Export libp2p's own metrics (`libp2p_*`) into this registry (one such node per process). @default none */
+  metricsRegistry?: Registry
 }
 
 export interface RelayServices extends Record<string, unknown> {
@@ -121,6 +124,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
         listen,
         announce: options.announce,
         discovery: { mdns: false, bootstrap, dht: { clientMode: false, ...options.dht } },
+        metrics: options.metricsRegistry,
         connectionManager: {
           maxConnections: limits.maxConnections,
           maxIncomingPendingConnections: c.MAX_INCOMING_PENDING_CONNECTIONS

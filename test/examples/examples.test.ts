@@ -11,4 +11,14 @@ describe('examples (real processes, built by pretest)', () => {
     const { stdout } = await run(process.execPath, [join(root, 'dist/examples/query-respond/run.js')], { timeout: 30_000 })
     expect(stdout.trim().split('\n').at(-1)).toBe('example query-respond: respond from weather@example: sunny in Tokyo, high 21°C')
   })
+
+  it('offline-delivery: a message to an offline agent waits sealed in a relay mailbox and reaches it when it returns', async () => {
+    const { stdout } = await run(process.execPath, [join(root, 'dist/examples/offline-delivery/run.js')], { timeout: 60_000 })
+    expect(stdout.trim().split('\n').at(-1)).toBe('example offline-delivery: stored in 1 relay mailbox while bob was offline; bob got "see you tomorrow" via mailbox')
+  }, 70_000)
+
+  it('discovery: finds the agent offering translate.text in the DHT and asks it', async () => {
+    const { stdout } = await run(process.execPath, [join(root, 'dist/examples/discovery/run.js')], { timeout: 60_000 })
+    expect(stdout.trim().split('\n').at(-1)).toBe('example discovery: found translator@example offering translate.text; "hello" in fr is "bonjour"')
+  }, 70_000)
 })

@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { openSync, readSync, closeSync, readFileSync } from 'node:fs'
 import { openDatabase } from '../../src/storage/index.js'
 import { Inbox } from '../../src/inbox/index.js'
 
@@ -24,7 +25,7 @@ class Proc {
   readonly got = new Set<string>()
   stderr = ''
   exited: Promise<number | null>
-  private readonly child: ChildProcessByStdio<null, Readable, Readable>
+  readonly child: ChildProcessByStdio<null, Readable, Readable>
   private waiters: Array<() => void> = []
 
   constructor (args: string[]) {
@@ -127,6 +128,55 @@ async function waitForAll (recipients: () => Set<string>, ledger: string, timeou
     await sleep(250)
   }
 }
+
+/** Does `marker` occur anywhere in the readable memory of process `pid`? (/proc/<pid>/mem; we run as root) */
+function memoryContains (pid: number, marker: string): boolean {
+  const needle = Buffer.from(marker)
+  const fd = openSync(`/proc/${pid}/mem`, 'r')
+  try {
+    for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
+      const [range, perms, , , , path] = line.split(/\s+/)
+      if (range == null || perms == null || !perms.startsWith('r') || path === '[vvar]' || path === '[vsyscall]') continue
+      const [start, end] = range.split('-').map(h => parseInt(h, 16))
+      for (let at = start; at < end; at += 16 * 1024 * 1024) {
+        const length = Math.min(16 * 1024 * 1024 + needle.length, end - at)
+        const chunk = Buffer.alloc(length)
+        let read = 0
+        try { read = readSync(fd, chunk, 0, length, at) } catch { break }
+        if (chunk.subarray(0, read).includes(needle)) return true
+      }
+    }
+    return false
+  } finally {
+    closeSync(fd)
+  }
+}
+
+describe('a relay holding mailboxes cannot read them', () => {
+  it('neither its LevelDB files nor its process memory contain the payload; the sender\'s memory does', async () => {
+    const relayDir = await dir()
+    const relay = new Proc(['relay', relayDir, String(await freePort())])
+    const relayAddr = await relay.line('READY')
+    const recipient = new Proc(['recipient', await dir(), '-', relayAddr])
+    const circuit = await recipient.line('READY')
+    const to = circuit.split('/p2p/').pop() as string
+    await recipient.kill('SIGKILL')
+    const marker = `PLAINTEXT-${Math.random().toString(36).slice(2)}-MARKER`
+    const ledger = join(await dir(), 'ledger')
+    const sender = new Proc(['sender', await dir(), to, circuit, '200', 'at-least-once', ledger, '16', marker])
+    await sender.line('DONE', 60_000)
+    const statuses = new Set((await readLedger(ledger)).map(e => e.status))
+    expect([...statuses]).toEqual(['stored'])
+    // positive control: the scan finds the payload where it is: the sender built these messages
+    // (the JSON form, which its command line does not contain)
+    expect(memoryContains(sender.child.pid as number, `"marker":"${marker}"`)).toBe(true)
+    expect(memoryContains(relay.child.pid as number, marker)).toBe(false)
+    const { readdir } = await import('node:fs/promises')
+    for (const file of await readdir(join(relayDir, 'db'))) {
+      expect(readFileSync(join(relayDir, 'db', file)).includes(Buffer.from(marker)), file).toBe(false)
+    }
+  }, 60_000)
+})
 
 describe('store-and-forward under crashes (kill -9)', () => {
   it(`relay killed repeatedly during ${MESSAGES} at-least-once messages: zero acknowledged messages lost`, async () => {

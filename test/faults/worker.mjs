@@ -4,7 +4,7 @@
  *
  *   relay     <dataDir> <port>                          prints READY <multiaddr>
  *   recipient <dataDir> <port> [relayAddr]              prints READY <multiaddr>, then GOT <id> per query received
- *   sender    <dataDir> <to> <toAddr> <count> <mode> <ledger> [concurrency]
+ *   sender    <dataDir> <to> <toAddr> <count> <mode> <ledger> [concurrency] [marker]
  *             sends queries seq 0..count-1 (resuming after the last seq in the ledger),
  *             appends "seq id status" to the ledger once each send resolved; prints DONE
  *
@@ -43,7 +43,7 @@ async function recipient ([dataDir, port, relayAddr]) {
   process.on('SIGTERM', () => { node.stop().finally(() => process.exit(0)) })
 }
 
-async function sender ([dataDir, to, toAddr, count, mode, ledger, concurrency = '64']) {
+async function sender ([dataDir, to, toAddr, count, mode, ledger, concurrency = '64', marker]) {
   const node = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], libp2p: loopbackOnly, heartbeatInterval: 0 })
   await node.libp2p.peerStore.merge((await import('@libp2p/peer-id')).peerIdFromString(to), { multiaddrs: [(await import('@multiformats/multiaddr')).multiaddr(toAddr)] })
   // resume: every seq without a ledger line (one killed mid-send was never promised) is sent again
@@ -55,7 +55,7 @@ async function sender ([dataDir, to, toAddr, count, mode, ledger, concurrency = 
   const worker = async () => {
     while (todo.length > 0) {
       const seq = todo.shift()
-      const result = await node.send(to, { op: 'query', p: { domain: 'fault', seq } }, { delivery: mode })
+      const result = await node.send(to, { op: 'query', p: { domain: 'fault', seq, ...(marker != null ? { marker } : {}) } }, { delivery: mode })
       // the ledger holds only what send() promised: delivered, stored or queued
       appendFileSync(ledger, `${seq} ${result.id} ${result.status}\n`)
     }

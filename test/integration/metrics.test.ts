@@ -181,10 +181,16 @@ describe('relay metrics', () => {
   it('molt relay --metrics-port serves /metrics on 127.0.0.1', async () => {
     const dir = await sandbox.dir()
     const cli = await sandbox.start(['relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--json', '--data-dir', dir, '--stats-interval', '0', '--metrics-port', '0'])
-    const listening = await cli.waitForJson<{ metrics: string }>(v => v.event === 'listening', 20_000)
+    const listening = await cli.waitForJson<{ metrics: string, mailbox: { maxMessagesPerRecipient: number } }>(v => v.event === 'listening', 20_000)
     expect(listening.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+    expect(listening.mailbox.maxMessagesPerRecipient).toBe(10_000)
     const text = await (await fetch(listening.metrics)).text()
     expect(text).toMatch(/^molt_relay_reservations 0$/m)
+    // the mailbox's series exist from the start (0), with every refusal reason
+    expect(text).toMatch(/^molt_mailbox_messages 0$/m)
+    expect(text).toMatch(/^molt_mailbox_deposits_refused_total\{reason="mailbox-full"\} 0$/m)
+    // libp2p's own metrics are exported beside molt's
+    expect(text).toMatch(/^libp2p_\w+/m)
     const { code, output } = await promtoolCheck(text)
     expect(output).toBe('')
     expect(code).toBe(0)

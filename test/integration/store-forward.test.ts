@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { TestNetwork, addressOf } from '../support/nodes.js'
 import { eventually } from '../support/eventually.js'
 import { createRelayNode, type RelayNode, type RelayNodeOptions } from '../../src/relay/index.js'
+import { createRelayMetrics } from '../../src/metrics/index.js'
 import { MailboxChannel } from '../../src/services/mailbox/channel.js'
 import { signDeposit } from '../../src/services/mailbox/deposit-signature.js'
 import { Sealer } from '../../src/crypto/index.js'
@@ -81,6 +82,9 @@ describe('store-and-forward through a relay mailbox', () => {
     expect(results[0].route).toBe('mailbox')
     expect(results[0].expires).toBeGreaterThan(Date.now())
     expect(relay.mailbox?.stats().messages).toBe(1000)
+    const exposition = await createRelayMetrics(relay, { processMetrics: false }).metrics()
+    expect(exposition).toMatch(/^molt_mailbox_messages 1000$/m)
+    expect(exposition).toMatch(/^molt_mailbox_recipients 1$/m)
     expect(a.node.outbox()).toHaveLength(0)
     await a.node.stop()
 
@@ -108,6 +112,23 @@ describe('store-and-forward through a relay mailbox', () => {
     const bob3 = await b.restart()
     expect(await inboxIds(bob3, a.node)).toHaveLength(1000)
   }, 60_000)
+
+  it('boxes left at a relay the recipient no longer reserves on are still fetched', async () => {
+    const [r1, r2] = [await startRelay(), await startRelay()]
+    const b = await agent('bob', { relays: [relayAddress(r1)] })
+    await eventually(() => circuitOf(b.node), 10_000, 'a reservation on r1')
+    const a = await agent('alice')
+    await a.node.ping(addressOf(b.node))
+    await eventually(async () => (await a.node.libp2p.peerStore.get(b.node.peerId)).addresses.some(x => x.multiaddr.toString().includes('p2p-circuit')), 5000, 'the circuit address')
+    await b.node.stop()
+    const sent = await a.node.send(b.node.peerId, { op: 'query', p: { domain: 'test', left: 'at r1' } })
+    expect(sent.mailboxes?.map(m => m.relay)).toEqual([r1.peerId.toString()])
+    // bob comes back reserving on r2 only; r1 is still in his config, so he checks it
+    const bob2 = await b.restart({ relays: [relayAddress(r2), relayAddress(r1)], maxRelayReservations: 1, mailboxCheckInterval: 300 })
+    const got = await eventually(async () => (await bob2.inbox()).find(e => e.message.id === sent.id), 10_000, 'the box left at r1')
+    expect(got.route).toBe('mailbox')
+    expect(bob2.relays().filter(r => r.reserved).map(r => r.relay)).toEqual([r2.peerId.toString()])
+  }, 30_000)
 
   it('a queued message waits in the outbox across a sender restart and is delivered when the recipient connects', async () => {
     const b = await agent('bob')
@@ -258,5 +279,6 @@ describe('the relay mailbox refuses what it must', () => {
     const other = await honest.node.send(b.node.peerId, { op: 'query', p: { domain: 'test', hello: true } })
     expect(other.status).toBe('stored')
     expect(relay.mailbox?.stats().refused['sender-quota']).toBeGreaterThan(0)
+    expect(await createRelayMetrics(relay, { processMetrics: false }).metrics()).toMatch(/^molt_mailbox_deposits_refused_total\{reason="sender-quota"\} [1-9]/m)
   }, 30_000)
 })

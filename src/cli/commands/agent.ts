@@ -79,7 +79,9 @@ export const agent: Command = {
       requireSignatures: config.speak.requireSignatures,
       mdns,
       bootstrap,
-      relays
+      relays,
+      // one node in this process: libp2p's own metrics join molt's on /metrics
+      libp2pMetrics: true
     })
     let server
     try {

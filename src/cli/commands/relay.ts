@@ -10,9 +10,10 @@ import { ConfigError } from '../../errors.js'
 import { createRelayNode, defaultRelayLimits, RELAY_LIMIT_BOUNDS, RELAY_LISTEN, DRAIN_TIMEOUT, type RelayLimitsInit } from '../../relay/index.js'
 import { UsageError } from '../errors.js'
 import { booleanFlag, integerFlag, listFlag, logFlags, noPositionals, stringFlag, LOG_OPTIONS, type OptionValues } from '../args.js'
-import { formatRelayLimits, formatRelayStats, type Output } from '../output.js'
+import { formatBytes, formatMailboxStats, formatRelayLimits, formatRelayStats, type Output } from '../output.js'
 import type { Command } from '../command.js'
 import { createRelayMetrics, startMetricsServer, type MetricsServer } from '../../metrics/index.js'
+import { Registry } from 'prom-client'
 import { createRelayDashboard, type RelayDashboard } from '../../relay/dashboard/index.js'
 import { watchRelayActivity, type RelayActivity } from '../../relay/activity.js'
 import { LOG_FORMAT_ENV, LOG_LEVEL_ENV } from '../../logging/index.js'
@@ -67,6 +68,7 @@ export const relay: Command = {
       bandwidth: { type: 'string', arg: '<bytes/s>', description: 'relayed bytes/s (10 s average) above which new reservations and relayed connections are refused; 0 = no budget (default 8388608 = 8 MiB/s)' },
       bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
       'stats-interval': { type: 'string', arg: '<ms>', description: `period of the stats lines, 0 = none (default ${STATS_INTERVAL})` },
+      'no-mailbox': { type: 'boolean', description: 'run without the store-and-forward mailbox for offline agents (config.json relay.mailbox holds its limits; see protocols/mailbox.md)' },
       'metrics-port': { type: 'string', arg: '<port>', description: 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics and the dashboard at http://127.0.0.1:<port>/ (loopback only; 0 = any free port)' },
       ...LOG_OPTIONS
     }
@@ -120,13 +122,15 @@ export const relay: Command = {
     // only the MOLT_LOG_* variables: the other MOLT_* ones configure agents
     out.useLogging(logFlags(args.values, applyEnv(config, { [LOG_LEVEL_ENV]: process.env[LOG_LEVEL_ENV], [LOG_FORMAT_ENV]: process.env[LOG_FORMAT_ENV] }).log))
     const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
-    const node = await createRelayNode({ dataDir, listen, announce, bootstrap, ...limits })
+    // made before the node, so libp2p's own metrics land in it too
+    const metricsRegistry = metricsPort !== undefined ? new Registry() : undefined
+    const node = await createRelayNode({ dataDir, listen, announce, bootstrap, ...limits, ...(booleanFlag(args.values, 'no-mailbox') ? { mailbox: false as const } : {}), metricsRegistry })
     let metricsServer: MetricsServer | undefined
     let dashboard: RelayDashboard | undefined
     if (metricsPort !== undefined) {
       try {
         dashboard = createRelayDashboard(node)
-        metricsServer = await startMetricsServer(createRelayMetrics(node), metricsPort, { routes: dashboard.handle })
+        metricsServer = await startMetricsServer(createRelayMetrics(node, { registry: metricsRegistry }), metricsPort, { routes: dashboard.handle })
       } catch (err) {
         dashboard?.close()
         await node.stop({ drainMs: 0 })
@@ -146,17 +150,22 @@ export const relay: Command = {
         'Listening on:',
         ...addresses.map(a => `  ${a}`),
         ...formatRelayLimits(node.limits),
+        node.mailbox != null
+          ? `Mailbox for offline agents: ${node.mailbox.limits.maxMessagesPerRecipient} boxes / ${formatBytes(node.mailbox.limits.maxBytesPerRecipient)} per agent, kept up to ${Math.round(node.mailbox.limits.retentionMs / 3_600_000)} h`
+          : 'Mailbox: off',
         bootstrap.length > 0 ? `DHT server, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : 'DHT server, no bootstrap peers',
         ...(metricsServer != null ? [`Metrics at ${metricsServer.url}`, `Dashboard at ${dashboardUrl as string}`] : [])
       ],
-      fields: { peerId, addresses, limits: node.limits, bootstrap, ...(metricsServer != null ? { metrics: metricsServer.url, dashboard: dashboardUrl } : {}) }
+      fields: { peerId, addresses, limits: node.limits, mailbox: node.mailbox?.limits ?? false, bootstrap, ...(metricsServer != null ? { metrics: metricsServer.url, dashboard: dashboardUrl } : {}) }
     })
     const stopWatching = out.enabled('warn') ? watchRelayActivity(node, (activity) => { logActivity(out, activity) }) : undefined
 
     const timer = statsInterval > 0
       ? setInterval(() => {
         const stats = node.stats()
-        out.event('info', 'stats', { human: `${new Date().toISOString()} ${formatRelayStats(stats)}`, fields: { ...stats }, json: { event: 'stats', time: Date.now(), ...stats } })
+        const mailbox = node.mailbox?.stats()
+        const human = `${new Date().toISOString()} ${formatRelayStats(stats)}${mailbox != null ? `; ${formatMailboxStats(mailbox)}` : ''}`
+        out.event('info', 'stats', { human, fields: { ...stats, mailbox }, json: { event: 'stats', time: Date.now(), ...stats, mailbox } })
       }, statsInterval)
       : undefined
     await new Promise<void>((resolve) => {

@@ -2,7 +2,7 @@ import { serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Libp2pEvents, Logger, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { Sealer, SealError } from '../../crypto/index.js'
 import type { Identity } from '../../identity/index.js'
 import { validateMessage, verifyMessage, MoltSpeakError, type MoltMessage } from '../../moltspeak/index.js'
@@ -14,8 +14,10 @@ import * as c from './constants.js'
 
 export interface MailboxClientInit {
   identity: Identity
-  /** PeerIds of the relays whose mailboxes this node reads (its reservation relays) */
-  relays: () => string[]
+  /** The relays whose mailboxes this node reads (its configured relays): PeerId and a multiaddr to dial */
+  relays: () => Array<{ relay: string, address: string }>
+  /** How often the mailboxes of configured relays this node is not connected to are checked. @default 10 min */
+  checkInterval?: number
   /** Hand opened messages to the node; their boxes are deleted at the relay once this resolves */
   deliver: (messages: MailboxMessage[]) => Promise<void>
   /** A box that did not open or verify (it is deleted, never delivered) */
@@ -65,7 +67,7 @@ export interface MailboxClient extends Startable {
   /** Watch (and drain) the mailboxes of the relays already connected; later connections are watched as they open */
   watchConnectedRelays(): void
   /** Fetch, deliver and acknowledge every box waiting at `relay`; resolves with how many were delivered */
-  sync(relay: PeerId, options?: { signal?: AbortSignal }): Promise<number>
+  sync(relay: PeerId, options?: { signal?: AbortSignal, addrs?: Multiaddr[] }): Promise<number>
 }
 
 interface QueuedItem extends DepositItem {
@@ -93,6 +95,7 @@ class DefaultMailboxClient implements MailboxClient {
   private readonly syncing = new Map<string, { again: boolean, done: Promise<number> }>()
   private readonly watching = new Set<string>()
   private started = false
+  private checkTimer?: ReturnType<typeof setInterval>
 
   readonly [Symbol.toStringTag] = 'molt/mailbox-client'
   readonly [serviceCapabilities] = ['@molt/mailbox-client']
@@ -106,10 +109,23 @@ class DefaultMailboxClient implements MailboxClient {
   async start (): Promise<void> {
     this.started = true
     this.components.events.addEventListener('connection:open', this.onConnection)
+    // a relay this node no longer reserves on (it failed over) may still hold boxes for it
+    this.checkTimer = setInterval(() => { this.checkAll() }, this.init.checkInterval ?? c.CHECK_INTERVAL)
+    this.checkTimer.unref?.()
+  }
+
+  /** Drain the mailbox of every configured relay, dialling those not connected */
+  private checkAll (): void {
+    for (const { relay, address } of this.init.relays()) {
+      if (this.watching.has(relay)) continue
+      this.sync(peerIdFromString(relay), { addrs: [multiaddr(address)] }).catch((err: Error) => {
+        this.log('mailbox check at %s failed - %s', relay, err.message)
+      })
+    }
   }
 
   watchConnectedRelays (): void {
-    for (const relay of this.init.relays()) {
+    for (const { relay } of this.init.relays()) {
       if (this.components.connectionManager.getConnections(peerIdFromString(relay)).length > 0) this.watch(relay)
     }
   }
@@ -117,6 +133,7 @@ class DefaultMailboxClient implements MailboxClient {
   async stop (): Promise<void> {
     this.started = false
     this.components.events.removeEventListener('connection:open', this.onConnection)
+    clearInterval(this.checkTimer)
     for (const channel of this.channels.values()) channel.then(ch => { ch.close() }, () => {})
     this.channels.clear()
     this.watching.clear()
@@ -131,7 +148,7 @@ class DefaultMailboxClient implements MailboxClient {
       id: message.id
     })).toString('base64')
     const exp = message.exp ?? Date.now() + c.RETENTION
-    const key = `${target.peerId.toString()}/${recipient.toString()}`
+    const key = `${idString(target.peerId)}/${idString(recipient)}`
     let queue = this.queues.get(key)
     if (queue === undefined) this.queues.set(key, queue = { target, recipient, items: [], inFlight: 0 })
     const receipt = new Promise<DepositReceipt>((resolve, reject) => {
@@ -142,7 +159,7 @@ class DefaultMailboxClient implements MailboxClient {
     return receipt
   }
 
-  async sync (relay: PeerId, options: { signal?: AbortSignal } = {}): Promise<number> {
+  async sync (relay: PeerId, options: { signal?: AbortSignal, addrs?: Multiaddr[] } = {}): Promise<number> {
     const key = relay.toString()
     const running = this.syncing.get(key)
     if (running !== undefined) {
@@ -155,7 +172,7 @@ class DefaultMailboxClient implements MailboxClient {
       try {
         do {
           state.again = false
-          total += await this.drain(relay, options.signal)
+          total += await this.drain(relay, options.signal, options.addrs)
         } while (state.again && this.started)
       } finally {
         this.syncing.delete(key)
@@ -166,8 +183,8 @@ class DefaultMailboxClient implements MailboxClient {
     return state.done
   }
 
-  private async drain (relay: PeerId, signal?: AbortSignal): Promise<number> {
-    const channel = await this.channel({ peerId: relay, addrs: [] }, signal)
+  private async drain (relay: PeerId, signal?: AbortSignal, addrs: Multiaddr[] = []): Promise<number> {
+    const channel = await this.channel({ peerId: relay, addrs }, signal)
     let delivered = 0
     for (;;) {
       const answer = await channel.request({ t: 'fetch', limit: c.FETCH_LIMIT }, signal)
@@ -189,6 +206,8 @@ class DefaultMailboxClient implements MailboxClient {
   /** Open and check one box; a box that fails is reported and dropped (it can never become valid) */
   private open (item: StoredBox, relay: string): MailboxMessage | undefined {
     try {
+      // a hostile relay's huge `from` would hold the event loop (base58 decoding is quadratic)
+      if (typeof item.from !== 'string' || item.from.length > 128) throw new SealError('the depositor is not a PeerId')
       const sender = peerIdFromString(item.from)
       if (sender.publicKey == null || sender.type !== 'Ed25519') throw new SealError('the depositor is not an Ed25519 peer')
       const plaintext = this.sealer.open(Buffer.from(item.box, 'base64'), {
@@ -278,7 +297,7 @@ class DefaultMailboxClient implements MailboxClient {
 
   private readonly onConnection = (evt: CustomEvent<{ remotePeer: PeerId, limits?: unknown }>): void => {
     const relay = evt.detail.remotePeer.toString()
-    if (evt.detail.limits != null || !this.init.relays().includes(relay)) return
+    if (evt.detail.limits != null || !this.init.relays().some(r => r.relay === relay)) return
     this.watch(relay)
   }
 
@@ -298,6 +317,14 @@ class DefaultMailboxClient implements MailboxClient {
         if (!(err instanceof MailboxClosedError) && !(err instanceof MailboxRefusedError)) this.log('cannot watch the mailbox at %s - %s', relay, err.message)
       })
   }
+}
+
+/** PeerId.toString() base58-encodes every time (~4 µs): deposits ask once per peer object */
+const idStrings = new WeakMap<PeerId, string>()
+function idString (peer: PeerId): string {
+  let id = idStrings.get(peer)
+  if (id === undefined) idStrings.set(peer, id = peer.toString())
+  return id
 }
 
 export function mailboxClient (init: MailboxClientInit): (components: MailboxClientComponents) => MailboxClient {

@@ -61,6 +61,9 @@ export const SENDER_BURST = 20_000
 /** How often expired boxes are deleted */
 export const SWEEP_INTERVAL = 1 * minute
 
+/** How often an agent checks the mailboxes of configured relays it is not connected to (it may have failed over) */
+export const CHECK_INTERVAL = 10 * minute
+
 /** Inbound mailbox streams per connection (a deposit stream and a fetch/watch stream, with slack) */
 export const MAX_INBOUND_STREAMS = 8
 

@@ -30,6 +30,10 @@ export interface MailboxServer extends Startable {
 
 const ID_PATTERN = /^[\x21-\x7e]{1,128}$/
 const BASE64_PATTERN = /^[A-Za-z0-9+/]*={0,2}$/
+/** Longest PeerId string parsed (an Ed25519 PeerId is 52 characters in base58btc, ~62 as a CID) */
+const MAX_PEER_ID_LENGTH = 128
+/** A box is opaque to the relay: only its shape is checked (a regex over every byte cost ~10 µs a box) */
+const isBase64Shaped = (text: string): boolean => text.length > 0 && text.length % 4 === 0
 
 class DefaultMailboxServer implements MailboxServer {
   readonly protocol: string
@@ -85,10 +89,12 @@ class DefaultMailboxServer implements MailboxServer {
     let queue: Promise<void> = Promise.resolve()
     let inFlight = 0
 
-    const answer = (value: Record<string, unknown>): void => {
+    // resolves once the answer is written (or could not be): callers count it as pending until then
+    const answer = async (value: Record<string, unknown>): Promise<void> => {
       queue = queue.then(async () => writeFrame(stream, value)).catch((err) => {
         this.log('could not answer %p - %e', peer, err)
       })
+      return queue
     }
     const stopWatching = (): void => {
       if (watching === undefined) return
@@ -106,41 +112,55 @@ class DefaultMailboxServer implements MailboxServer {
         let scheduled = false
         watching = (count) => {
           // one notification per tick however many deposits landed in it
+          // and none while one is still unwritten: a watcher that never reads costs one queued frame
           if (scheduled) return
           scheduled = true
           queueMicrotask(() => {
-            scheduled = false
-            answer({ t: 'notify', rid, pending: count })
+            answer({ t: 'notify', rid, pending: count }).finally(() => { scheduled = false }).catch(() => {})
           })
         }
         let set = this.watchers.get(peerKey)
         if (set === undefined) this.watchers.set(peerKey, set = new Set())
         set.add(watching)
         return pending
-      }).then(answer, (err: any) => {
+      }).then(answer, async (err: any) => {
         if (err instanceof MailboxRefusedError) {
-          answer({ t: 'error', rid, code: err.code, reason: err.reason, message: err.message, ...(err.retryAfter != null ? { retryAfter: err.retryAfter } : {}) })
+          await answer({ t: 'error', rid, code: err.code, reason: err.reason, message: err.message, ...(err.retryAfter != null ? { retryAfter: err.retryAfter } : {}) })
         } else {
           this.log.error('mailbox request from %p failed - %e', peer, err)
-          answer({ t: 'error', rid, code: 'E_INTERNAL', reason: 'storage-error', message: 'the relay failed to handle the request' })
+          await answer({ t: 'error', rid, code: 'E_INTERNAL', reason: 'storage-error', message: 'the relay failed to handle the request' })
         }
       }).finally(() => {
+        // a request counts until its answer is written: a client that never reads
+        // its answers stops being read after 32 of them (hostile.test.ts), instead
+        // of making the relay queue every answer (megabytes each for a fetch)
         inFlight--
-        if (stream.readStatus === 'paused' && inFlight <= 2 * c.MAX_INBOUND_STREAMS) stream.resume()
-      })
+        if (inFlight <= 2 * c.MAX_INBOUND_STREAMS) {
+          if (stream.readStatus === 'paused') stream.resume()
+          pump()
+        }
+      }).catch(() => {})
+    }
+
+    /** Handle the whole frames buffered so far, while fewer than the cap of requests are pending */
+    let broken = false
+    const pump = (): void => {
+      if (broken) return
+      try {
+        let frame
+        while (inFlight <= 4 * c.MAX_INBOUND_STREAMS && (frame = frames.next()) !== undefined) handle(frame)
+      } catch (err: any) {
+        broken = true
+        this.log('closing mailbox stream from %p: %s', peer, err.message)
+        stopWatching()
+        answer({ t: 'error', rid: 0, code: 'E_PARSE', reason: 'malformed', message: err.message }).catch(() => {})
+        queue.finally(() => { stream.close().catch(() => { stream.abort(err) }) }).catch(() => {})
+      }
     }
 
     stream.addEventListener('message', (evt) => {
       frames.push(evt.data)
-      try {
-        let frame
-        while ((frame = frames.next()) !== undefined) handle(frame)
-      } catch (err: any) {
-        this.log('closing mailbox stream from %p: %s', peer, err.message)
-        stopWatching()
-        answer({ t: 'error', rid: 0, code: 'E_PARSE', reason: 'malformed', message: err.message })
-        queue.finally(() => { stream.close().catch(() => { stream.abort(err) }) }).catch(() => {})
-      }
+      pump()
     })
     stream.addEventListener('remoteCloseWrite', () => {
       queue.finally(() => { stream.close().catch(() => {}) }).catch(() => {})
@@ -194,6 +214,9 @@ function malformed (message: string): MailboxRefusedError {
 function checkDeposit (frame: Record<string, unknown>): { to: string, items: DepositItem[], sig: string } {
   if (typeof frame.from !== 'string') throw malformed('from must be the depositor PeerId')
   if (typeof frame.to !== 'string') throw malformed('to must be the recipient PeerId')
+  // base58 decoding is quadratic: a 300,000-character `to` held the relay's event loop
+  // for about a minute (test/fuzz/mailbox.test.ts). PeerId strings are ≤ 128 characters.
+  if (frame.to.length > MAX_PEER_ID_LENGTH) throw malformed('to must be an Ed25519 PeerId')
   try {
     if (peerIdFromString(frame.to).type !== 'Ed25519') throw new Error('not Ed25519')
   } catch {
@@ -208,7 +231,7 @@ function checkDeposit (frame: Record<string, unknown>): { to: string, items: Dep
     const { id, exp, box } = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>
     if (typeof id !== 'string' || !ID_PATTERN.test(id)) throw malformed('an item id must be 1-128 printable ASCII characters')
     if (!Number.isSafeInteger(exp)) throw malformed('an item exp must be an integer (ms)')
-    if (typeof box !== 'string' || box.length === 0 || !BASE64_PATTERN.test(box)) throw malformed('an item box must be base64')
+    if (typeof box !== 'string' || !isBase64Shaped(box)) throw malformed('an item box must be base64')
     items.push({ id, exp: exp as number, box })
   }
   return { to: frame.to, items, sig: frame.sig }

@@ -48,6 +48,14 @@ interface Held { from: string, bytes: number, exp: number, at: number, idKey: st
 interface Box { count: number, bytes: number, held: Map<string, Held>, ids: Map<string, string>, senders: Map<string, { count: number, bytes: number }> }
 
 const SEQ_DIGITS = 16
+/**
+ * Box bytes (base64) one fetch answer carries at most, beyond its first box.
+ * Without it, 512 boxes of up to 1.4 MB made answers far over the 8 MiB frame
+ * limit (MAX_FRAME_BYTES) the recipient reads, so a mailbox holding more than
+ * ~6 maximum-size boxes could never be fetched (test/integration/hostile.test.ts).
+ * 4 MiB plus one maximum box plus the JSON around 512 items stays under 8 MiB.
+ */
+const FETCH_MAX_BYTES = 4 * 1024 * 1024
 /** Token buckets kept for idle senders before the oldest is forgotten (a forgotten sender starts with a full bucket) */
 const MAX_RATE_BUCKETS = 100_000
 
@@ -173,14 +181,16 @@ export class MailboxStore {
     if (!this.boxes.has(recipient)) return { items, more: false }
     const range = { gt: `${recipient}!${options.after ?? ''}`, lt: `${recipient}!~`, limit: options.limit + 1 }
     let more = false
+    let bytes = 0
     for await (const [key, value] of this.table.iterator(range)) {
-      if (items.length >= options.limit) {
+      if (items.length >= options.limit || bytes >= FETCH_MAX_BYTES) {
         more = true
         break
       }
       const record = JSON.parse(value as string) as StoredBox
       if (record.exp <= now) continue
       items.push({ ...record, key: (key as string).slice(recipient.length + 1) })
+      bytes += record.box.length
     }
     return { items, more }
   }

@@ -35,12 +35,22 @@ export interface InboundPolicy {
   /** Called for every refused message (for logs and metrics) */
   onRefused?: (peer: PeerId, error: MoltSpeakError) => void
   onDuplicate?: (peer: PeerId, id: string) => void
+  /** Last check of a valid message (e.g. the trust inbox policy): an error refuses it */
+  authorize?: (peer: PeerId, message: MoltMessage) => MoltSpeakError | undefined
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** Batches handed to `receive` but not yet acknowledged, per stream, before reading waits */
 const MAX_BATCHES_STORING = 4
+
+/**
+ * Frames checked per batch. Without a cap, 4 MiB of buffered 7-byte invalid
+ * frames became one synchronous batch of ~600,000 REJECTs (seconds of blocked
+ * event loop and ~250 MB of replies at once); capped, a batch's replies are at
+ * most ~0.5 MB and other streams and peers run between batches.
+ */
+const MAX_BATCH_FRAMES = 1024
 
 /**
  * Serve one inbound speak stream: decode frames, check each message, hand the
@@ -64,11 +74,18 @@ export function serveInboundStream (stream: Stream, connection: Connection, poli
   let processing = false
   let ended = false
   let finished = false
+  /**
+   * Set when our replies (acks, rejects) are not leaving because the peer
+   * does not read them: yamux would buffer them without limit, so reading
+   * stops until they drain (a peer that never reads is then cut off by the
+   * stream's inactivity timeout)
+   */
+  let writeBlocked = false
 
   const write = (chunks: Uint8Array[]): void => {
     if (chunks.length === 0 || stream.writeStatus !== 'writable') return
     try {
-      stream.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+      if (!stream.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))) writeBlocked = true
     } catch (err: any) {
       log('could not write to %p - %e', peer, err)
     }
@@ -88,12 +105,19 @@ export function serveInboundStream (stream: Stream, connection: Connection, poli
     processing = true
     try {
       while (!finished) {
+        if (writeBlocked) {
+          if (stream.readStatus === 'readable') stream.pause()
+          await stream.onDrain()
+          writeBlocked = false
+          if (stream.readStatus === 'paused' && frames.bufferedBytes < policy.readHighWaterBytes) stream.resume()
+          continue
+        }
         const out: Uint8Array[] = []
         const batch: InboundMessage[] = []
         const batchSeqs: number[] = []
         let frame
         let handled = 0
-        while ((frame = frames.next()) != null) {
+        while (handled < MAX_BATCH_FRAMES && (frame = frames.next()) != null) {
           if (frame.type !== FRAME_MESSAGE) throw new FrameError(`unexpected frame type ${frame.type}`, 'malformed')
           if (frame.seq <= lastSeq) throw new FrameError(`sequence ${frame.seq} does not increase`, 'malformed')
           lastSeq = frame.seq
@@ -130,7 +154,8 @@ export function serveInboundStream (stream: Stream, connection: Connection, poli
         acks = acked
         if (++storing >= MAX_BATCHES_STORING) await acked
         acked.finally(() => { storing-- }).catch(() => {})
-        if (stream.readStatus === 'paused' && frames.bufferedBytes < policy.readHighWaterBytes) stream.resume()
+        if (handled === MAX_BATCH_FRAMES) await new Promise(resolve => setImmediate(resolve)) // let other streams run
+        if (stream.readStatus === 'paused' && !writeBlocked && frames.bufferedBytes < policy.readHighWaterBytes) stream.resume()
       }
       if (ended && !finished) {
         frames.end()
@@ -216,6 +241,8 @@ function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, pol
   if (message.exp != null && message.exp - message.ts > MAX_MESSAGE_LIFETIME) {
     return withContext(new MoltSpeakError('E_INVALID_PARAM', `exp is more than ${MAX_MESSAGE_LIFETIME / 86_400_000} days after ts`, { field: 'exp' }), message)
   }
+  const denied = policy.authorize?.(peer, message)
+  if (denied !== undefined) return withContext(denied, message)
   if (policy.replay.checkAndRemember(`${peer.toString()}/${message.id}`, message.ts, now, message.exp)) {
     policy.onDuplicate?.(peer, message.id)
     return DUPLICATE

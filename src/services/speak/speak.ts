@@ -6,7 +6,7 @@ import { serveInboundStream, type InboundMessage, type InboundStreamHandle } fro
 import { MessageTooLargeError } from './errors.js'
 import { ReplayWindow } from '../../delivery/replay-window.js'
 import { MAX_MESSAGE_BYTES } from '../../moltspeak/constants.js'
-import type { AgentRef, MoltSpeakError } from '../../moltspeak/index.js'
+import type { AgentRef, MoltMessage, MoltSpeakError } from '../../moltspeak/index.js'
 import * as c from './constants.js'
 
 export interface SpeakInit {
@@ -45,6 +45,8 @@ export interface SpeakInit {
   receive: (batch: InboundMessage[]) => Promise<void>
   onRefused?: (peer: PeerId, error: MoltSpeakError) => void
   onDuplicate?: (peer: PeerId, id: string) => void
+  /** Refuse a valid message with the returned error (checked last, before the replay window) */
+  authorize?: (peer: PeerId, message: MoltMessage) => MoltSpeakError | undefined
 }
 
 export interface SpeakComponents {
@@ -205,7 +207,8 @@ class DefaultSpeak implements Speak {
       localAgent: this.init.localAgent,
       receive: this.init.receive,
       onRefused: this.init.onRefused,
-      onDuplicate: this.init.onDuplicate
+      onDuplicate: this.init.onDuplicate,
+      authorize: this.init.authorize
     }, this.log)
     this.inbound.add(handle)
     stream.addEventListener('close', () => { this.inbound.delete(handle) })

@@ -1,0 +1,272 @@
+import type { Database } from '../../storage/index.js'
+import { GroupCommit, type CommitOp } from '../../storage/group-commit.js'
+import type { Experience, Signal } from '../../trust/index.js'
+import { DEFAULT_SCORE_PARAMS } from '../../trust/index.js'
+import { peerIdOfKey, type Attestation, type VerifiedAttestation } from './attestation.js'
+import { TrustStoreFullError } from './errors.js'
+import { SYNC_BUCKETS } from './constants.js'
+
+/** One stored record and what the store derived from it */
+export interface StoredAttestation {
+  record: Attestation
+  issuer: string
+  subject: string
+  /** Id of the issuer's revocation of this record, once one is known */
+  revokedBy?: string
+}
+
+type Sublevel = ReturnType<Database['sublevel']>
+
+/**
+ * Attestations in LevelDB, with an in-memory mirror for scoring and sync:
+ * `trust-att` id → record JSON, `trust-sub` `<subject>!<id>` and `trust-iss`
+ * `<issuer>!<id>` as indexes, `trust-exp` this node's observed exchanges.
+ * Writes are batched without fsync: every record can be fetched again by sync.
+ */
+export class TrustStore {
+  private readonly records = new Map<string, StoredAttestation>()
+  /** revoked credential id → revocation ids naming it (kept until the original arrives, then checked) */
+  private readonly revocations = new Map<string, Set<string>>()
+  private readonly signalMap = new Map<string, Signal>()
+  private readonly bucketCount = new Uint32Array(SYNC_BUCKETS)
+  private readonly bucketXor: Uint8Array[] = Array.from({ length: SYNC_BUCKETS }, () => new Uint8Array(16))
+  private readonly experienceMap = new Map<string, Experience>()
+  private readonly att: Sublevel
+  private readonly sub: Sublevel
+  private readonly iss: Sublevel
+  private readonly exp: Sublevel
+  private readonly commit: GroupCommit
+  /** Bumped on every change of the signals or the experience: score caches key on it */
+  version = 0
+
+  constructor (db: Database, private readonly maxStored: number) {
+    const opts = { keyEncoding: 'utf8', valueEncoding: 'utf8' } as const
+    this.att = db.sublevel('trust-att', opts)
+    this.sub = db.sublevel('trust-sub', opts)
+    this.iss = db.sublevel('trust-iss', opts)
+    this.exp = db.sublevel('trust-exp', opts)
+    this.commit = new GroupCommit(db, { sync: false })
+  }
+
+  /** Load what the database holds (records were verified before they were written) */
+  async open (): Promise<void> {
+    for await (const [, json] of this.att.iterator()) {
+      const record = JSON.parse(json as string) as Attestation
+      this.remember({ record, issuer: peerIdOfKey(record.issuer.key), subject: peerIdOfKey(record.subject.key) })
+    }
+    for await (const [peer, json] of this.exp.iterator()) {
+      this.experienceMap.set(peer as string, JSON.parse(json as string) as Experience)
+    }
+    this.version++
+  }
+
+  async close (): Promise<void> {
+    await this.commit.close()
+  }
+
+  get size (): number {
+    return this.records.size
+  }
+
+  has (id: string): boolean {
+    return this.records.has(id)
+  }
+
+  get (id: string): StoredAttestation | undefined {
+    return this.records.get(id)
+  }
+
+  /** Valid (unrevoked, not revocation) records as score inputs; expired ones are filtered at scoring time */
+  signals (): Iterable<Signal> {
+    return this.signalMap.values()
+  }
+
+  experience (): ReadonlyMap<string, Experience> {
+    return this.experienceMap
+  }
+
+  /**
+   * Keep verified records not stored yet; resolves with the new ones once written.
+   *
+   * @throws {TrustStoreFullError} the store holds `maxStored` records
+   */
+  async add (items: VerifiedAttestation[]): Promise<StoredAttestation[]> {
+    const added: StoredAttestation[] = []
+    const ops: CommitOp[] = []
+    for (const item of items) {
+      const { record, issuer, subject } = item
+      if (this.records.has(record.id)) continue
+      if (this.records.size >= this.maxStored) {
+        if (added.length === 0) throw new TrustStoreFullError(`the trust store holds ${this.maxStored} attestations`)
+        break
+      }
+      const stored = { record, issuer, subject }
+      this.remember(stored)
+      added.push(stored)
+      ops.push(
+        { type: 'put', sublevel: this.att, key: record.id, value: Buffer.from(item.bytes).toString('utf8') },
+        { type: 'put', sublevel: this.sub, key: `${subject}!${record.id}`, value: '' },
+        { type: 'put', sublevel: this.iss, key: `${issuer}!${record.id}`, value: '' }
+      )
+    }
+    if (added.length > 0) this.version++
+    await this.commit.write(ops)
+    return added
+  }
+
+  /** Ids of records about `subject` (or by `issuer`), read from the LevelDB index */
+  async ids (index: 'subject' | 'issuer', peer: string, limit = 1000): Promise<string[]> {
+    const table = index === 'subject' ? this.sub : this.iss
+    const out: string[] = []
+    for await (const key of table.keys({ gt: `${peer}!`, lt: `${peer}!~`, limit })) {
+      out.push((key as string).slice(peer.length + 1))
+    }
+    return out
+  }
+
+  /** Every record, newest issued first (for `molt trust list` without a filter) */
+  all (limit: number): StoredAttestation[] {
+    return [...this.records.values()].sort((a, b) => b.record.issued - a.record.issued || (a.record.id < b.record.id ? -1 : 1)).slice(0, limit)
+  }
+
+  /** Drop records expired before `now` (a revocation stays while the record it revokes could still count) */
+  async prune (now: number): Promise<number> {
+    const ops: CommitOp[] = []
+    for (const stored of [...this.records.values()]) {
+      const { record, issuer, subject } = stored
+      if (record.expires > now) continue
+      if (record.type === 'revocation' && this.records.get(record.claims.credential_id as string)?.record.expires !== undefined &&
+        (this.records.get(record.claims.credential_id as string)?.record.expires as number) > now) continue
+      this.forget(stored)
+      ops.push(
+        { type: 'del', sublevel: this.att, key: record.id },
+        { type: 'del', sublevel: this.sub, key: `${subject}!${record.id}` },
+        { type: 'del', sublevel: this.iss, key: `${issuer}!${record.id}` }
+      )
+    }
+    if (ops.length > 0) this.version++
+    await this.commit.write(ops)
+    return ops.length / 3
+  }
+
+  /** Count one exchange with `peer` that this node saw succeed or fail */
+  observe (peer: string, ok: boolean, now = Date.now()): void {
+    const { positiveHalfLife, negativeHalfLife } = DEFAULT_SCORE_PARAMS
+    const e = this.experienceMap.get(peer)
+    const age = e === undefined ? 0 : Math.max(0, now - e.at)
+    const next: Experience = {
+      success: (e?.success ?? 0) * Math.pow(0.5, age / positiveHalfLife) + (ok ? 1 : 0),
+      failure: (e?.failure ?? 0) * Math.pow(0.5, age / negativeHalfLife) + (ok ? 0 : 1),
+      at: Math.max(now, e?.at ?? 0)
+    }
+    this.experienceMap.set(peer, next)
+    this.dirtyExperience.add(peer)
+    this.version++
+  }
+
+  private readonly dirtyExperience = new Set<string>()
+
+  /** Write observed exchanges changed since the last flush */
+  async flushExperience (): Promise<void> {
+    const ops: CommitOp[] = []
+    for (const peer of this.dirtyExperience) {
+      const e = this.experienceMap.get(peer)
+      if (e !== undefined) ops.push({ type: 'put', sublevel: this.exp, key: peer, value: JSON.stringify(e) })
+    }
+    this.dirtyExperience.clear()
+    await this.commit.write(ops)
+  }
+
+  /** Per-bucket `count:xor` of the ids held: equal strings mean (almost surely) equal buckets */
+  digest (): string[] {
+    const out: string[] = []
+    for (let b = 0; b < SYNC_BUCKETS; b++) {
+      out.push(this.bucketCount[b] === 0 ? '' : `${this.bucketCount[b]}:${Buffer.from(this.bucketXor[b]).toString('hex')}`)
+    }
+    return out
+  }
+
+  /** Ids held in the given buckets, sorted, at most `limit` */
+  idsInBuckets (buckets: Set<number>, limit: number): string[] {
+    const out: string[] = []
+    for (const id of this.records.keys()) {
+      if (buckets.has(bucketOf(id))) out.push(id)
+    }
+    return out.sort().slice(0, limit)
+  }
+
+  private remember (stored: StoredAttestation): void {
+    const { record } = stored
+    this.records.set(record.id, stored)
+    this.toggleBucket(record.id)
+    if (record.type === 'revocation') {
+      const target = record.claims.credential_id as string
+      const set = this.revocations.get(target) ?? new Set()
+      set.add(record.id)
+      this.revocations.set(target, set)
+      const original = this.records.get(target)
+      if (original !== undefined) this.applyRevocations(original)
+      return
+    }
+    this.applyRevocations(stored)
+    if (stored.revokedBy === undefined) this.signalMap.set(record.id, toSignal(stored))
+  }
+
+  private forget (stored: StoredAttestation): void {
+    const { record } = stored
+    this.records.delete(record.id)
+    this.toggleBucket(record.id)
+    this.signalMap.delete(record.id)
+    if (record.type === 'revocation') {
+      const set = this.revocations.get(record.claims.credential_id as string)
+      set?.delete(record.id)
+      if (set?.size === 0) this.revocations.delete(record.claims.credential_id as string)
+    } else {
+      this.revocations.delete(record.id)
+    }
+  }
+
+  /** A revocation counts only when it comes from the record's own issuer */
+  private applyRevocations (stored: StoredAttestation): void {
+    if (stored.revokedBy !== undefined) return
+    for (const id of [...(this.revocations.get(stored.record.id) ?? [])].sort()) {
+      const revocation = this.records.get(id)
+      if (revocation !== undefined && revocation.issuer === stored.issuer) {
+        stored.revokedBy = id
+        this.signalMap.delete(stored.record.id)
+        return
+      }
+    }
+  }
+
+  private toggleBucket (id: string): void {
+    const b = bucketOf(id)
+    const bytes = Buffer.from(id.slice(0, 32), 'hex')
+    const acc = this.bucketXor[b]
+    for (let i = 0; i < 16; i++) acc[i] ^= bytes[i]
+    this.bucketCount[b] += this.records.has(id) ? 1 : -1
+  }
+}
+
+/** The reconciliation bucket of an id: its first byte */
+export function bucketOf (id: string): number {
+  return parseInt(id.slice(0, 2), 16) % SYNC_BUCKETS
+}
+
+function toSignal (stored: StoredAttestation): Signal {
+  const { record, issuer, subject } = stored
+  const c = record.claims
+  return {
+    id: record.id,
+    issuer,
+    subject,
+    type: record.type as Signal['type'],
+    ...(c.domain !== undefined ? { domain: c.domain } : {}),
+    ...(c.strength !== undefined ? { strength: c.strength } : {}),
+    ...(c.severity !== undefined ? { severity: c.severity } : {}),
+    ...(c.outcome !== undefined ? { outcome: c.outcome } : {}),
+    ...(c.quality_rating !== undefined ? { quality_rating: c.quality_rating } : {}),
+    issued: record.issued,
+    expires: record.expires
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Packet loss between agents and their relay (iptables `statistic` drops
+ * inside a private network namespace: nothing leaves it). Every message whose
+ * send() resolved must arrive.
+ */
+import { describe, it, expect, beforeAll } from 'vitest'
+import { join } from 'node:path'
+import { assertNamespacesWork, runInNamespace } from '../net/namespace.js'
+
+const SCRIPT = join(import.meta.dirname, 'loss.mjs')
+
+describe('store-and-forward under packet loss between agent and relay', () => {
+  beforeAll(() => { assertNamespacesWork() })
+
+  for (const loss of [0.01, 0.05]) {
+    it(`${loss * 100}% random loss: every acknowledged message is delivered`, async () => {
+      const run = await runInNamespace<{ dropped: number, promised: number, delivered: number, duplicates: number, seconds: number, statuses: Record<string, number> }>(SCRIPT, [String(loss), '1000'], 200_000)
+      expect(run.code, run.stderr.slice(-3000)).toBe(0)
+      console.log(`${loss * 100}% loss: ${JSON.stringify(run.result)}`)
+      expect(run.result.dropped).toBeGreaterThan(0)
+      expect(run.result.promised).toBe(1000)
+      expect(run.result.delivered).toBe(1000)
+    }, 220_000)
+  }
+})

@@ -1,0 +1,136 @@
+import { describe, it, expect, afterAll, beforeAll } from 'vitest'
+import { TestNetwork } from '../support/nodes.js'
+import { eventually } from '../support/eventually.js'
+import { newIdentity, record } from '../support/trust.js'
+import { encodeAttestation, TOPIC } from '../../src/services/trust/index.js'
+import type { MoltNode } from '../../src/index.js'
+import type { Identity } from '../../src/identity/index.js'
+
+/*
+ * 22 real nodes on 127.0.0.1 in a sparse mesh (each dials 3 others), a late
+ * joiner, and an attacker connected to three of them. ~20 s on 2 cores.
+ */
+const N = 22
+const net = new TestNetwork()
+const nodes: MoltNode[] = []
+const options = { heartbeatInterval: 0, trust: { syncInterval: 0 } }
+const pubsub = (n: MoltNode): any => n.libp2p.services.pubsub
+const everywhere = (id: string, list = nodes): boolean => list.every(n => n.trust.get(id) !== undefined)
+
+beforeAll(async () => {
+  for (let i = 0; i < N; i++) nodes.push(await net.node(options))
+  for (let i = 0; i < N; i++) {
+    for (const k of [1, 2, 7]) await nodes[i].libp2p.dial(nodes[(i + k) % N].getMultiaddrs()[0])
+  }
+  await eventually(() => nodes.every(n => pubsub(n).getMeshPeers(TOPIC).length >= 2), 20_000, 'every node in the mesh')
+}, 60_000)
+afterAll(async () => { await net.cleanup() })
+
+describe(`trust over gossipsub, ${N} nodes`, () => {
+  const published: string[] = []
+
+  it('attestations published by some nodes reach all', async () => {
+    for (let i = 0; i < 5; i++) {
+      const a = await nodes[i * 4].trust.attest({ subject: nodes[(i * 4 + 11) % N].peerId, type: 'endorsement', strength: 'exceptional', domain: 'translate.text' })
+      const b = await nodes[i * 4 + 1].trust.attest({ subject: nodes[(i * 4 + 3) % N].peerId, type: 'task_completion', outcome: 'completed', rating: 5, taskId: `t${i}` })
+      published.push(a.id, b.id)
+    }
+    await eventually(() => published.every(id => everywhere(id)), 15_000, 'all records on all nodes')
+  })
+
+  it('a revoked attestation stops counting everywhere', async () => {
+    const subject = nodes[13].peerId
+    const att = await nodes[2].trust.attest({ subject, type: 'endorsement', strength: 'exceptional' })
+    await eventually(() => everywhere(att.id), 15_000, 'the record everywhere')
+    // from an unknown issuer it counts only a little, but it counts
+    for (const n of nodes.filter(n => !n.peerId.equals(subject))) expect(n.trust.score(subject).positive).toBeGreaterThan(0)
+    const revocation = await nodes[2].trust.revoke(att.id, 'mistake')
+    await eventually(() => nodes.every(n => n.trust.get(att.id)?.revoked === true), 15_000, 'revoked everywhere')
+    expect(everywhere(revocation.id)).toBe(true)
+    for (const n of nodes.filter(n => !n.peerId.equals(subject))) {
+      expect(n.trust.score(subject).explain.some(c => c.id === att.id)).toBe(false)
+    }
+    published.push(att.id, revocation.id)
+  })
+
+  it('a node started later converges after sync', async () => {
+    const late = await net.node(options)
+    await late.libp2p.dial(nodes[5].getMultiaddrs()[0])
+    await eventually(() => published.every(id => late.trust.get(id) !== undefined), 15_000, 'the late node caught up')
+    expect(late.trust.get(published[published.length - 2])?.revoked).toBe(true)
+    expect(late.trust.stats().synced).toBeGreaterThanOrEqual(published.length)
+  })
+
+  describe('adversarial', () => {
+    let attacker: MoltNode
+    let victim: Identity
+    const neighbours = (): MoltNode[] => [nodes[0], nodes[8], nodes[16]]
+
+    beforeAll(async () => {
+      attacker = await net.node(options)
+      victim = await newIdentity()
+      for (const n of neighbours()) await attacker.libp2p.dial(n.getMultiaddrs()[0])
+      await eventually(() => neighbours().every(n => pubsub(n).getSubscribers(TOPIC).some((p: any) => p.equals(attacker.peerId))), 10_000, 'attacker subscribed')
+    })
+
+    it('forged, malformed, oversized, future-dated and self records are rejected and the publisher penalised', async () => {
+      const me = { moltKey: attacker.moltKey, signingKey: (attacker as any).identity.signingKey } as unknown as Identity
+      const good = record(me, victim, { claims: { strength: 'weak' } })
+      const bad: Array<[string, Uint8Array]> = [
+        ['forged signature', encodeAttestation({ ...good, claims: { strength: 'exceptional' } })],
+        ['someone else as issuer', encodeAttestation(record(victim, nodes[3].moltKey))],
+        ['malformed', new TextEncoder().encode('{"type":"endorsement",')],
+        ['oversized', new Uint8Array(8000).fill(0x20)],
+        ['future-dated', encodeAttestation(record(me, victim, { issued: Date.now() + 3_600_000 }))],
+        ['expired', encodeAttestation(record(me, victim, { issued: Date.now() - 7_200_000, expires: Date.now() - 3_600_000 }))],
+        ['self-attestation', encodeAttestation({ ...record(me, victim), subject: { key: attacker.moltKey } })]
+      ]
+      for (const [, data] of bad) await pubsub(attacker).publish(TOPIC, data)
+      await eventually(() => neighbours().every(n => n.trust.gossipScore(attacker.peerId) < 0), 10_000, 'attacker penalised')
+      const rejected = neighbours().map(n => n.trust.stats().rejected)
+      expect(rejected.every(r => Object.values(r).reduce((a, b) => a + b, 0) >= bad.length)).toBe(true)
+      expect(rejected[0].AttestationSignatureError).toBeGreaterThan(0)
+      expect(rejected[0].SelfAttestationError).toBeGreaterThan(0)
+      expect(rejected[0].AttestationFutureError).toBeGreaterThan(0)
+      expect(rejected[0].AttestationTooLargeError).toBeGreaterThan(0)
+      // nothing of it was stored or forwarded
+      for (const n of nodes) expect((await n.trust.list({ issuer: attacker.peerId })).length).toBe(0)
+    })
+
+    it('a flood is cut at the issuer rate and the flooder penalised; honest records still converge', async () => {
+      // a fresh flooder: the forger above is graylisted already (its messages are no longer even read)
+      const flooder = await net.node(options)
+      for (const n of neighbours()) await flooder.libp2p.dial(n.getMultiaddrs()[0])
+      await eventually(() => neighbours().every(n => pubsub(n).getSubscribers(TOPIC).some((p: any) => p.equals(flooder.peerId))), 10_000, 'flooder subscribed')
+      for (let i = 0; i < 120; i++) {
+        await flooder.trust.attest({ subject: victim.peerId, type: 'warning', severity: 'low', context: `flood ${i}` })
+      }
+      await eventually(() => neighbours().every(n => (n.trust.stats().rejected.IssuerRateLimitError ?? 0) > 0), 10_000, 'rate limit hit')
+      await eventually(() => neighbours().every(n => n.trust.gossipScore(flooder.peerId) < 0), 10_000, 'flooder penalised')
+      // the burst (30) passed, the rest did not
+      for (const n of nodes) expect((await n.trust.list({ issuer: flooder.peerId, limit: 1000 })).length).toBeLessThanOrEqual(31)
+      const honest = await nodes[7].trust.attest({ subject: nodes[9].peerId, type: 'endorsement', strength: 'strong' })
+      await eventually(() => everywhere(honest.id), 15_000, 'honest record after the attack')
+    })
+
+    it('50 Sybils synced in do not lift the attacker above 0.55 from an honest view', async () => {
+      const sybils = await Promise.all(Array.from({ length: 50 }, async () => newIdentity()))
+      const records = sybils.flatMap((s, i) => [
+        record(s, attacker.moltKey, { claims: { strength: 'exceptional' } }),
+        record(s, sybils[(i + 1) % 50], { claims: { strength: 'exceptional' } }),
+        record(s, sybils[(i + 2) % 50], { claims: { strength: 'exceptional' } })
+      ])
+      // the attacker holds them (publishing someone else's records is refused, so sync is the way in)
+      for (const r of records) await attacker.trust.submit(r).catch(() => {})
+      const honest = nodes[10]
+      await honest.libp2p.dial(attacker.getMultiaddrs()[0])
+      const result = await honest.trust.sync(attacker.peerId)
+      expect(result.accepted).toBeGreaterThanOrEqual(150)
+      const score = honest.trust.score(attacker.peerId)
+      expect(score.score).toBeLessThan(0.55)
+      // an agent the honest node vouched for itself ranks well above it
+      await honest.trust.attest({ subject: nodes[11].peerId, type: 'endorsement', strength: 'strong' })
+      expect(honest.trust.score(nodes[11].peerId).score).toBeGreaterThan(0.6)
+    })
+  })
+})

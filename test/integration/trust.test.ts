@@ -1,0 +1,85 @@
+import { describe, it, expect, afterAll, beforeAll } from 'vitest'
+import { TestNetwork } from '../support/nodes.js'
+import { eventually } from '../support/eventually.js'
+import type { MoltNode } from '../../src/index.js'
+import { startApiServer, loadOrCreateApiToken, ApiClient, ApiError } from '../../src/api/index.js'
+import { newIdentity, record } from '../support/trust.js'
+
+const net = new TestNetwork()
+const meshed = (n: MoltNode): boolean => (n.libp2p.services.pubsub as any).getMeshPeers('molt/trust/1').length > 0
+let a: MoltNode, b: MoltNode, c: MoltNode
+
+beforeAll(async () => {
+  a = await net.node({ trust: { syncInterval: 0 } })
+  b = await net.node({ trust: { syncInterval: 0 } })
+  c = await net.node({ trust: { syncInterval: 0 } })
+  await net.introduce()
+  await a.libp2p.dial(b.getMultiaddrs()[0])
+  await b.libp2p.dial(c.getMultiaddrs()[0])
+})
+afterAll(async () => { await net.cleanup() })
+
+describe('trust between a few nodes', () => {
+  it('an attestation published by one node reaches the others, through a middle node', async () => {
+    await eventually(() => meshed(a) && meshed(c), 10_000, 'mesh')
+    const att = await a.trust.attest({ subject: c.peerId, type: 'endorsement', strength: 'strong', domain: 'translate.text' })
+    await eventually(() => c.trust.get(att.id) !== undefined, 10_000, 'attestation at c')
+    expect(b.trust.get(att.id)?.issuer).toBe(a.peerId.toString())
+    const list = await c.trust.list({ subject: c.peerId })
+    expect(list.map(r => r.attestation.id)).toContain(att.id)
+  })
+
+  it('inbox policy: a sender below the threshold is refused with E_AUTH_FAILED, or held', async () => {
+    const strict = await net.node({ trust: { syncInterval: 0, inbox: { threshold: 0.45, action: 'refuse' } } })
+    const holding = await net.node({ trust: { syncInterval: 0, inbox: { threshold: 0.45, action: 'hold' } } })
+    const p = { op: 'query' as const, p: { domain: 'x', intent: 'y' } }
+    // unknown senders score 0.5: accepted
+    await a.send(strict.getMultiaddrs()[0], p, { delivery: 'best-effort' })
+    await strict.trust.attest({ subject: a.peerId, type: 'warning', severity: 'critical' })
+    await holding.trust.attest({ subject: a.peerId, type: 'incident_report', severity: 'high' })
+    const err = await a.send(strict.getMultiaddrs()[0], p, { delivery: 'best-effort' }).catch(e => e)
+    expect(err.code).toBe('E_AUTH_FAILED')
+    const before = (await holding.inbox()).length
+    const sent = await a.send(holding.getMultiaddrs()[0], p, { delivery: 'best-effort' })
+    expect(sent.delivered).toBe(true)
+    expect((await holding.inbox()).length).toBe(before)
+    expect(holding.trust.held().map(h => h.message.id)).toContain(sent.id)
+    expect(holding.trust.release(sent.id)?.peer).toBe(a.peerId.toString())
+  })
+
+  it('discovery results are filtered and sorted by trust; request outcomes are direct experience', async () => {
+    b.handle('query', () => ({ status: 'success' }))
+    for (let i = 0; i < 3; i++) await a.request(b.peerId, { op: 'query', p: { domain: 'x', intent: 'y' } }, { timeout: 5000 })
+    const direct = a.trust.score(b.peerId).explain.find(x => x.source === 'direct')
+    expect(direct?.value).toBeGreaterThan(0)
+    await a.trust.attest({ subject: c.peerId, type: 'incident_report', severity: 'critical' })
+    const ranked = a.trust.rank([{ peerId: c.peerId.toString() }, { peerId: b.peerId.toString() }], { sortByTrust: true, minTrust: 0.5 })
+    expect(ranked.map(r => r.peerId)).toEqual([b.peerId.toString()])
+  })
+
+  it('local API: GET /v1/trust/{peer}, POST and GET /v1/trust/attestations', async () => {
+    const token = await loadOrCreateApiToken(a.dataDir)
+    const server = await startApiServer(a, { token })
+    try {
+      const client = new ApiClient({ url: server.url, token })
+      const created = await client.trust<any>('POST', '/attestations', { subject: b.peerId.toString(), type: 'endorsement', strength: 'exceptional', domain: 'weather' })
+      expect(created.attestation.claims.strength).toBe('exceptional')
+      const score = await client.trust<any>('GET', `/${b.peerId.toString()}?domain=weather`)
+      expect(score.score).toBeGreaterThan(0.6)
+      expect(score.explain.some((x: any) => x.id === created.attestation.id)).toBe(true)
+      const listed = await client.trust<any>('GET', `/attestations?issuer=${a.peerId.toString()}`)
+      expect(listed.attestations.map((r: any) => r.attestation.id)).toContain(created.attestation.id)
+      // a record signed elsewhere is verified: a tampered one is refused
+      const x = await newIdentity()
+      const signed = record(x, b.peerId.toString() === '' ? x : (await newIdentity()))
+      expect((await client.trust<any>('POST', '/attestations', { attestation: signed })).issuer).toBe(x.peerId.toString())
+      const err = await client.trust('POST', '/attestations', { attestation: { ...signed, claims: { strength: 'exceptional' } } }).catch(e => e)
+      expect(err).toBeInstanceOf(ApiError)
+      expect(err.code).toBe('E_SIGNATURE')
+      const bad = await client.trust('GET', '/not-a-peer').catch(e => e)
+      expect(bad.status).toBe(400)
+    } finally {
+      await server.close()
+    }
+  })
+})
