@@ -178,12 +178,16 @@ async function main (): Promise<void> {
     // ground truth: what each recipient's inbox holds
     const inboxCounts = new Map<string, number>()
     const stillQueued = new Set<string>()
+    const queuedDetails: Array<Record<string, unknown>> = []
     for (let i = 0; i < agentCount; i++) {
       const db = await openDatabase(join(agentDirs[i], 'db'))
       try {
         const outbox = new Outbox(db, { maxMessages: 10_000_000, maxDeadLetters: 10_000_000 })
         await outbox.open()
-        for (const entry of outbox.pending()) stillQueued.add(entry.id)
+        for (const entry of outbox.pending()) {
+          stillQueued.add(entry.id)
+          if (queuedDetails.length < 10) queuedDetails.push({ from: `agent${i}`, to: `agent${peerIds.indexOf(entry.peer)}`, id: entry.id, createdAt: entry.createdAt - started, lastError: entry.lastError })
+        }
         const inbox = new Inbox(db, 10_000_000)
         await inbox.open()
         for (let after = 0; ;) {
@@ -230,6 +234,7 @@ async function main (): Promise<void> {
       statuses,
       delivered: [...promised.keys()].filter(id => inboxCounts.has(id)).length,
       pending: [...promised.keys()].filter(id => !inboxCounts.has(id) && stillQueued.has(id)).length,
+      queuedAtEnd: queuedDetails,
       lost: lost.length,
       duplicated,
       sendFailures: sendFailures.length,

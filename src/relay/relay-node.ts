@@ -7,7 +7,8 @@ import { circuitRelayServer, RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC, type Circu
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Ed25519PrivateKey, PeerId, StreamHandler } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { loadOrCreateKey } from '../identity/index.js'
+import { loadOrCreateKey, identityFromKey } from '../identity/index.js'
+import { trust, trustPubsub } from '../services/trust/index.js'
 import { resolveDataDir, loadConfig, acquireLock } from '../config/index.js'
 import { IDENTITY_FILE } from '../constants.js'
 import type { DhtOptions } from '../discovery/config.js'
@@ -45,6 +46,11 @@ export interface RelayNodeOptions extends RelayLimitsInit, RelayTuningInit {
   mailbox?: false | MailboxLimitsInit
   /** Export libp2p's own metrics (`libp2p_*`) into this registry (one such node per process). @default none */
   metricsRegistry?: Registry
+  /**
+   * Take part in the trust gossip (`molt/trust/1`) and sync (`/molt/trust-sync/1.0.0`),
+   * so agents reachable only through this relay still get attestations. @default true
+   */
+  trust?: boolean
 }
 
 export interface RelayServices extends Record<string, unknown> {
@@ -109,9 +115,10 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
       ? undefined
       : { ...(typeof config.relay?.mailbox === 'object' ? config.relay.mailbox : {}), ...(typeof options.mailbox === 'object' ? defined(options.mailbox) : {}) }
     const mailboxLimits = mailboxInit !== undefined ? resolveMailboxLimits(mailboxInit) : undefined
+    const runTrust = options.trust !== false
     let store: MailboxStore | undefined
-    if (mailboxLimits !== undefined) {
-      db = await openDatabase(join(dataDir, DB_DIR))
+    if (mailboxLimits !== undefined || runTrust) db = await openDatabase(join(dataDir, DB_DIR))
+    if (mailboxLimits !== undefined && db !== undefined) {
       store = new MailboxStore(db, mailboxLimits)
       await store.open()
     }
@@ -145,7 +152,10 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
             defaultDurationLimit: limits.connectionDurationLimitMs
           }
         }),
-        ...(store !== undefined ? { mailbox: mailboxServer({ store, refusing: () => policy?.stats().shuttingDown ?? false }) } : {})
+        ...(store !== undefined ? { mailbox: mailboxServer({ store, refusing: () => policy?.stats().shuttingDown ?? false }) } : {}),
+        // relays join the trust gossip mesh: agents behind NAT are often connected to nothing else,
+        // and the relay validates (and so never forwards) bad attestations like any node
+        ...(runTrust && db !== undefined ? { pubsub: trustPubsub(), trust: trust({ identity: identityFromKey(key), db }) } : {})
       }),
       start: false,
       connectionGater: {

@@ -21,4 +21,9 @@ describe('examples (real processes, built by pretest)', () => {
     const { stdout } = await run(process.execPath, [join(root, 'dist/examples/discovery/run.js')], { timeout: 60_000 })
     expect(stdout.trim().split('\n').at(-1)).toBe('example discovery: found translator@example offering translate.text; "hello" in fr is "bonjour"')
   }, 70_000)
+
+  it('trust: attests after a good exchange; a third agent reads the score it explains', async () => {
+    const { stdout } = await run(process.execPath, [join(root, 'dist/examples/trust/run.js')], { timeout: 60_000 })
+    expect(stdout.trim().split('\n').at(-1)).toBe('example trust: alice attested bob (task_completion, completed, 5/5); carol scores bob above neutral (band moderate) because of alice')
+  }, 70_000)
 })
