@@ -428,6 +428,9 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         reject(options.signal?.aborted === true ? options.signal.reason : new RequestTimeoutError(`no delivery receipt for ${id} within ${timeout} ms`))
       }
     })
+    // the deadline may pass while the store is read, before `arrived` is awaited:
+    // without this an unhandled rejection is reported (found by test/fuzz/api.test.ts)
+    arrived.catch(() => {})
     this.addEventListener('receipt', onReceipt)
     signal.addEventListener('abort', onAbort, { once: true })
     try {

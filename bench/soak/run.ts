@@ -11,7 +11,6 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { createServer } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
@@ -22,6 +21,7 @@ import { openDatabase } from '../../src/storage/index.js'
 import { Inbox } from '../../src/inbox/index.js'
 import { Outbox } from '../../src/delivery/outbox.js'
 import { summarize } from '../stats.js'
+import { freePort } from '../ports.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const { values } = parseArgs({
@@ -299,10 +299,3 @@ function parseDuration (text: string): number {
   return Number(match[1]) * unit
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
-}

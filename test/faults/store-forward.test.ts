@@ -7,7 +7,6 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import type { Readable } from 'node:stream'
-import { createServer } from 'node:net'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { openSync, readSync, closeSync, readFileSync } from 'node:fs'
 import { openDatabase } from '../../src/storage/index.js'
 import { Inbox } from '../../src/inbox/index.js'
+import { freePort } from '../../bench/ports.js'
 
 const WORKER = join(import.meta.dirname, 'worker.mjs')
 const MESSAGES = 10_000
@@ -81,14 +81,6 @@ async function dir (): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'molt-fault-'))
   dirs.push(d)
   return d
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 async function readLedger (path: string): Promise<Array<{ seq: number, id: string, status: string }>> {

@@ -15,6 +15,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createRelayNode, fetchRelayInfo, ipKey, BandwidthMeter, resolveRelayLimits, type RelayNode, type RelayNodeOptions } from '../../src/relay/index.js'
 import { parseConfig } from '../../src/config/index.js'
 import { CliSandbox } from '../helpers/cli.js'
+import { startTestRelay, relayAddress } from '../support/relays.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -39,19 +40,10 @@ async function tempDir (): Promise<string> {
   return dir
 }
 
-/** A molt relay on 127.0.0.1 (the per-host connection rate limit raised: every test client comes from loopback) */
 async function startRelay (options: RelayNodeOptions = {}): Promise<RelayNode> {
-  const relay = await createRelayNode({
-    dataDir: options.dataDir ?? await tempDir(),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    libp2p: { connectionManager: { inboundConnectionThreshold: 1000 } },
-    ...options
-  })
-  relays.push(relay)
-  return relay
+  return startTestRelay(tempDir, relays, options)
 }
 
-const relayAddress = (relay: RelayNode): string => relay.getMultiaddrs()[0].toString()
 
 /** A plain libp2p node with the circuit relay transport; with `relay`, it listens through it (reserves) */
 async function startClient (relay?: string): Promise<Libp2p> {

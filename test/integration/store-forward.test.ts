@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { TestNetwork, addressOf } from '../support/nodes.js'
 import { eventually } from '../support/eventually.js'
-import { createRelayNode, type RelayNode, type RelayNodeOptions } from '../../src/relay/index.js'
+import type { RelayNode, RelayNodeOptions } from '../../src/relay/index.js'
+import { startTestRelay, relayAddress } from '../support/relays.js'
 import { createRelayMetrics } from '../../src/metrics/index.js'
 import { MailboxChannel } from '../../src/services/mailbox/channel.js'
 import { signDeposit } from '../../src/services/mailbox/deposit-signature.js'
@@ -22,17 +23,9 @@ afterAll(async () => {
 })
 
 async function startRelay (options: RelayNodeOptions = {}): Promise<RelayNode> {
-  const relay = await createRelayNode({
-    dataDir: options.dataDir ?? await net.dir(),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    libp2p: { connectionManager: { inboundConnectionThreshold: 1000 } },
-    ...options
-  })
-  relays.push(relay)
-  return relay
+  return startTestRelay(async () => net.dir(), relays, options)
 }
 
-const relayAddress = (relay: RelayNode): string => relay.getMultiaddrs()[0].toString()
 
 /** A node whose key and data dir survive a restart */
 async function agent (name: string, options: MoltNodeOptions = {}): Promise<{ node: MoltNode, restart: (more?: MoltNodeOptions) => Promise<MoltNode> }> {
