@@ -642,6 +642,12 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         this.metrics.refused('E_TIMEOUT')
         continue
       }
+      // the trust inbox policy applies whatever the path (speak refuses with E_AUTH_FAILED on the stream;
+      // a mailbox message has no stream to answer on, so it is dropped and counted)
+      if (this.trust.inboxDecision(peer) === 'refuse') {
+        this.metrics.refused('E_AUTH_FAILED')
+        continue
+      }
       if (this.replay.checkAndRemember(`${peer.toString()}/${message.id}`, message.ts, now, message.exp)) {
         this.metrics.duplicate()
         continue
@@ -884,7 +890,8 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       peers: () => node.peers(),
       inboxMessages: () => inbox.size,
       reservedRelays: () => node.relays().filter(relay => relay.reserved).length,
-      outboxMessages: () => outbox.size
+      outboxMessages: () => outbox.size,
+      outboxBytes: () => outbox.bytes
     })
     return node
   } catch (err) {

@@ -45,6 +45,7 @@ export class Outbox {
   private readonly byPeer = new Map<string, OutboxEntry[]>()
   private readonly dead: DeadLetter[] = []
   private count = 0
+  private byteCount = 0
   private nextSeq = 1
 
   constructor (db: Database, private readonly limits: { maxMessages: number, maxDeadLetters: number }) {
@@ -59,6 +60,7 @@ export class Outbox {
       entry.attempts = 0
       this.queueOf(entry.peer).push(entry)
       this.count++
+      this.byteCount += entry.json.length
       this.nextSeq = Math.max(this.nextSeq, entry.seq + 1)
     }
     for await (const value of this.deadTable.values()) {
@@ -79,6 +81,11 @@ export class Outbox {
 
   get size (): number {
     return this.count
+  }
+
+  /** Bytes of the messages waiting (UTF-16 length of their JSON, ≈ bytes for ASCII) */
+  get bytes (): number {
+    return this.byteCount
   }
 
   /** Peers with messages waiting */
@@ -113,6 +120,7 @@ export class Outbox {
     while (at > 0 && queue[at - 1].seq > entry.seq) at--
     queue.splice(at, 0, entry)
     this.count++
+    this.byteCount += entry.json.length
     try {
       await this.commit.write([{ type: 'put', sublevel: this.pendingTable, key: key(entry.seq), value: JSON.stringify(entry) }])
     } catch (err) {
@@ -156,6 +164,7 @@ export class Outbox {
       queue.splice(at, 1)
       if (queue.length === 0) this.byPeer.delete(entry.peer)
       this.count--
+      this.byteCount -= entry.json.length
       dropped.push(entry)
     }
     return dropped

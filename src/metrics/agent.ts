@@ -12,6 +12,8 @@ export interface AgentMetricsSource {
   reservedRelays(): number
   /** Messages waiting in the outbox */
   outboxMessages(): number
+  /** Bytes of the messages waiting in the outbox */
+  outboxBytes(): number
 }
 
 export interface MetricsOptions {
@@ -83,6 +85,13 @@ export class AgentMetrics {
       help: 'Messages waiting in the outbox for an unreachable peer',
       registers,
       collect () { this.set(read(() => self.source?.outboxMessages(), 0) ?? 0) }
+    })
+    // eslint-disable-next-line no-new
+    new Gauge({
+      name: 'molt_outbox_bytes',
+      help: 'Bytes of the messages waiting in the outbox',
+      registers,
+      collect () { this.set(read(() => self.source?.outboxBytes(), 0) ?? 0) }
     })
     // eslint-disable-next-line no-new
     new Gauge({
