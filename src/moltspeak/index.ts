@@ -10,7 +10,7 @@ export {
   publicKeyToMoltKey, moltKeyToRaw, moltKeyToKeyObject, rawPublicKeyToKeyObject, rawPrivateKeyToKeyObject,
   keyObjectToRawPublicKey
 } from './keys.js'
-export { signMessage, verifyMessage, signingBytes } from './sign.js'
+export { signMessage, verifyMessage, verifyMessageAsync, signingBytes } from './sign.js'
 export { parseMessage, validateMessage, type ValidateOptions } from './validate.js'
 export {
   newMessageId, createMessage, replyTo, query, respond, task, stream, tool, consent, errorPayload, hello, ping, pong,

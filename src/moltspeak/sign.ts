@@ -43,6 +43,27 @@ export function verifyMessage (msg: MoltMessage, publicKey?: KeyObject): boolean
   }
 }
 
+/**
+ * `verifyMessage` on libuv's thread pool (node:crypto's callback form): many
+ * verifications in flight run on every core while the event loop goes on — a
+ * mailbox drain checks hundreds of signatures at once. Never rejects.
+ */
+export async function verifyMessageAsync (msg: MoltMessage, publicKey?: KeyObject): Promise<boolean> {
+  try {
+    const sig = msg.sig
+    if (typeof sig !== 'string' || !sig.startsWith(SIG_PREFIX)) return false
+    const b64 = sig.slice(SIG_PREFIX.length)
+    if (!SIG_BASE64.test(b64)) return false
+    const key = publicKey ?? fromKey(msg)
+    if (key === undefined) return false
+    return await new Promise<boolean>((resolve) => {
+      verify(null, signingBytes(msg), key, Buffer.from(b64, 'base64'), (err, ok) => { resolve(err == null && ok) })
+    })
+  } catch {
+    return false
+  }
+}
+
 function fromKey (msg: MoltMessage): KeyObject | undefined {
   const key = msg.from?.key
   return typeof key === 'string' ? moltKeyToKeyObject(key) : undefined
