@@ -2,7 +2,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { describe, it, expect } from 'vitest'
 import {
   canonicalize, InvalidKeyError, keyObjectToRawPublicKey, moltKeyToKeyObject, moltKeyToRaw, publicKeyToMoltKey,
-  rawPrivateKeyToKeyObject, rawPublicKeyToKeyObject, signingBytes, signMessage, verifyMessage
+  rawPrivateKeyToKeyObject, rawPublicKeyToKeyObject, signingBytes, signMessage, verifyMessage, verifyMessageAsync
 } from '../../../src/moltspeak/index.js'
 import { JS_SDK_SIG, MOLT_KEY, PUBLIC_KEY_B64, PYTHON_CANONICAL, PYTHON_SIG, privateKey, vectorMessage } from './fixtures.js'
 
@@ -43,6 +43,17 @@ describe('spec §1.7 test vector', () => {
     const copy = structuredClone(signed)
     tamper(copy)
     expect(verifyMessage(copy)).toBe(false)
+  })
+
+  it('verifyMessageAsync (thread pool) agrees with verifyMessage', async () => {
+    const signed = signMessage(vectorMessage(), privateKey)
+    const tampered = structuredClone(signed)
+    tampered.p.params = { location: 'Paris' }
+    expect(await verifyMessageAsync(signed)).toBe(true)
+    expect(await verifyMessageAsync(tampered)).toBe(false)
+    expect(await verifyMessageAsync({ ...signed, sig: 'ed25519:AAAA' })).toBe(false)
+    expect(await verifyMessageAsync({ ...signed, from: { ...signed.from, key: 'nope' } })).toBe(false)
+    expect(await verifyMessageAsync(signed, generateKeyPairSync('ed25519').publicKey)).toBe(false)
   })
 
   it('rejects a wrong key', () => {
