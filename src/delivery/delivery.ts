@@ -107,9 +107,6 @@ export class Delivery {
       await this.init.speakSend(peer, body, options)
       return { status: 'delivered', ...this.init.routeTo(peer) }
     }
-    // a message that will wait (maybe days) must be one the recipient can accept: refuse it now otherwise
-    if (body.byteLength > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(`message of ${body.byteLength} bytes exceeds the ${MAX_MESSAGE_BYTES} byte limit`)
-    validateMessage(message)
     const peerKey = peer.toString()
     // taken now, so concurrent sends keep their order in the outbox whatever finishes first
     const seq = this.init.outbox.takeSeq()
@@ -128,6 +125,10 @@ export class Delivery {
         this.unreachableUntil.set(peerKey, Date.now() + c.UNREACHABLE_HOLD)
       }
     }
+    // a message that will wait (maybe days) must be one the recipient can accept: refuse it now otherwise
+    // (on the direct path the recipient's own checks answer at once)
+    if (body.byteLength > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(`message of ${body.byteLength} bytes exceeds the ${MAX_MESSAGE_BYTES} byte limit`)
+    validateMessage(message)
     // it must outlive this stream: sign it (the recipient checks mailbox messages' signatures)
     const signed = message.sig == null ? this.init.sign(message) : message
     const entry: OutboxEntry = {

@@ -148,7 +148,7 @@ class DefaultMailboxClient implements MailboxClient {
       id: message.id
     })).toString('base64')
     const exp = message.exp ?? Date.now() + c.RETENTION
-    const key = `${idString(target.peerId)}/${idString(recipient)}`
+    const key = `${target.peerId.toString()}/${recipient.toString()}`
     let queue = this.queues.get(key)
     if (queue === undefined) this.queues.set(key, queue = { target, recipient, items: [], inFlight: 0 })
     const receipt = new Promise<DepositReceipt>((resolve, reject) => {
@@ -313,14 +313,6 @@ class DefaultMailboxClient implements MailboxClient {
         if (!(err instanceof MailboxClosedError) && !(err instanceof MailboxRefusedError)) this.log('cannot watch the mailbox at %s - %s', relay, err.message)
       })
   }
-}
-
-/** PeerId.toString() base58-encodes every time (~4 µs): deposits ask once per peer object */
-const idStrings = new WeakMap<PeerId, string>()
-function idString (peer: PeerId): string {
-  let id = idStrings.get(peer)
-  if (id === undefined) idStrings.set(peer, id = peer.toString())
-  return id
 }
 
 export function mailboxClient (init: MailboxClientInit): (components: MailboxClientComponents) => MailboxClient {
