@@ -891,7 +891,8 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       inboxMessages: () => inbox.size,
       reservedRelays: () => node.relays().filter(relay => relay.reserved).length,
       outboxMessages: () => outbox.size,
-      outboxBytes: () => outbox.bytes
+      outboxBytes: () => outbox.bytes,
+      trust: () => node.trust.stats()
     })
     return node
   } catch (err) {

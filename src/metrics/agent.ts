@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { collectProcessMetrics } from './process.js'
 import { exposition } from './exposition.js'
+import { trustMetrics, type TrustMetricsSource } from './trust.js'
 
 /** What the agent gauges read on every scrape */
 export interface AgentMetricsSource {
@@ -14,6 +15,8 @@ export interface AgentMetricsSource {
   outboxMessages(): number
   /** Bytes of the messages waiting in the outbox */
   outboxBytes(): number
+  /** The trust service's counters */
+  trust(): TrustMetricsSource
 }
 
 export interface MetricsOptions {
@@ -119,6 +122,7 @@ export class AgentMetrics {
       registers,
       collect () { this.set(read(() => self.source?.reservedRelays(), 0) ?? 0) }
     })
+    trustMetrics(() => read(() => self.source?.trust(), undefined), registers)
     if (options.processMetrics !== false) collectProcessMetrics(this.registry)
   }
 

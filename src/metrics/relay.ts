@@ -3,6 +3,7 @@ import { collectProcessMetrics } from './process.js'
 import { RESERVATION_REFUSALS, type RelayStats } from '../relay/policy.js'
 import type { MetricsOptions } from './agent.js'
 import type { MailboxStats } from '../services/mailbox/index.js'
+import { trustMetrics, type TrustMetricsSource } from './trust.js'
 
 /** Refusal reasons of the mailbox, always exported (0 when none) so a series never disappears */
 const MAILBOX_REFUSALS = ['mailbox-full', 'sender-quota', 'store-full', 'rate-limited', 'too-large', 'expired', 'shutting-down', 'storage-error'] as const
@@ -12,7 +13,7 @@ const MAILBOX_REFUSALS = ['mailbox-full', 'sender-quota', 'store-full', 'rate-li
  * own. The `_total` values are the relay's own since-start counters, exported
  * as Prometheus counters.
  */
-export function createRelayMetrics (relay: { stats(): RelayStats, mailbox?: { stats(): MailboxStats } }, options: MetricsOptions & { registry?: Registry } = {}): Registry {
+export function createRelayMetrics (relay: { stats(): RelayStats, mailbox?: { stats(): MailboxStats }, trust?: () => TrustMetricsSource | undefined }, options: MetricsOptions & { registry?: Registry } = {}): Registry {
   const registry = options.registry ?? new Registry()
   const registers = [registry]
   const stats = (): RelayStats => relay.stats()
@@ -62,6 +63,7 @@ export function createRelayMetrics (relay: { stats(): RelayStats, mailbox?: { st
       this.inc(stats().relayedBytes)
     }
   })
+  if (relay.trust != null) trustMetrics(relay.trust, registers)
   if (relay.mailbox != null) mailboxMetrics(() => (relay.mailbox as { stats(): MailboxStats }).stats(), registers)
   if (options.processMetrics !== false) collectProcessMetrics(registry)
   return registry

@@ -8,7 +8,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { Ed25519PrivateKey, PeerId, StreamHandler } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { loadOrCreateKey, identityFromKey } from '../identity/index.js'
-import { trust, trustPubsub } from '../services/trust/index.js'
+import { trust, trustPubsub, type TrustService, type TrustStats } from '../services/trust/index.js'
 import { resolveDataDir, loadConfig, acquireLock } from '../config/index.js'
 import { IDENTITY_FILE } from '../constants.js'
 import type { DhtOptions } from '../discovery/config.js'
@@ -58,6 +58,7 @@ export interface RelayServices extends Record<string, unknown> {
   ping: Ping
   relay: CircuitRelayService
   mailbox?: MailboxServer
+  trust?: TrustService
   dht?: unknown
 }
 
@@ -86,6 +87,8 @@ export interface RelayNode {
   info(): RelayInfo
   /** The store-and-forward mailbox, unless disabled */
   readonly mailbox?: RelayMailbox
+  /** The trust gossip's counters, unless disabled */
+  trust?: () => TrustStats | undefined
   /**
    * Refuse new reservations and relayed connections (reason `shutting-down`),
    * wait up to `drainMs` for open relayed connections to finish, then stop
@@ -206,6 +209,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
       getMultiaddrs: () => node.getMultiaddrs(),
       stats: () => activePolicy.stats(),
       info,
+      ...(node.services.trust != null ? { trust: () => (node.services.trust as TrustService).stats() } : {}),
       ...(mailboxLimits !== undefined && node.services.mailbox != null
         ? { mailbox: { limits: mailboxLimits, stats: () => (node.services.mailbox as MailboxServer).stats() } }
         : {}),

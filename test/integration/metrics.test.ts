@@ -149,7 +149,9 @@ describe('agent metrics', () => {
   })
 
   it('the exposition passes promtool check metrics', async () => {
-    const { code, output } = await promtoolCheck(await (await scrapeAlice()).text())
+    const text = await (await scrapeAlice()).text()
+    for (const name of ['molt_outbox_messages', 'molt_outbox_bytes', 'molt_trust_attestations', 'molt_send_outcomes_total']) expect(text).toContain(`# TYPE ${name}`)
+    const { code, output } = await promtoolCheck(text)
     expect(output).toBe('')
     expect(code).toBe(0)
   })
@@ -189,8 +191,9 @@ describe('relay metrics', () => {
     // the mailbox's series exist from the start (0), with every refusal reason
     expect(text).toMatch(/^molt_mailbox_messages 0$/m)
     expect(text).toMatch(/^molt_mailbox_deposits_refused_total\{reason="mailbox-full"\} 0$/m)
-    // libp2p's own metrics are exported beside molt's
+    // libp2p's own metrics are exported beside molt's, and the relay's trust gossip
     expect(text).toMatch(/^libp2p_\w+/m)
+    expect(text).toMatch(/^molt_trust_attestations 0$/m)
     const { code, output } = await promtoolCheck(text)
     expect(output).toBe('')
     expect(code).toBe(0)
