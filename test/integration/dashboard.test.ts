@@ -173,6 +173,8 @@ describe('relay dashboard in Chromium', () => {
     const mailbox = await page.locator('#mailbox').textContent()
     if ((relay as { mailbox?: { stats?: unknown } }).mailbox?.stats != null) expect(mailbox).toContain('messages')
     else expect(mailbox).toBe('mailbox: not enabled')
+    // and so does the trust section: relays run the gossip by default
+    expect(await page.locator('#trust').textContent()).toContain('attestations')
     expect(pageErrors).toEqual([])
   })
 

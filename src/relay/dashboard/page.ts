@@ -146,6 +146,18 @@ const SCRIPT = `
     box.replaceChildren(figures);
   }
 
+  function trust(t) {
+    var box = $('trust');
+    if (!t || t.enabled !== true) { box.replaceChildren(el('p', 'trust gossip: not enabled', 'muted')); return; }
+    var figures = el('div', null, 'figures');
+    [['attestations', num(t.stored)], ['accepted', num(t.accepted)], ['rejected', num(t.rejected)], ['synced', num(t.synced)]].forEach(function (f) {
+      var d = el('div', f[0], 'figure muted');
+      d.prepend(el('b', f[1]));
+      figures.append(d);
+    });
+    box.replaceChildren(figures);
+  }
+
   function render(s) {
     setText('peer-id', s.peerId);
     setText('version', 'molt ' + s.version);
@@ -184,6 +196,7 @@ const SCRIPT = `
     refusals('refused-circuits', s.refused.relayedConnections);
     chart(s.throughput, s.now);
     mailbox(s.mailbox);
+    trust(s.trust);
   }
 
   function state(live, text) {
@@ -254,6 +267,10 @@ const BODY = `
   <section>
     <h2>Mailbox</h2>
     <div id="mailbox"><p class="muted">…</p></div>
+  </section>
+  <section>
+    <h2>Trust gossip</h2>
+    <div id="trust"><p class="muted">…</p></div>
   </section>
   <section>
     <h2>Addresses</h2>

@@ -34,6 +34,11 @@ export type MailboxStatus =
   | { enabled: true, recipients: number, messages: number, bytes: number, oldestAt: number | null, oldestAgeMs: number | null }
   | { enabled: true, error: string }
 
+/** The relay's trust gossip counters (`relayNode.trust()`), when it runs the gossip */
+export type TrustStatus =
+  | { enabled: false }
+  | { enabled: true, stored: number, accepted: number, rejected: number, synced: number }
+
 /** GET /api/status: everything the dashboard page shows */
 export interface RelayStatus {
   v: 1
@@ -59,6 +64,7 @@ export interface RelayStatus {
   throughput: { intervalMs: number, samples: ThroughputSample[] }
   refused: { reservations: Record<ReservationRefusal, number>, relayedConnections: Record<CircuitRefusal, number> }
   mailbox: MailboxStatus
+  trust: TrustStatus
 }
 
 /** What the status is read from: a RelayNode (its `mailbox`, if any, is looked up defensively) */
@@ -106,7 +112,8 @@ export async function relayStatus (relay: StatusSource, context: StatusContext):
     relayed: { open: stats.relayedConnections, total: stats.relayedConnectionsTotal, bytes: stats.relayedBytes, bytesPerSecond: stats.relayedBytesPerSecond },
     throughput: context.throughput,
     refused: { reservations: stats.reservationsRefused, relayedConnections: stats.relayedConnectionsRefused },
-    mailbox: await mailboxStatus(relay, context.now)
+    mailbox: await mailboxStatus(relay, context.now),
+    trust: trustStatus(relay)
   }
 }
 
@@ -185,6 +192,23 @@ export async function mailboxStatus (relay: object, now: number): Promise<Mailbo
   const oldest = value.oldestAt instanceof Date ? value.oldestAt.getTime() : value.oldestAt
   const oldestAt = typeof oldest === 'number' && Number.isFinite(oldest) && messages > 0 ? oldest : null
   return { enabled: true, recipients, messages, bytes, oldestAt, oldestAgeMs: oldestAt != null ? Math.max(0, now - oldestAt) : null }
+}
+
+/** The relay's trust gossip figures (`relay.trust()`), read as defensively as the mailbox's */
+export function trustStatus (relay: object): TrustStatus {
+  const read = (relay as { trust?: unknown }).trust
+  if (typeof read !== 'function') return { enabled: false }
+  try {
+    const stats = read.call(relay) as { stored?: unknown, accepted?: unknown, rejected?: unknown, synced?: unknown } | undefined
+    if (stats == null) return { enabled: false }
+    const n = (v: unknown): number => typeof v === 'number' && Number.isFinite(v) ? v : 0
+    const rejected = typeof stats.rejected === 'object' && stats.rejected !== null
+      ? Object.values(stats.rejected as Record<string, unknown>).reduce<number>((sum, v) => sum + n(v), 0)
+      : 0
+    return { enabled: true, stored: n(stats.stored), accepted: n(stats.accepted), rejected, synced: n(stats.synced) }
+  } catch {
+    return { enabled: false }
+  }
 }
 
 /** `/ip4/…/tcp/…/p2p/<id>` → `/ip4/…/tcp/…`: the PeerId has its own column */
