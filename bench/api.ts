@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
-import { Agent, request as httpRequest, type ClientRequest } from 'node:http'
+import { request as httpRequest, type ClientRequest } from 'node:http'
 import WebSocket from 'ws'
 import { createMoltNode, type MoltNode, type MoltNodeOptions } from '../src/index.js'
 import { startApiServer, loadOrCreateApiToken, type ApiServer } from '../src/api/index.js'
@@ -97,39 +97,6 @@ async function latencies (count: number, send: () => Promise<unknown>): Promise<
   return samples
 }
 
-/** One API call with fetch (undici: keep-alive, a connection per request in flight); resolves with the answer's text */
-function fetchCaller (api: ApiServer, token: string): (method: 'GET' | 'POST', path: string, body?: string) => Promise<string> {
-  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
-  return async (method, path, body) => {
-    const res = await fetch(api.url + path, { method, headers, body })
-    const text = await res.text()
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`)
-    return text
-  }
-}
-
-/** One API call with node:http and a keep-alive agent (no more sockets than requests in flight) */
-function httpCaller (api: ApiServer, token: string, agent: Agent): (method: 'GET' | 'POST', path: string, body?: string) => Promise<string> {
-  return async (method, path, body) => new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = { authorization: `Bearer ${token}` }
-    if (body != null) {
-      headers['content-type'] = 'application/json'
-      headers['content-length'] = Buffer.byteLength(body)
-    }
-    const req = httpRequest(api.url + path, { method, agent, headers }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { text += chunk })
-      res.on('end', () => {
-        if (res.statusCode === 200) resolve(text)
-        else reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))
-      })
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
 
 /** Receive time of each message id, as a consumer sees it */
 class Arrivals {
@@ -254,30 +221,50 @@ async function spawnPeer (): Promise<{ address: string, stop: () => Promise<void
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
-async function sendBench (sender: MoltNode, api: ApiServer, token: string, peer: PeerId, options: ApiBenchOptions): Promise<Pick<ApiBenchResult, 'send' | 'floor'>> {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency })
-  const callers = { http: httpCaller(api, token, agent), fetch: fetchCaller(api, token) }
-  const body = JSON.stringify({ to: peer.toString(), message })
-  const senders: Record<SenderName, () => Promise<unknown>> = {
-    sdk: async () => sender.send(peer, message),
-    http: async () => callers.http('POST', '/v1/messages', body),
-    fetch: async () => callers.fetch('POST', '/v1/messages', body)
+/** The API client process (bench/api-client.ts): one command → one answer */
+function startClientProcess (): { call: (command: Record<string, unknown>) => Promise<any>, stop: () => void } {
+  const child = spawn(process.execPath, [join(here, 'api-client.js')], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const waiting: Array<(answer: any) => void> = []
+  createInterface({ input: child.stdout }).on('line', (line) => { waiting.shift()?.(JSON.parse(line)) })
+  return {
+    call: async (command) => {
+      const answer = await new Promise<any>((resolve) => {
+        waiting.push(resolve)
+        child.stdin.write(JSON.stringify(command) + '\n')
+      })
+      if (answer.error != null) throw new Error(answer.error)
+      return answer
+    },
+    stop: () => { child.stdin.end() }
   }
+}
+
+async function sendBench (sender: MoltNode, api: ApiServer, token: string, peer: PeerId, options: ApiBenchOptions): Promise<Pick<ApiBenchResult, 'send' | 'floor'>> {
+  // the HTTP clients run in a process of their own, like an agent in another language
+  const client = startClientProcess()
+  const body = JSON.stringify({ to: peer.toString(), message })
+  const post = (name: 'http' | 'fetch'): Record<string, unknown> => ({ client: name, method: 'POST', url: api.url + '/v1/messages', token, body })
+  const health = (name: 'http' | 'fetch'): Record<string, unknown> => ({ client: name, method: 'GET', url: api.url + '/v1/health', token })
+  const throughputOf = async (name: SenderName, count: number): Promise<number> => name === 'sdk'
+    ? throughput(count, options.concurrency, async () => sender.send(peer, message))
+    : (await client.call({ cmd: 'throughput', ...post(name), count, concurrency: options.concurrency })).value
+  const latenciesOf = async (name: SenderName, count: number): Promise<number[]> => name === 'sdk'
+    ? latencies(count, async () => sender.send(peer, message))
+    : (await client.call({ cmd: 'latencies', ...post(name), count })).samples
   try {
     options.log('  send: warming up')
     for (const name of SENDERS) {
-      await throughput(2000, options.concurrency, senders[name])
-      await latencies(200, senders[name])
+      await throughputOf(name, 2000)
+      await latenciesOf(name, 200)
     }
     const runs = Object.fromEntries(SENDERS.map(name => [name, [] as number[]])) as Record<SenderName, number[]>
     const samples = Object.fromEntries(SENDERS.map(name => [name, [] as number[]])) as Record<SenderName, number[]>
     const floor = { http: [] as number[], fetch: [] as number[] }
     const perRound = Math.ceil(options.roundTrips / options.rounds)
     for (let round = 1; round <= options.rounds; round++) {
-      for (const name of SENDERS) runs[name].push(await throughput(options.messages, options.concurrency, senders[name]))
-      for (const name of SENDERS) samples[name].push(...await latencies(perRound, senders[name]))
-      floor.http.push(...await latencies(perRound, async () => callers.http('GET', '/v1/health')))
-      floor.fetch.push(...await latencies(perRound, async () => callers.fetch('GET', '/v1/health')))
+      for (const name of SENDERS) runs[name].push(await throughputOf(name, options.messages))
+      for (const name of SENDERS) samples[name].push(...await latenciesOf(name, perRound))
+      for (const name of ['http', 'fetch'] as const) floor[name].push(...(await client.call({ cmd: 'latencies', ...health(name), count: perRound })).samples)
       options.log(`  send round ${round}/${options.rounds} (${options.concurrency} in flight): ${SENDERS.map(name => `${name} ${fmt(runs[name].at(-1)!)} msg/s`).join(', ')}`)
     }
     return {
@@ -285,7 +272,7 @@ async function sendBench (sender: MoltNode, api: ApiServer, token: string, peer:
       floor: { http: pick(summarize(floor.http)), fetch: pick(summarize(floor.fetch)) }
     }
   } finally {
-    agent.destroy()
+    client.stop()
   }
 }
 
