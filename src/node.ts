@@ -470,14 +470,18 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     const onAbort = (): void => { this.requests.get(message.id)?.reject(options.signal?.reason) }
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      try {
-        // a request is answered now or not at all: no outbox, no mailbox
-        await this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)
-      } catch (err) {
-        this.metrics.sendFailed(err, options.signal)
-        throw err
-      }
-      this.metrics.sent(init.op, this.routeTo(peerId).route)
+      // a request is answered now or not at all: no outbox, no mailbox
+      const sent = this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options).then(
+        () => { this.metrics.sent(init.op, this.routeTo(peerId).route) },
+        (err) => {
+          this.metrics.sendFailed(err, options.signal)
+          throw err
+        })
+      // a reply proves the request arrived: it need not wait for the peer's ack, which follows
+      // the peer's inbox write (a LevelDB stall there would otherwise sit in every request's tail)
+      sent.catch(() => {})
+      const answered = reply.then(() => undefined, () => undefined)
+      await Promise.race([sent, answered])
       // the peer's answer (or silence) is direct experience for the trust score
       const answer = await reply.catch((err: Error) => {
         if (err instanceof RequestTimeoutError) this.trust.observe(peerId, false)
