@@ -203,6 +203,8 @@ class DefaultMailboxClient implements MailboxClient {
   /** Open and check one box; a box that fails is reported and dropped (it can never become valid) */
   private async open (item: StoredBox, relay: string): Promise<MailboxMessage | undefined> {
     try {
+      // a hostile relay's huge `from` would hold the event loop (base58 decoding is quadratic)
+      if (typeof item.from !== 'string' || item.from.length > 128) throw new SealError('the depositor is not a PeerId')
       const sender = peerIdFromString(item.from)
       if (sender.publicKey == null || sender.type !== 'Ed25519') throw new SealError('the depositor is not an Ed25519 peer')
       const plaintext = this.sealer.open(Buffer.from(item.box, 'base64'), {

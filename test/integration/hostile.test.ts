@@ -1,0 +1,320 @@
+/**
+ * Hostile peers (issue #9): each attack below is contained by an explicit
+ * limit, listed in README.md "Limits and faults" with the test that proves it.
+ * Everything runs over real TCP on 127.0.0.1 with real LevelDB.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Ed25519PrivateKey, Stream } from '@libp2p/interface'
+import { TestNetwork } from '../support/nodes.js'
+import { eventually } from '../support/eventually.js'
+import { rawSpeak, closeRawStreams, RawSpeakStream, encodeFrame, FRAME_MESSAGE, FRAME_REJECT } from '../support/raw-speak.js'
+import { FRAME_ACK } from '../../src/services/speak/frames.js'
+import { CrashDetector, LatencyProbe, heapMiB, report } from '../fuzz/support.js'
+import { SPEAK_PROTOCOL, createMessage, signMessage, type MoltNode } from '../../src/index.js'
+import { createRelayNode, type RelayNode } from '../../src/relay/index.js'
+import { MailboxChannel } from '../../src/services/mailbox/channel.js'
+import { signDeposit } from '../../src/services/mailbox/deposit-signature.js'
+import { encodeFrame as encodeMailboxFrame } from '../../src/services/mailbox/frames.js'
+import { PROTOCOL as MAILBOX_PROTOCOL } from '../../src/services/mailbox/constants.js'
+
+const net = new TestNetwork()
+const relays: RelayNode[] = []
+const raw: Libp2p[] = []
+const crashes = new CrashDetector()
+let target: MoltNode
+let attacker: MoltNode
+let honest: MoltNode
+const figures: Record<string, unknown> = {}
+
+const sleep = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+/** Never dial anything but loopback, whatever a test feeds in */
+const loopbackOnly = { denyDialMultiaddr: (ma: any) => !ma.toString().startsWith('/ip4/127.') }
+
+beforeAll(async () => {
+  crashes.install()
+  target = await net.node({ agent: { name: 'target', org: 'acme' }, libp2p: { connectionGater: loopbackOnly } })
+  attacker = await net.node({ agent: { name: 'mallory', org: 'evil' }, libp2p: { connectionGater: loopbackOnly } })
+  honest = await net.node({ agent: { name: 'honest', org: 'acme' }, libp2p: { connectionGater: loopbackOnly } })
+  await net.introduce()
+  target.handle('query', (m) => ({ status: 'success', data: m.p }))
+  // connections up before anything is measured
+  await honest.request(target.peerId, { op: 'query', p: { domain: 'warm-up' } })
+  await attacker.request(target.peerId, { op: 'query', p: { domain: 'warm-up' } })
+})
+
+afterAll(async () => {
+  await closeRawStreams()
+  await Promise.allSettled(raw.map(async n => n.stop()))
+  await net.cleanup()
+  await Promise.allSettled(relays.map(async r => r.stop({ drainMs: 0 })))
+  crashes.uninstall()
+  await report('hostile', figures)
+  expect(crashes.describe()).toBe('')
+})
+
+/** The honest peer's request/response latency while `attack` runs */
+async function underAttack (name: string, attack: () => Promise<void>): Promise<void> {
+  const probe = new LatencyProbe()
+  const heapBefore = heapMiB()
+  probe.start(async () => {
+    const reply = await honest.request(target.peerId, { op: 'query', p: { domain: 'probe' } }, { timeout: 5000 })
+    expect(reply.p.status).toBe('success')
+  })
+  try {
+    await attack()
+  } finally {
+    const latency = await probe.stop()
+    const heapAfter = heapMiB()
+    figures[name] = { latency, heapBeforeMiB: heapBefore, heapAfterMiB: heapAfter }
+    expect(latency.failures).toBe(0)
+    expect(latency.requests).toBeGreaterThan(0)
+    // the attacker runs in this same process and event loop, so its own work shows here too
+    expect(latency.p99).toBeLessThan(2000)
+  }
+}
+
+/** The most speak streams the receiver holds open on any one connection from the attacker */
+function heldPerConnection (): number {
+  return Math.max(0, ...target.libp2p.getConnections(attacker.peerId).map(c => c.streams.filter(s => s.protocol === SPEAK_PROTOCOL && s.direction === 'inbound' && s.status === 'open').length))
+}
+
+const good = (n = 0): Record<string, unknown> => createMessage({ op: 'query', from: { agent: 'mallory', org: 'evil' }, to: { agent: 'target', org: 'acme' }, p: { domain: 'x', n } }) as any
+
+/** The receiver's side of every speak stream the attacker opened */
+function inboundSpeakStreams (): Stream[] {
+  return target.libp2p.getConnections(attacker.peerId).flatMap(c => c.streams).filter(s => s.protocol === SPEAK_PROTOCOL && s.direction === 'inbound')
+}
+
+describe('a peer that never reads its acks and rejects', () => {
+  it('cannot make the receiver buffer replies without bound: reading pauses until they drain', async () => {
+    await underAttack('neverReadsReplies', async () => {
+      const stream = await attacker.libp2p.dialProtocol(target.peerId, SPEAK_PROTOCOL)
+      // never read: no yamux window updates go back, so the receiver's replies cannot leave
+      stream.pause()
+      // 40 MiB of tiny invalid messages, each worth a ~400-byte REJECT (a 20× amplification)
+      const junk = new TextEncoder().encode('x')
+      let seq = 0
+      const chunk = (): Uint8Array => {
+        const parts: Uint8Array[] = []
+        for (let i = 0; i < 4096; i++) parts.push(encodeFrame(FRAME_MESSAGE, ++seq, junk))
+        return Buffer.concat(parts)
+      }
+      let sent = 0
+      const deadline = Date.now() + 4000
+      while (Date.now() < deadline && sent < 40 * 1024 * 1024 && stream.writeStatus === 'writable') {
+        const data = chunk()
+        sent += data.byteLength
+        if (!stream.send(data)) {
+          await Promise.race([stream.onDrain(), sleep(200)])
+        }
+      }
+      await sleep(500)
+      const buffered = inboundSpeakStreams().reduce((n, s) => n + ((s as any).writeBufferLength as number ?? 0), 0)
+      figures.neverReadsRepliesBuffers = { attackerSentBytes: sent, receiverWriteBufferBytes: buffered, streams: inboundSpeakStreams().map(s => s.status) }
+      // bounded by one batch of replies, not by what the attacker sent
+      expect(buffered).toBeLessThan(2 * 1024 * 1024)
+      stream.abort(new Error('attack over'))
+    })
+  })
+})
+
+async function startRelay (options: Parameters<typeof createRelayNode>[0] = {}): Promise<RelayNode> {
+  const relay = await createRelayNode({
+    dataDir: await net.dir(),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    libp2p: { connectionManager: { inboundConnectionThreshold: 1000 }, connectionGater: loopbackOnly },
+    ...options
+  })
+  relays.push(relay)
+  return relay
+}
+
+async function mailboxChannel (node: MoltNode, relay: RelayNode): Promise<MailboxChannel> {
+  const connection = await node.libp2p.dial(relay.getMultiaddrs()[0])
+  const stream = await connection.newStream(MAILBOX_PROTOCOL)
+  return new MailboxChannel(stream, node.libp2p.logger.forComponent('test'))
+}
+
+/** A deposit of `sizes` random boxes (base64 characters) from `from`, signed by it */
+function deposit (from: MoltNode, to: string, sizes: number[], tag = 'box'): Record<string, unknown> {
+  const items = sizes.map((size, i) => ({ id: `${tag}-${i}-${Math.random().toString(36).slice(2)}`, exp: Date.now() + 3_600_000, box: Buffer.alloc(size * 3 / 4, i + 1).toString('base64') }))
+  const sender = from.peerId.toString()
+  return { t: 'deposit', from: sender, to, items, sig: signDeposit((from as any).identity.signingKey, sender, to, items) }
+}
+
+describe('valid-but-huge payloads', () => {
+  it('a mailbox full of maximum-size boxes is still fetched: answers stop at a byte budget, never over the 8 MiB frame limit', async () => {
+    const relay = await startRelay()
+    const recipient = honest.peerId.toString()
+    const depositor = await mailboxChannel(attacker, relay)
+    // 12 boxes just under the 1 MiB + seal limit (≈ 1.4 MB of base64 each): 16.8 MB waiting
+    const big = 1_398_000
+    for (let i = 0; i < 4; i++) {
+      const answer = await depositor.request(deposit(attacker, recipient, [big, big, big], `huge${i}`))
+      expect(answer.stored).toBe(3)
+    }
+    const reader = await mailboxChannel(honest, relay)
+    let after: string | undefined
+    let fetched = 0
+    for (let page = 0; page < 12; page++) {
+      const answer = await reader.request({ t: 'fetch', ...(after !== undefined ? { after } : {}) })
+      const items = answer.items as Array<{ key: string }>
+      fetched += items.length
+      if (items.length === 0 || answer.more !== true) break
+      after = items[items.length - 1].key
+    }
+    expect(fetched).toBe(12)
+    depositor.close()
+    reader.close()
+  })
+})
+
+describe('a mailbox client that never reads its answers', () => {
+  it('cannot queue answers at the relay without bound: requests are read only while ≤ 32 answers are pending', async () => {
+    const relay = await startRelay()
+    const self = attacker.peerId.toString()
+    // 1 MiB waiting in the attacker's own mailbox: every fetch answer is ~1 MiB
+    const depositor = await mailboxChannel(attacker, relay)
+    await depositor.request(deposit(attacker, self, [262_144, 262_144, 262_144, 262_144], 'own'))
+    depositor.close()
+    const heapBefore = heapMiB()
+    const connection = await attacker.libp2p.dial(relay.getMultiaddrs()[0])
+    const stream = await connection.newStream(MAILBOX_PROTOCOL)
+    stream.pause() // never read
+    const requests = 400
+    for (let rid = 1; rid <= requests && stream.writeStatus === 'writable'; rid++) {
+      if (!stream.send(encodeMailboxFrame({ t: 'fetch', rid }))) await Promise.race([stream.onDrain(), sleep(100)])
+    }
+    await sleep(1500)
+    const heapDuring = heapMiB()
+    figures.mailboxNeverReads = { requests, answerBytesEach: 1_048_576, heapBeforeMiB: heapBefore, heapDuringMiB: heapDuring }
+    // unbounded, 400 queued answers would hold ~400 MiB; bounded, at most ~32 answers plus the yamux window
+    expect(heapDuring - heapBefore).toBeLessThan(80)
+    stream.abort(new Error('attack over'))
+  })
+})
+
+describe('a peer opening thousands of streams', () => {
+  it('gets at most 4 speak streams per connection; the other 1,996 are refused and the node keeps serving', async () => {
+    await underAttack('thousandsOfStreams', async () => {
+      const results = await Promise.allSettled(Array.from({ length: 2000 }, async () => attacker.libp2p.dialProtocol(target.peerId, SPEAK_PROTOCOL)))
+      const opened = results.filter(r => r.status === 'fulfilled').map(r => (r as PromiseFulfilledResult<Stream>).value)
+      await sleep(300)
+      // the receiver holds at most its per-connection limit (the attacker's warm-up session may hold one)
+      const held = heldPerConnection()
+      figures.thousandsOfStreamsCounts = { attempted: 2000, negotiated: opened.length, heldByReceiver: held }
+      expect(held).toBeLessThanOrEqual(4)
+      for (const s of opened) s.abort(new Error('attack over'))
+      await eventually(() => heldPerConnection() <= 1, 5000, 'the attack streams to close')
+    })
+  })
+})
+
+describe('slowloris: one byte per second', () => {
+  it('holds at most one partial frame per stream and 4 streams per connection; everyone else is served', async () => {
+    await underAttack('slowloris', async () => {
+      const streams = await Promise.all(Array.from({ length: 4 }, async () => attacker.libp2p.dialProtocol(target.peerId, SPEAK_PROTOCOL).catch(() => undefined)))
+      const frame = encodeFrame(FRAME_MESSAGE, 1, new TextEncoder().encode(JSON.stringify(good())))
+      for (let i = 0; i < 5; i++) {
+        for (const s of streams) if (s?.writeStatus === 'writable') s.send(frame.subarray(i, i + 1))
+        await sleep(1000)
+      }
+      // each held stream costs its few buffered bytes; nothing was acknowledged or stored
+      expect(heldPerConnection()).toBeLessThanOrEqual(4)
+      for (const s of streams) s?.abort(new Error('attack over'))
+      await eventually(() => heldPerConnection() <= 1, 5000, 'the slowloris streams to close')
+    })
+  }, 20_000)
+})
+
+describe('a receiver that never reads (sender side)', () => {
+  it('the sender keeps at most 16 MiB unacknowledged per peer; further sends wait instead of buffering', async () => {
+    // a libp2p peer whose speak handler accepts streams and never reads them
+    const sink = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionGater: loopbackOnly,
+      services: { identify: identify() }
+    })
+    raw.push(sink)
+    await sink.handle(SPEAK_PROTOCOL, (stream) => { stream.pause() }, { runOnLimitedConnection: true })
+    await honest.libp2p.peerStore.merge(sink.peerId, { multiaddrs: sink.getMultiaddrs() })
+    const heapBefore = heapMiB()
+    const payload = 'x'.repeat(200 * 1024)
+    const sends = Array.from({ length: 400 }, async (_, i) => honest.send(sink.peerId, { op: 'query', p: { domain: 'big', i, payload } }).catch((err: Error) => err))
+    await sleep(2000)
+    const { inFlight } = (honest.libp2p.services as any).speak.stats()
+    const heapDuring = heapMiB()
+    figures.senderBackpressure = { attemptedBytes: 400 * 200 * 1024, inFlightMessages: inFlight, heapBeforeMiB: heapBefore, heapDuringMiB: heapDuring }
+    // 16 MiB / ~205 KB per message
+    expect(inFlight).toBeLessThanOrEqual(82)
+    expect(heapDuring - heapBefore).toBeLessThan(60)
+    await sink.stop()
+    await Promise.all(sends)
+  }, 40_000)
+})
+
+describe('replaying captured messages', () => {
+  it('a message signed for one peer and replayed by another is refused (E_AUTH_FAILED); the original sender\'s replay is acked, not redelivered', async () => {
+    // mallory receives a signed message from honest, then replays it to target
+    const captured = signMessage(createMessage({ op: 'query', from: { agent: 'honest', org: 'acme', key: honest.moltKey }, to: { agent: 'target', org: 'acme' }, p: { domain: 'captured' } }), (honest as any).identity.signingKey)
+    const stream = await rawSpeak(attacker, target)
+    stream.message(1, captured)
+    const frames = await stream.until(f => f.some(x => x.type === FRAME_ACK))
+    expect(RawSpeakStream.rejection(frames.find(x => x.type === FRAME_REJECT)!).p.code).toBe('E_AUTH_FAILED')
+    // honest itself sends it twice: delivered once
+    const replay = await rawSpeak(honest, target)
+    replay.message(1, captured)
+    replay.message(2, captured)
+    await replay.until(f => f.some(x => x.type === FRAME_ACK && x.seq >= 2))
+    const copies = (await target.inbox({ limit: 100_000 })).filter(e => e.message.id === captured.id)
+    expect(copies).toHaveLength(1)
+    await closeRawStreams()
+  })
+
+  it('a captured deposit replayed by another identity is refused; replayed by its sender it is stored once', async () => {
+    const relay = await startRelay()
+    const frame = deposit(honest, target.peerId.toString(), [64], 'replay')
+    const thief = await mailboxChannel(attacker, relay)
+    await expect(thief.request(frame)).rejects.toMatchObject({ reason: 'not-sender' })
+    const owner = await mailboxChannel(honest, relay)
+    expect(await owner.request(frame)).toMatchObject({ stored: 1 })
+    expect(await owner.request(frame)).toMatchObject({ stored: 0, duplicates: 1 })
+    thief.close()
+    owner.close()
+  })
+})
+
+describe('reserving relay slots from many identities', () => {
+  it('40 fresh identities from one host get exactly maxReservationsPerIp (16) slots; the rest are refused per-ip-limit', async () => {
+    const relay = await startRelay()
+    const address = relay.getMultiaddrs()[0].toString()
+    const heapBefore = heapMiB()
+    const attempts = await Promise.allSettled(Array.from({ length: 40 }, async () => {
+      const client = await createLibp2p({
+        privateKey: await generateKeyPair('Ed25519') as Ed25519PrivateKey,
+        addresses: { listen: ['/ip4/127.0.0.1/tcp/0', `${address}/p2p-circuit`] },
+        transports: [tcp(), circuitRelayTransport()],
+        connectionEncrypters: [noise()],
+        streamMuxers: [yamux()],
+        connectionGater: loopbackOnly,
+        services: { identify: identify() }
+      })
+      raw.push(client)
+      return client
+    }))
+    await eventually(() => relay.stats().reservations + (relay.stats().reservationsRefused['per-ip-limit'] ?? 0) >= 40, 15_000, 'every attempt answered')
+    figures.relaySlots = { identities: 40, reserved: relay.stats().reservations, refused: relay.stats().reservationsRefused, failedClients: attempts.filter(a => a.status === 'rejected').length, heapBeforeMiB: heapBefore, heapAfterMiB: heapMiB() }
+    expect(relay.stats().reservations).toBe(16)
+    expect(relay.stats().reservationsRefused['per-ip-limit']).toBe(24)
+  }, 40_000)
+})
