@@ -82,20 +82,13 @@ export class AgentMetrics {
       name: 'molt_mailbox_rejected_total', help: 'Mailbox boxes that failed to open or verify (tampered, forged) and were dropped', registers
     })
     const self = this
-    // eslint-disable-next-line no-new
-    new Gauge({
-      name: 'molt_outbox_messages',
-      help: 'Messages waiting in the outbox for an unreachable peer',
-      registers,
-      collect () { this.set(read(() => self.source?.outboxMessages(), 0) ?? 0) }
-    })
-    // eslint-disable-next-line no-new
-    new Gauge({
-      name: 'molt_outbox_bytes',
-      help: 'Bytes of the messages waiting in the outbox',
-      registers,
-      collect () { this.set(read(() => self.source?.outboxBytes(), 0) ?? 0) }
-    })
+    /** A gauge read from the bound source on every scrape (0 until bound, or if the read fails) */
+    const sourceGauge = (name: string, help: string, value: (source: AgentMetricsSource) => number): void => {
+      // eslint-disable-next-line no-new
+      new Gauge({ name, help, registers, collect () { this.set(read(() => self.source != null ? value(self.source) : 0, 0)) } })
+    }
+    sourceGauge('molt_outbox_messages', 'Messages waiting in the outbox for an unreachable peer', source => source.outboxMessages())
+    sourceGauge('molt_outbox_bytes', 'Bytes of the messages waiting in the outbox', source => source.outboxBytes())
     // eslint-disable-next-line no-new
     new Gauge({
       name: 'molt_peers',
@@ -108,20 +101,8 @@ export class AgentMetrics {
         for (const [status, count] of counts) this.set({ status }, count)
       }
     })
-    // eslint-disable-next-line no-new
-    new Gauge({
-      name: 'molt_inbox_messages',
-      help: 'Messages held in the inbox',
-      registers,
-      collect () { this.set(read(() => self.source?.inboxMessages(), 0) ?? 0) }
-    })
-    // eslint-disable-next-line no-new
-    new Gauge({
-      name: 'molt_relay_reservations',
-      help: 'Circuit relays this node holds a reservation on',
-      registers,
-      collect () { this.set(read(() => self.source?.reservedRelays(), 0) ?? 0) }
-    })
+    sourceGauge('molt_inbox_messages', 'Messages held in the inbox', source => source.inboxMessages())
+    sourceGauge('molt_relay_reservations', 'Circuit relays this node holds a reservation on', source => source.reservedRelays())
     trustMetrics(() => read(() => self.source?.trust(), undefined), registers)
     if (options.processMetrics !== false) collectProcessMetrics(this.registry)
   }

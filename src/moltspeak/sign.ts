@@ -31,13 +31,8 @@ export function signMessage<M extends MoltMessage> (msg: M, privateKey: KeyObjec
  */
 export function verifyMessage (msg: MoltMessage, publicKey?: KeyObject): boolean {
   try {
-    const sig = msg.sig
-    if (typeof sig !== 'string' || !sig.startsWith(SIG_PREFIX)) return false
-    const b64 = sig.slice(SIG_PREFIX.length)
-    if (!SIG_BASE64.test(b64)) return false
-    const key = publicKey ?? fromKey(msg)
-    if (key === undefined) return false
-    return verify(null, signingBytes(msg), key, Buffer.from(b64, 'base64'))
+    const parts = signatureParts(msg, publicKey)
+    return parts !== undefined && verify(null, parts.bytes, parts.key, parts.signature)
   } catch {
     return false
   }
@@ -50,18 +45,25 @@ export function verifyMessage (msg: MoltMessage, publicKey?: KeyObject): boolean
  */
 export async function verifyMessageAsync (msg: MoltMessage, publicKey?: KeyObject): Promise<boolean> {
   try {
-    const sig = msg.sig
-    if (typeof sig !== 'string' || !sig.startsWith(SIG_PREFIX)) return false
-    const b64 = sig.slice(SIG_PREFIX.length)
-    if (!SIG_BASE64.test(b64)) return false
-    const key = publicKey ?? fromKey(msg)
-    if (key === undefined) return false
+    const parts = signatureParts(msg, publicKey)
+    if (parts === undefined) return false
     return await new Promise<boolean>((resolve) => {
-      verify(null, signingBytes(msg), key, Buffer.from(b64, 'base64'), (err, ok) => { resolve(err == null && ok) })
+      verify(null, parts.bytes, parts.key, parts.signature, (err, ok) => { resolve(err == null && ok) })
     })
   } catch {
     return false
   }
+}
+
+/** What a verification needs, or undefined when `sig` or the key is missing or malformed */
+function signatureParts (msg: MoltMessage, publicKey?: KeyObject): { key: KeyObject, bytes: Uint8Array, signature: Buffer } | undefined {
+  const sig = msg.sig
+  if (typeof sig !== 'string' || !sig.startsWith(SIG_PREFIX)) return undefined
+  const b64 = sig.slice(SIG_PREFIX.length)
+  if (!SIG_BASE64.test(b64)) return undefined
+  const key = publicKey ?? fromKey(msg)
+  if (key === undefined) return undefined
+  return { key, bytes: signingBytes(msg), signature: Buffer.from(b64, 'base64') }
 }
 
 function fromKey (msg: MoltMessage): KeyObject | undefined {

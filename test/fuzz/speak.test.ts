@@ -16,6 +16,7 @@ import { MAX_FRAME_BYTES, MAX_SKIPPABLE_FRAME_BYTES } from '../../src/services/s
 import { SPEAK_PROTOCOL, createMessage, signMessage, validateMessage, MoltSpeakError, type MoltNode } from '../../src/index.js'
 import { MAX_MESSAGE_BYTES } from '../../src/moltspeak/constants.js'
 import {
+import { attackScene } from '../support/attack.js'
   CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
   byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, varint, concat, anyJson, deepJsonText
 } from './support.js'
@@ -25,16 +26,10 @@ const crashes = new CrashDetector()
 let target: MoltNode
 let attacker: MoltNode
 let honest: MoltNode
-const loopbackOnly = { denyDialMultiaddr: (ma: any) => !ma.toString().startsWith('/ip4/127.') }
 
 beforeAll(async () => {
   crashes.install()
-  target = await net.node({ agent: { name: 'target', org: 'acme' }, libp2p: { connectionGater: loopbackOnly } })
-  attacker = await net.node({ agent: { name: 'mallory', org: 'evil' }, libp2p: { connectionGater: loopbackOnly } })
-  honest = await net.node({ agent: { name: 'honest', org: 'acme' }, libp2p: { connectionGater: loopbackOnly } })
-  await net.introduce()
-  target.handle('query', (m) => ({ status: 'success', data: m.p }))
-  await honest.request(target.peerId, { op: 'query', p: { domain: 'warm-up' } })
+  ;({ target, attacker, honest } = await attackScene(net))
 })
 
 afterAll(async () => {

@@ -23,6 +23,7 @@ import { MailboxChannel } from '../../src/services/mailbox/channel.js'
 import { signDeposit } from '../../src/services/mailbox/deposit-signature.js'
 import { encodeFrame as encodeMailboxFrame } from '../../src/services/mailbox/frames.js'
 import { PROTOCOL as MAILBOX_PROTOCOL } from '../../src/services/mailbox/constants.js'
+import { attackScene, loopbackOnly } from '../support/attack.js'
 
 const net = new TestNetwork()
 const relays: RelayNode[] = []
@@ -34,19 +35,10 @@ let honest: MoltNode
 const figures: Record<string, unknown> = {}
 
 const sleep = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
-/** Never dial anything but loopback, whatever a test feeds in */
-const loopbackOnly = { denyDialMultiaddr: (ma: any) => !ma.toString().startsWith('/ip4/127.') }
 
 beforeAll(async () => {
   crashes.install()
-  target = await net.node({ agent: { name: 'target', org: 'acme' }, libp2p: { connectionGater: loopbackOnly } })
-  attacker = await net.node({ agent: { name: 'mallory', org: 'evil' }, libp2p: { connectionGater: loopbackOnly } })
-  honest = await net.node({ agent: { name: 'honest', org: 'acme' }, libp2p: { connectionGater: loopbackOnly } })
-  await net.introduce()
-  target.handle('query', (m) => ({ status: 'success', data: m.p }))
-  // connections up before anything is measured
-  await honest.request(target.peerId, { op: 'query', p: { domain: 'warm-up' } })
-  await attacker.request(target.peerId, { op: 'query', p: { domain: 'warm-up' } })
+  ;({ target, attacker, honest } = await attackScene(net))
 })
 
 afterAll(async () => {
