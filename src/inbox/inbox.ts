@@ -1,4 +1,4 @@
-import type { Database } from '../storage/index.js'
+import { writeGuarded, type Database } from '../storage/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import type { Route } from '../services/speak/index.js'
 
@@ -107,7 +107,8 @@ export class Inbox {
       ops.push({ type: 'del', key: encodeCursor(oldest) })
       ops.push({ type: 'del', sublevel: this.seenTable, key: encodeCursor(oldest) } as any)
     }
-    return { cursors, stored: this.table.batch(ops as any) }
+    // guarded like every write: a failed write (disk full) makes the database reopen before the next one
+    return { cursors, stored: writeGuarded(this.table.db as Database, async () => this.table.batch(ops as any)) }
   }
 
   /** Entries with cursor > `after`, oldest first */

@@ -1,4 +1,4 @@
-import type { Database } from './index.js'
+import { writeGuarded, type Database } from './index.js'
 
 /** One write of a group commit: a put or a del in some sublevel of the database */
 export type CommitOp =
@@ -45,7 +45,9 @@ export class GroupCommit {
     this.queue = []
     this.waiters = []
     this.writing = true
-    this.db.batch(ops as any, { sync: this.options.sync } as any).then(
+    // writeGuarded: after a failed write (disk full) the database is reopened before the next one,
+    // or the batch is refused at once (StorageFullError) while the disk is still full
+    writeGuarded(this.db, async () => this.db.batch(ops as any, { sync: this.options.sync } as any)).then(
       () => { for (const w of waiters) w.resolve() },
       (err: Error) => { for (const w of waiters) w.reject(err) }
     ).finally(() => {

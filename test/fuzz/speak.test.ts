@@ -15,8 +15,8 @@ import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_
 import { MAX_FRAME_BYTES, MAX_SKIPPABLE_FRAME_BYTES } from '../../src/services/speak/constants.js'
 import { SPEAK_PROTOCOL, createMessage, signMessage, validateMessage, MoltSpeakError, type MoltNode } from '../../src/index.js'
 import { MAX_MESSAGE_BYTES } from '../../src/moltspeak/constants.js'
-import {
 import { attackScene } from '../support/attack.js'
+import {
   CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
   byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, varint, concat, anyJson, deepJsonText
 } from './support.js'

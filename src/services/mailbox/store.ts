@@ -198,10 +198,15 @@ export class MailboxStore {
   /** Delete acknowledged boxes of `recipient`; unknown keys are ignored */
   async ack (recipient: string, keys: string[]): Promise<number> {
     const ops: CommitOp[] = []
+    const released: Array<[string, string, Held]> = []
     for (const key of keys) {
-      if (this.release(recipient, key)) ops.push({ type: 'del', sublevel: this.table, key: `${recipient}!${key}` })
+      const held = this.boxes.get(recipient)?.held.get(key)
+      if (held !== undefined && this.release(recipient, key)) {
+        released.push([recipient, key, held])
+        ops.push({ type: 'del', sublevel: this.table, key: `${recipient}!${key}` })
+      }
     }
-    await this.commit.write(ops)
+    await this.writeReleased(ops, released)
     this.delivered += ops.length
     return ops.length
   }
@@ -209,16 +214,35 @@ export class MailboxStore {
   /** Delete every box past its expiry; returns how many */
   async sweep (now = Date.now()): Promise<number> {
     const ops: CommitOp[] = []
+    const released: Array<[string, string, Held]> = []
     for (const [recipient, box] of this.boxes) {
       for (const [key, held] of box.held) {
         if (held.exp > now) continue
         this.release(recipient, key)
+        released.push([recipient, key, held])
         ops.push({ type: 'del', sublevel: this.table, key: `${recipient}!${key}` })
       }
     }
-    await this.commit.write(ops)
+    await this.writeReleased(ops, released)
     this.expiredCount += ops.length
     return ops.length
+  }
+
+  /**
+   * Write the deletes of boxes already released from the counters; if the
+   * write fails (disk full), hold them again: they are still on disk, and
+   * released they would be invisible to fetch and quotas until a restart
+   * brought them back (test/faults/disk-full.test.ts)
+   */
+  private async writeReleased (ops: CommitOp[], released: Array<[string, string, Held]>): Promise<void> {
+    try {
+      await this.commit.write(ops)
+    } catch (err) {
+      for (const [recipient, key, held] of released) {
+        this.hold(recipient, key, held.from, held.idKey.slice(held.from.length + 1), held.bytes, held.exp, held.at)
+      }
+      throw err
+    }
   }
 
   stats (): MailboxStats {

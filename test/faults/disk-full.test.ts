@@ -1,0 +1,109 @@
+/**
+ * Disk full (issue #9): the data directory on a small tmpfs that a filler
+ * file fills to the last byte. Each scenario (test/faults/disk-full.mjs, real
+ * nodes over TCP on 127.0.0.1) runs in a child started with `unshare -m -n`:
+ * the tmpfs mounts exist only in that private mount namespace and vanish with
+ * it (nothing is ever mounted in the host's), and the nodes see only the
+ * namespace's loopback. Needs root (CI runs test/faults as root).
+ */
+import { describe, it, expect, afterEach } from 'vitest'
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { tempRoot } from '../net/namespace.js'
+
+const SCENARIO = join(import.meta.dirname, 'disk-full.mjs')
+/** The full disk: small, so filling it is quick */
+const FULL_SIZE = '16m'
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => { await Promise.all(cleanups.splice(0).map(async c => c())) })
+
+/** Run one scenario in a fresh mount + network namespace; the last stdout line is its JSON result */
+async function runScenario (name: 'outbox' | 'mailbox', timeoutMs = 50_000): Promise<any> {
+  const root = await tempRoot('molt-disk-full-')
+  cleanups.push(root.remove)
+  const full = join(root.dir, 'full')
+  const roomy = join(root.dir, 'roomy')
+  const setup = [
+    'set -e',
+    'ip link set lo up',
+    // unshare -m makes every mount private to the namespace (propagation private)
+    `mkdir -p "${full}" "${roomy}"`,
+    `mount -t tmpfs -o size=${FULL_SIZE},mode=0700 tmpfs "${full}"`,
+    `mount -t tmpfs -o size=256m,mode=0700 tmpfs "${roomy}"`,
+    'exec "$@"'
+  ].join('; ')
+  const child = spawn('unshare', ['-m', '-n', 'sh', '-c', setup, 'sh', process.execPath, SCENARIO, name, full, roomy], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  // the child leads its process group: on exit or timeout the whole group goes
+  const killGroup = (): void => { try { process.kill(-(child.pid as number), 'SIGKILL') } catch {} }
+  const timer = setTimeout(killGroup, timeoutMs)
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', resolve)
+  }).finally(() => { clearTimeout(timer); killGroup() })
+  const last = stdout.trim().split('\n').at(-1) ?? ''
+  let result: any
+  try {
+    result = JSON.parse(last)
+  } catch {
+    throw new Error(`disk-full ${name} printed no result (exit ${code}); stdout: ${stdout.slice(-2000)}; stderr: ${stderr.slice(-4000)}`)
+  }
+  if (result.error !== undefined) throw new Error(`disk-full ${name} failed: ${result.error}; stderr: ${stderr.slice(-2000)}`)
+  console.log(`[disk-full ${name}] ${JSON.stringify({ ...result, queued: result.queued?.length, reopened: Array.isArray(result.reopened) ? result.reopened.length : result.reopened, restarted: result.restarted?.length })}`)
+  expect(code).toBe(0)
+  return result
+}
+
+describe('disk full', () => {
+  it('an agent whose outbox cannot be written: send() rejects with a clear error, nothing half-written, recovers when space returns', async () => {
+    const r = await runScenario('outbox')
+    expect(r.crashes).toEqual([])
+    expect(r.freeWhenFull).toBe(0)
+    // before: queued as usual
+    expect(r.queued.length).toBe(1 + 20)
+    // full: every send() rejected (never a silent `queued`), with the disk-full cause named
+    // (the first: LevelDB's I/O error; then StorageFullError at once, until the disk has room again)
+    expect(Object.keys(r.whileFull).every(k => /^\w*Error:(LEVEL_IO_ERROR|ENOSPC)$/.test(k)), JSON.stringify(r.whileFull)).toBe(true)
+    expect(Object.values(r.whileFull as Record<string, number>).reduce((a, b) => a + b, 0)).toBe(200)
+    expect(r.errors.length).toBeGreaterThan(0)
+    for (const message of r.errors) expect(message).toMatch(/no space left on (the )?device/i)
+    // nothing refused was kept
+    expect(r.outboxWhileFull).toEqual(r.queued.slice(0, 1))
+    // space back: sends are queued again
+    expect(r.afterFree).toEqual({ queued: 20 })
+    // the LevelDB reopens and holds exactly what send() reported queued: before the fault and after it
+    // (without the reopen after a failed write, LevelDB lost every write acknowledged after space returned)
+    expect(r.reopened).toEqual(r.queued)
+    expect(r.restarted).toEqual(r.queued)
+    // memory stays bounded through 200 refused sends
+    expect(r.heap.after - r.heap.before).toBeLessThan(16)
+  }, 60_000)
+
+  it('a relay whose mailbox store fills the disk refuses deposits (storage-error), keeps serving, and stores again once space is freed', async () => {
+    const r = await runScenario('mailbox')
+    expect(r.crashes).toEqual([])
+    expect(r.stored).toEqual(['stored', 'stored', 'stored', 'stored', 'stored'])
+    // full: every deposit refused E_INTERNAL / storage-error; the sender's result says so and keeps the message in its outbox
+    expect(r.refused).toEqual({ 'queued:E_INTERNAL/storage-error': 100 })
+    expect(r.outboxWhileFull).toBe(100)
+    expect(r.relayWhileFull).toEqual({ messages: 5, refused: { 'storage-error': 100 } })
+    // the relay keeps serving: the recipient fetched the boxes stored before; the acks (deletes) could not be
+    // written, so the boxes are still held (not forgotten in memory while still on disk)
+    expect(r.gotWhileFull).toEqual([0, 1, 2, 3, 4])
+    expect(r.relayAfterFetch).toEqual({ messages: 5, delivered: 0 })
+    // space back: deposits are stored again, the sender's outbox drains, everything arrives once and is acked
+    expect(r.afterFree).toEqual(['stored', 'stored', 'stored', 'stored', 'stored'])
+    expect(r.distinctGot).toBe(110)
+    expect(r.relayAtEnd).toEqual({ messages: 0, deposited: 110, delivered: 110 })
+    // the relay's LevelDB reopens, consistent with what it answered: nothing left
+    expect(r.reopened).toBe(0)
+    expect(r.heap.after - r.heap.before).toBeLessThan(16)
+  }, 60_000)
+})
