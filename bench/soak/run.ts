@@ -171,7 +171,12 @@ async function main (): Promise<void> {
       return last != null && last.t > trafficEnded && last.outbox === 0
     })
     const drainDeadline = Date.now() + 120_000
-    while (Date.now() < drainDeadline && ([...promised.keys()].some(id => !received().has(id)) || !outboxesEmpty())) await sleep(500)
+    const allReceived = (): boolean => {
+      const ids = received()
+      for (const id of promised.keys()) if (!ids.has(id)) return false
+      return true
+    }
+    while (Date.now() < drainDeadline && (!allReceived() || !outboxesEmpty())) await sleep(500)
     const drainMs = Date.now() - trafficEnded
     await Promise.all([...procs].map(async p => stop(p, 'SIGTERM')))
 
