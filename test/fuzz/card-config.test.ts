@@ -83,7 +83,9 @@ describe('cards', () => {
         expect(['CardTooLargeError', 'CardTruncatedError']).toContain(err?.name)
       }
       inbound.abort(new Error('done'))
-    }), { seed: FUZZ_SEED, numRuns: fuzzRuns(400) })
+      // @libp2p/utils' streamPair numbers its fake ports from a process-wide counter that passes
+      // 65,535 after ~32,000 pairs: cap this property there (the TCP property below runs 100,000)
+    }), { seed: FUZZ_SEED, numRuns: Math.min(fuzzRuns(400), 30_000) })
   })
 
   it('fetching from a hostile card server over TCP: a verified card or a card error; the fetcher stays responsive', async () => {
