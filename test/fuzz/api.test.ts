@@ -84,7 +84,8 @@ const request = fc.oneof(
 )
 
 const resolveBody = (value: unknown): unknown => {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'to' in value) return { ...value, to: resolvePeer(String((value as any).to)) }
+  // only a string `to` names a peer to resolve; anything else goes to the API as generated
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as any).to === 'string') return { ...value, to: resolvePeer((value as any).to) }
   return value
 }
 
