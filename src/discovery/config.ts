@@ -28,12 +28,42 @@ export function peerDiscoveryModules (options: DiscoveryOptions): Array<(compone
   const modules: Array<(components: any) => PeerDiscovery> = []
   if (options.mdns != null && options.mdns !== false) {
     const interval = typeof options.mdns === 'object' ? options.mdns.interval : undefined
-    modules.push(mdns({ serviceTag: c.MDNS_SERVICE_TAG, interval: interval ?? c.MDNS_INTERVAL }))
+    modules.push(withEarlyQueries(mdns({ serviceTag: c.MDNS_SERVICE_TAG, interval: interval ?? c.MDNS_INTERVAL })))
   }
   if (options.bootstrap != null && options.bootstrap.length > 0) {
     modules.push(bootstrap({ list: options.bootstrap, timeout: 100 }))
   }
   return modules
+}
+
+/**
+ * mDNS that asks the LAN again shortly after it starts. @libp2p/mdns queries
+ * once at start and then every interval (10 s): agents started together each
+ * query before the other listens, and then find each other only 10 s later
+ * (seen in the LAN bench on a busy machine). A restart of the module re-sends
+ * the query; a shorter interval would instead multiply queries — and every
+ * agent's responses to them — for as long as the agents run.
+ */
+function withEarlyQueries (factory: (components: any) => PeerDiscovery): (components: any) => PeerDiscovery {
+  return (components) => {
+    const discovery = factory(components) as PeerDiscovery & { start: () => Promise<void>, stop: () => Promise<void> }
+    const start = discovery.start.bind(discovery)
+    const stop = discovery.stop.bind(discovery)
+    let timers: Array<ReturnType<typeof setTimeout>> = []
+    discovery.start = async () => {
+      await start()
+      timers = c.MDNS_EARLY_QUERIES.map(delay => setTimeout(() => {
+        stop().then(start).catch(() => {})
+      }, delay))
+      for (const timer of timers) timer.unref?.()
+    }
+    discovery.stop = async () => {
+      for (const timer of timers) clearTimeout(timer)
+      timers = []
+      await stop()
+    }
+    return discovery
+  }
 }
 
 /** The private molt DHT service, or undefined when disabled */

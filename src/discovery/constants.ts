@@ -9,6 +9,9 @@ export const MDNS_SERVICE_TAG = '_molt._udp.local'
 /** How often mDNS queries the LAN */
 export const MDNS_INTERVAL = 10 * second
 
+/** Extra mDNS queries this long after start (ms): agents started together would otherwise wait a whole interval */
+export const MDNS_EARLY_QUERIES: readonly number[] = [1 * second, 3 * second]
+
 /** Provider records (capability adverts) expire after this unless re-provided */
 export const PROVIDER_VALIDITY = 48 * hour
 
