@@ -46,6 +46,7 @@ const startTraffic = (): void => {
 }
 
 const heap = setInterval(() => {
+  globalThis.gc?.()
   const memory = process.memoryUsage()
   emit({ event: 'heap', heapUsed: memory.heapUsed, rss: memory.rss, outbox: node.outbox().length })
 }, 5000)

@@ -15,6 +15,7 @@ const relay = await createRelayNode({
 })
 emit({ event: 'ready', address: relay.getMultiaddrs()[0].toString() })
 const heap = setInterval(() => {
+  globalThis.gc?.()
   const memory = process.memoryUsage()
   emit({ event: 'heap', heapUsed: memory.heapUsed, rss: memory.rss, mailbox: relay.mailbox?.stats().messages ?? 0 })
 }, 5000)

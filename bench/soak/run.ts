@@ -77,7 +77,8 @@ async function main (): Promise<void> {
     starts.set(name, (starts.get(name) ?? 0) + 1)
     // heap is tracked per process instance: a restarted process starts a new series
     const instance = `${name}#${starts.get(name) as number}`
-    const child = spawn(process.execPath, [join(here, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+    // --expose-gc: each heap sample follows a full GC, so a slope is growth, not garbage
+    const child = spawn(process.execPath, ['--expose-gc', join(here, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
     const events: Array<Record<string, any>> = []
     let onReady: (event: Record<string, any>) => void = () => {}
     const ready = new Promise<Record<string, any>>((resolve, reject) => {
@@ -221,8 +222,9 @@ async function main (): Promise<void> {
       const inWindow = samples.filter(s => s.t >= from && s.t < from + windowMs).map(s => s.latency)
       if (inWindow.length > 0) windows.push({ from: Math.round((from - started) / 1000), messages: inWindow.length, ...pick(summarize(inWindow)) })
     }
-    // heap growth: least-squares slope over the second half of each process instance's samples
-    const growth = [...heap.entries()].filter(([, points]) => points.length >= 4)
+    // heap growth: least-squares slope over the second half of each long-lived process instance's samples
+    // (a restarted instance lives ~30 s: too short for a slope; agent0/1 and relay0 run throughout)
+    const growth = [...heap.entries()].filter(([, points]) => points.length >= 12)
       .map(([name, points]) => ({ name, ...slope(points.slice(Math.floor(points.length / 2))) }))
       .sort((a, b) => a.name.localeCompare(b.name))
     const routes: Record<string, number> = {}
@@ -246,7 +248,8 @@ async function main (): Promise<void> {
       routes,
       drainS: Math.round(drainMs / 100) / 10,
       latencyWindows: windows,
-      heapGrowth: growth
+      heapGrowth: growth,
+      restartedInstances: [...heap.keys()].length - growth.length
     }
     if (values.json === true) {
       process.stdout.write(JSON.stringify(result) + '\n')
@@ -260,6 +263,8 @@ async function main (): Promise<void> {
         '| from (s) | messages | p50 ms | p99 ms |',
         '|---|---|---|---|',
         ...windows.map(w => `| ${w.from} | ${w.messages} | ${w.p50.toFixed(1)} | ${w.p99.toFixed(1)} |`),
+        '',
+        `heap, sampled after a full GC every 5 s, of the processes that ran long enough (${[...heap.keys()].length - growth.length} restarted instances left out):`,
         '',
         '| process | heap samples | heap at end | growth (2nd half) |',
         '|---|---|---|---|',
