@@ -375,12 +375,10 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     let result: SendResult
     try {
       const peerId = await this.resolvePeer(peer, options).catch((err) => {
-        // a PeerId we cannot dial now is still a recipient the outbox/mailbox can serve
-        if (delivery === 'best-effort' || typeof peer === 'string' || isMultiaddr(peer)) {
-          const id = typeof peer === 'string' ? (peer.startsWith('/') ? peerIdOf(multiaddr(peer)) : peer) : isMultiaddr(peer) ? peerIdOf(peer) : undefined
-          if (delivery !== 'best-effort' && id != null) return peerIdFromString(id)
-        }
-        throw err
+        // a peer we cannot dial now is still a recipient the outbox and mailboxes can serve
+        const named = delivery === 'best-effort' ? undefined : namedPeer(peer)
+        if (named === undefined) throw err
+        return named
       })
       const message = this.buildMessage(peerId, withDelivery(init, delivery, options.receipt === true), options.sign)
       const outcome = await this.delivery.send(peerId, message, delivery, options)
@@ -904,6 +902,13 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     await lock?.release()
     throw err
   }
+}
+
+/** The PeerId a PeerInput names (a PeerId, its string, or a multiaddr ending in /p2p/<id>), without dialling */
+function namedPeer (peer: PeerInput): PeerId | undefined {
+  if (typeof peer !== 'string' && !isMultiaddr(peer)) return peer
+  const id = typeof peer === 'string' && !peer.startsWith('/') ? peer : peerIdOf(typeof peer === 'string' ? multiaddr(peer) : peer)
+  return id != null ? peerIdFromString(id) : undefined
 }
 
 /** molt's own `ext` fields of a message (delivery mode, receipt request, receipt) */
