@@ -2,7 +2,8 @@
  * Local API vs SDK, measured in the same run.
  *
  * (a) Sending: `node.send()` against `POST /v1/messages` on the same node's
- *     API (with node:http and a keep-alive agent, and with fetch), to a molt
+ *     API (with a raw keep-alive socket, node:http with a keep-alive agent,
+ *     and fetch), to a molt
  *     node in another process (bench/peer.ts): throughput with the same number
  *     of sends in flight, and the latency of one send at a time; beside the
  *     HTTP floor, `GET /v1/health` with each client.
@@ -42,15 +43,20 @@ export interface ApiBenchOptions {
 
 export interface Latency { p50: number, p99: number }
 
-export type SenderName = 'sdk' | 'http' | 'fetch'
-export const SENDERS: readonly SenderName[] = ['sdk', 'http', 'fetch']
+export type SenderName = 'sdk' | 'raw' | 'http' | 'fetch'
+export const SENDERS: readonly SenderName[] = ['sdk', 'raw', 'http', 'fetch']
+type ClientName = Exclude<SenderName, 'sdk'>
+const CLIENTS: readonly ClientName[] = ['raw', 'http', 'fetch']
 
 export interface ApiBenchResult {
   concurrency: number
-  /** `sdk`: node.send(); `http`: POST /v1/messages with node:http and a keep-alive agent; `fetch`: the same with fetch (undici) */
+  /**
+   * `sdk`: node.send(); `raw`: POST /v1/messages as prebuilt bytes on a keep-alive socket (the server's cost alone);
+   * `http`: the same with node:http and a keep-alive agent; `fetch`: with fetch (undici)
+   */
   send: Record<SenderName, { throughput: number } & Latency>
   /** GET /v1/health one at a time: what HTTP itself costs each client, with next to no work on the server */
-  floor: Record<Exclude<SenderName, 'sdk'>, Latency>
+  floor: Record<ClientName, Latency>
   delivery: Record<ConsumerName, Latency & { replay: number }>
 }
 
@@ -243,8 +249,8 @@ async function sendBench (sender: MoltNode, api: ApiServer, token: string, peer:
   // the HTTP clients run in a process of their own, like an agent in another language
   const client = startClientProcess()
   const body = JSON.stringify({ to: peer.toString(), message })
-  const post = (name: 'http' | 'fetch'): Record<string, unknown> => ({ client: name, method: 'POST', url: api.url + '/v1/messages', token, body })
-  const health = (name: 'http' | 'fetch'): Record<string, unknown> => ({ client: name, method: 'GET', url: api.url + '/v1/health', token })
+  const post = (name: ClientName): Record<string, unknown> => ({ client: name, method: 'POST', url: api.url + '/v1/messages', token, body })
+  const health = (name: ClientName): Record<string, unknown> => ({ client: name, method: 'GET', url: api.url + '/v1/health', token })
   const throughputOf = async (name: SenderName, count: number): Promise<number> => name === 'sdk'
     ? throughput(count, options.concurrency, async () => sender.send(peer, message))
     : (await client.call({ cmd: 'throughput', ...post(name), count, concurrency: options.concurrency })).value
@@ -259,17 +265,17 @@ async function sendBench (sender: MoltNode, api: ApiServer, token: string, peer:
     }
     const runs = Object.fromEntries(SENDERS.map(name => [name, [] as number[]])) as Record<SenderName, number[]>
     const samples = Object.fromEntries(SENDERS.map(name => [name, [] as number[]])) as Record<SenderName, number[]>
-    const floor = { http: [] as number[], fetch: [] as number[] }
+    const floor = Object.fromEntries(CLIENTS.map(name => [name, [] as number[]])) as Record<ClientName, number[]>
     const perRound = Math.ceil(options.roundTrips / options.rounds)
     for (let round = 1; round <= options.rounds; round++) {
       for (const name of SENDERS) runs[name].push(await throughputOf(name, options.messages))
       for (const name of SENDERS) samples[name].push(...await latenciesOf(name, perRound))
-      for (const name of ['http', 'fetch'] as const) floor[name].push(...(await client.call({ cmd: 'latencies', ...health(name), count: perRound })).samples)
+      for (const name of CLIENTS) floor[name].push(...(await client.call({ cmd: 'latencies', ...health(name), count: perRound })).samples)
       options.log(`  send round ${round}/${options.rounds} (${options.concurrency} in flight): ${SENDERS.map(name => `${name} ${fmt(runs[name].at(-1)!)} msg/s`).join(', ')}`)
     }
     return {
       send: Object.fromEntries(SENDERS.map(name => [name, { throughput: median(runs[name]), ...pick(summarize(samples[name])) }])) as ApiBenchResult['send'],
-      floor: { http: pick(summarize(floor.http)), fetch: pick(summarize(floor.fetch)) }
+      floor: Object.fromEntries(CLIENTS.map(name => [name, pick(summarize(floor[name]))])) as ApiBenchResult['floor']
     }
   } finally {
     client.stop()
