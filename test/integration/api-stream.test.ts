@@ -1,11 +1,11 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http'
-import { TestNetwork } from '../support/nodes.js'
+import { apiScene, type ApiScene } from '../support/api.js'
 import type { MoltNode } from '../../src/index.js'
-import { startApiServer, loadOrCreateApiToken, ApiClient, type ApiServer } from '../../src/api/index.js'
+import { startApiServer, type ApiClient, type ApiServer } from '../../src/api/index.js'
 import type { InboxEntry } from '../../src/inbox/index.js'
 
-const net = new TestNetwork()
+let scene: ApiScene
 let alice: MoltNode
 let bob: MoltNode
 let token: string
@@ -13,17 +13,12 @@ let server: ApiServer
 let client: ApiClient
 
 beforeAll(async () => {
-  alice = await net.node({ agent: { name: 'alice', org: 'acme' } })
-  bob = await net.node({ agent: { name: 'bob', org: 'widgets' } })
-  await net.introduce()
-  token = await loadOrCreateApiToken(alice.dataDir)
-  server = await startApiServer(alice, { token, keepaliveMs: 200 })
-  client = new ApiClient({ url: server.url, token })
+  scene = await apiScene({ introduce: true, server: { keepaliveMs: 200 } })
+  ;({ alice, bob, token, server, client } = scene)
 })
 
 afterAll(async () => {
-  await server?.close()
-  await net.cleanup()
+  await scene?.cleanup()
 })
 
 interface SseEvent { id?: string, event?: string, data: string }

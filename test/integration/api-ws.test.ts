@@ -1,13 +1,15 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { request as httpRequest } from 'node:http'
 import WebSocket from 'ws'
-import { TestNetwork } from '../support/nodes.js'
+import type { TestNetwork } from '../support/nodes.js'
+import { apiScene, type ApiScene } from '../support/api.js'
 import { eventually } from '../support/eventually.js'
 import type { MoltNode } from '../../src/index.js'
-import { startApiServer, loadOrCreateApiToken, ApiClient, type ApiServer } from '../../src/api/index.js'
+import { startApiServer, loadOrCreateApiToken, type ApiClient, type ApiServer } from '../../src/api/index.js'
 import type { InboxEntry } from '../../src/inbox/index.js'
 
-const net = new TestNetwork()
+let net: TestNetwork
+let scene: ApiScene
 let alice: MoltNode
 let bob: MoltNode
 let token: string
@@ -17,17 +19,12 @@ let client: ApiClient
 const KEEPALIVE_MS = 200
 
 beforeAll(async () => {
-  alice = await net.node({ agent: { name: 'alice', org: 'acme' } })
-  bob = await net.node({ agent: { name: 'bob', org: 'widgets' } })
-  await net.introduce()
-  token = await loadOrCreateApiToken(alice.dataDir)
-  server = await startApiServer(alice, { token, keepaliveMs: KEEPALIVE_MS })
-  client = new ApiClient({ url: server.url, token })
+  scene = await apiScene({ introduce: true, server: { keepaliveMs: KEEPALIVE_MS } })
+  ;({ net, alice, bob, token, server, client } = scene)
 })
 
 afterAll(async () => {
-  await server?.close()
-  await net.cleanup()
+  await scene?.cleanup()
 })
 
 const wsUrl = (api: ApiServer, path: string): string => api.url.replace(/^http/, 'ws') + path

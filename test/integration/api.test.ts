@@ -3,7 +3,8 @@ import { eventually as waitFor } from '../support/eventually.js'
 import { request as httpRequest } from 'node:http'
 import { chmod, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { TestNetwork, addressOf } from '../support/nodes.js'
+import { addressOf, type TestNetwork } from '../support/nodes.js'
+import { apiScene, type ApiScene } from '../support/api.js'
 import { respond, type MoltNode } from '../../src/index.js'
 import {
   startApiServer, loadOrCreateApiToken, ApiClient, ApiError, type ApiServer
@@ -12,7 +13,8 @@ import type { InboxEntry } from '../../src/inbox/index.js'
 import { PROTOCOL as CARD_PROTOCOL } from '../../src/services/card/index.js'
 import { encodeFrame } from '../../src/services/card/frame.js'
 
-const net = new TestNetwork()
+let net: TestNetwork
+let scene: ApiScene
 let alice: MoltNode
 let bob: MoltNode
 let token: string
@@ -20,17 +22,13 @@ let server: ApiServer
 let client: ApiClient
 
 beforeAll(async () => {
-  alice = await net.node({ agent: { name: 'alice', org: 'acme' } })
-  bob = await net.node({ agent: { name: 'bob', org: 'widgets' } })
+  scene = await apiScene()
+  ;({ net, alice, bob, token, server, client } = scene)
   bob.handle('query', (message) => respond({ status: 'success', data: { echo: message.p } }) as Record<string, unknown>)
-  token = await loadOrCreateApiToken(alice.dataDir)
-  server = await startApiServer(alice, { token })
-  client = new ApiClient({ url: server.url, token })
 })
 
 afterAll(async () => {
-  await server?.close()
-  await net.cleanup()
+  await scene?.cleanup()
 })
 
 /** fetch against alice's API; `auth: false` leaves the token out */
