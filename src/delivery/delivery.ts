@@ -122,7 +122,8 @@ export class Delivery {
       } catch (err: any) {
         if (options.signal?.aborted === true || isFinal(err)) throw err
         lastError = err.message
-        this.unreachableUntil.set(peerKey, Date.now() + c.UNREACHABLE_HOLD)
+        // a peer that answered (E_INTERNAL: it could not store the message) is reachable
+        if (!(err instanceof MoltSpeakError)) this.unreachableUntil.set(peerKey, Date.now() + c.UNREACHABLE_HOLD)
       }
     }
     // a message that will wait (maybe days) must be one the recipient can accept: refuse it now otherwise
@@ -276,9 +277,13 @@ export class Delivery {
   }
 }
 
-/** Errors that retrying cannot fix: the recipient refused the message, or it is too large */
+/**
+ * Errors that retrying cannot fix: the recipient refused the message, or it is
+ * too large. Not `E_INTERNAL`: the recipient could not store it (disk full, …)
+ * and says so instead of acknowledging it, so it is kept and retried.
+ */
 function isFinal (err: any): boolean {
-  return err instanceof MoltSpeakError || err?.name === 'MessageTooLargeError'
+  return (err instanceof MoltSpeakError && err.code !== 'E_INTERNAL') || err?.name === 'MessageTooLargeError'
 }
 
 function backoff (attempt: number): number {

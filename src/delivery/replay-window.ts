@@ -31,6 +31,12 @@ export class ReplayWindow {
     return false
   }
 
+  /** Stop recognising `key`: it was not kept after all (its inbox write failed), so a re-send must be accepted */
+  forget (key: string): void {
+    this.current.delete(key)
+    this.previous.delete(key)
+  }
+
   /** Record `key` as seen until `until` (ms), e.g. when reloading persisted ids */
   remember (key: string, until: number): void {
     if (this.current.size >= this.generationSize) {

@@ -99,16 +99,33 @@ export class Inbox {
       { type: 'put', key: encodeCursor(first), value: `[${parts.join(',')}]` }
     ]
     if (seen.length > 0) ops.push({ type: 'put', sublevel: this.seenTable, key: encodeCursor(first), value: JSON.stringify(seen) } as any)
-    this.batches.push([first, records.length])
+    const batch: [number, number] = [first, records.length]
+    this.batches.push(batch)
     this.stored += records.length
+    const pruned: Array<[number, number]> = []
     while (this.stored > this.maxMessages && this.batches.length > 1) {
       const [oldest, count] = this.batches.shift() as [number, number]
+      pruned.push([oldest, count])
       this.stored -= count
       ops.push({ type: 'del', key: encodeCursor(oldest) })
       ops.push({ type: 'del', sublevel: this.seenTable, key: encodeCursor(oldest) } as any)
     }
     // guarded like every write: a failed write (disk full) makes the database reopen before the next one
-    return { cursors, stored: writeGuarded(this.table.db as Database, async () => this.table.batch(ops as any)) }
+    const stored = writeGuarded(this.table.db as Database, async () => this.table.batch(ops as any)).catch((err: Error) => {
+      // nothing of it was written: the batch is not held, and the batches it was to prune still are
+      const at = this.batches.indexOf(batch)
+      if (at !== -1) {
+        this.batches.splice(at, 1)
+        this.stored -= batch[1]
+      }
+      if (pruned.length > 0) {
+        this.batches.push(...pruned)
+        this.batches.sort((a, b) => a[0] - b[0])
+        for (const [, count] of pruned) this.stored += count
+      }
+      throw err
+    })
+    return { cursors, stored }
   }
 
   /** Entries with cursor > `after`, oldest first */

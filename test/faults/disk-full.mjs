@@ -7,6 +7,7 @@
  *
  *   disk-full.mjs outbox  <full> <roomy>   an agent whose data dir fills up
  *   disk-full.mjs mailbox <full> <roomy>   a relay whose mailbox store fills up
+ *   disk-full.mjs inbox   <full> <roomy>   a receiver whose inbox fills up
  */
 import { openSync, writeSync, closeSync, unlinkSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -191,6 +192,114 @@ async function mailbox () {
   }
 }
 
+async function inbox () {
+  const bobDir = join(full, 'bob')
+  const nodeOptions = { listen: ['/ip4/127.0.0.1/tcp/0'], libp2p: loopbackOnly, heartbeatInterval: 0, mdns: false }
+  const startBob = async () => {
+    const node = await createMoltNode({ dataDir: bobDir, ...nodeOptions })
+    // a request whose reply bob does not store: answered from memory
+    node.handle('query', (message) => message.p.domain === 'echo' ? { status: 'success', n: message.p.n } : undefined)
+    return node
+  }
+  // what a node counts as held in its inbox (its molt_inbox_messages gauge)
+  const inboxGauge = async (node) => (await node.metrics.registry.getSingleMetric('molt_inbox_messages').get()).values[0].value
+  let bob = await startBob()
+  const bobId = bob.peerId.toString()
+  // every `message` event bob's application sees, by message id
+  const events = new Map()
+  bob.addEventListener('message', (evt) => {
+    const { message } = evt.detail
+    if (message.p.domain === 'disk-full') events.set(message.id, (events.get(message.id) ?? 0) + 1)
+  })
+  const alice = await createMoltNode({ dataDir: join(roomy, 'alice'), ...nodeOptions })
+  await alice.libp2p.peerStore.merge(bob.peerId, { multiaddrs: bob.getMultiaddrs() })
+  // ids bob acknowledged (send() resolved `delivered`, or alice's outbox delivered them later)
+  const acknowledged = new Set()
+  const dead = []
+  alice.addEventListener('outbox', (evt) => { if (evt.detail.status === 'delivered') acknowledged.add(evt.detail.id) })
+  alice.addEventListener('dead-letter', (evt) => { dead.push(evt.detail.reason) })
+  const mode = (n) => n % 2 === 0 ? 'at-least-once' : 'exactly-once'
+  const send = async (n) => {
+    const r = await settle(alice.send(bobId, { op: 'query', p: { domain: 'disk-full', n, pad: 'x'.repeat(2000) } }, { delivery: mode(n) }))
+    if (r.result?.status === 'delivered') acknowledged.add(r.result.id)
+    return r.result !== undefined ? { n, id: r.result.id, status: r.result.status, lastError: r.result.lastError } : { n, ...r }
+  }
+
+  const before = []
+  for (let n = 0; n < 5; n++) before.push(await send(n))
+  const heapBefore = heapMiB()
+
+  const free = fill(full)
+  const freeWhenFull = freeBytes(full)
+  const whileFull = []
+  for (let n = 5; n < 105; n++) whileFull.push(await send(n))
+  // what alice kept retries on bob's full disk: each retry is refused too, nothing is given up on
+  const queuedWhileFull = whileFull.filter(r => r.status === 'queued').length
+  if (queuedWhileFull > 0) {
+    await alice.retryOutbox(bobId)
+    await until(() => alice.outbox().every(e => e.attempts >= 2), 20_000, 'alice\'s outbox to retry on the full disk')
+  }
+  const outboxWhileFull = alice.outbox().length
+  // bob keeps serving: a request answered without storing anything on bob's side, a ping
+  const echo = await settle(alice.request(bobId, { op: 'query', p: { domain: 'echo', n: 7 } }, { timeout: 10_000 }))
+  const ping = await settle(alice.ping(bobId, { timeout: 10_000 }))
+  const inboxWhileFull = (await bob.inbox({ limit: 10_000 })).filter(e => e.message.p.domain === 'disk-full').length
+  const heldWhileFull = await inboxGauge(bob)
+  const heapWhileFull = heapMiB()
+
+  free()
+  // what alice was told was not delivered: retried from her outbox (queued), or sent again (refused)
+  const resent = []
+  for (const r of whileFull) if (r.status === undefined) resent.push(await send(r.n))
+  // retry now rather than after the backoff (a retry asked for during a failing flush waits for the next one)
+  let retried = 0
+  await until(async () => {
+    if (alice.outbox().length === 0) return true
+    if (Date.now() - retried > 500) { retried = Date.now(); await alice.retryOutbox(bobId) }
+    return false
+  }, 30_000, 'alice\'s outbox to drain into bob\'s inbox')
+  const afterFree = []
+  for (let n = 105; n < 110; n++) afterFree.push(await send(n))
+  const heapAfter = heapMiB()
+
+  // bob's inbox: every message once
+  const stored = (await bob.inbox({ limit: 10_000 })).filter(e => e.message.p.domain === 'disk-full')
+  const storedIds = stored.map(e => e.message.id)
+  const heldAfterFree = await inboxGauge(bob)
+  await alice.stop()
+  await bob.stop()
+
+  // nothing half-written: bob restarts on the same LevelDB, and it holds every acknowledged message once
+  bob = await startBob()
+  const restarted = (await bob.inbox({ limit: 10_000 })).filter(e => e.message.p.domain === 'disk-full').map(e => e.message.id)
+  await bob.stop()
+
+  return {
+    freeWhenFull,
+    before: count(before),
+    whileFull: count(whileFull.map(r => r.status !== undefined ? r : { name: r.name, code: `${r.code}:${r.message}` })),
+    whileFullErrors: [...new Set(whileFull.map(r => r.message ?? r.lastError).filter(Boolean))],
+    outboxWhileFull,
+    dead,
+    echo: echo.result?.p ?? echo,
+    ping: ping.result !== undefined ? ping.result.pong.op : ping,
+    inboxWhileFull,
+    heldWhileFull,
+    resent: count(resent),
+    afterFree: count(afterFree),
+    acknowledged: acknowledged.size,
+    storedCount: storedIds.length,
+    storedDistinct: new Set(storedIds).size,
+    storedNs: new Set(stored.map(e => e.message.p.n)).size,
+    acknowledgedMissing: [...acknowledged].filter(id => !storedIds.includes(id)).length,
+    storedUnacknowledged: storedIds.filter(id => !acknowledged.has(id)).length,
+    eventsPerId: count([...events.values()].map(v => ({ status: String(v) }))),
+    heldAfterFree,
+    reopened: { count: restarted.length, distinct: new Set(restarted).size, missing: [...acknowledged].filter(id => !restarted.includes(id)).length },
+    heap: { before: heapBefore, whileFull: heapWhileFull, after: heapAfter }
+  }
+}
+
 /** Outcomes counted by status, or by error name and code */
 function count (results) {
   const out = {}
@@ -213,7 +322,7 @@ function summarize (results) {
   return out
 }
 
-const scenarios = { outbox, mailbox }
+const scenarios = { outbox, mailbox, inbox }
 scenarios[scenario]().then((result) => {
   process.stdout.write(JSON.stringify({ ...result, crashes }) + '\n')
   process.exit(0)

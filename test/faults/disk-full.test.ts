@@ -19,7 +19,7 @@ const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => { await Promise.all(cleanups.splice(0).map(async c => c())) })
 
 /** Run one scenario in a fresh mount + network namespace; the last stdout line is its JSON result */
-async function runScenario (name: 'outbox' | 'mailbox', timeoutMs = 50_000): Promise<any> {
+async function runScenario (name: 'outbox' | 'mailbox' | 'inbox', timeoutMs = 50_000): Promise<any> {
   const root = await tempRoot('molt-disk-full-')
   cleanups.push(root.remove)
   const full = join(root.dir, 'full')
@@ -104,6 +104,44 @@ describe('disk full', () => {
     expect(r.relayAtEnd).toEqual({ messages: 0, deposited: 110, delivered: 110 })
     // the relay's LevelDB reopens, consistent with what it answered: nothing left
     expect(r.reopened).toBe(0)
+    expect(r.heap.after - r.heap.before).toBeLessThan(16)
+  }, 60_000)
+
+  it('a receiver whose inbox cannot be written REJECTs E_INTERNAL (never acks), keeps serving; the sender keeps the messages queued and delivers each once when space returns', async () => {
+    const r = await runScenario('inbox')
+    expect(r.crashes).toEqual([])
+    expect(r.freeWhenFull).toBe(0)
+    expect(r.before).toEqual({ delivered: 5 })
+    // full: nothing is acked that was not stored. A write that still fits in the last page of LevelDB's log may
+    // land (and is then in the inbox, below); every other send is refused E_INTERNAL and kept: `queued`, not thrown
+    const delivered = r.whileFull.delivered ?? 0
+    expect(delivered).toBeLessThanOrEqual(2)
+    expect(r.whileFull).toEqual({ ...(delivered > 0 ? { delivered } : {}), queued: 100 - delivered })
+    expect(r.whileFullErrors.length).toBeGreaterThan(0)
+    for (const message of r.whileFullErrors) expect(message).toMatch(/^receiver could not store the message: .*no space left on (the )?device/i)
+    // the outbox retried them on the full disk: refused again, still queued, none given up on
+    expect(r.outboxWhileFull).toBe(100 - delivered)
+    expect(r.dead).toEqual([])
+    // the receiver keeps serving: a request answered from memory, a ping; its inbox holds only what was written
+    expect(r.echo).toEqual({ status: 'success', n: 7 })
+    expect(r.ping).toBe('pong')
+    expect(r.inboxWhileFull).toBe(5 + delivered)
+    expect(r.heldWhileFull).toBe(r.inboxWhileFull)
+    // space back: the outbox drains (the retries carry the same ids: taken as new, not acked as duplicates of
+    // what was never stored — which lost all 99 before), direct sends are delivered again
+    expect(r.resent).toEqual({})
+    expect(r.afterFree).toEqual({ delivered: 5 })
+    // every message acked once, and in the inbox once; the application saw each once
+    expect(r.acknowledged).toBe(110)
+    expect(r.storedCount).toBe(110)
+    expect(r.storedDistinct).toBe(110)
+    expect(r.storedNs).toBe(110)
+    expect(r.acknowledgedMissing).toBe(0)
+    expect(r.storedUnacknowledged).toBe(0)
+    expect(r.eventsPerId).toEqual({ 1: 110 })
+    expect(r.heldAfterFree).toBe(110)
+    // the receiver restarts on its LevelDB: everything acknowledged is there, once
+    expect(r.reopened).toEqual({ count: 110, distinct: 110, missing: 0 })
     expect(r.heap.after - r.heap.before).toBeLessThan(16)
   }, 60_000)
 })
