@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { createMoltNode, type DeliveryMode } from '../../src/index.js'
+import { scheduleHeapSnapshots } from './heap-snapshots.js'
 
 const [dataDir, port, relayList, rate, mode] = process.argv.slice(2)
 const relays = relayList === '' ? [] : relayList.split(',')
@@ -50,6 +51,7 @@ const heap = setInterval(() => {
   const memory = process.memoryUsage()
   emit({ event: 'heap', heapUsed: memory.heapUsed, rss: memory.rss, outbox: node.outbox().length })
 }, 5000)
+const stopSnapshots = scheduleHeapSnapshots(process.env.MOLT_SOAK_INSTANCE ?? `agent-${process.pid}`, emit)
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   const command = JSON.parse(line) as { cmd: string, peers?: Array<{ peerId: string, addrs: string[] }> }
@@ -69,5 +71,6 @@ createInterface({ input: process.stdin }).on('line', (line) => {
 process.on('SIGTERM', () => {
   clearInterval(traffic)
   clearInterval(heap)
+  stopSnapshots()
   node.stop().finally(() => process.exit(0))
 })

@@ -4,6 +4,7 @@
  *   node relay.js <dataDir> <port>
  */
 import { createRelayNode } from '../../src/index.js'
+import { scheduleHeapSnapshots } from './heap-snapshots.js'
 
 const [dataDir, port] = process.argv.slice(2)
 const emit = (value: Record<string, unknown>): void => { process.stdout.write(JSON.stringify({ ...value, t: Date.now() }) + '\n') }
@@ -19,7 +20,9 @@ const heap = setInterval(() => {
   const memory = process.memoryUsage()
   emit({ event: 'heap', heapUsed: memory.heapUsed, rss: memory.rss, mailbox: relay.mailbox?.stats().messages ?? 0 })
 }, 5000)
+const stopSnapshots = scheduleHeapSnapshots(process.env.MOLT_SOAK_INSTANCE ?? `relay-${process.pid}`, emit)
 process.on('SIGTERM', () => {
   clearInterval(heap)
+  stopSnapshots()
   relay.stop({ drainMs: 0 }).finally(() => process.exit(0))
 })

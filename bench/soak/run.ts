@@ -8,6 +8,9 @@
  * (lost, duplicated), delivery latency over time, and heap growth per process.
  *
  *   npm run soak -- [--duration 2m] [--agents 4] [--rate 20] [--loss 0.01] [--mode exactly-once] [--no-churn] [--json]
+ *
+ * MOLT_SOAK_HEAP_SNAPSHOTS=<dir> [MOLT_SOAK_HEAP_SNAPSHOT_AT=3m,13m]: each process
+ * writes heap snapshots there (bench/soak/heap-snapshots.ts).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
@@ -78,7 +81,8 @@ async function main (): Promise<void> {
     // heap is tracked per process instance: a restarted process starts a new series
     const instance = `${name}#${starts.get(name) as number}`
     // --expose-gc: each heap sample follows a full GC, so a slope is growth, not garbage
-    const child = spawn(process.execPath, ['--expose-gc', join(here, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+    // MOLT_SOAK_INSTANCE names its heap snapshots (bench/soak/heap-snapshots.ts)
+    const child = spawn(process.execPath, ['--expose-gc', join(here, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, MOLT_SOAK_INSTANCE: instance } })
     const events: Array<Record<string, any>> = []
     let onReady: (event: Record<string, any>) => void = () => {}
     const ready = new Promise<Record<string, any>>((resolve, reject) => {

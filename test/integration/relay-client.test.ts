@@ -96,6 +96,29 @@ describe('agents reachable only through a circuit relay', () => {
   })
 })
 
+describe('circuit listeners', () => {
+  it('re-reserving after relay restarts and failed attempts keeps one listener per relay', async () => {
+    const key = await generateKeyPair('Ed25519')
+    let relay = await startRelay(key)
+    const port = Number(relay.getMultiaddrs()[0].toString().split('/tcp/')[1].split('/')[0])
+    const hidden = await net.node({ listen: [], relays: [relay.getMultiaddrs()[0].toString()], agent: { name: 'steady' } })
+    // no listen address of its own: every listener is a circuit listener
+    const listeners = (): number => (hidden.libp2p as any).components.transportManager.getListeners().length
+    await eventually(() => circuitAddress(hidden), 10_000, 'circuit address')
+    expect(listeners()).toBe(1)
+    for (let round = 0; round < 2; round++) {
+      await relay.stop()
+      await eventually(() => circuitAddress(hidden) == null, 10_000, 'circuit address withdrawn')
+      // a few attempts fail while the relay is down
+      await eventually(() => (hidden.relays()[0]?.failures ?? 0) >= 2, 10_000, 'failed attempts')
+      relay = await startRelay(key, port)
+      await eventually(() => circuitAddress(hidden), 20_000, 're-reservation')
+    }
+    // libp2p keeps a listener whose relay went away or whose listen() failed: a new one per attempt piled up
+    expect(listeners()).toBe(1)
+  }, 60_000)
+})
+
 describe('failover between two relays', () => {
   it('moves the reservation to the second relay when the first dies', async () => {
     const r1 = await startRelay()

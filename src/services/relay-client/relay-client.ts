@@ -1,5 +1,5 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { ComponentLogger, Connection, Logger, PeerId, PeerStore, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Listener, Logger, PeerId, PeerStore, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
 import * as c from './constants.js'
 import { isRelayedAddress, peerIdOf, relayOf } from '../../routing/route.js'
@@ -71,6 +71,8 @@ interface Candidate {
   retryAt: number
   lastError?: string
   reservedSince?: number
+  /** The circuit listener reserving on this relay, reused by every later attempt */
+  listener?: Listener
 }
 
 /**
@@ -170,7 +172,7 @@ class DefaultRelayClient implements RelayClient {
       if (this.reservedRelays().size >= this.max) return
       if (reserved.has(candidate.relay) || candidate.retryAt > now) continue
       try {
-        await withTimeout(this.components.transportManager.listen([candidate.address.encapsulate('/p2p-circuit')]), c.RESERVE_TIMEOUT)
+        await withTimeout(this.listen(candidate), c.RESERVE_TIMEOUT)
         candidate.failures = 0
         candidate.lastError = undefined
         candidate.reservedSince = Date.now()
@@ -185,6 +187,27 @@ class DefaultRelayClient implements RelayClient {
         this.log('no reservation on relay %s (attempt %d): %s', candidate.relay, candidate.failures, err.message)
       }
     }
+  }
+
+  /**
+   * Reserve on the candidate's relay. The transport manager keeps every
+   * listener it made until libp2p stops, also those whose listen() failed or
+   * whose relay went away (each still subscribed to the reservation store), so
+   * a transportManager.listen() per attempt piles one up per relay restart and
+   * per failed retry: make one listener per relay and listen on it again.
+   */
+  private async listen (candidate: Candidate): Promise<void> {
+    const addr = candidate.address.encapsulate('/p2p-circuit')
+    const { transportManager } = this.components
+    if (candidate.listener != null && transportManager.getListeners().includes(candidate.listener)) {
+      await candidate.listener.listen(addr)
+      return
+    }
+    const before = new Set(transportManager.getListeners())
+    const listening = transportManager.listen([addr])
+    // created before listen()'s first await, and kept by libp2p even if listening fails
+    candidate.listener = transportManager.getListeners().find(listener => !before.has(listener))
+    await listening
   }
 
   /** Relays through which we currently advertise a /p2p-circuit address */
