@@ -204,7 +204,8 @@ export function formatRelayStats (stats: RelayStats): string {
   }
   return `${stats.reservations} reservations, ${stats.relayedConnections} relayed connections (${stats.relayedConnectionsTotal} since start), ` +
     `${formatBytes(stats.relayedBytes)} relayed (${formatBytes(stats.relayedBytesPerSecond)}/s), ${stats.peers} peers; ` +
-    `refused reservations: ${refused(stats.reservationsRefused)}; refused relayed connections: ${refused(stats.relayedConnectionsRefused)}`
+    `refused reservations: ${refused(stats.reservationsRefused)}; refused relayed connections: ${refused(stats.relayedConnectionsRefused)}` +
+    (stats.relayedConnectionsCut > 0 ? `; closed for memory: ${stats.relayedConnectionsCut}` : '')
 }
 
 /** `512 B`, `1.5 KiB`, `64.0 MiB` */

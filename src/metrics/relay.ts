@@ -63,6 +63,23 @@ export function createRelayMetrics (relay: { stats(): RelayStats, mailbox?: { st
       this.inc(stats().relayedBytes)
     }
   })
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'molt_relay_held_bytes',
+    help: 'Bytes the dialling sides sent over the relayed connections open now, held until each closes (limit: maxHeldHopBytes)',
+    registers,
+    collect () { this.set(stats().heldBytes) }
+  })
+  // eslint-disable-next-line no-new
+  new Counter({
+    name: 'molt_relay_connections_cut_total',
+    help: 'Relayed connections closed since start because the bytes held for open circuits went over maxHeldHopBytes',
+    registers,
+    collect () {
+      this.reset()
+      this.inc(stats().relayedConnectionsCut)
+    }
+  })
   if (relay.trust != null) trustMetrics(relay.trust, registers)
   if (relay.mailbox != null) mailboxMetrics(() => (relay.mailbox as { stats(): MailboxStats }).stats(), registers)
   if (options.processMetrics !== false) collectProcessMetrics(registry)

@@ -72,6 +72,19 @@ export const MAX_CONNECTIONS = 2 * MAX_RESERVATIONS + 256
 /** Connections being upgraded at once (stock 10): a restart brings every holder back at once */
 export const MAX_INCOMING_PENDING_CONNECTIONS = 64
 
+/**
+ * Bytes the dialling sides have sent over the relayed connections open now,
+ * which the relay holds in memory until each closes: the stock relay
+ * (@libp2p/circuit-relay-v2 4.2.x `createLimitedRelay`) pipes the hop stream
+ * as both source and sink, and @libp2p/utils' `pipe()` wraps it twice; the
+ * sink-side wrapper buffers every chunk the dialler sends and is never read.
+ * Without a cap that is up to CONNECTION_DATA_LIMIT per circuit, for up to
+ * CONNECTION_DURATION_LIMIT, times every circuit. Over this total the circuit
+ * holding the most is closed (its agents re-dial; speak re-sends what was not
+ * acknowledged). 256 MiB fits a 4 GB box beside 1,024 reservations.
+ */
+export const MAX_HELD_HOP_BYTES = 256 * MiB
+
 /** Hop streams one connection may have open: reservations plus circuits it is dialling (stock 32) */
 export const MAX_INBOUND_HOP_STREAMS = 32
 

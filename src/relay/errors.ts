@@ -7,6 +7,12 @@ export class InvalidRelayOptionError extends Error {
   }
 }
 
+/** A relayed connection was closed because the bytes held for open circuits went over `maxHeldHopBytes` */
+export class RelayMemoryLimitError extends Error {
+  static override name = 'RelayMemoryLimitError'
+  override name = 'RelayMemoryLimitError'
+}
+
 /** The relay's info document could not be read or is not valid */
 export class InvalidRelayInfoError extends Error {
   static override name = 'InvalidRelayInfoError'

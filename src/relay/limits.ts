@@ -29,6 +29,8 @@ export interface RelayTuningInit {
   maxOutboundStopStreams?: number
   /** Time for one hop request, in ms. @default 15 s */
   hopTimeoutMs?: number
+  /** Dialler bytes held for open relayed connections (an upstream buffer) before the largest is closed. @default 256 MiB */
+  maxHeldHopBytes?: number
 }
 
 /**
@@ -71,7 +73,8 @@ export function resolveRelayLimits (init: RelayLimitsInit & RelayTuningInit = {}
     maxConnections: init.maxConnections ?? 2 * limits.maxReservations + (c.MAX_CONNECTIONS - 2 * c.MAX_RESERVATIONS),
     maxInboundHopStreams: init.maxInboundHopStreams ?? c.MAX_INBOUND_HOP_STREAMS,
     maxOutboundStopStreams: init.maxOutboundStopStreams ?? c.MAX_OUTBOUND_STOP_STREAMS,
-    hopTimeoutMs: init.hopTimeoutMs ?? c.HOP_TIMEOUT
+    hopTimeoutMs: init.hopTimeoutMs ?? c.HOP_TIMEOUT,
+    maxHeldHopBytes: init.maxHeldHopBytes ?? c.MAX_HELD_HOP_BYTES
   }
   for (const [name, value] of Object.entries(tuned)) checkInteger(name, value, 1, Number.MAX_SAFE_INTEGER)
   return { ...limits, ...tuned, connectionDataLimitCountsBothDirections: true }

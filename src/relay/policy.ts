@@ -4,6 +4,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { BandwidthMeter } from './bandwidth.js'
 import type { RelayLimits } from './limits.js'
 import * as c from './constants.js'
+import { RelayMemoryLimitError } from './errors.js'
 
 /** Why a reservation was refused */
 export type ReservationRefusal = 'global-limit' | 'per-ip-limit' | 'bandwidth' | 'shutting-down'
@@ -28,6 +29,10 @@ export interface RelayStats {
   relayedBytes: number
   /** relayedBytes per second over the bandwidth window */
   relayedBytesPerSecond: number
+  /** Bytes the dialling sides sent over the relayed connections open now, held until each closes (constants.ts MAX_HELD_HOP_BYTES) */
+  heldBytes: number
+  /** Relayed connections closed since start because heldBytes went over the limit */
+  relayedConnectionsCut: number
   /** Connected peers */
   peers: number
   /** stop() was called: new reservations and circuits are refused */
@@ -72,6 +77,10 @@ export class RelayPolicy {
   private readonly pending = new Map<string, Pending>()
   private circuits = 0
   private circuitsTotal = 0
+  /** Bytes received so far on each open inbound hop stream: what the stock relay keeps buffered for it */
+  private readonly held = new Map<Stream, number>()
+  private heldBytes = 0
+  private circuitsCut = 0
   private draining = false
   private readonly drainWaiters = new Set<() => void>()
 
@@ -114,7 +123,36 @@ export class RelayPolicy {
 
   /** Count the bytes of an inbound hop stream (call it as the hop handler starts) */
   countHopStream (stream: Stream): void {
-    this.countBytes(stream)
+    this.countBytes(stream, (bytes) => { this.hold(stream, bytes) })
+    stream.addEventListener('close', () => { this.release(stream) }, { once: true })
+  }
+
+  /** Bytes of an open hop stream the stock relay now holds; over the limit, close the circuits holding most */
+  private hold (stream: Stream, bytes: number): void {
+    if (stream.status !== 'open') return
+    this.held.set(stream, (this.held.get(stream) ?? 0) + bytes)
+    this.heldBytes += bytes
+    while (this.heldBytes > this.limits.maxHeldHopBytes && this.held.size > 0) {
+      let largest = stream
+      let most = -1
+      for (const [candidate, count] of this.held) {
+        if (count > most) {
+          largest = candidate
+          most = count
+        }
+      }
+      this.circuitsCut++
+      this.deps.log('closing a relayed connection holding %d bytes: %d bytes held for open circuits, limit %d', most, this.heldBytes, this.limits.maxHeldHopBytes)
+      this.release(largest)
+      largest.abort(new RelayMemoryLimitError(`relayed connection closed: ${most} bytes held for it, ${this.limits.maxHeldHopBytes} allowed for all`))
+    }
+  }
+
+  private release (stream: Stream): void {
+    const count = this.held.get(stream)
+    if (count === undefined) return
+    this.held.delete(stream)
+    this.heldBytes -= count
   }
 
   /** Middleware for the stop streams the relay opens: one per relayed connection */
@@ -173,6 +211,8 @@ export class RelayPolicy {
       relayedConnectionsRefused: { ...this.circuitsRefused },
       relayedBytes: this.meter.total,
       relayedBytesPerSecond: Math.round(this.meter.rate()),
+      heldBytes: this.heldBytes,
+      relayedConnectionsCut: this.circuitsCut,
       peers: this.deps.peerCount(),
       shuttingDown: this.draining
     }
@@ -188,10 +228,13 @@ export class RelayPolicy {
    * server attaches its reader synchronously when it gets the stream, so ours
    * joins on the next macrotask, once the reader is there.
    */
-  private countBytes (stream: Stream): void {
+  private countBytes (stream: Stream, onBytes?: (bytes: number) => void): void {
     setTimeout(() => {
       if (stream.status !== 'open') return
-      stream.addEventListener('message', (evt) => { this.meter.record(evt.data.byteLength) })
+      stream.addEventListener('message', (evt) => {
+        this.meter.record(evt.data.byteLength)
+        onBytes?.(evt.data.byteLength)
+      })
     }, 0)
   }
 

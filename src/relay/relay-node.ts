@@ -250,7 +250,8 @@ function pickLimits (options: RelayLimitsInit & RelayTuningInit): RelayLimitsIni
     maxConnections: options.maxConnections,
     maxInboundHopStreams: options.maxInboundHopStreams,
     maxOutboundStopStreams: options.maxOutboundStopStreams,
-    hopTimeoutMs: options.hopTimeoutMs
+    hopTimeoutMs: options.hopTimeoutMs,
+    maxHeldHopBytes: options.maxHeldHopBytes
   }
 }
 

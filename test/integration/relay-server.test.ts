@@ -175,6 +175,30 @@ describe('molt relay server', () => {
     expect(stats.relayedBytes).toBeGreaterThan(4.5 * MiB)
   })
 
+  it('holds what diallers sent on open circuits (an upstream buffer) under maxHeldHopBytes: the circuit holding most is closed', async () => {
+    const relay = await startRelay({ maxHeldHopBytes: 1 * MiB })
+    const address = relayAddress(relay)
+    const target = await startClient(address)
+    const small = await dialRelayed(await startClient(), address, target)
+    expect(await echo(small, 256 * KiB)).toBe(256 * KiB)
+    // the stock relay keeps every byte the dialler sent until the circuit closes: counted as held
+    expect(relay.stats().heldBytes).toBeGreaterThanOrEqual(256 * KiB)
+
+    const large = await dialRelayed(await startClient(), address, target)
+    // cut part-way: the echo ends early (or fails)
+    expect(await echo(large, 2 * MiB).catch(() => -1)).toBeLessThan(2 * MiB)
+    await eventually(() => large.status !== 'open', 5000, 'the largest circuit to be closed')
+    const stats = relay.stats()
+    expect(stats.relayedConnectionsCut).toBe(1)
+    expect(stats.heldBytes).toBeLessThanOrEqual(1 * MiB)
+    // the smaller circuit is untouched
+    expect(small.status).toBe('open')
+    expect(await echo(small, 64 * KiB)).toBe(64 * KiB)
+    // closing a circuit releases what was held for it
+    await small.close()
+    await eventually(() => relay.stats().heldBytes === 0, 5000, 'held bytes released')
+  })
+
   it('applies molt\'s duration limit (3 s here): data flows before, the connection is closed after', async () => {
     const relay = await startRelay({ connectionDurationLimitMs: 3000 })
     const address = relayAddress(relay)

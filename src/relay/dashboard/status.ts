@@ -59,7 +59,7 @@ export interface RelayStatus {
   peers: { count: number, list: PeerStatus[], truncated: boolean }
   /** Reservations held: exact count, first MAX_LISTED by expiry */
   reservations: { count: number, list: ReservationStatus[], truncated: boolean }
-  relayed: { open: number, total: number, bytes: number, bytesPerSecond: number }
+  relayed: { open: number, total: number, bytes: number, bytesPerSecond: number, heldBytes: number, cut: number }
   /** Relayed bytes per sample period, oldest first */
   throughput: { intervalMs: number, samples: ThroughputSample[] }
   refused: { reservations: Record<ReservationRefusal, number>, relayedConnections: Record<CircuitRefusal, number> }
@@ -109,7 +109,7 @@ export async function relayStatus (relay: StatusSource, context: StatusContext):
     },
     peers: { count: peers.count, list: peers.list, truncated: peers.count > peers.list.length },
     reservations: { count: reservations.length, list: reservations.slice(0, c.MAX_LISTED), truncated: reservations.length > c.MAX_LISTED },
-    relayed: { open: stats.relayedConnections, total: stats.relayedConnectionsTotal, bytes: stats.relayedBytes, bytesPerSecond: stats.relayedBytesPerSecond },
+    relayed: { open: stats.relayedConnections, total: stats.relayedConnectionsTotal, bytes: stats.relayedBytes, bytesPerSecond: stats.relayedBytesPerSecond, heldBytes: stats.heldBytes, cut: stats.relayedConnectionsCut },
     throughput: context.throughput,
     refused: { reservations: stats.reservationsRefused, relayedConnections: stats.relayedConnectionsRefused },
     mailbox: await mailboxStatus(relay, context.now),
