@@ -23,6 +23,9 @@ const node = await createMoltNode({
   relays,
   heartbeatInterval: 0,
   mailboxCheckInterval: 5_000,
+  // --replay-cache / --inbox-max of run.ts: smaller caps, reached within a run
+  ...(process.env.MOLT_SOAK_REPLAY_CACHE != null ? { speak: { replayCacheSize: Number(process.env.MOLT_SOAK_REPLAY_CACHE) } } : {}),
+  ...(process.env.MOLT_SOAK_INBOX_MAX != null ? { inboxMaxMessages: Number(process.env.MOLT_SOAK_INBOX_MAX) } : {}),
   libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'], inboundConnectionThreshold: 10_000 } as any }
 })
 node.addEventListener('message', (evt) => {

@@ -8,6 +8,11 @@
  * (lost, duplicated), delivery latency over time, and heap growth per process.
  *
  *   npm run soak -- [--duration 2m] [--agents 4] [--rate 20] [--loss 0.01] [--mode exactly-once] [--no-churn] [--json]
+ *                   [--replay-cache <ids>] [--inbox-max <messages>]
+ *
+ * --replay-cache and --inbox-max lower the agents' two bounded structures
+ * (defaults 100,000 each) so that a run of tens of minutes reaches their caps
+ * and shows the heap levelling off instead of still filling them.
  *
  * MOLT_SOAK_HEAP_SNAPSHOTS=<dir> [MOLT_SOAK_HEAP_SNAPSHOT_AT=3m,13m]: each process
  * writes heap snapshots there (bench/soak/heap-snapshots.ts).
@@ -35,12 +40,14 @@ const { values } = parseArgs({
     loss: { type: 'string', default: '0.01' },
     mode: { type: 'string', default: 'exactly-once' },
     'no-churn': { type: 'boolean', default: false },
+    'replay-cache': { type: 'string' },
+    'inbox-max': { type: 'string' },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false }
   }
 })
 if (values.help === true) {
-  process.stdout.write('usage: npm run soak -- [--duration 2m|30s|1h] [--agents 4] [--rate <msg/s per agent>] [--loss 0..1] [--mode exactly-once|at-least-once] [--no-churn] [--json]\n')
+  process.stdout.write('usage: npm run soak -- [--duration 2m|30s|1h] [--agents 4] [--rate <msg/s per agent>] [--loss 0..1] [--mode exactly-once|at-least-once] [--no-churn] [--json] [--replay-cache <ids>] [--inbox-max <messages>]\n')
   process.exit(0)
 }
 const durationMs = parseDuration(values.duration as string)
@@ -48,6 +55,9 @@ const agentCount = Math.max(2, Number(values.agents))
 const rate = Number(values.rate)
 const loss = Number(values.loss)
 const log = (line: string): void => { process.stderr.write(line + '\n') }
+// read by bench/soak/agent.ts (children inherit the environment)
+if (values['replay-cache'] != null) process.env.MOLT_SOAK_REPLAY_CACHE = String(Number(values['replay-cache']))
+if (values['inbox-max'] != null) process.env.MOLT_SOAK_INBOX_MAX = String(Number(values['inbox-max']))
 
 // packet loss needs iptables in a namespace of our own: re-run there
 if (loss > 0 && process.env.MOLT_SOAK_NAMESPACE == null) {
