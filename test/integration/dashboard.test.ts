@@ -164,6 +164,9 @@ describe('relay dashboard in Chromium', () => {
     const reply = await bob.request(circuit, { op: 'query', p: { domain: 'dashboard' } }, { timeout: 10_000 })
     expect(reply.op).toBe('respond')
     await expect.poll(async () => Number(await page.locator('#relayed-total').textContent()), { timeout: 5000 }).toBeGreaterThanOrEqual(1)
+    // what the relay holds for the open circuit (bob's request went through it), none closed for memory
+    await expect.poll(async () => page.locator('#held-bytes').textContent(), { timeout: 5000 }).toMatch(/^[1-9][\d.]* (B|KiB)$/)
+    expect(await page.locator('#held-cut').textContent()).toBe('')
     await expect.poll(async () => Number(await page.locator('#chart').getAttribute('data-samples')), { timeout: 5000 }).toBeGreaterThan(2)
     expect(await page.locator('#chart polyline').count()).toBe(1)
 

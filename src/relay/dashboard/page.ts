@@ -176,6 +176,8 @@ const SCRIPT = `
     setText('relayed-open', num(s.relayed.open));
     setText('relayed-total', num(s.relayed.total));
     setText('relayed-bytes', bytes(s.relayed.bytes));
+    setText('held-bytes', bytes(s.relayed.heldBytes));
+    setText('held-cut', s.relayed.cut > 0 ? num(s.relayed.cut) + ' closed for memory' : '');
     setText('rate', bytes(s.relayed.bytesPerSecond) + '/s');
     setText('budget', num(s.limits.bandwidthBytesPerSecond) > 0 ? 'budget ' + bytes(s.limits.bandwidthBytesPerSecond) + '/s' : 'no budget');
 
@@ -241,6 +243,7 @@ const BODY = `
       <div class="figure muted"><b id="relayed-open">-</b>relayed connections open</div>
       <div class="figure muted"><b id="relayed-total">-</b>relayed since start</div>
       <div class="figure muted"><b id="relayed-bytes">-</b>relayed bytes</div>
+      <div class="figure muted"><b id="held-bytes">-</b>held for open circuits <span id="held-cut"></span></div>
       <div class="figure muted"><b id="rate">-</b>now (10 s average), <span id="budget"></span></div>
     </div>
   </section>
