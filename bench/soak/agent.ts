@@ -52,7 +52,7 @@ const startTraffic = (): void => {
 const heap = setInterval(() => {
   globalThis.gc?.()
   const memory = process.memoryUsage()
-  emit({ event: 'heap', heapUsed: memory.heapUsed, rss: memory.rss, outbox: node.outbox().length })
+  emit({ event: 'heap', heapUsed: memory.heapUsed, arrayBuffers: memory.arrayBuffers, rss: memory.rss, outbox: node.outbox().length })
 }, 5000)
 const stopSnapshots = scheduleHeapSnapshots(process.env.MOLT_SOAK_INSTANCE ?? `agent-${process.pid}`, emit)
 

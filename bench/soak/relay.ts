@@ -18,7 +18,7 @@ emit({ event: 'ready', address: relay.getMultiaddrs()[0].toString() })
 const heap = setInterval(() => {
   globalThis.gc?.()
   const memory = process.memoryUsage()
-  emit({ event: 'heap', heapUsed: memory.heapUsed, rss: memory.rss, mailbox: relay.mailbox?.stats().messages ?? 0 })
+  emit({ event: 'heap', heapUsed: memory.heapUsed, arrayBuffers: memory.arrayBuffers, rss: memory.rss, mailbox: relay.mailbox?.stats().messages ?? 0 })
 }, 5000)
 const stopSnapshots = scheduleHeapSnapshots(process.env.MOLT_SOAK_INSTANCE ?? `relay-${process.pid}`, emit)
 process.on('SIGTERM', () => {

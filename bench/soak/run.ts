@@ -80,6 +80,8 @@ async function main (): Promise<void> {
   const dirs: string[] = []
   const dir = async (): Promise<string> => { const d = await mkdtemp(join(tmpdir(), 'molt-soak-')); dirs.push(d); return d }
   const heap = new Map<string, Array<[number, number]>>()
+  /** heapUsed + arrayBuffers: buffered bytes (socket data, relayed chunks) live outside the JS heap */
+  const memory = new Map<string, Array<[number, number]>>()
   const promised = new Map<string, { to: string, status: string }>()
   const got = new Map<string, Array<{ id: string, latency: number, t: number, route: string }>>()
   const sendFailures: string[] = []
@@ -105,7 +107,10 @@ async function main (): Promise<void> {
       try { event = JSON.parse(line) } catch { return }
       events.push(event)
       if (event.event === 'ready') onReady(event)
-      else if (event.event === 'heap') (heap.get(instance) ?? heap.set(instance, []).get(instance) as Array<[number, number]>).push([event.t, event.heapUsed])
+      else if (event.event === 'heap') {
+        (heap.get(instance) ?? heap.set(instance, []).get(instance) as Array<[number, number]>).push([event.t, event.heapUsed])
+        ;(memory.get(instance) ?? memory.set(instance, []).get(instance) as Array<[number, number]>).push([event.t, event.heapUsed + (event.arrayBuffers ?? 0)])
+      }
       else if (event.event === 'sent') promised.set(event.id, { to: event.to, status: event.status })
       else if (event.event === 'got') (got.get(name) ?? got.set(name, []).get(name) as any[]).push({ id: event.id, latency: event.latency, t: event.t, route: event.route })
       else if (event.event === 'send-failed') sendFailures.push(event.error)
@@ -239,7 +244,10 @@ async function main (): Promise<void> {
     // heap growth: least-squares slope over the second half of each long-lived process instance's samples
     // (a restarted instance lives ~30 s: too short for a slope; agent0/1 and relay0 run throughout)
     const growth = [...heap.entries()].filter(([, points]) => points.length >= 12)
-      .map(([name, points]) => ({ name, ...slope(points.slice(Math.floor(points.length / 2))) }))
+      .map(([name, points]) => {
+        const withBuffers = memory.get(name) ?? []
+        return { name, ...slope(points.slice(Math.floor(points.length / 2))), withBuffers: slope(withBuffers.slice(Math.floor(withBuffers.length / 2))) }
+      })
       .sort((a, b) => a.name.localeCompare(b.name))
     const routes: Record<string, number> = {}
     for (const s of samples) routes[s.route] = (routes[s.route] ?? 0) + 1
@@ -280,9 +288,9 @@ async function main (): Promise<void> {
         '',
         `heap, sampled after a full GC every 5 s, of the processes that ran long enough (${[...heap.keys()].length - growth.length} restarted instances left out):`,
         '',
-        '| process | heap samples | heap at end | growth (2nd half) |',
-        '|---|---|---|---|',
-        ...growth.map(g => `| ${g.name} | ${g.samples} | ${(g.last / 1048576).toFixed(1)} MiB | ${(g.perMinute / 1024).toFixed(1)} KiB/min |`)
+        '| process | heap samples | heap at end | growth (2nd half) | heap + ArrayBuffers at end | its growth (2nd half) |',
+        '|---|---|---|---|---|---|',
+        ...growth.map(g => `| ${g.name} | ${g.samples} | ${(g.last / 1048576).toFixed(1)} MiB | ${(g.perMinute / 1024).toFixed(1)} KiB/min | ${(g.withBuffers.last / 1048576).toFixed(1)} MiB | ${(g.withBuffers.perMinute / 1024).toFixed(1)} KiB/min |`)
       ].join('\n') + '\n')
     }
     process.exitCode = lost.length === 0 && (values.mode !== 'exactly-once' || duplicated === 0) ? 0 : 1
