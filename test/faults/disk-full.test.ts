@@ -7,9 +7,8 @@
  * namespace's loopback. Needs root (CI runs test/faults as root).
  */
 import { describe, it, expect, afterEach } from 'vitest'
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { tempRoot } from '../net/namespace.js'
+import { runInNamespace, tempRoot } from '../net/namespace.js'
 
 const SCENARIO = join(import.meta.dirname, 'disk-full.mjs')
 /** The full disk: small, so filling it is quick */
@@ -25,36 +24,12 @@ async function runScenario (name: 'outbox' | 'mailbox' | 'inbox', timeoutMs = 50
   const full = join(root.dir, 'full')
   const roomy = join(root.dir, 'roomy')
   const setup = [
-    'set -e',
-    'ip link set lo up',
     // unshare -m makes every mount private to the namespace (propagation private)
     `mkdir -p "${full}" "${roomy}"`,
     `mount -t tmpfs -o size=${FULL_SIZE},mode=0700 tmpfs "${full}"`,
-    `mount -t tmpfs -o size=256m,mode=0700 tmpfs "${roomy}"`,
-    'exec "$@"'
+    `mount -t tmpfs -o size=256m,mode=0700 tmpfs "${roomy}"`
   ].join('; ')
-  const child = spawn('unshare', ['-m', '-n', 'sh', '-c', setup, 'sh', process.execPath, SCENARIO, name, full, roomy], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  // the child leads its process group: on exit or timeout the whole group goes
-  const killGroup = (): void => { try { process.kill(-(child.pid as number), 'SIGKILL') } catch {} }
-  const timer = setTimeout(killGroup, timeoutMs)
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', resolve)
-  }).finally(() => { clearTimeout(timer); killGroup() })
-  const last = stdout.trim().split('\n').at(-1) ?? ''
-  let result: any
-  try {
-    result = JSON.parse(last)
-  } catch {
-    throw new Error(`disk-full ${name} printed no result (exit ${code}); stdout: ${stdout.slice(-2000)}; stderr: ${stderr.slice(-4000)}`)
-  }
+  const { code, stderr, result } = await runInNamespace(SCENARIO, [name, full, roomy], timeoutMs, { unshare: ['-m', '-n'], setup })
   if (result.error !== undefined) throw new Error(`disk-full ${name} failed: ${result.error}; stderr: ${stderr.slice(-2000)}`)
   console.log(`[disk-full ${name}] ${JSON.stringify({ ...result, queued: result.queued?.length, reopened: Array.isArray(result.reopened) ? result.reopened.length : result.reopened, restarted: result.restarted?.length })}`)
   expect(code).toBe(0)

@@ -37,14 +37,22 @@ export interface NamespaceRun<T> {
   ms: number
 }
 
+export interface NamespaceOptions {
+  /** Namespaces to unshare, e.g. `['-m', '-n']` to also mount privately. @default ['-n'] */
+  unshare?: string[]
+  /** Shell run inside before the script (after NAMESPACE_SETUP), e.g. mounts */
+  setup?: string
+}
+
 /**
  * Run `process.execPath <script> <args>` in a fresh namespace and wait for it.
  * The child leads its own process group: when it exits, or on timeout, the
  * whole group (every process it started) is killed, so nothing outlives the run.
  */
-export async function runInNamespace<T = any> (script: string, args: string[], timeoutMs: number): Promise<NamespaceRun<T>> {
+export async function runInNamespace<T = any> (script: string, args: string[], timeoutMs: number, options: NamespaceOptions = {}): Promise<NamespaceRun<T>> {
   const started = performance.now()
-  const child = spawn('unshare', ['-n', 'sh', '-c', `${NAMESPACE_SETUP}; exec "$@"`, 'sh', process.execPath, script, ...args], {
+  const setup = options.setup != null ? `${NAMESPACE_SETUP}; ${options.setup}` : NAMESPACE_SETUP
+  const child = spawn('unshare', [...(options.unshare ?? ['-n']), 'sh', '-c', `${setup}; exec "$@"`, 'sh', process.execPath, script, ...args], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe']
   })
