@@ -206,8 +206,7 @@ export class MailboxStore {
         ops.push({ type: 'del', sublevel: this.table, key: `${recipient}!${key}` })
       }
     }
-    await this.writeReleased(ops, released)
-    this.delivered += ops.length
+    await this.writeReleased(ops, released, (n) => { this.delivered += n })
     return ops.length
   }
 
@@ -223,8 +222,7 @@ export class MailboxStore {
         ops.push({ type: 'del', sublevel: this.table, key: `${recipient}!${key}` })
       }
     }
-    await this.writeReleased(ops, released)
-    this.expiredCount += ops.length
+    await this.writeReleased(ops, released, (n) => { this.expiredCount += n })
     return ops.length
   }
 
@@ -234,10 +232,13 @@ export class MailboxStore {
    * released they would be invisible to fetch and quotas until a restart
    * brought them back (test/faults/disk-full.test.ts)
    */
-  private async writeReleased (ops: CommitOp[], released: Array<[string, string, Held]>): Promise<void> {
+  private async writeReleased (ops: CommitOp[], released: Array<[string, string, Held]>, count: (boxes: number) => void): Promise<void> {
+    // counted with the release, so stats() never shows a box gone from `messages` but not yet `delivered`/`expired`
+    count(ops.length)
     try {
       await this.commit.write(ops)
     } catch (err) {
+      count(-ops.length)
       for (const [recipient, key, held] of released) {
         this.hold(recipient, key, held.from, held.idKey.slice(held.from.length + 1), held.bytes, held.exp, held.at)
       }
