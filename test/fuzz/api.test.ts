@@ -14,7 +14,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { TestNetwork, addressOf } from '../support/nodes.js'
 import { startApiServer, type ApiServer } from '../../src/index.js'
 import type { MoltNode } from '../../src/index.js'
-import { CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES, jsonMutation, mutateJson, anyJson, byteMutation, mutateBytes } from './support.js'
+import { CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES, jsonMutation, mutateJson, anyJson, byteMutation, mutateBytes } from './support.js'
 
 const net = new TestNetwork()
 const crashes = new CrashDetector()
@@ -94,8 +94,7 @@ describe('the local API over HTTP', () => {
     const runs = fuzzRuns(1500)
     const statuses: Record<string, number> = {}
     const heapBefore = heapMiB()
-    const probe = new LatencyProbe()
-    probe.start(async () => { await peer.request(node.peerId, { op: 'query', p: { domain: 'probe' } }, { timeout: 5000 }) })
+    const probe = queryProbe(peer, node.peerId)
     const started = performance.now()
     await fc.assert(fc.asyncProperty(request, async (req: any) => {
       const url = new URL(server.url + req.path)

@@ -21,7 +21,7 @@ import { MAX_CARD_BYTES, PROTOCOL as CARD_PROTOCOL } from '../../src/services/ca
 import { parseConfig, loadConfig, defaultConfig } from '../../src/config/index.js'
 import { ConfigError } from '../../src/errors.js'
 import type { MoltNode } from '../../src/index.js'
-import { CrashDetector, LatencyProbe, report, fuzzRuns, FUZZ_SEED, byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson } from './support.js'
+import { CrashDetector, queryProbe, report, fuzzRuns, FUZZ_SEED, byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson } from './support.js'
 
 const CARD_ERRORS = new Set(['InvalidCardError', 'CardSignatureError', 'CardMismatchError', 'CardExpiredError', 'CardTooLargeError', 'CardTruncatedError', 'CardTimeoutError'])
 const crashes = new CrashDetector()
@@ -109,8 +109,7 @@ describe('cards', () => {
       { weight: 1, arbitrary: fc.tuple(lyingLength, fc.uint8Array({ maxLength: 64 })).map(([lie, body]) => concat(lie(body.length), body)) },
       { weight: 1, arbitrary: fc.constant(frame) }
     )
-    const probe = new LatencyProbe()
-    probe.start(async () => { await honest.request(fetcher.peerId, { op: 'query', p: { domain: 'probe' } }, { timeout: 5000 }) })
+    const probe = queryProbe(honest, fetcher.peerId)
     const counts: Record<string, number> = {}
     const runs = fuzzRuns(300)
     await fc.assert(fc.asyncProperty(input, async (bytes) => {

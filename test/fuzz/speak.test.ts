@@ -17,7 +17,7 @@ import { SPEAK_PROTOCOL, createMessage, signMessage, validateMessage, MoltSpeakE
 import { MAX_MESSAGE_BYTES } from '../../src/moltspeak/constants.js'
 import { attackScene } from '../support/attack.js'
 import {
-  CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
+  CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
   byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, varint, concat, anyJson, deepJsonText
 } from './support.js'
 
@@ -171,11 +171,7 @@ describe('the inbound speak handler of a real node, over TCP', () => {
     const outcomes: Record<string, number> = {}
     const count = (what: string): void => { outcomes[what] = (outcomes[what] ?? 0) + 1 }
     const heapBefore = heapMiB()
-    const probe = new LatencyProbe()
-    probe.start(async () => {
-      const reply = await honest.request(target.peerId, { op: 'query', p: { domain: 'probe' } }, { timeout: 5000 })
-      expect(reply.p.status).toBe('success')
-    })
+    const probe = queryProbe(honest, target.peerId, true)
     const started = performance.now()
 
     await fc.assert(fc.asyncProperty(session, async ({ bodies, raw }) => {

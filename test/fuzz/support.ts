@@ -11,6 +11,9 @@ import v8 from 'node:v8'
 import vm from 'node:vm'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { expect } from 'vitest'
+import type { PeerId } from '@libp2p/interface'
+import type { MoltNode } from '../../src/index.js'
 import { ERROR_CATEGORY, DISCOVERY_ERROR_CATEGORY } from '../../src/moltspeak/constants.js'
 
 /** Inputs per protocol: `FUZZ_RUNS` or the CI default given by the suite */
@@ -96,6 +99,20 @@ export class LatencyProbe {
     await this.loop
     return summarize(this.samples, this.failures.length)
   }
+}
+
+/**
+ * A legitimate peer's latency during an attack: `from` asks `to` one `query`
+ * after another; with `expectSuccess`, a reply that is not a success counts
+ * as a failure too
+ */
+export function queryProbe (from: MoltNode, to: PeerId, expectSuccess = false): LatencyProbe {
+  const probe = new LatencyProbe()
+  probe.start(async () => {
+    const reply = await from.request(to, { op: 'query', p: { domain: 'probe' } }, { timeout: 5000 })
+    if (expectSuccess) expect(reply.p.status).toBe('success')
+  })
+  return probe
 }
 
 export interface LatencySummary {

@@ -25,7 +25,7 @@ import {
 import * as errors from '../../src/services/trust/errors.js'
 import { SYNC_BUCKETS, MAX_SYNC_FRAME_BYTES } from '../../src/services/trust/constants.js'
 import {
-  CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED,
+  CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED,
   byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, varint, anyJson
 } from './support.js'
 
@@ -238,11 +238,7 @@ describe('a real node: gossip validator, submit() and /molt/trust-sync/1.0.0 ove
     const count = (what: string): void => { outcomes[what] = (outcomes[what] ?? 0) + 1 }
     const attackerId = attacker.peerId
     const heapBefore = heapMiB()
-    const probe = new LatencyProbe()
-    probe.start(async () => {
-      const reply = await honest.request(victim.peerId, { op: 'query', p: { domain: 'probe' } }, { timeout: 5000 })
-      expect(reply.p.status).toBe('success')
-    })
+    const probe = queryProbe(honest, victim.peerId, true)
     const started = performance.now()
     let inputs = 0
 

@@ -16,7 +16,7 @@ import { TestNetwork } from '../support/nodes.js'
 import { eventually } from '../support/eventually.js'
 import { rawSpeak, closeRawStreams, RawSpeakStream, encodeFrame, FRAME_MESSAGE, FRAME_REJECT } from '../support/raw-speak.js'
 import { FRAME_ACK } from '../../src/services/speak/frames.js'
-import { CrashDetector, LatencyProbe, heapMiB, report } from '../fuzz/support.js'
+import { CrashDetector, queryProbe, heapMiB, report } from '../fuzz/support.js'
 import { SPEAK_PROTOCOL, createMessage, signMessage, type MoltNode } from '../../src/index.js'
 import { createRelayNode, type RelayNode } from '../../src/relay/index.js'
 import { MailboxChannel } from '../../src/services/mailbox/channel.js'
@@ -53,12 +53,8 @@ afterAll(async () => {
 
 /** The honest peer's request/response latency while `attack` runs */
 async function underAttack (name: string, attack: () => Promise<void>): Promise<void> {
-  const probe = new LatencyProbe()
   const heapBefore = heapMiB()
-  probe.start(async () => {
-    const reply = await honest.request(target.peerId, { op: 'query', p: { domain: 'probe' } }, { timeout: 5000 })
-    expect(reply.p.status).toBe('success')
-  })
+  const probe = queryProbe(honest, target.peerId, true)
   try {
     await attack()
   } finally {
