@@ -4,6 +4,7 @@ import { eventually } from '../support/eventually.js'
 import type { MoltNode } from '../../src/index.js'
 import { startApiServer, loadOrCreateApiToken, ApiClient, ApiError } from '../../src/api/index.js'
 import { newIdentity, record } from '../support/trust.js'
+import { CliSandbox } from '../helpers/cli.js'
 
 const net = new TestNetwork()
 const meshed = (n: MoltNode): boolean => (n.libp2p.services.pubsub as any).getMeshPeers('molt/trust/1').length > 0
@@ -82,4 +83,36 @@ describe('trust between a few nodes', () => {
       await server.close()
     }
   })
+})
+
+describe('molt trust (CLI)', () => {
+  const sandbox = new CliSandbox()
+  afterAll(async () => { await sandbox.cleanup() })
+  const day = 86_400_000
+
+  it('attest keeps --validity-days with and without a running agent; list reads both back', async () => {
+    const subject = (await newIdentity()).peerId.toString()
+    const dir = await sandbox.dir()
+    expect((await sandbox.run(['init', '--data-dir', dir])).code).toBe(0)
+
+    // no agent running: a short-lived node signs it
+    const offline = await sandbox.run(['trust', 'attest', subject, '--validity-days', '10', '--json', '--data-dir', dir])
+    expect(offline.code, offline.stderr).toBe(0)
+    const first = JSON.parse(offline.stdout).attestation
+    expect(first.expires - first.issued).toBe(10 * day)
+
+    // through the running agent's API
+    const agent = await sandbox.agent(dir)
+    try {
+      const online = await sandbox.run(['trust', 'attest', subject, '--type', 'warning', '--validity-days', '20', '--json', '--data-dir', dir])
+      expect(online.code, online.stderr).toBe(0)
+      const second = JSON.parse(online.stdout).attestation
+      expect(second.expires - second.issued).toBe(20 * day)
+      const listed = await sandbox.run(['trust', 'list', '--subject', subject, '--json', '--data-dir', dir])
+      expect(JSON.parse(listed.stdout).attestations.map((r: { attestation: { id: string } }) => r.attestation.id).sort()).toEqual([first.id, second.id].sort())
+    } finally {
+      agent.child.kill('SIGTERM')
+      await agent.exited
+    }
+  }, 60_000)
 })

@@ -1,6 +1,6 @@
 import { connectToRunningAgent } from '../../api/index.js'
 import { createMoltNode, type MoltNode } from '../../node.js'
-import type { TrustRecord } from '../../services/trust/index.js'
+import type { AttestInput, TrustRecord } from '../../services/trust/index.js'
 import type { TrustScore } from '../../trust/index.js'
 import { integerFlag, stringFlag } from '../args.js'
 import { UsageError } from '../errors.js'
@@ -63,9 +63,9 @@ export const trustCommand: Command = {
         out.result(`revoked ${target as string} (revocation ${revocation.id as string})`, { revocation })
       } else {
         const validityDays = integerFlag(stringFlag(v, 'validity-days'), 'validity-days', 1, 730)
-        const body = dropUndefined({
-          subject: target,
-          type: stringFlag(v, 'type') ?? 'endorsement',
+        const input = dropUndefined({
+          subject: target as string,
+          type: (stringFlag(v, 'type') ?? 'endorsement') as AttestInput['type'],
           domain: stringFlag(v, 'domain'),
           strength: stringFlag(v, 'strength'),
           severity: stringFlag(v, 'severity'),
@@ -73,9 +73,9 @@ export const trustCommand: Command = {
           rating: integerFlag(stringFlag(v, 'rating'), 'rating', 1, 5),
           taskId: stringFlag(v, 'task-id'),
           context: stringFlag(v, 'context'),
-          validityMs: validityDays !== undefined ? validityDays * day : undefined
-        })
-        const record = await trust.attest(body)
+          validity: validityDays !== undefined ? validityDays * day : undefined
+        }) as unknown as AttestInput
+        const record = await trust.attest(input)
         out.result(formatRecord(record), record)
       }
     } finally {
@@ -87,7 +87,7 @@ export const trustCommand: Command = {
 interface TrustAccess {
   score(peer: string, domain?: string): Promise<TrustScore>
   list(query: { subject?: string, issuer?: string, limit?: number }): Promise<TrustRecord[]>
-  attest(body: Record<string, unknown>): Promise<TrustRecord>
+  attest(input: AttestInput): Promise<TrustRecord>
   revoke(id: string, reason?: string): Promise<Record<string, unknown>>
   close(): Promise<void>
 }
@@ -100,7 +100,8 @@ async function openTrust (dataDir: string, signal: AbortSignal): Promise<TrustAc
     return {
       score: async (peer, domain) => c.trust<TrustScore>('GET', `/${encodeURIComponent(peer)}${domain !== undefined ? `?domain=${encodeURIComponent(domain)}` : ''}`, undefined, { signal }),
       list: async (q) => (await c.trust<{ attestations: TrustRecord[] }>('GET', `/attestations?${new URLSearchParams(dropUndefined({ subject: q.subject, issuer: q.issuer, limit: q.limit?.toString() }) as Record<string, string>).toString()}`, undefined, { signal })).attestations,
-      attest: async (body) => c.trust<TrustRecord>('POST', '/attestations', body, { signal }),
+      // the API's body names the validity validityMs
+      attest: async ({ validity, ...input }) => c.trust<TrustRecord>('POST', '/attestations', dropUndefined({ ...input, subject: input.subject.toString(), validityMs: validity }), { signal }),
       revoke: async (id, reason) => (await c.trust<{ revocation: Record<string, unknown> }>('POST', '/revocations', dropUndefined({ id, reason }), { signal })).revocation,
       close: async () => {}
     }
@@ -109,7 +110,7 @@ async function openTrust (dataDir: string, signal: AbortSignal): Promise<TrustAc
   return {
     score: async (peer, domain) => node.trust.score(peer, domain !== undefined ? { domain } : {}),
     list: async (q) => node.trust.list(q),
-    attest: async (body) => node.trust.get((await node.trust.attest(body as any)).id) as TrustRecord,
+    attest: async (input) => node.trust.get((await node.trust.attest(input)).id) as TrustRecord,
     revoke: async (id, reason) => await node.trust.revoke(id, reason) as unknown as Record<string, unknown>,
     close: async () => { await node.stop() }
   }
