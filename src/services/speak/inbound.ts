@@ -219,6 +219,9 @@ function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, pol
   if (message.from.key != null && message.from.key !== peerKey) {
     return withContext(new MoltSpeakError('E_AUTH_FAILED', 'from.key does not match the authenticated peer', { field: 'from.key' }), message)
   }
+  // a refusal by sender (the trust inbox policy, cached per sender) before the costly signature check
+  const denied = policy.authorize?.(peer, message)
+  if (denied !== undefined) return withContext(denied, message)
   if (message.sig != null) {
     if (!verifyMessage(message, undefined)) {
       return withContext(new MoltSpeakError('E_SIGNATURE', 'signature does not verify against from.key', { field: 'sig' }), message)
@@ -241,8 +244,6 @@ function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, pol
   if (message.exp != null && message.exp - message.ts > MAX_MESSAGE_LIFETIME) {
     return withContext(new MoltSpeakError('E_INVALID_PARAM', `exp is more than ${MAX_MESSAGE_LIFETIME / 86_400_000} days after ts`, { field: 'exp' }), message)
   }
-  const denied = policy.authorize?.(peer, message)
-  if (denied !== undefined) return withContext(denied, message)
   if (policy.replay.checkAndRemember(`${peer.toString()}/${message.id}`, message.ts, now, message.exp)) {
     policy.onDuplicate?.(peer, message.id)
     return DUPLICATE
