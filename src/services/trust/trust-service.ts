@@ -426,26 +426,28 @@ class DefaultTrustService implements TrustService {
     const policy = this.init.inbox
     if (policy === undefined) return 'accept'
     // called per inbound message: one score per sender per model
-    const model = this.model()
-    if (this.decisions.model !== model) this.decisions = { model, bySender: new Map() }
-    const key = peer.toString()
-    let decision = this.decisions.bySender.get(key)
-    if (decision === undefined) {
+    return this.senderDecision(this.currentDecisionModel(), policy, peer.toString()).decision
+  }
+
+  /** The inbox policy's verdict on a sender and the score behind it, computed once per sender per model */
+  private senderDecision (model: TrustModel, policy: InboxPolicy, key: string): { decision: 'accept' | 'hold' | 'refuse', score: number } {
+    let verdict = this.decisions.bySender.get(key)
+    if (verdict === undefined) {
       const { score } = model.score(key, policy.domain !== undefined ? { domain: policy.domain } : {})
-      decision = score < policy.threshold ? policy.action : 'accept'
-      this.decisions.bySender.set(key, decision)
+      verdict = { decision: score < policy.threshold ? policy.action : 'accept', score }
+      this.decisions.bySender.set(key, verdict)
     }
-    return decision
+    return verdict
   }
 
   hold (peer: PeerId | string, message: MoltMessage): void {
     const policy = this.init.inbox
-    this.heldMessages.push({
-      peer: peer.toString(),
-      receivedAt: Date.now(),
-      score: this.score(peer, policy?.domain !== undefined ? { domain: policy.domain } : {}).score,
-      message
-    })
+    const key = peer.toString()
+    // the score inboxDecision() just computed for this sender (a flood of held messages costs no more scoring)
+    const score = policy !== undefined
+      ? this.senderDecision(this.currentDecisionModel(), policy, key).score
+      : this.score(key).score
+    this.heldMessages.push({ peer: key, receivedAt: Date.now(), score, message })
     if (this.heldMessages.length > c.MAX_HELD) this.heldMessages.shift()
   }
 
@@ -459,7 +461,14 @@ class DefaultTrustService implements TrustService {
   }
 
   private readonly heldMessages: HeldMessage[] = []
-  private decisions: { model?: TrustModel, bySender: Map<string, 'accept' | 'hold' | 'refuse'> } = { bySender: new Map() }
+  private decisions: { model?: TrustModel, bySender: Map<string, { decision: 'accept' | 'hold' | 'refuse', score: number }> } = { bySender: new Map() }
+
+  /** The model decisions are cached for, the cache cleared when the model changed */
+  private currentDecisionModel (): TrustModel {
+    const model = this.model()
+    if (this.decisions.model !== model) this.decisions = { model, bySender: new Map() }
+    return model
+  }
 
   gossipScore (peer: PeerId | string): number {
     return (this.components.pubsub as unknown as { getScore(id: string): number }).getScore(peer.toString())
