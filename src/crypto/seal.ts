@@ -15,8 +15,12 @@ import { SealError } from './errors.js'
  * it came from the sender (or the recipient itself); there is no forward secrecy.
  */
 
-/** Format version byte leading every box */
-export const SEAL_VERSION = 1
+/**
+ * Format version byte leading every box. 2: a random nonce under the pair's
+ * key. (1 was a per-box HKDF salt with a fixed nonce; a box of that format is
+ * refused as an unknown version, not mistaken for a forgery.)
+ */
+export const SEAL_VERSION = 2
 const NONCE_BYTES = 12
 const TAG_BYTES = 16
 /** version ‖ nonce ‖ ciphertext ‖ tag */
