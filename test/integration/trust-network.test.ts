@@ -53,6 +53,18 @@ describe(`trust over gossipsub, ${N} nodes`, () => {
     published.push(att.id, revocation.id)
   })
 
+  it('a record of another agent handed to submit() is kept, not gossiped: gossip takes records from their issuer only', async () => {
+    const issuer = await newIdentity()
+    const rejectedTotal = (): number => nodes.reduce((sum, n) => sum + Object.values(n.trust.stats().rejected).reduce((x, y) => x + y, 0), 0)
+    const before = rejectedTotal()
+    const kept = await nodes[4].trust.submit(record(issuer, nodes[9].moltKey))
+    expect(nodes[4].trust.get(kept.attestation.id)).toBeDefined()
+    // two gossip heartbeats: a published record would have been refused (and its publisher penalised) by now
+    await new Promise(resolve => setTimeout(resolve, 2000))
+    expect(rejectedTotal()).toBe(before)
+    expect(nodes.filter(n => n !== nodes[4]).every(n => n.trust.gossipScore(nodes[4].peerId) >= 0)).toBe(true)
+  })
+
   it('a node started later converges after sync', async () => {
     const late = await net.node(options)
     await late.libp2p.dial(nodes[5].getMultiaddrs()[0])

@@ -151,7 +151,8 @@ export interface TrustService extends Startable {
   /** Withdraw one of this node's attestations: a signed revocation, published like any record */
   revoke(id: string, reason?: string): Promise<Attestation>
   /**
-   * Take a record signed elsewhere (API, tests): verified, stored and published.
+   * Take a record signed elsewhere (API, tests): verified and stored; published on
+   * gossip only when this node is its issuer (others' records spread by sync).
    *
    * @throws {InvalidAttestationError | AttestationSignatureError | AttestationExpiredError | AttestationFutureError | SelfAttestationError | AttestationTooLargeError | RevocationMismatchError}
    */
@@ -354,7 +355,9 @@ class DefaultTrustService implements TrustService {
   async submit (record: unknown): Promise<TrustRecord> {
     const verified = this.check(verifyAttestation(record))
     const stored = await this.keep([verified])
-    await this.publish(verified)
+    // gossip takes records only from their issuer (validate() refuses a forwarded one and the
+    // mesh penalises its publisher): another agent's record spreads by /molt/trust-sync instead
+    if (verified.issuer === this.components.peerId.toString()) await this.publish(verified)
     return this.view(stored[0] ?? this.store.get(verified.record.id) as StoredAttestation)
   }
 
