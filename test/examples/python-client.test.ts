@@ -1,0 +1,63 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
+import { spawn, spawnSync } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
+import { completion } from '../support/process.js'
+import { eventually } from '../support/eventually.js'
+
+const root = join(import.meta.dirname, '..', '..')
+const CAPABILITY = 'python.echo'
+
+/** The clients/python tests use the standard library only: the first python3 that runs will do */
+function python (): string {
+  for (const candidate of ['python3', '/usr/bin/python3']) {
+    if (spawnSync(candidate, ['--version']).status === 0) return candidate
+  }
+  throw new Error('no python3 found')
+}
+
+describe('clients/python (molt_client) against two real molt agents', () => {
+  const sandbox = new CliSandbox()
+  let a: RunningAgent
+  let b: RunningAgent
+
+  beforeAll(async () => {
+    const bDir = await sandbox.dir()
+    await writeFile(join(bDir, 'config.json'), JSON.stringify({ agent: { name: 'bob', org: 'test', capabilities: [CAPABILITY] } }), { mode: 0o600 })
+    b = await sandbox.agent(bDir, ['--echo'])
+    a = await sandbox.agent(await sandbox.dir(), ['--bootstrap', b.listening.addresses[0]])
+    // A dials its bootstrap peer B by itself and fetches its card: then `find` answers from local knowledge
+    const auth = { authorization: `Bearer ${(await readFile(join(a.dataDir, 'api-token'), 'utf8')).trim()}` }
+    await eventually(async () => {
+      const { peers } = await (await fetch(`http://127.0.0.1:${a.listening.apiPort}/v1/peers`, { headers: auth })).json() as { peers: Array<{ peerId: string, status: string, name?: string }> }
+      return peers.some(p => p.peerId === b.listening.peerId && p.status === 'connected' && p.name === 'bob')
+    }, 15_000, 'agent A to know agent B')
+  }, 60_000)
+
+  afterAll(async () => {
+    // SIGKILL by PID for every agent, then the temp dirs
+    await sandbox.cleanup()
+  })
+
+  it('every unittest in clients/python/tests passes', async () => {
+    const child = spawn(python(), ['-m', 'unittest', 'discover', '-s', join(root, 'clients', 'python', 'tests'), '-v'], {
+      cwd: join(root, 'clients', 'python'),
+      env: {
+        ...process.env,
+        MOLT_TEST_DATA_DIR: a.dataDir,
+        MOLT_TEST_PEER_DATA_DIR: b.dataDir,
+        MOLT_TEST_PEER_ADDRESS: b.listening.addresses[0],
+        MOLT_TEST_CAPABILITY: CAPABILITY
+      },
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
+    // completion() SIGKILLs the python process (by PID) if it overruns
+    const { code, stderr } = await completion(child, 100_000)
+    expect(stderr, stderr).toMatch(/\nOK\s*$/)
+    expect(code).toBe(0)
+    const ran = Number(/Ran (\d+) tests?/.exec(stderr)?.[1])
+    expect(ran).toBeGreaterThanOrEqual(12)
+    expect(stderr).not.toMatch(/skipped/)
+  }, 120_000)
+})
