@@ -1,8 +1,9 @@
 /**
  * Example 2 — an agent written in Python, on the local API.
  * Starts `molt agent` (its own process, temp data dir), then agent.py
- * (python3, standard library only) which subscribes to the agent's
- * GET /v1/stream and answers weather queries through POST /v1/messages.
+ * (python3, the molt_client package of clients/python: standard library
+ * only) which subscribes to the agent's messages (GET /v1/stream) and
+ * answers weather queries (POST /v1/messages).
  * A TypeScript SDK node then asks it for Lisbon's forecast, and this ends
  * with one deterministic line:
  *   example python-agent: respond from python: rainy in Lisbon

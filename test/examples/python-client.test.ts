@@ -1,10 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
+import { agentPair } from '../helpers/agent-pair.js'
 import { completion } from '../support/process.js'
-import { eventually } from '../support/eventually.js'
 
 const root = join(import.meta.dirname, '..', '..')
 const CAPABILITY = 'python.echo'
@@ -23,16 +22,8 @@ describe('clients/python (molt_client) against two real molt agents', () => {
   let b: RunningAgent
 
   beforeAll(async () => {
-    const bDir = await sandbox.dir()
-    await writeFile(join(bDir, 'config.json'), JSON.stringify({ agent: { name: 'bob', org: 'test', capabilities: [CAPABILITY] } }), { mode: 0o600 })
-    b = await sandbox.agent(bDir, ['--echo'])
-    a = await sandbox.agent(await sandbox.dir(), ['--bootstrap', b.listening.addresses[0]])
-    // A dials its bootstrap peer B by itself and fetches its card: then `find` answers from local knowledge
-    const auth = { authorization: `Bearer ${(await readFile(join(a.dataDir, 'api-token'), 'utf8')).trim()}` }
-    await eventually(async () => {
-      const { peers } = await (await fetch(`http://127.0.0.1:${a.listening.apiPort}/v1/peers`, { headers: auth })).json() as { peers: Array<{ peerId: string, status: string, name?: string }> }
-      return peers.some(p => p.peerId === b.listening.peerId && p.status === 'connected' && p.name === 'bob')
-    }, 15_000, 'agent A to know agent B')
+    // B offers CAPABILITY and answers with --echo; A bootstraps from B and knows its card
+    ;({ a, b } = await agentPair(sandbox, CAPABILITY))
   }, 60_000)
 
   afterAll(async () => {

@@ -1,20 +1,13 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ApiClient } from '../../src/api/index.js'
+import type { ApiClient } from '../../src/api/index.js'
 import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
 import { McpSession, alive, errorText } from '../helpers/mcp.js'
-import { eventually } from '../support/eventually.js'
+import { agentPair, apiOf } from '../helpers/agent-pair.js'
 
 const CAPABILITY = 'mcp.echo'
 const TOOLS = ['attest', 'find_agents', 'get_card', 'list_peers', 'read_inbox', 'request', 'send_message', 'trust_score', 'whoami']
-
-async function apiOf (agent: RunningAgent): Promise<ApiClient> {
-  const token = (await readFile(join(agent.dataDir, 'api-token'), 'utf8')).trim()
-  return new ApiClient({ url: `http://127.0.0.1:${agent.listening.apiPort}`, token })
-}
 
 describe('molt mcp attached to a running agent (SDK Client over stdio, real agents)', () => {
   const sandbox = new CliSandbox()
@@ -24,15 +17,8 @@ describe('molt mcp attached to a running agent (SDK Client over stdio, real agen
   let mcp: McpSession
 
   beforeAll(async () => {
-    const bDir = await sandbox.dir()
-    await writeFile(join(bDir, 'config.json'), JSON.stringify({ agent: { name: 'bob', org: 'test', capabilities: [CAPABILITY] } }), { mode: 0o600 })
-    b = await sandbox.agent(bDir, ['--echo'])
-    a = await sandbox.agent(await sandbox.dir(), ['--bootstrap', b.listening.addresses[0]])
+    ;({ a, b } = await agentPair(sandbox, CAPABILITY))
     bApi = await apiOf(b)
-    const aApi = await apiOf(a)
-    // A dials its bootstrap peer by itself and fetches its card
-    await eventually(async () => (await aApi.peers()).peers.some(p => p.peerId === b.listening.peerId && p.status === 'connected' && p.name === 'bob'),
-      15_000, 'agent A to know agent B')
     mcp = await new McpSession(['--data-dir', a.dataDir]).start()
   }, 60_000)
 
