@@ -48,7 +48,7 @@ describe('clients/python (molt_client) against two real molt agents', () => {
     expect(stderr, stderr).toMatch(/\nOK\s*$/)
     expect(code).toBe(0)
     const ran = Number(/Ran (\d+) tests?/.exec(stderr)?.[1])
-    expect(ran).toBeGreaterThanOrEqual(12)
+    expect(ran).toBeGreaterThanOrEqual(13)
     expect(stderr).not.toMatch(/skipped/)
   }, 120_000)
 })

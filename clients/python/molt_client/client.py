@@ -104,13 +104,31 @@ class MoltClient:
         self.port: int = parts.port or 80
         self.timeout = timeout
         self._token = token
+        #: set by from_data_dir: where refresh() finds a restarted agent's new port
+        self.data_dir: Optional[str] = None
 
     @classmethod
     def from_data_dir(cls, data_dir: Optional[str] = None, *, timeout: float = DEFAULT_TIMEOUT_S) -> "MoltClient":
         """The agent running on ``data_dir`` (default ``$MOLT_HOME`` or ``~/.molt``), with its token file."""
         directory = os.path.expanduser(data_dir) if data_dir else default_data_dir()
         port = read_endpoint(directory)
-        return cls(f"http://127.0.0.1:{port}", read_token(directory), timeout=timeout)
+        client = cls(f"http://127.0.0.1:{port}", read_token(directory), timeout=timeout)
+        client.data_dir = directory
+        return client
+
+    def refresh(self) -> bool:
+        """Read the port and token from the data dir again (a restarted agent listens on a new port).
+
+        False, and nothing changed, for a client made without a data dir or while no agent runs there.
+        """
+        if self.data_dir is None:
+            return False
+        try:
+            port, token = read_endpoint(self.data_dir), read_token(self.data_dir)
+        except MoltConfigError:
+            return False
+        self.url, self.host, self.port, self._token = f"http://127.0.0.1:{port}", "127.0.0.1", port, token
+        return True
 
     # --- the agent ---------------------------------------------------------
 
@@ -263,7 +281,9 @@ class Subscription:
     The first connection is opened at once (errors such as a bad token are
     raised here); iterating yields every :class:`InboxEntry` in inbox order. A
     dropped connection is reopened after the cursor of the last entry
-    yielded, so nothing is lost or seen twice. ``cursor`` is that last cursor
+    yielded, so nothing is lost or seen twice; when the agent cannot be reached
+    the client re-reads its data dir, so an agent restarted on another port is
+    found again. ``cursor`` is that last cursor
     (keep it to resume after a restart: ``client.subscribe(after=cursor)``).
     """
 
@@ -300,6 +320,7 @@ class Subscription:
                 try:
                     self._open()
                 except MoltConnectionError:
+                    self.client.refresh()
                     time.sleep(self.retry_s)
                     continue
             assert self._res is not None

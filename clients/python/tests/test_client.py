@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -58,6 +59,52 @@ def take(subscription: Subscription, count: int, timeout_s: float = 20.0) -> Lis
     if isinstance(result, BaseException):
         raise result
     return result  # type: ignore[return-value]
+
+
+class Proxy:
+    """A loopback TCP forwarder to the agent's API: stands for the agent listening on another port after a restart."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.sockets: List[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self.sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for s in [self.listener, *self.sockets]:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
 
 
 class MoltClientTest(unittest.TestCase):
@@ -159,6 +206,35 @@ class MoltClientTest(unittest.TestCase):
         self.assertEqual(page["next"], cursors[-1])
         self.assertGreaterEqual(self.a.ack(cursors[-1]), cursors[-1])
         self.assertGreaterEqual(self.a.health()["acked"], cursors[-1])
+
+    def test_subscription_finds_an_agent_restarted_on_another_port(self) -> None:
+        data_dir = tempfile.mkdtemp(prefix="molt-client-test-")
+        first, second = Proxy(self.a.port), Proxy(self.a.port)
+        try:
+            shutil.copy(os.path.join(env("MOLT_TEST_DATA_DIR"), "api-token"), os.path.join(data_dir, "api-token"))
+            os.chmod(os.path.join(data_dir, "api-token"), 0o600)
+
+            def publish(port: int) -> None:
+                # this process stands for the agent: its pid is alive, as a running agent's is
+                with open(os.path.join(data_dir, "api.json"), "w", encoding="utf-8") as f:
+                    json.dump({"port": port, "pid": os.getpid()}, f)
+
+            publish(first.port)
+            client = MoltClient.from_data_dir(data_dir)
+            with client.subscribe() as subscription:
+                self.b.send(self.a_id, "register", {"n": 0, "run": "restart"})
+                self.assertEqual([e["message"]["p"]["n"] for e in take(subscription, 1)], [0])
+                # "restart": the old port goes away, api.json names the new one
+                publish(second.port)
+                first.close()
+                for n in (1, 2):
+                    self.b.send(self.a_id, "register", {"n": n, "run": "restart"})
+                self.assertEqual([e["message"]["p"]["n"] for e in take(subscription, 2)], [1, 2])
+            self.assertEqual(client.port, second.port)
+        finally:
+            first.close()
+            second.close()
+            shutil.rmtree(data_dir)
 
     def test_respond_answers_a_request_read_from_the_stream(self) -> None:
         replies: "queue.Queue[object]" = queue.Queue()
