@@ -29,6 +29,12 @@ export const MAX_TOOL_TIMEOUT_MS = 10 * 60 * second
 export const DEFAULT_INBOX_LIMIT = 20
 /** Most messages one `read_inbox` returns */
 export const MAX_INBOX_LIMIT = 100
+/**
+ * Most bytes of messages (as JSON) one `read_inbox` returns; at least one
+ * message always (a message is ≤ 1 MiB). Keeps a page within a model's context
+ * and under the 10 MB an MCP client reads in one line; `next` says where the rest starts.
+ */
+export const MAX_INBOX_PAGE_BYTES = 2 * 1024 * 1024
 /** Longest `waitMs` of `read_inbox` (wait for a first message), in ms; under the client's 60 s tool timeout */
 export const MAX_INBOX_WAIT_MS = 50 * second
 /** How often `read_inbox` looks again while it waits for a message, in ms */

@@ -108,7 +108,8 @@ export function registerTools (server: McpServer, client: ApiClient): void {
     description: [
       'Messages this agent received after the cursor `after` (0 = from the oldest kept), oldest first.',
       'Call again with after = next to get what came later: nothing is lost between calls.',
-      `With waitMs (≤ ${c.MAX_INBOX_WAIT_MS}) it waits that long for a first message when there is none yet.`
+      `With waitMs (≤ ${c.MAX_INBOX_WAIT_MS}) it waits that long for a first message when there is none yet.`,
+      `A page holds at most ${c.MAX_INBOX_PAGE_BYTES} bytes of messages (always at least one).`
     ].join(' '),
     inputSchema: {
       after: z.number().int().min(0).optional().describe('cursor: only messages after it (default 0)'),
@@ -118,7 +119,7 @@ export function registerTools (server: McpServer, client: ApiClient): void {
     outputSchema: { messages: z.array(inboxEntry), next: z.number().int() },
     annotations: { readOnlyHint: true }
   }, async (args, { signal }) => run(async () => {
-    const page = await readInbox(client, args.after ?? 0, args.limit ?? c.DEFAULT_INBOX_LIMIT, args.waitMs ?? 0, signal)
+    const page = fitPage(await readInbox(client, args.after ?? 0, args.limit ?? c.DEFAULT_INBOX_LIMIT, args.waitMs ?? 0, signal))
     return { messages: page.messages as unknown as Array<Record<string, unknown>>, next: page.next }
   }))
 
@@ -231,6 +232,20 @@ async function readInbox (client: ApiClient, after: number, limit: number, waitM
     if (page.messages.length > 0 || Date.now() >= deadline) return page
     await sleep(Math.min(c.INBOX_POLL_MS, Math.max(0, deadline - Date.now())), undefined, { signal })
   }
+}
+
+/** The first entries of a page that fit in MAX_INBOX_PAGE_BYTES (at least one); `next` after the last kept */
+function fitPage (page: InboxResponse): InboxResponse {
+  let bytes = 0
+  let kept = 0
+  for (const entry of page.messages) {
+    bytes += Buffer.byteLength(JSON.stringify(entry))
+    if (kept > 0 && bytes > c.MAX_INBOX_PAGE_BYTES) break
+    kept++
+  }
+  if (kept === page.messages.length) return page
+  const messages = page.messages.slice(0, kept)
+  return { messages, next: messages[messages.length - 1].cursor }
 }
 
 /** The tool's answer as structured content (and as text, for clients that read only text), or an error result */

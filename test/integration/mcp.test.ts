@@ -22,6 +22,16 @@ describe('molt mcp attached to a running agent (SDK Client over stdio, real agen
     mcp = await new McpSession(['--data-dir', a.dataDir]).start()
   }, 60_000)
 
+  /** Read the inbox through the tool to its end (it may hold more than a page): the newest cursor */
+  async function drain (): Promise<number> {
+    let last = 0
+    for (;;) {
+      const page = await mcp.ok('read_inbox', { after: last, limit: 100 })
+      if (page.messages.length === 0) return last
+      last = page.next
+    }
+  }
+
   afterAll(async () => {
     await mcp?.close()
     await sandbox.cleanup()
@@ -63,14 +73,7 @@ describe('molt mcp attached to a running agent (SDK Client over stdio, real agen
   })
 
   it('read_inbox pages by cursor, and waits for a message with waitMs', async () => {
-    const start = (await mcp.ok('read_inbox', { after: 0, limit: 100 })) as { next: number }
-    let last = start.next
-    // drain: the inbox may hold more than a page
-    for (;;) {
-      const page = await mcp.ok('read_inbox', { after: last, limit: 100 })
-      if (page.messages.length === 0) break
-      last = page.next
-    }
+    const last = await drain()
     // a read that waits, then a message: the read answers with it
     const waiting = mcp.ok('read_inbox', { after: last, waitMs: 30_000 })
     const sent = await bApi.send(a.listening.peerId, { op: 'register', p: { n: 1 } })
@@ -81,6 +84,20 @@ describe('molt mcp attached to a running agent (SDK Client over stdio, real agen
     // nothing after it: an empty page, same cursor
     expect(await mcp.ok('read_inbox', { after: page.next })).toEqual({ messages: [], next: page.next })
   })
+
+  it('read_inbox keeps a page within its byte bound and resumes at next', async () => {
+    const last = await drain()
+    // three messages of 900 kB: two fit in the 2 MiB page, the third comes with the next call
+    const blob = 'x'.repeat(900_000)
+    const ids: string[] = []
+    for (let n = 0; n < 3; n++) ids.push((await bApi.send(a.listening.peerId, { op: 'register', p: { n, blob } })).id)
+    const first = await mcp.ok('read_inbox', { after: last, limit: 10 })
+    expect(first.messages.map((m: any) => m.message.id)).toEqual(ids.slice(0, 2))
+    expect(first.next).toBe(first.messages[1].cursor)
+    const second = await mcp.ok('read_inbox', { after: first.next, limit: 10 })
+    expect(second.messages.map((m: any) => m.message.id)).toEqual(ids.slice(2))
+    expect(second.messages[0].message.p.blob).toHaveLength(900_000)
+  }, 60_000)
 
   it('find_agents by capability, with trust scores; minTrust filters', async () => {
     const { agents } = await mcp.ok('find_agents', { capability: CAPABILITY, timeoutMs: 10_000 })

@@ -1,5 +1,5 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { serveMcp } from '../../mcp/server.js'
+import { serveMcp } from '../../mcp/index.js'
 import { moltVersion } from '../../relay/dashboard/version.js'
 import { UsageError } from '../errors.js'
 import { booleanFlag, listFlag, noPositionals } from '../args.js'
