@@ -174,9 +174,13 @@ describe('molt mcp --help', () => {
     expect(stdout).toMatch(/--no-mdns/)
   })
 
-  it('refuses --json (stdout is the protocol)', async () => {
+  it('refuses --json (stdout is the protocol) and a bad --listen, with exit code 2', async () => {
     const { code, stderr } = await sandbox.run(['mcp', '--json', '--data-dir', await sandbox.dir()])
     expect(code).toBe(2)
     expect(stderr).toMatch(/takes no --json/)
+    const bad = await sandbox.run(['mcp', '--listen', 'nope', '--data-dir', await sandbox.dir()])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/--listen nope is not a multiaddr/)
+    expect(bad.stdout).toBe('')
   })
 })

@@ -27,14 +27,7 @@ export const mcp: Command = {
     noPositionals(args, this.spec)
     // stdout carries the protocol: a --json document there would corrupt it
     if (booleanFlag(args.values, 'json')) throw new UsageError('molt mcp speaks MCP on stdout and takes no --json')
-    const listen = listFlag(args.values, 'listen')
-    for (const address of listen ?? []) {
-      try {
-        multiaddr(address)
-      } catch (err: any) {
-        throw new UsageError(`--listen ${address} is not a multiaddr: ${err.message}`)
-      }
-    }
+    const listen = listFlag(args.values, 'listen')?.map(checkListen)
     await serveMcp({
       dataDir,
       version: moltVersion(),
@@ -44,5 +37,13 @@ export const mcp: Command = {
       log: (line) => { process.stderr.write(line + '\n') }
     })
     return 0
+  }
+}
+
+function checkListen (address: string): string {
+  try {
+    return multiaddr(address).toString()
+  } catch (err: any) {
+    throw new UsageError(`--listen ${address} is not a multiaddr: ${err.message}`)
   }
 }
