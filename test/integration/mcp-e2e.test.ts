@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createMoltNode, type MoltNode } from '../../src/index.js'
 import { McpSession, alive } from '../helpers/mcp.js'
+import { eventually } from '../support/eventually.js'
 
 /**
  * The whole path an LLM agent takes: its MCP client asks `molt mcp` (which
@@ -67,4 +68,20 @@ describe('MCP end to end: an MCP client asks one agent to query another', () => 
     expect(alive(pid)).toBe(false)
     expect(existsSync(join(dataDir, 'api.json'))).toBe(false)
   }, 90_000)
+
+  it('SIGTERM stops a server that started its own agent: node stopped, api.json removed', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'molt-mcp-e2e-'))
+    dirs.push(dataDir)
+    const own = await new McpSession(['--data-dir', dataDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0']).start()
+    try {
+      await own.ok('whoami')
+      expect(existsSync(join(dataDir, 'api.json'))).toBe(true)
+      process.kill(own.pid!, 'SIGTERM')
+      await eventually(() => !alive(own.pid!), 15_000, 'molt mcp to exit')
+      expect(existsSync(join(dataDir, 'api.json'))).toBe(false)
+      expect(own.stderr).not.toMatch(/unexpected failure/)
+    } finally {
+      await own.close()
+    }
+  }, 60_000)
 })
