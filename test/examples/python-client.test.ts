@@ -39,7 +39,9 @@ describe('clients/python (molt_client) against two real molt agents', () => {
         MOLT_TEST_DATA_DIR: a.dataDir,
         MOLT_TEST_PEER_DATA_DIR: b.dataDir,
         MOLT_TEST_PEER_ADDRESS: b.listening.addresses[0],
-        MOLT_TEST_CAPABILITY: CAPABILITY
+        MOLT_TEST_CAPABILITY: CAPABILITY,
+        // leave no __pycache__ in the source tree
+        PYTHONDONTWRITEBYTECODE: '1'
       },
       stdio: ['ignore', 'pipe', 'pipe']
     })
