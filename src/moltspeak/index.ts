@@ -16,9 +16,10 @@ export {
 } from './sign.js'
 export { parseMessage, validateMessage, isMoltSpeakName, type ValidateOptions } from './validate.js'
 export {
-  newMessageId, createMessage, replyTo, query, respond, task, stream, tool, consent, errorPayload, hello, ping, pong,
+  newMessageId, createMessage, replyTo, replyClassification, query, respond, task, stream, tool, consent, errorPayload, hello, ping, pong,
   type MessageInit, type ReplyInit, type QueryPayload, type RespondPayload, type TaskPayload, type StreamPayload,
   type ToolPayload, type ConsentPayload, type HelloPayload, type PingPayload, type PongPayload, type PongInit, type ResponseFormat,
   type Subtask, type ErrorPayloadOptions, type RespondStatus, type TaskAction, type TaskPriority, type StreamAction,
   type ToolAction, type ConsentAction, type ConsentDuration
 } from './builders.js'
+export { EXTENSION_OPS, EXTENSION_CODES, MOLT_EXTENSION, helloSpeaksMolt, schemaErrorPayload } from './extensions.js'

@@ -1,5 +1,6 @@
 import { sign, verify, type KeyObject } from 'node:crypto'
 import { canonicalize } from './canonical.js'
+import { CanonicalizationError } from './errors.js'
 import { moltKeyToKeyObject } from './keys.js'
 import { canonicalizeSource } from './source.js'
 import type { MoltMessage } from './types.js'
@@ -29,11 +30,29 @@ export function sourceSigningBytes (json: string): Uint8Array {
  * A copy of the message with `sig` set to `ed25519:` + base64 of the Ed25519
  * signature over its canonical form. The input is not modified
  *
- * @throws {CanonicalizationError} if the message holds non-JSON values
+ * @throws {CanonicalizationError} if the message holds non-JSON values, or an
+ * integer beyond ±2^53 that JSON cannot carry exactly (JavaScript writes 2^60
+ * as 1152921504606847000): receivers would refuse it (source.ts)
  */
 export function signMessage<M extends MoltMessage> (msg: M, privateKey: KeyObject): M {
-  const signature = sign(null, signingBytes(msg), privateKey)
+  const bytes = signingBytes(msg)
+  refuseUnfaithful(bytes)
+  const signature = sign(null, bytes, privateKey)
   return { ...msg, sig: SIG_PREFIX + signature.toString('base64') }
+}
+
+// 16 digits in a row: an integer that may be beyond 2^53 (floats are written with an exponent or a fraction)
+const LONG_DIGITS = /\d{16}/
+
+/** Sign only what a strict receiver accepts: run its check on the canonical text when a long integer is in it */
+function refuseUnfaithful (bytes: Uint8Array): void {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
+  if (!LONG_DIGITS.test(text)) return
+  try {
+    canonicalizeSource(text, '')
+  } catch (err: any) {
+    throw new CanonicalizationError(`Cannot sign: ${err.message as string}`, { cause: err })
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { formatNumber, pythonFloatRepr, quote, sortKeys } from './canonical.js'
+import { pythonFloatRepr, quote, sortKeys } from './canonical.js'
 import { MoltSpeakError } from './errors.js'
 
 /*
@@ -200,10 +200,10 @@ class Scanner {
   }
 }
 
+/** Whether the double nearest an integer token is that integer exactly (`2^64` yes, `2^53+1` no) */
 function exactInteger (token: string, value: number): boolean {
-  if (!Number.isFinite(value)) return false
-  // formatNumber prints integers below 1e21 as digits; above, compare as BigInt
-  return formatNumber(value) === token || BigInt(value) === BigInt(token)
+  // not String(value): JavaScript prints 2^60 as 1152921504606847000, which is not its value
+  return Number.isFinite(value) && BigInt(value) === BigInt(token)
 }
 
 function clip (token: string): string {
