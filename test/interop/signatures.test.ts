@@ -1,35 +1,18 @@
 import { randomBytes } from 'node:crypto'
 import { beforeAll, expect, it } from 'vitest'
 import {
-  canonicalizeSource, keyObjectToRawPublicKey, MoltSpeakError, publicKeyToMoltKey, rawPrivateKeyToKeyObject, signingBytes,
-  signMessage, validateMessage, verifyMessageSource, type MoltMessage
+  canonicalizeSource, keyObjectToRawPublicKey, publicKeyToMoltKey, rawPrivateKeyToKeyObject, signingBytes, signMessage,
+  type MoltMessage
 } from '../../src/moltspeak/index.js'
 import { corpus, unsignedCases, type Case } from './corpus.js'
-import { describeWithPython, pyPublicKey, pySign, pyVerify, type PyVerdict } from './python.js'
+import { describeWithPython, pyPublicKey, pySign, pyVerify } from './python.js'
+import { moltVerdict, pyVerdict } from './verdicts.js'
 
 /*
  * molt against an independent implementation (moltspeak_ref.py), in-process:
  * Python signs and molt verifies the bytes; molt signs and Python verifies.
  * Target: 100 % agreement, every refusal with the same code and a reason on both sides.
  */
-
-interface Verdict { code: string, reason?: string }
-
-/** molt's verdict on a wire text: the parse → validate → source-verify path of speak inbound */
-export function moltVerdict (text: string): Verdict {
-  try {
-    const message = validateMessage(JSON.parse(text))
-    if (message.sig == null) return { code: 'accept' }
-    return verifyMessageSource(message, text) ? { code: 'accept' } : { code: 'E_SIGNATURE', reason: 'signature does not verify against from.key' }
-  } catch (err) {
-    if (err instanceof MoltSpeakError) return { code: err.code, reason: err.message }
-    throw err
-  }
-}
-
-export function pyVerdict (v: PyVerdict): Verdict {
-  return v.ok ? { code: 'accept' } : { code: v.code ?? 'none', reason: v.reason }
-}
 
 const SEED_PY = randomBytes(32)
 const SEED_MOLT = randomBytes(32)
