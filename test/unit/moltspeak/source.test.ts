@@ -4,7 +4,7 @@ import {
   canonicalizeSource, MoltSpeakError, parseMessage, verifyMessage, verifyMessageSource, verifyMessageSourceAsync,
   validateMessage, type MoltMessage
 } from '../../../src/moltspeak/index.js'
-import { MOLT_KEY, privateKey } from './fixtures.js'
+import { MOLT_KEY, PYTHON_CANONICAL, PYTHON_SIG, privateKey } from './fixtures.js'
 
 /*
  * Issue #15 finding 7 (signature malleability) and issue #16 (numbers in
@@ -92,6 +92,23 @@ describe('finding 7: one signature, one content', () => {
     expect(err.code).toBe('E_PARSE')
     expect(err.field).toBe('p')
     expect(err.message).toContain(`Duplicate key ${key} in p`)
+  })
+})
+
+describe('spec §1.7 test vector, verified over its wire text', () => {
+  const p = '{"domain":"weather","intent":"forecast","params":{"location":"Tokyo"}}'
+
+  it('the source canonical form is the Python form and the Python signature verifies', () => {
+    const text = wire(p, PYTHON_SIG)
+    expect(canonicalizeSource(text)).toBe(PYTHON_CANONICAL)
+    expect(verifyText(text)).toBe(true)
+    // pretty-printed and with escaped keys it is the same message
+    const pretty = JSON.stringify(JSON.parse(text), null, 2).replace('"domain"', '"\\u0064omain"')
+    expect(verifyText(pretty)).toBe(true)
+  })
+
+  it('one changed byte of content fails', () => {
+    expect(verifyText(wire(p.replace('Tokyo', 'Tokyp'), PYTHON_SIG))).toBe(false)
   })
 })
 
