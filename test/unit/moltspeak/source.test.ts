@@ -1,7 +1,8 @@
 import { sign } from 'node:crypto'
+import fc from 'fast-check'
 import { describe, it, expect } from 'vitest'
 import {
-  canonicalizeSource, MoltSpeakError, parseMessage, verifyMessage, verifyMessageSource, verifyMessageSourceAsync,
+  canonicalize, canonicalizeSource, MoltSpeakError, parseMessage, verifyMessage, verifyMessageSource, verifyMessageSourceAsync,
   validateMessage, type MoltMessage
 } from '../../../src/moltspeak/index.js'
 import { MOLT_KEY, PYTHON_CANONICAL, PYTHON_SIG, privateKey } from './fixtures.js'
@@ -161,6 +162,26 @@ describe('canonicalizeSource', () => {
     const text = '{"p":' + '['.repeat(depth) + ']'.repeat(depth) + '}'
     JSON.parse(text) // V8 parses it; the recursive scanner cannot
     expect(refusal(() => canonicalizeSource(text)).code).toBe('E_PARSE')
+  })
+})
+
+describe('canonicalizeSource agrees with canonicalize on what JSON.stringify writes (property, fixed seed)', () => {
+  it('compact and indented text, any strings (lone surrogates included), any doubles', () => {
+    fc.assert(fc.property(fc.dictionary(fc.string({ unit: 'binary' }), fc.jsonValue({ stringUnit: 'binary', maxDepth: 4 })), (value) => {
+      for (const text of [JSON.stringify({ ...value, sig: 's' }), JSON.stringify({ sig: 's', ...value }, null, 2)]) {
+        let source: string
+        try {
+          source = canonicalizeSource(text)
+        } catch (err: any) {
+          // only an integer beyond 2^53 that JavaScript prints inexactly (e.g. 2^60) may be refused
+          expect(err).toBeInstanceOf(MoltSpeakError)
+          expect(err.message).toMatch(/no exact double value/)
+          continue
+        }
+        const { sig: _sig, ...rest } = JSON.parse(text)
+        expect(source).toBe(canonicalize(rest))
+      }
+    }), { seed: 1618, numRuns: 400 })
   })
 })
 
