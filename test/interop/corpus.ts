@@ -13,6 +13,16 @@ import { randomUUID } from 'node:crypto'
 
 export type Verdict = 'accept' | 'E_PARSE' | 'E_SIGNATURE'
 
+/**
+ * Cases molt refuses to sign once JSON.parse made them JavaScript numbers:
+ * integers above 2^53 that JSON.stringify writes inexactly (2^64 as
+ * 18446744073709552000, which Python reads as another int) and Infinity
+ * (JSON has none)
+ */
+export const UNSIGNABLE_BY_MOLT = [
+  'float 12345678901234567890.0', 'integer 18446744073709551616', 'integer 1e400', 'integer -1E+400', 'integer of 5000 digits'
+]
+
 export interface Case {
   name: string
   /** The message without `sig`, as JSON text */
@@ -95,9 +105,9 @@ export function corpus (parties: Parties, now = Date.now()): Case[] {
     ['9007199254740991', 'accept'], ['9007199254740992', 'accept'], ['-9007199254740992', 'accept'], ['9007199254740994', 'accept'],
     ['18446744073709551616', 'accept'], ['100000000000000000000', 'accept'], ['-0', 'accept'],
     ['9007199254740993', 'E_SIGNATURE'], ['-9007199254740993', 'E_SIGNATURE'], ['100000000000000000000000000000', 'E_SIGNATURE'],
-    ['1e400', 'E_SIGNATURE'], ['-1E+400', 'E_SIGNATURE']
+    ['1e400', 'E_SIGNATURE'], ['-1E+400', 'E_SIGNATURE'], ['9'.repeat(5000), 'E_SIGNATURE']
   ] as Array<[string, Verdict]>) {
-    add(`integer ${n}`, 'query', `{"domain":"num","value":${n}}`, expect)
+    add(`integer ${n.length > 40 ? `of ${n.length} digits` : n}`, 'query', `{"domain":"num","value":${n}}`, expect)
   }
 
   // strings and keys

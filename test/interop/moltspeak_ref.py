@@ -39,6 +39,10 @@ except ImportError:  # the test runner checks for this line
 
 SIG_PREFIX = "ed25519:"
 
+# integers of any length are read (Python 3.11 refuses more than 4,300 digits by default)
+if hasattr(sys, "set_int_max_str_digits"):
+    sys.set_int_max_str_digits(0)
+
 
 class Refusal(Exception):
     def __init__(self, code, reason):
