@@ -9,7 +9,8 @@ import { describe, it } from 'vitest'
  * suite; locally the suite is skipped with one line saying why.
  */
 
-export const PYTHON = '/usr/bin/python3'
+/** The Debian Python with python3-nacl; MOLT_TEST_PYTHON overrides it (e.g. to check the missing-PyNaCl paths) */
+export const PYTHON = process.env.MOLT_TEST_PYTHON ?? '/usr/bin/python3'
 const SCRIPT = fileURLToPath(new URL('./moltspeak_ref.py', import.meta.url))
 
 function probe (): string | undefined {
@@ -28,6 +29,7 @@ export function describeWithPython (name: string, body: () => void): void {
   } else if (process.env.CI === 'true') {
     describe(name, () => { it('needs PyNaCl', () => { throw new Error(pythonMissing) }) })
   } else {
+    console.warn(`skipping "${name}": ${pythonMissing}`)
     describe.skip(`${name} (skipped: ${pythonMissing})`, () => { it('needs PyNaCl', () => {}) })
   }
 }
