@@ -58,6 +58,32 @@ describeWithPython('cross-implementation signatures, over the wire', () => {
     }
   })
 
+  // issue #15 finding 7 on the live path: every re-spelled variant below was ACKed under its one signature before
+  it('one Python signature, re-spelled: a running node accepts only the content that was signed', async () => {
+    const pyKey = await pyPublicKey(SEED_PY)
+    const ts = Date.now()
+    const text = (id: string, amount: string): string =>
+      `{"v":"0.1","id":"${id}","ts":${ts},"op":"query","from":{"agent":"py","org":"ref","key":"${pyKey}"},"to":{"agent":"molt","org":"molt"},"cls":"int","p":{"domain":"pay","amount":${amount}}}`
+    const variants: Array<[string, string, (signed: string) => string, string]> = [
+      ['100 as signed', '100', t => t, 'accept'],
+      ['100 re-spelled 100.0', '100', t => t.replace('"amount":100', '"amount":100.0'), 'E_SIGNATURE'],
+      ['100 re-spelled 1e2', '100', t => t.replace('"amount":100', '"amount":1e2'), 'E_SIGNATURE'],
+      ['amount re-spelled \\u0061mount', '100', t => t.replace('"amount"', '"\\u0061mount"'), 'accept'],
+      ['a second amount before it', '100', t => t.replace('"amount":100', '"amount":999,"amount":100'), 'E_PARSE'],
+      ['2^53 as signed', '9007199254740992', t => t, 'accept'],
+      ['2^53 re-spelled 2^53+1', '9007199254740992', t => t.replace('9007199254740992', '9007199254740993'), 'E_SIGNATURE']
+    ]
+    // each variant under its own id (the receiver de-duplicates ids)
+    const signed = await pySign(SEED_PY, variants.map(([, amount]) => text(crypto.randomUUID(), amount)))
+    const wires = variants.map(([, , respell], i) => respell(signed[i]))
+    expect(wires.slice(1, 5).every((w, i) => w !== signed[i + 1])).toBe(true)
+    const raw = await rawSpeak(pySender, receiver)
+    wires.forEach((wire, i) => { raw.send(encodeFrame(FRAME_MESSAGE, i + 1, Buffer.from(wire, 'utf8'))) })
+    const frames = await raw.until(f => f.some(x => x.type === FRAME_ACK && x.seq === wires.length), 10_000)
+    const rejected = new Map(frames.filter(f => f.type === FRAME_REJECT).map(f => [f.seq, RawSpeakStream.rejection(f).p.code as string]))
+    expect(variants.map(([name], i) => [name, rejected.get(i + 1) ?? 'accept'])).toEqual(variants.map(([name, , , verdict]) => [name, verdict]))
+  })
+
   it('molt-signed messages as a running node sends them verify in Python over the same canonical bytes', async () => {
     // a recorder in place of the receiver's speak handler keeps the exact bytes that crossed the wire
     const recorder = await net.node({ agent: { name: 'recorder', org: 'molt' } })
