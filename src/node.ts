@@ -11,7 +11,10 @@ import { openDatabase, type Database } from './storage/index.js'
 import { Inbox, type InboxEntry } from './inbox/index.js'
 import { speak, type Speak, type SpeakInit, type InboundMessage } from './services/speak/index.js'
 import { peerIdOf, routeOver, type Route } from './routing/route.js'
-import { createMessage, signMessage, MoltSpeakError, errorPayload, pong, ping as pingPayload } from './moltspeak/index.js'
+import {
+  createMessage, signMessage, MoltSpeakError, errorPayload, pong, ping as pingPayload, hello as helloPayload, replyClassification,
+  helloSpeaksMolt, schemaErrorPayload, CLASSIFICATIONS, MOLT_EXTENSION, type ErrorPayload
+} from './moltspeak/index.js'
 import type { AgentRef, MoltMessage, Op, Classification } from './moltspeak/index.js'
 import { NotStartedError, RequestTimeoutError } from './errors.js'
 import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
@@ -287,6 +290,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   private stopped = false
   /** Building an event per message is not free: skip it when nobody listens */
   private messageListeners = 0
+  /** Peers whose `hello` listed extensions without molt's: they get schema-only messages (protocols/speak.md, Conformance) */
+  private readonly plainPeers = new Set<string>()
   /**
    * `peer/id` of messages dispatched whose inbox write then failed (disk full):
    * when the sender retries them they are stored, not dispatched again.
@@ -321,6 +326,19 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         }) as Record<string, unknown>
       }
     }))
+    // answer a `hello` with ours, listing the molt extensions (a hello that answers one gets no answer: no loop)
+    this.handlers.set('hello', (message) => message.re != null
+      ? undefined
+      : {
+          reply: {
+            op: 'hello',
+            p: helloPayload({
+              capabilities: this.ownCard().capabilities.map(c => c.name),
+              extensions: [MOLT_EXTENSION],
+              supported_cls: [...CLASSIFICATIONS]
+            }) as Record<string, unknown>
+          }
+        })
     // answer `discover` from what this node knows (itself included); no DHT walk on a peer's behalf
     this.handlers.set('discover', (message) => {
       const capability = typeof message.p.capability === 'string' ? message.p.capability : undefined
@@ -544,8 +562,12 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
 
   async ping (peer: PeerInput, options: { signal?: AbortSignal, timeout?: number } = {}): Promise<{ rtt: number, pong: MoltMessage }> {
     const start = performance.now()
+    const peerId = await this.resolvePeer(peer, options)
+    if (this.plainPeers.has(peerId.toString())) {
+      throw new MoltSpeakError('E_CAPABILITY', `${peerId.toString()} listed no "${MOLT_EXTENSION}" in its hello: ping is a molt extension it does not speak`)
+    }
     const p = pingPayload({}) as Record<string, unknown>
-    const reply = await this.request(peer, { op: 'ping', p }, options)
+    const reply = await this.request(peerId, { op: 'ping', p }, options)
     if (reply.op !== 'pong' || reply.p.nonce !== p.nonce) {
       throw new MoltSpeakError('E_INVALID_PARAM', 'pong does not echo the ping nonce', { field: 'p.nonce' })
     }
@@ -686,7 +708,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       op: 'respond',
       re: message.id,
       to: { agent: message.from.agent, org: message.from.org },
-      cls: message.cls,
+      cls: replyClassification(message, {}, this.agent.org),
       p: { status: 'success', receipt: { id: message.id, digest, received_at: receivedAt } },
       ext: { [EXT_NAMESPACE]: { receipt_for: message.id } }
     }, { sign: true, delivery: 'at-least-once' }).catch((err: Error) => {
@@ -724,6 +746,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       const pending = this.requests.get(message.re)
       if (pending?.peer === entry.peer) pending.resolve(message)
     }
+    if (message.op === 'hello') this.noteHello(entry.peer, message)
     if (this.messageListeners > 0) this.dispatchEvent(new CustomEvent('message', { detail: entry }))
     const handler = this.handlers.get(message.op)
     if (handler == null) return
@@ -745,12 +768,26 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
 
   private async sendReply (peer: PeerId, request: MoltMessage, init: MessageInit): Promise<void> {
     if (this.stopped) return
+    // a peer that speaks only the v0.1 schema gets schema error codes
+    const p = init.op === 'error' && init.p != null && this.plainPeers.has(peer.toString()) ? schemaErrorPayload(init.p as ErrorPayload) : init.p
     await this.send(peer, {
       ...init,
+      p,
       re: request.id,
       to: { agent: request.from.agent, org: request.from.org },
-      cls: init.cls ?? request.cls
+      // never `pii` without our own pii_meta, never `sec` across orgs: the reply would be invalid
+      cls: replyClassification(request, init, this.agent.org)
     })
+  }
+
+  /** Remember whether a peer's hello listed molt's extensions (bounded: the oldest is forgotten first) */
+  private noteHello (peer: string, message: MoltMessage): void {
+    const molt = helloSpeaksMolt(message)
+    if (molt === undefined) return
+    this.plainPeers.delete(peer)
+    if (molt) return
+    if (this.plainPeers.size >= MAX_PLAIN_PEERS) this.plainPeers.delete(this.plainPeers.values().next().value as string)
+    this.plainPeers.add(peer)
   }
 
   /** The relays whose mailboxes `peer` reads: from its circuit addresses (peer store, card) */
@@ -793,6 +830,9 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     if (this.stopped) throw new NotStartedError('the node is stopped')
   }
 }
+
+/** Peers remembered as speaking only the v0.1 schema (DefaultMoltNode.plainPeers) */
+const MAX_PLAIN_PEERS = 10_000
 
 /** Ids remembered as dispatched but not stored (DefaultMoltNode.unstored) */
 const MAX_UNSTORED = 10_000
