@@ -1,5 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createMoltNode, type MoltNode } from '../node.js'
+import { createMoltNode, type DeliveryReceipt, type MoltNode } from '../node.js'
+import { loadConfig } from '../config/index.js'
+import { applyEnv } from '../config/env.js'
+import type { LockInfo } from '../config/lock.js'
 import type { SingleKadDHT } from '@libp2p/kad-dht'
 import {
   connectToRunningAgent, describeIdentity, describePeers, type ApiClient, type ApiMessageInit, type IdentityResponse,
@@ -16,6 +19,8 @@ import type { DiscoveredAgent } from '../discovery/index.js'
 export interface Network {
   /** 'api' when a running agent does the work */
   readonly via: 'api' | 'node'
+  /** The running agent's pid (via 'api') */
+  readonly agentPid?: number
   identity(): Promise<IdentityResponse>
   send(to: string, message: ApiMessageInit, options: SendFlags): Promise<SendResponse>
   /** What waits in the outbox and what it gave up on */
@@ -29,7 +34,16 @@ export interface Network {
   /** A peer's verified card, or this agent's own without `peer` */
   card(peer: string | undefined, options: { force?: boolean, timeoutMs?: number }): Promise<AgentCard>
   peers(): Promise<PeerInfo[]>
+  /** The signed receipt of a message sent with receipt: stored ones at once, else waits up to `timeoutMs` */
+  receipt(id: string, options: { timeoutMs: number }): Promise<DeliveryReceipt>
   close(): Promise<void>
+}
+
+export interface OpenOptions {
+  /** More relays (`--relay`) for a short-lived node, after config.json relays and MOLT_RELAYS */
+  relays?: string[]
+  /** More DHT bootstrap peers (`--bootstrap`), after config.json discovery.bootstrap and MOLT_BOOTSTRAP */
+  bootstrap?: string[]
 }
 
 export interface SendFlags { sign?: boolean, delivery?: DeliveryMode, receipt?: boolean }
@@ -45,17 +59,26 @@ const DHT_POLL_MS = 25
  * The agent running with `dataDir` (through its API), else a short-lived node
  * with the data dir's identity. That node takes the data dir lock, so two
  * nodes never run one key at once. It never runs mDNS: only `molt agent` does.
+ * It bootstraps from what `molt agent` would (config.json, MOLT_BOOTSTRAP,
+ * MOLT_RELAYS) plus `options`: a message to a bare PeerId needs the DHT.
  */
-export async function openNetwork (dataDir: string, signal: AbortSignal): Promise<Network> {
+export async function openNetwork (dataDir: string, signal: AbortSignal, options: OpenOptions = {}): Promise<Network> {
   const running = await connectToRunningAgent(dataDir, { signal })
-  if (running != null) return new ApiNetwork(running.client, signal)
-  return new NodeNetwork(await createMoltNode({ dataDir, listen: SHORT_LIVED_LISTEN }), signal)
+  if (running != null) return new ApiNetwork(running.client, signal, running.lock)
+  const config = applyEnv(await loadConfig(dataDir))
+  const relays = [...new Set([...config.relays, ...(options.relays ?? [])])]
+  const bootstrap = [...new Set([...config.discovery.bootstrap, ...(options.bootstrap ?? [])])]
+  const node = await createMoltNode({ dataDir, listen: SHORT_LIVED_LISTEN, bootstrap, relays })
+  return new NodeNetwork(node, signal, bootstrap.length + relays.length > 0)
 }
 
 class ApiNetwork implements Network {
   readonly via = 'api'
+  readonly agentPid: number
 
-  constructor (private readonly client: ApiClient, private readonly signal: AbortSignal) {}
+  constructor (private readonly client: ApiClient, private readonly signal: AbortSignal, lock: LockInfo) {
+    this.agentPid = lock.pid
+  }
 
   async identity (): Promise<IdentityResponse> {
     return this.client.identity({ signal: this.signal })
@@ -93,6 +116,10 @@ class ApiNetwork implements Network {
     return (await this.client.peers({ signal: this.signal })).peers
   }
 
+  async receipt (id: string, options: { timeoutMs: number }): Promise<DeliveryReceipt> {
+    return (await this.client.receipt(id, { timeoutMs: options.timeoutMs, signal: this.signal })).receipt
+  }
+
   async * follow (after: number, signal: AbortSignal): AsyncGenerator<InboxEntry> {
     while (!signal.aborted) {
       const page = await this.client.inbox({ after, limit: 1000 }, { signal })
@@ -108,13 +135,15 @@ class ApiNetwork implements Network {
 class NodeNetwork implements Network {
   readonly via = 'node'
 
-  constructor (private readonly node: MoltNode, private readonly signal: AbortSignal) {}
+  /** `bootstraps`: some bootstrap peer or relay is configured, so the DHT is worth waiting for */
+  constructor (private readonly node: MoltNode, private readonly signal: AbortSignal, private readonly bootstraps = false) {}
 
   async identity (): Promise<IdentityResponse> {
     return describeIdentity(this.node)
   }
 
   async send (to: string, message: ApiMessageInit, options: SendFlags): Promise<SendResponse> {
+    if (!to.startsWith('/')) await this.joinDht(this.signal)
     return this.node.send(to, message, { ...options, signal: this.signal })
   }
 
@@ -126,6 +155,7 @@ class NodeNetwork implements Network {
   }
 
   async request (to: string, message: ApiMessageInit, options: { sign?: boolean, timeoutMs?: number }): Promise<MoltMessage> {
+    if (!to.startsWith('/')) await this.joinDht(this.signal)
     return this.node.request(to, message, { sign: options.sign, timeout: options.timeoutMs, signal: this.signal })
   }
 
@@ -158,6 +188,10 @@ class NodeNetwork implements Network {
     return describePeers(this.node)
   }
 
+  async receipt (id: string, options: { timeoutMs: number }): Promise<DeliveryReceipt> {
+    return this.node.receipt(id, { timeout: options.timeoutMs, signal: this.signal })
+  }
+
   private deadline (timeoutMs: number | undefined): AbortSignal {
     return timeoutMs == null ? this.signal : AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)])
   }
@@ -169,7 +203,7 @@ class NodeNetwork implements Network {
    */
   private async joinDht (signal: AbortSignal): Promise<void> {
     const dht = this.node.libp2p.services.dht as Partial<SingleKadDHT> | undefined
-    if (dht?.routingTable == null || this.node.config.discovery.bootstrap.length === 0) return
+    if (dht?.routingTable == null || !this.bootstraps) return
     const deadline = Date.now() + BOOTSTRAP_WAIT_MS
     while (dht.routingTable.size === 0 && Date.now() < deadline && !signal.aborted) {
       await sleep(DHT_POLL_MS, undefined, { signal }).catch(() => {})

@@ -1,12 +1,11 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { applyEnv } from '../../config/env.js'
 import { loadConfig, pinListenPorts, saveAgentSettings, type AgentSettings } from '../../config/index.js'
 import { createMoltNode, type MessageHandler, type ReceivedMessage } from '../../node.js'
 import { loadOrCreateApiToken, removeApiEndpoint, startApiServer, writeApiEndpoint } from '../../api/index.js'
 import type { Op } from '../../moltspeak/index.js'
 import { ListenAddressInUseError, UsageError } from '../errors.js'
-import { booleanFlag, integerFlag, listFlag, logFlags, noPositionals, stringFlag, LOG_OPTIONS } from '../args.js'
+import { booleanFlag, checkPeerAddress, integerFlag, listFlag, logFlags, noPositionals, stringFlag, LOG_OPTIONS } from '../args.js'
 import type { Command } from '../command.js'
 
 /** Ops --echo answers */
@@ -155,22 +154,6 @@ export const agent: Command = {
   }
 }
 
-/** A --bootstrap or --relay value: a multiaddr whose last component is /p2p/<PeerId> */
-function checkPeerAddress (address: string, flag: string): string {
-  let last
-  try {
-    last = multiaddr(address).getComponents().at(-1)
-  } catch (err: any) {
-    throw new UsageError(`${flag} ${address} is not a multiaddr: ${err.message}`)
-  }
-  if (last?.name !== 'p2p' || last.value == null) throw new UsageError(`${flag} ${address} must end in /p2p/<PeerId>`)
-  try {
-    peerIdFromString(last.value)
-  } catch (err: any) {
-    throw new UsageError(`${flag} ${address} does not end in a valid PeerId: ${err.message}`)
-  }
-  return address
-}
 
 /** What saveAgentSettings wrote, for people */
 function describeSaved (saved: AgentSettings, dataDir: string): string[] {
