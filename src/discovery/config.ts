@@ -3,6 +3,7 @@ import { bootstrap } from '@libp2p/bootstrap'
 import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
 import type { PeerDiscovery, ComponentLogger } from '@libp2p/interface'
 import * as c from './constants.js'
+import { ROUTE_NAMESPACE, selectRouteRecord, validateRouteRecord } from '../services/routing-record/index.js'
 
 export interface DhtOptions {
   /** Run the DHT at all. @default true */
@@ -83,6 +84,9 @@ export function dhtService (options: DhtOptions = {}): ((components: any) => Kad
     // molt networks are private: keep LAN and loopback addresses that the public-DHT default strips
     peerInfoMapper: passthroughMapper,
     allowQueryWithZeroPeers: true,
+    // routing records (protocols/routing.md): servers store only records signed by the PeerId in the key, newest seq wins
+    validators: { [ROUTE_NAMESPACE]: validateRouteRecord },
+    selectors: { [ROUTE_NAMESPACE]: selectRouteRecord },
     reprovide: { validity, interval, threshold: Math.floor(validity / 2) }
   })
 }
