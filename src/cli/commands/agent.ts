@@ -99,10 +99,14 @@ export const agent: Command = {
       throw err
     }
 
+    let early: ReceivedMessage[] | undefined = []
+    node.addEventListener('message', (evt: CustomEvent<ReceivedMessage>) => {
+      if (early != null) early.push(evt.detail)
+      else out.message(evt.detail)
+    })
     if (booleanFlag(args.values, 'echo')) {
       for (const op of ECHO_OPS) node.handle(op, echo)
     }
-    node.addEventListener('message', (evt: CustomEvent<ReceivedMessage>) => { out.message(evt.detail) })
     if (out.enabled('debug')) {
       node.libp2p.addEventListener('peer:connect', (evt) => {
         const address = node.libp2p.getConnections(evt.detail)[0]?.remoteAddr.toString()
@@ -141,6 +145,9 @@ export const agent: Command = {
       fields: { peerId, addresses, apiPort: server.port, mdns, bootstrap, relays, ...(Object.keys(saved).length > 0 ? { saved } : {}) }
     })
     for (const line of describeSaved(saved, dataDir)) out.note(line)
+    // messages fetched from relay mailboxes at start may come before the listening line, which scripts read first
+    for (const entry of early.splice(0)) out.message(entry)
+    early = undefined
 
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve()
