@@ -54,6 +54,8 @@ const FOLLOW_POLL_MS = 500
 /** How long a short-lived node waits for a bootstrap peer to enter its DHT routing table */
 const BOOTSTRAP_WAIT_MS = 3000
 const DHT_POLL_MS = 25
+/** How long a short-lived node waits for its outbox to deliver older messages to a peer before a new one (ms) */
+const ONE_OFF_FLUSH_MS = 15_000
 
 /**
  * The agent running with `dataDir` (through its API), else a short-lived node
@@ -144,7 +146,29 @@ class NodeNetwork implements Network {
 
   async send (to: string, message: ApiMessageInit, options: SendFlags): Promise<SendResponse> {
     if (!to.startsWith('/')) await this.joinDht(this.signal)
-    return this.node.send(to, message, { ...options, signal: this.signal })
+    const result = await this.node.send(to, message, { ...options, signal: this.signal })
+    // queued without an attempt: older messages to this peer wait in the outbox and go first, in order.
+    // This node exits next, so flush that outbox once now rather than leave it all to the next agent
+    if (result.status === 'queued' && result.lastError === undefined) return this.flushOutbox(result)
+    return result
+  }
+
+  /** Retry the peer's outbox now and wait (bounded) until `result`'s message leaves it */
+  private async flushOutbox (result: SendResponse): Promise<SendResponse> {
+    let onOutbox: (evt: CustomEvent<{ id: string, status: 'delivered' | 'stored' }>) => void = () => {}
+    const left = new Promise<'delivered' | 'stored'>((resolve) => {
+      onOutbox = (evt) => { if (evt.detail.id === result.id) resolve(evt.detail.status) }
+    })
+    this.node.addEventListener('outbox', onOutbox)
+    const deadline = AbortSignal.any([this.signal, AbortSignal.timeout(ONE_OFF_FLUSH_MS)])
+    try {
+      await this.node.retryOutbox(result.peer)
+      const status = await Promise.race([left, new Promise<undefined>(resolve => { deadline.addEventListener('abort', () => { resolve(undefined) }, { once: true }) })])
+      if (status === undefined) return result
+      return { ...result, status, delivered: status === 'delivered', ...(status === 'stored' ? { route: 'mailbox' as const } : {}) }
+    } finally {
+      this.node.removeEventListener('outbox', onOutbox)
+    }
   }
 
   async outbox (peer?: string): Promise<OutboxResponse> {

@@ -29,7 +29,7 @@ async function configOf (dir: string): Promise<any> {
   return JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))
 }
 
-describe('molt agent keeps its addresses across restarts', () => {
+describe('molt agent keeps its addresses across restarts', { timeout: 120_000 }, () => {
   it('pins the ports picked at the first start in config.json and listens on them again', async () => {
     const dir = await sandbox.dir()
     await writeFile(join(dir, 'config.json'), JSON.stringify({ listen: LOOPBACK }))
@@ -74,7 +74,7 @@ describe('molt agent keeps its addresses across restarts', () => {
   })
 })
 
-describe('molt agent --relay / --bootstrap are saved (help text says so)', () => {
+describe('molt agent --relay / --bootstrap are saved (help text says so)', { timeout: 120_000 }, () => {
   it('adds them to config.json, says so, and a restart without the flags still uses them', async () => {
     const dir = await sandbox.dir()
     await writeFile(join(dir, 'config.json'), JSON.stringify({ listen: ['/ip4/127.0.0.1/tcp/0'] }))

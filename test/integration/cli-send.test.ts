@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
-import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
+import { spawn } from 'node:child_process'
+import { CLI, CliSandbox, RunningCli, type RunningAgent } from '../helpers/cli.js'
 
 /**
  * molt send's exit codes and receipts, with and without a running agent
@@ -16,19 +17,29 @@ let echoAddress: string
 /** A PeerId no process holds, at a port nobody listens on */
 const NOBODY = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
 const UNREACHABLE = `/ip4/127.0.0.1/tcp/1/p2p/${NOBODY}`
+/** Bound on a process's start: a loaded shared machine takes seconds */
+const START_MS = 60_000
 const CHUNK = '{"action":"chunk","stream_id":"cli-send","seq":0}'
+
+/** sandbox.agent() with a start bound for a loaded shared machine (its own is 15 s) */
+async function startAgent (dataDir: string, extra: string[] = []): Promise<RunningAgent> {
+  const cli = await sandbox.start(['agent', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', ...extra])
+  const listening = JSON.parse(await cli.nextLine(START_MS))
+  if (listening.event !== 'listening') throw new Error(`unexpected first line: ${JSON.stringify(listening)}`)
+  return Object.assign(cli, { listening, dataDir })
+}
 
 beforeAll(async () => {
   const [echoDir, senderDir] = await Promise.all([sandbox.dir(), sandbox.dir()])
-  ;[echo, sender] = await Promise.all([sandbox.agent(echoDir, ['--echo']), sandbox.agent(senderDir)])
+  ;[echo, sender] = await Promise.all([startAgent(echoDir, ['--echo']), startAgent(senderDir)])
   echoAddress = echo.listening.addresses[0]
-})
+}, 2 * START_MS)
 
 afterAll(async () => {
   await sandbox.cleanup()
 })
 
-describe('molt send exit codes', () => {
+describe('molt send exit codes', { timeout: 120_000 }, () => {
   it('documents every exit code in --help', async () => {
     const { code, stdout } = await sandbox.run(['send', '--help'])
     expect(code).toBe(0)
@@ -81,6 +92,9 @@ describe('molt send exit codes', () => {
     const withFlag = await sandbox.run(['send', echo.listening.peerId, '--op', 'stream', '--payload', CHUNK, '--bootstrap', echoAddress, '--json', '--data-dir', dir])
     expect(withFlag.code).toBe(0)
     expect(JSON.parse(withFlag.stdout)).toMatchObject({ status: 'delivered', peer: echo.listening.peerId })
+    // the message queued by the first run went too: the short-lived node flushes what waits for that peer before it exits
+    const listed = JSON.parse((await sandbox.run(['outbox', '--json', '--data-dir', dir])).stdout)
+    expect(listed.pending).toEqual([])
   })
 
   it('refuses a malformed --relay / --bootstrap with exit 2', async () => {
@@ -92,7 +106,7 @@ describe('molt send exit codes', () => {
   })
 })
 
-describe('molt send --receipt', () => {
+describe('molt send --receipt', { timeout: 120_000 }, () => {
   it('prints the signed receipt once it arrives, through a running agent; --json carries it', async () => {
     const json = await sandbox.run(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--receipt', '--json', '--data-dir', sender.dataDir])
     expect(json.code).toBe(0)
@@ -143,5 +157,47 @@ describe('molt send --receipt', () => {
     const { code, stderr } = await sandbox.run(['send', echoAddress, '--op', 'query', '--payload', '{"domain":"x"}', '--receipt', '--data-dir', sender.dataDir])
     expect(code).toBe(2)
     expect(stderr).toContain('add --no-wait')
+  })
+})
+
+describe('the README walk-through: copy a PeerId, send to it (one relay on 127.0.0.1)', { timeout: 300_000 }, () => {
+  const started: RunningCli[] = []
+  afterAll(async () => {
+    await Promise.all(started.map(async p => p.stop('SIGKILL')))
+  })
+
+  /** `molt <args>` with DEBUG=molt:routing-record, so the test can wait for the record to be published */
+  async function startLogged (args: string[]): Promise<RunningCli> {
+    const env: NodeJS.ProcessEnv = { ...process.env, MOLT_HOME: await sandbox.dir(), DEBUG: 'molt:routing-record' }
+    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const cli = new RunningCli(child)
+    started.push(cli)
+    return cli
+  }
+
+  it('reaches an agent by PeerId through the relay both know (respond, exit 0), and stores for it once it is offline (exit 0)', async () => {
+    const relay = await sandbox.start(['relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--json', '--data-dir', await sandbox.dir()])
+    const relayAddress = JSON.parse(await relay.nextLine(START_MS)).addresses[0]
+    const bDir = await sandbox.dir()
+    const b = await startLogged(['agent', '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', '--echo', '--relay', relayAddress, '--json', '--data-dir', bDir])
+    const bId = JSON.parse(await b.nextLine(START_MS)).peerId
+    // B's signed routing record is in the DHT (the relay is a DHT server)
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => { if (/published routing record seq \d+ to [1-9]/.test(b.stderr)) resolve() }
+      b.child.stderr!.on('data', check)
+      b.exited.then(() => { reject(new Error(`B exited: ${b.stderr}`)) }, reject)
+      check()
+    })
+
+    const senderDir = await sandbox.dir()
+    const query = await sandbox.run(['send', bId, '--op', 'query', '--payload', '{"domain":"weather"}', '--relay', relayAddress, '--json', '--data-dir', senderDir], 60_000)
+    expect(query.code, query.stderr).toBe(0)
+    expect(JSON.parse(query.stdout)).toMatchObject({ op: 'respond', p: { data: { echo: { domain: 'weather' } } } })
+
+    await b.stop('SIGTERM')
+    const stored = await sandbox.run(['send', bId, '--op', 'stream', '--payload', CHUNK, '--relay', relayAddress, '--json', '--data-dir', senderDir], 60_000)
+    expect(stored.code, stored.stderr).toBe(0)
+    expect(JSON.parse(stored.stdout)).toMatchObject({ status: 'stored', peer: bId })
+    await relay.stop()
   })
 })
