@@ -69,14 +69,14 @@ export class Resolver {
   }
 
   /** The peer's verified routing record: from the cache while fresh (`maxAge`), else the DHT; the last known one if the DHT has none now */
-  async lookup (peer: PeerId, options: { signal?: AbortSignal, maxAge?: number } = {}): Promise<RouteRecord | undefined> {
+  async lookup (peer: PeerId, options: { signal?: AbortSignal, maxAge?: number, first?: boolean } = {}): Promise<RouteRecord | undefined> {
     const key = peer.toString()
     const cached = this.records.get(key)
     const now = Date.now()
     const usable = cached?.record != null && cached.record.exp > now ? cached.record : undefined
     const maxAge = options.maxAge ?? (cached?.record != null ? c.RECORD_CACHE_TTL : c.NEGATIVE_CACHE_TTL)
     if (cached != null && now - cached.fetchedAt < maxAge) return usable
-    const found = await this.init.records.lookup(peer, { signal: options.signal })
+    const found = await this.init.records.lookup(peer, { signal: options.signal, first: options.first })
     const record = found != null && (usable == null || found.seq >= usable.seq) ? found : usable
     remember(this.records, key, { record, fetchedAt: Date.now() })
     this.init.log('routing record of %p: %s', peer, record != null ? `seq ${record.seq}, ${record.addrs.length} direct, ${record.circuits.length} circuit, ${record.mailboxes.length} mailboxes` : 'none')
@@ -150,11 +150,24 @@ export class Resolver {
         this.init.log('known addresses of %p failed (%s), looking up its routing record', peer, err.message)
       }
     }
-    // after a failed dial the cached record is stale by definition: ask the DHT again (re-resolution)
-    const record = await this.lookup(peer, { signal, maxAge: lastError != null ? c.REFRESH_AFTER_FAILURE : undefined })
+    // after a failed dial the cached record is stale by definition: ask the DHT again (re-resolution);
+    // otherwise the first valid record a server returns is tried, and the newest only if that fails
+    let record = await this.lookup(peer, { signal, maxAge: lastError != null ? c.REFRESH_AFTER_FAILURE : undefined, first: lastError == null })
     if (record == null) throw lastError ?? new NoRouteError(`no address and no routing record known for ${peer.toString()}`)
+    try {
+      await this.dialRecord(peer, record, signal)
+    } catch (err) {
+      if (signal.aborted || lastError != null) throw err
+      const newest = await this.lookup(peer, { signal, maxAge: 0 })
+      if (newest == null || newest.seq <= record.seq) throw err
+      record = newest
+      await this.dialRecord(peer, record, signal)
+    }
+  }
+
+  private async dialRecord (peer: PeerId, record: RouteRecord, signal: AbortSignal): Promise<void> {
     const multiaddrs = [...record.addrs, ...record.circuits].flatMap(parse)
-    if (multiaddrs.length === 0) throw lastError ?? new NoRouteError(`the routing record of ${peer.toString()} names no address (only mailboxes)`)
+    if (multiaddrs.length === 0) throw new NoRouteError(`the routing record of ${peer.toString()} names no address (only mailboxes)`)
     // the dialler tries direct addresses first and circuit addresses last
     await this.init.peerStore.merge(peer, { multiaddrs })
     await this.init.dial(peer, { signal })

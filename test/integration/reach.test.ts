@@ -7,6 +7,9 @@ import { startTestRelay, relayAddress } from '../support/relays.js'
 import type { RelayNode, RelayNodeOptions } from '../../src/relay/index.js'
 import type { MoltNode, MoltNodeOptions } from '../../src/index.js'
 import { routeOver } from '../../src/routing/route.js'
+import { encodeRouteRecord, routeKey, signRouteRecord } from '../../src/services/routing-record/index.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Ed25519PrivateKey } from '@libp2p/interface'
 
 /**
  * Reaching an agent by its PeerId alone (protocols/routing.md), on 127.0.0.1:
@@ -52,12 +55,14 @@ describe('reach an agent by its PeerId alone', () => {
   let b: MoltNode
   let bDir: string
   let a: MoltNode
+  let bKey: Ed25519PrivateKey
 
   it('B publishes a signed routing record naming its circuit address and mailbox relay', async () => {
     r1 = await relay()
     r2 = await relay({ bootstrap: [relayAddress(r1)] })
     bDir = await net.dir()
-    b = await hiddenAgent('b', r2, { dataDir: bDir })
+    bKey = await generateKeyPair('Ed25519')
+    b = await hiddenAgent('b', r2, { dataDir: bDir, privateKey: bKey })
     b.handle('query', (m) => ({ status: 'success', data: m.p }))
     await eventually(() => circuitVia(b, r2), 10_000, 'B reserved on R2')
     const record = await eventually(() => {
@@ -82,6 +87,26 @@ describe('reach an agent by its PeerId alone', () => {
     expect(sent).toMatchObject({ status: 'delivered', route: 'relayed', relay: r2.peerId.toString() })
   })
 
+  it('DHT servers refuse a record for B signed by another key, and an older record of B replayed over the newer', async () => {
+    const genuine = b.libp2p.services.routes.current()!
+    const mallory = await generateKeyPair('Ed25519')
+    const forged = await signRouteRecord({ ...genuine, seq: genuine.seq + 1_000_000, circuits: [], mailboxes: [] }, mallory)
+    const dht = a.libp2p.services.dht as { put: (k: Uint8Array, v: Uint8Array) => AsyncIterable<{ name: string, messageName?: string }> }
+    const accepted = async (value: Uint8Array): Promise<number> => {
+      let stored = 0
+      for await (const event of dht.put(routeKey(b.peerId), value)) if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
+      return stored
+    }
+    expect(await accepted(encodeRouteRecord(forged))).toBe(0)
+    const older = await signRouteRecord({ ...genuine, seq: genuine.seq - 1, circuits: [] }, bKey)
+    const probe = await hiddenAgent('probe', r2)
+    expect(await accepted(encodeRouteRecord(older))).toBe(0)
+    const found = await probe.libp2p.services.routes.lookup(b.peerId)
+    expect(found?.seq).toBeGreaterThanOrEqual(genuine.seq)
+    expect(found?.circuits.length).toBeGreaterThan(0)
+    await probe.stop()
+  })
+
   it('B offline: a sender that never met it gets `stored` at R2, sealed; B restarts and finds it in its inbox', async () => {
     await b.stop()
     const c = await hiddenAgent('c', r1)
@@ -91,7 +116,7 @@ describe('reach an agent by its PeerId alone', () => {
     // the relay holds ciphertext only
     for (const r of [r1, r2]) expect(await grepDir(r.dataDir, 'secret-payload-42')).toBe(false)
 
-    b = await hiddenAgent('b', r2, { dataDir: bDir })
+    b = await hiddenAgent('b', r2, { dataDir: bDir, privateKey: bKey })
     const entry = await eventually(async () => (await b.inbox()).find(e => e.message.id === sent.id), 20_000, 'stored message in B\'s inbox')
     expect(entry.message.p).toEqual({ domain: 'secret-payload-42' })
     expect(entry.route).toBe('mailbox')

@@ -30,3 +30,9 @@ export class RouteRecordExpiredError extends Error {
   static override name = 'RouteRecordExpiredError'
   override name = 'RouteRecordExpiredError'
 }
+
+/** A DHT server already holds a newer record of this agent (an older one replayed is refused) */
+export class RouteRecordStaleError extends Error {
+  static override name = 'RouteRecordStaleError'
+  override name = 'RouteRecordStaleError'
+}

@@ -4,7 +4,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { canonicalize } from '../../moltspeak/canonical.js'
 import * as c from './constants.js'
-import { InvalidRouteRecordError, RouteRecordExpiredError, RouteRecordMismatchError, RouteRecordSignatureError, RouteRecordTooLargeError } from './errors.js'
+import { InvalidRouteRecordError, RouteRecordExpiredError, RouteRecordStaleError, RouteRecordMismatchError, RouteRecordSignatureError, RouteRecordTooLargeError } from './errors.js'
 
 /** A relay whose mailbox the agent reads */
 export interface MailboxRelay {
@@ -123,9 +123,20 @@ export function parseRouteRecord (bytes: Uint8Array): RouteRecord {
   return checkFields(value)
 }
 
-/** The DHT validator: throws unless `value` is a valid, current record of the PeerId the key names */
-export async function validateRouteRecord (key: Uint8Array, value: Uint8Array): Promise<void> {
-  await decodeRouteRecord(value, { expected: peerOfRouteKey(key) })
+/**
+ * The DHT validator: throws unless `value` is a valid, current record of the
+ * PeerId the key names and — when `stored` gives the record this node already
+ * holds for the key — not older than it. A DHT server overwrites on every
+ * valid PUT, so without that check anyone could replay an older (still
+ * unexpired) record of an agent to roll its routes back.
+ */
+export async function validateRouteRecord (key: Uint8Array, value: Uint8Array, stored?: (key: Uint8Array) => Promise<Uint8Array | undefined>): Promise<void> {
+  const record = await decodeRouteRecord(value, { expected: peerOfRouteKey(key) })
+  const held = await stored?.(key)
+  if (held == null) return
+  let heldSeq = -1
+  try { heldSeq = parseRouteRecord(held).seq } catch {}
+  if (record.seq < heldSeq) throw new RouteRecordStaleError(`seq ${record.seq} is older than the held record's ${heldSeq}`)
 }
 
 /** The DHT selector: index of the record with the highest seq (the first of equals; unparseable ones lose) */

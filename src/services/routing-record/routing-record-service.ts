@@ -7,7 +7,7 @@ import * as c from './constants.js'
 
 /** What the service needs of the DHT (a @libp2p/kad-dht instance) */
 interface Dht {
-  get(key: Uint8Array, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, value?: Uint8Array, messageName?: string }>
+  get(key: Uint8Array, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, value?: Uint8Array, messageName?: string, record?: { value: Uint8Array } }>
   put(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, messageName?: string }>
   routingTable?: EventTarget & { size: number }
 }
@@ -40,8 +40,13 @@ export interface RoutingRecordService extends Startable {
   current(): RouteRecord | undefined
   /** Sign and publish a record of the current addresses now; resolves to the number of DHT servers that stored it */
   publish(options?: { signal?: AbortSignal }): Promise<number>
-  /** A peer's record from the DHT, verified (signature, key, expiry), or undefined when none is found */
-  lookup(peer: PeerId, options?: { signal?: AbortSignal }): Promise<RouteRecord | undefined>
+  /**
+   * A peer's record from the DHT, verified (signature, key, expiry), or
+   * undefined when none is found. `first`: stop at the first valid record a
+   * server returns instead of walking to every closest server for the newest
+   * (faster; a caller whose dial then fails looks up again without it).
+   */
+  lookup(peer: PeerId, options?: { signal?: AbortSignal, first?: boolean }): Promise<RouteRecord | undefined>
 }
 
 /**
@@ -115,7 +120,7 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     return stored
   }
 
-  async lookup (peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<RouteRecord | undefined> {
+  async lookup (peer: PeerId, options: { signal?: AbortSignal, first?: boolean } = {}): Promise<RouteRecord | undefined> {
     const dht = this.components.dht
     if (dht == null) return undefined
     const signal = AbortSignal.any([AbortSignal.timeout(c.LOOKUP_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
@@ -123,13 +128,16 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     let best: RouteRecord | undefined
     try {
       for await (const event of dht.get(routeKey(peer), { signal })) {
-        if (event.name !== 'VALUE' || event.value == null) continue
+        // each server's answer arrives as PEER_RESPONSE (with its record) before kad-dht's final pick (VALUE)
+        const value = event.name === 'VALUE' ? event.value : event.name === 'PEER_RESPONSE' ? event.record?.value : undefined
+        if (value == null) continue
         try {
-          const record = await decodeRouteRecord(event.value, { expected: peer })
+          const record = await decodeRouteRecord(value, { expected: peer })
           if (best == null || record.seq > best.seq) best = record
         } catch (err: any) {
           this.log('refused a routing record of %p - %s', peer, err.message)
         }
+        if (options.first === true && best != null) break
       }
     } catch (err: any) {
       // not found, out of time, or a correction to a stale server failed: what was verified still counts
