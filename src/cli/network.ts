@@ -56,6 +56,8 @@ const BOOTSTRAP_WAIT_MS = 3000
 const DHT_POLL_MS = 25
 /** How long a short-lived node waits for its outbox to deliver older messages to a peer before a new one (ms) */
 const ONE_OFF_FLUSH_MS = 15_000
+/** How long a short-lived node tries to reach such a peer before it leaves them all queued (ms) */
+const ONE_OFF_PROBE_MS = 5000
 
 /**
  * The agent running with `dataDir` (through its API), else a short-lived node
@@ -153,7 +155,7 @@ class NodeNetwork implements Network {
     return result
   }
 
-  /** Retry the peer's outbox now and wait (bounded) until `result`'s message leaves it */
+  /** When the peer can be reached now, retry its outbox and wait (bounded) until `result`'s message leaves it */
   private async flushOutbox (result: SendResponse): Promise<SendResponse> {
     let onOutbox: (evt: CustomEvent<{ id: string, status: 'delivered' | 'stored' }>) => void = () => {}
     const left = new Promise<'delivered' | 'stored'>((resolve) => {
@@ -162,6 +164,10 @@ class NodeNetwork implements Network {
     this.node.addEventListener('outbox', onOutbox)
     const deadline = AbortSignal.any([this.signal, AbortSignal.timeout(ONE_OFF_FLUSH_MS)])
     try {
+      // reachable? (fetching its card resolves and dials it, and leaves nothing in its inbox); else it stays queued
+      const reachable = await this.node.card(result.peer, { force: true, signal: AbortSignal.any([this.signal, AbortSignal.timeout(ONE_OFF_PROBE_MS)]) })
+        .then(() => true, () => false)
+      if (!reachable) return result
       await this.node.retryOutbox(result.peer)
       const status = await Promise.race([left, new Promise<undefined>(resolve => { deadline.addEventListener('abort', () => { resolve(undefined) }, { once: true }) })])
       if (status === undefined) return result
