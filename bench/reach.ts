@@ -17,6 +17,8 @@ import { summarize } from './stats.js'
 
 export interface ReachBenchResult {
   cold: { runs: number, p50: number, p99: number, relayed: number }
+  /** Baseline in the same run: a fresh sender given B's circuit address by hand (no DHT lookup) */
+  byAddress: { runs: number, p50: number, p99: number }
   mailbox: { runs: number, p50: number, p99: number }
 }
 
@@ -65,6 +67,7 @@ export async function runReachBench (options: { runs: number, mailboxRuns: numbe
     }
 
     const cold: number[] = []
+    const byAddress: number[] = []
     let relayed = 0
     for (let i = 0; i < options.runs; i++) {
       const b = await recipient()
@@ -73,8 +76,14 @@ export async function runReachBench (options: { runs: number, mailboxRuns: numbe
       await a.request(b.peerId.toString(), { op: 'query', p: { domain: 'reach' } }, { timeout: 30_000 })
       cold.push(performance.now() - started)
       if (a.libp2p.getConnections(b.peerId).every(c => c.remoteAddr.toString().includes('/p2p-circuit'))) relayed++
-      await Promise.all([stop(a), stop(b)])
-      options.log(`  cold run ${i + 1}/${options.runs}: ${cold[cold.length - 1].toFixed(1)} ms`)
+      // the baseline: another fresh sender, given the circuit address copied by hand
+      const circuit = b.getMultiaddrs().map(String).find(addr => addr.includes('/p2p-circuit'))
+      const a2 = await sender()
+      const baseStarted = performance.now()
+      await a2.request(circuit!, { op: 'query', p: { domain: 'reach' } }, { timeout: 30_000 })
+      byAddress.push(performance.now() - baseStarted)
+      await Promise.all([stop(a), stop(a2), stop(b)])
+      options.log(`  cold run ${i + 1}/${options.runs}: by PeerId ${cold[cold.length - 1].toFixed(1)} ms, by circuit address ${byAddress[byAddress.length - 1].toFixed(1)} ms`)
     }
 
     const mailbox: number[] = []
@@ -98,8 +107,13 @@ export async function runReachBench (options: { runs: number, mailboxRuns: numbe
       options.log(`  mailbox run ${i + 1}/${options.mailboxRuns}: ${mailbox[mailbox.length - 1].toFixed(1)} ms`)
     }
     const c = summarize(cold)
+    const base = summarize(byAddress)
     const m = summarize(mailbox)
-    return { cold: { runs: cold.length, p50: c.p50, p99: c.p99, relayed }, mailbox: { runs: mailbox.length, p50: m.p50, p99: m.p99 } }
+    return {
+      cold: { runs: cold.length, p50: c.p50, p99: c.p99, relayed },
+      byAddress: { runs: byAddress.length, p50: base.p50, p99: base.p99 },
+      mailbox: { runs: mailbox.length, p50: m.p50, p99: m.p99 }
+    }
   } finally {
     await Promise.allSettled([...nodes].map(async n => n.stop()))
     await Promise.allSettled(relays.map(async r => r.stop({ drainMs: 0 })))

@@ -846,7 +846,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays
       }),
       // this agent's signed routing record in the DHT (protocols/routing.md)
-      routes: routingRecord({ mailboxRelays: () => node.relays().map(({ relay, address }) => ({ relay, address })) }),
+      routes: routingRecord({ mailboxRelays: () => node.libp2p == null ? [] : node.relays().map(({ relay, address }) => ({ relay, address })) }),
       mailbox: mailboxClient({
         identity,
         relays: () => node.relays().map(({ relay, address }) => ({ relay, address })),

@@ -116,10 +116,16 @@ describe('reach an agent by its PeerId alone', () => {
     // the relay holds ciphertext only
     for (const r of [r1, r2]) expect(await grepDir(r.dataDir, 'secret-payload-42')).toBe(false)
 
+    // a sender without the DHT, given only B's circuit address: the relay it names is B's mailbox
+    const d = await net.node({ listen: [], dht: { enabled: false }, agent: { name: 'd' } })
+    const viaCircuit = await d.send(`${relayAddress(r2)}/p2p-circuit/p2p/${b.peerId.toString()}`, { op: 'query', p: { domain: 'via-circuit' } })
+    expect(viaCircuit).toMatchObject({ status: 'stored', relay: r2.peerId.toString() })
+
     b = await hiddenAgent('b', r2, { dataDir: bDir, privateKey: bKey })
     const entry = await eventually(async () => (await b.inbox()).find(e => e.message.id === sent.id), 20_000, 'stored message in B\'s inbox')
     expect(entry.message.p).toEqual({ domain: 'secret-payload-42' })
     expect(entry.route).toBe('mailbox')
+    await eventually(async () => (await b.inbox()).some(e => e.message.id === viaCircuit.id), 20_000, 'the message sent to the circuit address')
   })
 
   it('both relays down: `queued`; relays back on their addresses: delivered with no action by the user', async () => {

@@ -81,6 +81,15 @@ class DefaultRoutingRecordService implements RoutingRecordService {
 
   readonly [Symbol.toStringTag] = 'molt/routing-record'
 
+  /** libp2p's components throw on a service that is not configured (a node without the DHT) */
+  private get dht (): Dht | undefined {
+    try {
+      return this.components.dht
+    } catch {
+      return undefined
+    }
+  }
+
   start (): void {
     this.controller = new AbortController()
     if (this.init.publish === false) return
@@ -88,15 +97,15 @@ class DefaultRoutingRecordService implements RoutingRecordService {
   }
 
   afterStart (): void {
-    if (this.init.publish === false || this.components.dht == null) return
-    this.components.dht.routingTable?.addEventListener('peer:add', this.onPeerAdded)
+    if (this.init.publish === false || this.dht == null) return
+    this.dht.routingTable?.addEventListener('peer:add', this.onPeerAdded)
     this.schedule(0)
   }
 
   stop (): void {
     this.controller.abort()
     this.components.events.removeEventListener('self:peer:update', this.onChange)
-    this.components.dht?.routingTable?.removeEventListener('peer:add', this.onPeerAdded)
+    this.dht?.routingTable?.removeEventListener('peer:add', this.onPeerAdded)
     clearTimeout(this.debounceTimer)
     clearTimeout(this.republishTimer)
     clearTimeout(this.retryTimer)
@@ -121,7 +130,7 @@ class DefaultRoutingRecordService implements RoutingRecordService {
   }
 
   async lookup (peer: PeerId, options: { signal?: AbortSignal, first?: boolean } = {}): Promise<RouteRecord | undefined> {
-    const dht = this.components.dht
+    const dht = this.dht
     if (dht == null) return undefined
     const signal = AbortSignal.any([AbortSignal.timeout(c.LOOKUP_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
     await this.dhtReady(dht, signal)
@@ -176,7 +185,7 @@ class DefaultRoutingRecordService implements RoutingRecordService {
    * routing table grows, or lookups walking to the truly closest miss it.
    */
   private readonly onPeerAdded = (): void => {
-    const size = this.components.dht?.routingTable?.size ?? 0
+    const size = this.dht?.routingTable?.size ?? 0
     if (size < Math.max(this.publishedAtSize * 2, this.publishedAtSize + 1)) return
     this.publishedAtSize = size
     clearTimeout(this.debounceTimer)
@@ -196,7 +205,7 @@ class DefaultRoutingRecordService implements RoutingRecordService {
   }
 
   private async publishOnce (options: { signal?: AbortSignal }): Promise<number> {
-    const dht = this.components.dht
+    const dht = this.dht
     if (dht == null) return 0
     const contents = this.contents()
     const now = Math.max(Date.now(), (this.record?.seq ?? 0) + 1)
@@ -244,7 +253,9 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     }
     for (const { relay, address } of this.init.mailboxRelays?.() ?? []) {
       const entry = mailboxes.get(relay) ?? { relay, addrs: [] }
-      const addr = withoutPeer(multiaddr(address), relay).toString()
+      let addr = ''
+      try { addr = withoutPeer(multiaddr(address), relay).toString() } catch {}
+      // a relay met on the network is known only as /p2p/<id>: listed without addresses
       if (addr !== '' && addr !== '/' && !entry.addrs.includes(addr)) entry.addrs.push(addr)
       mailboxes.set(relay, entry)
     }
