@@ -32,7 +32,9 @@ import { Delivery, type DeliveryStatus, type MailboxRefusal } from './delivery/d
 import { DEFAULT_DELIVERY, DEFAULT_MESSAGE_TTL, DELIVERY_MODES, EXT_NAMESPACE, MAX_DEAD_LETTERS, MAX_OUTBOX_MESSAGES, type DeliveryMode } from './delivery/constants.js'
 import { mailboxClient, type MailboxClient, type MailboxMessage, type MailboxTarget } from './services/mailbox/index.js'
 import { REPLAY_CACHE_SIZE, REPLAY_WINDOW } from './services/speak/constants.js'
-import { isRelayedAddress, relayOf } from './routing/route.js'
+import { isRelayedAddress } from './routing/route.js'
+import { Resolver } from './routing/resolver.js'
+import { routingRecord, type RoutingRecordService } from './services/routing-record/index.js'
 import { signingBytes } from './moltspeak/index.js'
 import { Discovery, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 import { trust, trustPubsub, type TrustService, type TrustInit } from './services/trust/index.js'
@@ -263,6 +265,7 @@ export interface MoltServices extends Record<string, unknown> {
   relayClient: RelayClient
   mailbox: MailboxClient
   trust: TrustService
+  routes: RoutingRecordService
   pubsub: unknown
   dht?: unknown
 }
@@ -279,6 +282,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   metrics!: AgentMetrics
   get trust (): TrustService { return this.libp2p.services.trust }
   delivery!: Delivery
+  resolver!: Resolver
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId
   readonly did: string
@@ -386,6 +390,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         return connection.remotePeer
       }
       const peerId = peerIdFromString(id)
+      // an explicit circuit address also names the relay as a mailbox of the peer
+      if (isRelayedAddress(peer)) this.resolver.hint(peer)
       if (this.libp2p.getConnections(peerId).length === 0) await this.libp2p.dial(peer, options)
       return peerId
     }
@@ -493,7 +499,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
       // a request is answered now or not at all: no outbox, no mailbox
-      const sent = this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options).then(
+      const sent = this.resolver.connect(peerId, { signal: AbortSignal.any([AbortSignal.timeout(timeout), ...(options.signal != null ? [options.signal] : [])]) })
+        .then(async () => this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)).then(
         () => { this.metrics.sent(init.op, this.routeTo(peerId).route) },
         (err) => {
           this.metrics.sendFailed(err, options.signal)
@@ -588,6 +595,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   async card (peer: PeerInput, options: { signal?: AbortSignal, force?: boolean } = {}): Promise<AgentCard> {
     this.assertRunning()
     const peerId = await this.resolvePeer(peer, options)
+    await this.resolver.connect(peerId, options)
     const card = await this.libp2p.services.cards.fetch(peerId, options)
     this.discovery.presence.seen(peerId.toString(), { card })
     return card
@@ -790,26 +798,9 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     this.plainPeers.add(peer)
   }
 
-  /** The relays whose mailboxes `peer` reads: from its circuit addresses (peer store, card) */
-  async mailboxTargets (peer: PeerId): Promise<MailboxTarget[]> {
-    const addresses: Multiaddr[] = []
-    try {
-      addresses.push(...(await this.libp2p.peerStore.get(peer)).addresses.map(a => a.multiaddr))
-    } catch {}
-    for (const address of this.libp2p.services.cards.cached(peer)?.addresses ?? []) {
-      try { addresses.push(multiaddr(address)) } catch {}
-    }
-    const targets = new Map<string, MailboxTarget>()
-    for (const address of addresses) {
-      if (!isRelayedAddress(address)) continue
-      const relay = relayOf(address)
-      if (relay == null || relay === this.peerId.toString()) continue
-      const relayAddr = multiaddr(address.toString().split('/p2p-circuit')[0])
-      const target = targets.get(relay) ?? { peerId: peerIdFromString(relay), addrs: [] }
-      if (!target.addrs.some(a => a.equals(relayAddr))) target.addrs.push(relayAddr)
-      targets.set(relay, target)
-    }
-    return [...targets.values()]
+  /** The relays whose mailboxes `peer` reads: named circuit addresses, its routing record, peer store and card */
+  async mailboxTargets (peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<MailboxTarget[]> {
+    return this.resolver.mailboxTargets(peer, options)
   }
 
   private buildMessage (peer: PeerId, init: MessageInit, sign = this.signByDefault): MoltMessage {
@@ -865,14 +856,17 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false, outbox, replay)
     const metrics = node.metrics = new AgentMetrics({ processMetrics: options.processMetrics })
 
+    const relays = options.relays ?? config.relays
     node.libp2p = await createLibp2p(baseLibp2pOptions({
       privateKey: key,
       listen: options.listen ?? config.listen,
       transports: [circuitRelayTransport()],
       discovery: {
         mdns: options.mdns ?? false,
-        bootstrap: options.bootstrap ?? config.discovery.bootstrap,
-        dht: { clientMode: config.discovery.dhtClient, ...options.dht }
+        // relays are DHT servers: an agent configured with relays bootstraps from them too
+        bootstrap: [...new Set([...(options.bootstrap ?? config.discovery.bootstrap), ...relays])],
+        // an agent that needs relays is behind NAT: a DHT client (servers must be reachable)
+        dht: { clientMode: config.discovery.dhtClient || relays.length > 0, ...options.dht }
       },
       // a private address behind someone's NAT swallows SYNs: give up on it fast so the
       // relayed address is tried (the stock 6 s per address made every relayed dial slow)
@@ -887,10 +881,12 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       pubsub: trustPubsub(),
       trust: trust({ identity, db, ...options.trust, preTrusted: options.trust?.preTrusted ?? config.trust.preTrusted, inbox: options.trust?.inbox ?? config.trust.inbox }),
       relayClient: relayClient({
-        relays: options.relays ?? config.relays,
+        relays,
         maxReservations: options.maxRelayReservations,
         discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays
       }),
+      // this agent's signed routing record in the DHT (protocols/routing.md)
+      routes: routingRecord({ mailboxRelays: () => node.libp2p == null ? [] : node.relays().map(({ relay, address }) => ({ relay, address })) }),
       mailbox: mailboxClient({
         identity,
         relays: () => node.relays().map(({ relay, address }) => ({ relay, address })),
@@ -923,12 +919,26 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       ping: async (peer, pingOptions) => node.ping(peer, pingOptions)
     })
     await node.discovery.start(profile.capabilities)
+    node.resolver = new Resolver({
+      peerStore: node.libp2p.peerStore,
+      getConnections: (peer) => node.libp2p.getConnections(peer),
+      dial: async (peer, dialOptions) => node.libp2p.dial(peer, dialOptions),
+      records: node.libp2p.services.routes,
+      self: node.peerId,
+      cardAddresses: (peer) => node.libp2p.services.cards.cached(peer)?.addresses ?? [],
+      log: node.libp2p.logger.forComponent('molt:resolver')
+    })
     node.delivery = new Delivery({
       outbox,
       mailbox: node.libp2p.services.mailbox,
       events: node.libp2p as any,
       log: node.libp2p.logger.forComponent('molt:delivery'),
-      speakSend: async (peer, body, sendOptions) => node.libp2p.services.speak.send(peer, body, sendOptions),
+      speakSend: async (peer, body, sendOptions) => {
+        // resolve first (peer store → routing record → direct → circuit): every attempt, retries included
+        await node.resolver.connect(peer, sendOptions)
+        await node.libp2p.services.speak.send(peer, body, sendOptions)
+      },
+      reachesVia: (peer, relay) => node.resolver.reachesVia(peer, relay),
       routeTo: (peer) => routeOver(node.libp2p.getConnections(peer)),
       isConnected: (peer) => node.libp2p.getConnections(peer).some(connection => connection.status === 'open'),
       mailboxTargets: async (peer) => node.mailboxTargets(peer),

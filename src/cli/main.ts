@@ -9,6 +9,7 @@ import { init } from './commands/init.js'
 import { id } from './commands/id.js'
 import { agent } from './commands/agent.js'
 import { send } from './commands/send.js'
+import { receipt } from './commands/receipt.js'
 import { ping } from './commands/ping.js'
 import { inbox } from './commands/inbox.js'
 import { outbox } from './commands/outbox.js'
@@ -20,9 +21,9 @@ import { relay } from './commands/relay.js'
 import { config } from './commands/config.js'
 import { mcp } from './commands/mcp.js'
 
-const COMMANDS: Command[] = [init, id, agent, send, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp]
+const COMMANDS: Command[] = [init, id, agent, send, receipt, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp]
 
-/** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted */
+/** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted; molt send/receipt add 75 (queued / not yet: SEND_EXIT) */
 async function main (argv: string[]): Promise<number> {
   const json = argv.includes('--json')
   const out = new Output(json)

@@ -120,7 +120,7 @@ describe('molt send', () => {
   it('queues an at-least-once message for an unreachable peer and lists it with molt outbox', async () => {
     const dir = await sandbox.dir()
     const queued = await sandbox.run(['send', `/ip4/127.0.0.1/tcp/1/p2p/${echo.listening.peerId}`, '--op', 'stream', '--payload', '{"action":"end","stream_id":"s"}', '--data-dir', dir])
-    expect(queued.code).toBe(0)
+    expect(queued.code).toBe(75)
     expect(queued.stdout).toMatch(/^queued stream [0-9a-f-]{36} to 12D3KooW\w+ in the outbox/)
     expect(queued.stderr).toContain('retried the next time `molt agent` runs')
     const listed = await sandbox.run(['outbox', '--json', '--data-dir', dir])
