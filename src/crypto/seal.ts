@@ -84,7 +84,7 @@ export interface SealParties {
 export class Sealer {
   private readonly privateKey: KeyObject
   private readonly keys = new Map<string, Buffer>()
-  private noncePool = Buffer.alloc(0)
+  private noncePool: Buffer = Buffer.alloc(0)
   private nonceOffset = 0
 
   /** `random` is the CSPRNG nonces come from (a test gives a fixed one to compare boxes byte for byte) */
