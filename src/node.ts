@@ -244,6 +244,8 @@ export interface MoltNode {
   readonly metrics: AgentMetrics
   /** Signed attestations (gossip, sync) and this node's trust scores: `node.trust.score(peer, { domain })` */
   readonly trust: TrustService
+  /** This node's relay mailboxes: `node.mailbox.purge(sender)` deletes what a sender left there (protocols/mailbox.md "Purge") */
+  readonly mailbox: Pick<MailboxClient, 'purge'>
   addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   /** An outbox message was given up on (expired or refused): the application is told, nothing is dropped silently */
   addEventListener(type: 'dead-letter', listener: (evt: CustomEvent<DeadLetter>) => void): void
@@ -275,6 +277,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   discovery!: Discovery
   metrics!: AgentMetrics
   get trust (): TrustService { return this.libp2p.services.trust }
+  get mailbox (): Pick<MailboxClient, 'purge'> { return this.libp2p.services.mailbox }
   delivery!: Delivery
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId

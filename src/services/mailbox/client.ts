@@ -68,6 +68,21 @@ export interface MailboxClient extends Startable {
   watchConnectedRelays(): void
   /** Fetch, deliver and acknowledge every box waiting at `relay`; resolves with how many were delivered */
   sync(relay: PeerId, options?: { signal?: AbortSignal, addrs?: Multiaddr[] }): Promise<number>
+  /**
+   * Delete every box `sender` left for this node at its configured relays;
+   * `sender` becomes a first-contact sender there again (a small share of the
+   * mailbox, a short retention). One result per relay: how many boxes it
+   * deleted, or why it could not be asked.
+   */
+  purge(sender: PeerId | string, options?: { signal?: AbortSignal }): Promise<PurgeResult[]>
+}
+
+export interface PurgeResult {
+  relay: string
+  /** Boxes of the sender the relay deleted */
+  deleted?: number
+  /** Why this relay could not purge (unreachable, refused) */
+  error?: string
 }
 
 interface QueuedItem extends DepositItem {
@@ -181,6 +196,19 @@ class DefaultMailboxClient implements MailboxClient {
     })()
     this.syncing.set(key, state)
     return state.done
+  }
+
+  async purge (sender: PeerId | string, options: { signal?: AbortSignal } = {}): Promise<PurgeResult[]> {
+    const from = sender.toString()
+    return Promise.all(this.init.relays().map(async ({ relay, address }): Promise<PurgeResult> => {
+      try {
+        const channel = await this.channel({ peerId: peerIdFromString(relay), addrs: [multiaddr(address)] }, options.signal)
+        const answer = await channel.request({ t: 'purge', from }, options.signal)
+        return { relay, deleted: Number(answer.deleted) }
+      } catch (err: any) {
+        return { relay, error: err.message ?? String(err) }
+      }
+    }))
   }
 
   private async drain (relay: PeerId, signal?: AbortSignal, addrs: Multiaddr[] = []): Promise<number> {
