@@ -242,6 +242,7 @@ export class MailboxStore {
   async fetch (recipient: string, options: { after?: string, limit: number }, now = Date.now()): Promise<{ items: StoredBox[], more: boolean }> {
     const items: StoredBox[] = []
     if (!this.boxes.has(recipient)) return { items, more: false }
+    const held = this.boxes.get(recipient)?.held
     const range = { gt: `${recipient}!${options.after ?? ''}`, lt: `${recipient}!~`, limit: options.limit + 1 }
     let more = false
     let bytes = 0
@@ -250,6 +251,8 @@ export class MailboxStore {
         more = true
         break
       }
+      // acknowledged or purged, its delete not yet written: gone already
+      if (held?.has((key as string).slice(recipient.length + 1)) !== true) continue
       const { src, fc, ...record } = JSON.parse(value as string) as BoxRecord
       if (record.exp <= now) continue
       items.push({ ...record, key: (key as string).slice(recipient.length + 1) })
