@@ -618,7 +618,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       peer: item.peer.toString(),
       route: item.route,
       receivedAt,
-      ...(deliveryOf(item.message) === 'exactly-once'
+      // exactly-once ids, and every mailbox one (a relay can serve a box again), are remembered across restarts
+      ...(deliveryOf(item.message) === 'exactly-once' || item.route === 'mailbox'
         ? { id: item.message.id, dedupUntil: Math.max(item.message.exp ?? 0, item.message.ts + REPLAY_WINDOW) }
         : {})
     })))
@@ -859,7 +860,9 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         relays: () => node.relays().map(({ relay, address }) => ({ relay, address })),
         deliver: async (messages) => node.receiveFromMailbox(messages),
         onRejected: () => { metrics.mailboxRejected.inc() },
-        checkInterval: options.mailboxCheckInterval
+        checkInterval: options.mailboxCheckInterval,
+        replayWindow: options.speak?.replayWindow,
+        maxClockSkew: options.speak?.maxClockSkew
       }),
       speak: speak({
         ...options.speak,
