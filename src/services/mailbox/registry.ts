@@ -1,4 +1,4 @@
-import type { Database } from '../../storage/index.js'
+import { writeGuarded, type Database } from '../../storage/index.js'
 import * as c from './constants.js'
 
 export interface RegistryLimits {
@@ -32,7 +32,7 @@ export class MailboxRegistry {
   private readonly contacts = new Map<string, number>()
   private readonly writes = new Set<Promise<void>>()
 
-  constructor (db: Database, private readonly limits: RegistryLimits, private readonly onError: (err: Error) => void = () => {}) {
+  constructor (private readonly db: Database, private readonly limits: RegistryLimits, private readonly onError: (err: Error) => void = () => {}) {
     this.registered = db.sublevel('mailbox-registered', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
     this.known = db.sublevel('mailbox-contacts', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
   }
@@ -116,13 +116,13 @@ export class MailboxRegistry {
       this.contacts.delete(oldest)
       ops.push({ type: 'del', key: oldest } as any)
     }
-    if (ops.length > 0) this.track(this.known.batch(ops as any))
+    if (ops.length > 0) this.track(async () => this.known.batch(ops as any))
   }
 
   /** `recipient` purged `sender`: its next box is a first contact again */
   forget (recipient: string, sender: string): void {
     const key = `${recipient}!${sender}`
-    if (this.contacts.delete(key)) this.track(this.known.del(key))
+    if (this.contacts.delete(key)) this.track(async () => this.known.del(key))
   }
 
   /** Forget registrations and contacts past their time; returns how many registrations ended */
@@ -140,7 +140,7 @@ export class MailboxRegistry {
       stale.push(key)
     }
     for (const key of stale) this.contacts.delete(key)
-    if (stale.length > 0) this.track(this.known.batch(stale.map(key => ({ type: 'del', key })) as any))
+    if (stale.length > 0) this.track(async () => this.known.batch(stale.map(key => ({ type: 'del', key })) as any))
     return ended
   }
 
@@ -156,15 +156,16 @@ export class MailboxRegistry {
     const left = (this.perSource.get(registration.source) ?? 1) - 1
     if (left <= 0) this.perSource.delete(registration.source)
     else this.perSource.set(registration.source, left)
-    this.track(this.registered.del(peer))
+    this.track(async () => this.registered.del(peer))
   }
 
   private persist (peer: string, registration: Registration): void {
-    this.track(this.registered.put(peer, JSON.stringify({ at: registration.at, source: registration.source })))
+    this.track(async () => this.registered.put(peer, JSON.stringify({ at: registration.at, source: registration.source })))
   }
 
-  private track (write: Promise<void>): void {
-    const tracked: Promise<void> = write.catch((err: Error) => { this.onError(err) }).finally(() => { this.writes.delete(tracked) })
+  /** Run a write guarded like every other (a failed one makes the database reopen first), and keep it for close() */
+  private track (write: () => Promise<void>): void {
+    const tracked: Promise<void> = writeGuarded(this.db, write).catch((err: Error) => { this.onError(err) }).finally(() => { this.writes.delete(tracked) })
     this.writes.add(tracked)
   }
 }
