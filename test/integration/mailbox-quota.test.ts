@@ -104,6 +104,26 @@ describe('relay mailbox against free identities', () => {
     expect(relay.mailbox?.stats().refused['mailbox-full'] ?? 0).toBe(0)
   }, 60_000)
 
+  it('many keys on one source address hold no more of a mailbox than that address\'s share (source-quota)', async () => {
+    // only the per-address share is under test here: first contacts may fill the whole mailbox
+    const relay = await startRelay({ mailbox: { maxMessagesPerRecipient: 100, maxSenderShare: 0.5, maxSourceShare: 0.5, firstContactShare: 1 } })
+    const bob = await node('bob')
+    await (await channelTo(bob, relay)).request({ t: 'fetch' }) // registers bob
+    const stored: number[] = []
+    const reasons = new Set<string>()
+    for (const name of ['k1', 'k2', 'k3']) {
+      const key = await node(name)
+      const channel = await channelTo(key, relay)
+      const answers = await depositEach(channel, key, bob.peerId, 40, name)
+      stored.push(answers.filter(a => (a as any).t === 'stored').length)
+      for (const a of answers) if ((a as any).reason !== undefined) reasons.add((a as any).reason)
+      channel.close()
+    }
+    // every key comes from 127.0.0.1: together they stop at half of bob's 100 boxes
+    expect(stored).toEqual([40, 10, 0])
+    expect([...reasons]).toEqual(['source-quota'])
+  }, 60_000)
+
   it('refuses deposits for a PeerId that never registered (unknown-recipient); the sender keeps the message in its outbox', async () => {
     const relay = await startRelay()
     const alice = await node('alice')
