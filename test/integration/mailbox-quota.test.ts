@@ -82,12 +82,20 @@ describe('relay mailbox against free identities', () => {
     await first.request(depositFrame(honest, bob.peerId, 1, 'hello'))
     await eventually(async () => (await bob.inbox()).some(e => e.message.p.tag === 'hello'), 10_000, 'bob to fetch honest\'s box')
     await eventually(() => relay.mailbox?.stats().messages === 0, 5000, 'the box acknowledged')
+    // a junk box bob fetches (and drops: it does not open) makes its depositor no contact of bob's
+    const mallory = await node('mallory')
+    const junk = depositFrame(mallory, bob.peerId, 1, 'junk')
+    const items = junk.items as Array<{ id: string, exp: number, box: string }>
+    items[0].box = Buffer.alloc(8, 7).toString('base64')
+    junk.sig = signDeposit((mallory as any).identity.signingKey, junk.from as string, junk.to as string, items)
+    await (await channelTo(mallory, relay)).request(junk)
+    await eventually(() => relay.mailbox?.stats().messages === 0, 10_000, 'the junk box fetched and acknowledged')
     await bob.stop()
 
     // two fresh identities try to fill bob's 200-box mailbox (each alone may hold half of it)
     const answers = []
-    for (const name of ['mallory', 'trudy']) {
-      const attacker = await node(name)
+    for (const attacker of [mallory, await node('trudy')]) {
+      const name = attacker === mallory ? 'mallory' : 'trudy'
       const channel = await channelTo(attacker, relay)
       answers.push(...await depositEach(channel, attacker, bob.peerId, 100, name))
       channel.close()

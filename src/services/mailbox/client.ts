@@ -228,7 +228,9 @@ class DefaultMailboxClient implements MailboxClient {
         .filter((message): message is MailboxMessage => message !== undefined)
       if (opened.length > 0) await this.init.deliver(opened)
       // only now, with the messages in the inbox, may the relay forget them
-      await channel.request({ t: 'ack', keys: items.map(item => item.key) }, signal)
+      // the senders whose messages opened and verified become contacts at the relay (not first-contact senders)
+      const senders = [...new Set(opened.map(m => m.peer.toString()))]
+      await channel.request({ t: 'ack', keys: items.map(item => item.key), delivered: senders }, signal)
       delivered += opened.length
       if (answer.more !== true) return delivered
     }

@@ -55,8 +55,9 @@ export const MAX_SOURCE_TOTAL_SHARE = 0.1
 
 /**
  * Share of one recipient's quota that all first-contact senders together may
- * fill (0..1). A first-contact sender is one whose boxes the recipient never
- * fetched from this relay: any number of fresh keys fill at most this share,
+ * fill (0..1). A first-contact sender is one none of whose boxes from this
+ * relay the recipient ever opened and kept (its `ack` names such senders in
+ * `delivered`): any number of fresh keys fill at most this share,
  * and the senders the recipient already reads keep the rest.
  */
 export const FIRST_CONTACT_SHARE = 0.1

@@ -20,7 +20,7 @@ interface Registration { at: number, source: string, persistedAt: number }
  * opened a mailbox session (fetch, watch, ack, purge), within the retention
  * period: deposits for anyone else are refused `unknown-recipient`, so made-up
  * PeerIds cannot fill the relay. A sender is a recipient's *contact* once the
- * recipient fetched a box of it; others are first-contact senders, held to a
+ * recipient acknowledged a box of it that opened and verified; others are first-contact senders, held to a
  * small share of the recipient's quota. Both live in LevelDB (a restarted
  * relay still knows them) and in memory, in least-recently-seen order, bounded.
  */
@@ -95,13 +95,13 @@ export class MailboxRegistry {
     }
   }
 
-  /** Has `recipient` fetched a box from `sender` (within CONTACT_TTL)? */
+  /** Did `recipient` receive a message of `sender`'s through this relay (within CONTACT_TTL)? */
   knows (recipient: string, sender: string, now = Date.now()): boolean {
     const at = this.contacts.get(`${recipient}!${sender}`)
     return at !== undefined && at + c.CONTACT_TTL > now
   }
 
-  /** `recipient` fetched boxes of `senders`: they are its contacts from now on */
+  /** `recipient` opened and kept boxes of `senders`: they are its contacts from now on */
   meet (recipient: string, senders: Iterable<string>, now = Date.now()): void {
     const ops: Array<{ type: 'put', key: string, value: string }> = []
     for (const sender of senders) {

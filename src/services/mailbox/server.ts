@@ -222,7 +222,12 @@ class DefaultMailboxServer implements MailboxServer {
         if (!Array.isArray(frame.keys) || frame.keys.length > c.FETCH_LIMIT * 4 || !frame.keys.every(k => typeof k === 'string')) {
           throw malformed(`keys must be an array of at most ${c.FETCH_LIMIT * 4} key strings`)
         }
-        const deleted = await this.init.store.ack(recipient, frame.keys as string[])
+        // senders whose boxes the recipient opened and kept: it knows them from now on (protocols/mailbox.md "First contact")
+        const delivered = frame.delivered ?? []
+        if (!Array.isArray(delivered) || delivered.length > c.FETCH_LIMIT * 4 || !delivered.every(p => typeof p === 'string' && p.length <= MAX_PEER_ID_LENGTH)) {
+          throw malformed(`delivered must be an array of at most ${c.FETCH_LIMIT * 4} PeerId strings`)
+        }
+        const deleted = await this.init.store.ack(recipient, frame.keys as string[], delivered as string[])
         return { t: 'acked', rid, deleted }
       }
       case 'watch':

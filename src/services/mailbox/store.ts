@@ -221,7 +221,7 @@ export class MailboxStore {
       throw this.refuse('E_RATE_LIMIT', 'mailbox-full', `the recipient's mailbox is full (${box?.count ?? 0} boxes, ${box?.bytes ?? 0} bytes held)`)
     }
     if (first && over(box?.firstContact, this.limits.firstContactShare)) {
-      throw this.refuse('E_RATE_LIMIT', 'first-contact-quota', `senders the recipient never fetched from already hold their ${this.limits.firstContactShare} share of its mailbox`)
+      throw this.refuse('E_RATE_LIMIT', 'first-contact-quota', `senders the recipient never received a message from already hold their ${this.limits.firstContactShare} share of its mailbox`)
     }
     const sender = box?.senders.get(from)
     if (over(sender, this.limits.maxSenderShare)) {
@@ -258,8 +258,6 @@ export class MailboxStore {
       items.push({ ...record, key: (key as string).slice(recipient.length + 1) })
       bytes += record.box.length
     }
-    // the recipient reads these senders now: from here on they are not first contacts
-    if (items.length > 0) this.registry.meet(recipient, new Set(items.map(item => item.from)), now)
     return { items, more }
   }
 
@@ -281,18 +279,27 @@ export class MailboxStore {
     return ops.length
   }
 
-  /** Delete acknowledged boxes of `recipient`; unknown keys are ignored */
-  async ack (recipient: string, keys: string[]): Promise<number> {
+  /**
+   * Delete acknowledged boxes of `recipient`; unknown keys are ignored.
+   * `delivered` names the senders whose acknowledged boxes the recipient
+   * opened, verified and kept: they are its contacts from now on (a junk box
+   * that did not open makes nobody a contact).
+   */
+  async ack (recipient: string, keys: string[], delivered: readonly string[] = [], now = Date.now()): Promise<number> {
     const ops: CommitOp[] = []
     const released: Array<[string, string, Held]> = []
+    const senders = new Set<string>()
     for (const key of keys) {
       const held = this.boxes.get(recipient)?.held.get(key)
       if (held !== undefined && this.release(recipient, key)) {
         released.push([recipient, key, held])
+        senders.add(held.from)
         ops.push({ type: 'del', sublevel: this.table, key: `${recipient}!${key}` })
       }
     }
     await this.writeReleased(ops, released, (n) => { this.delivered += n })
+    const met = delivered.filter(sender => senders.has(sender))
+    if (met.length > 0) this.registry.meet(recipient, met, now)
     return ops.length
   }
 
