@@ -45,6 +45,8 @@ export class MailboxRegistry {
     }
     // oldest first, so the map's order is least recently seen first
     for (const [peer, registration] of loaded.sort((a, b) => a[1].at - b[1].at)) this.add(peer, registration)
+    // a relay restarted with a lower limit keeps the most recently seen
+    while (this.recipients.size > this.limits.maxRegistrations) this.drop(this.recipients.keys().next().value as string)
     const contacts: Array<[string, number]> = []
     for await (const [key, value] of this.known.iterator()) {
       const at = Number(value)
