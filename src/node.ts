@@ -249,6 +249,8 @@ export interface MoltNode {
   readonly metrics: AgentMetrics
   /** Signed attestations (gossip, sync) and this node's trust scores: `node.trust.score(peer, { domain })` */
   readonly trust: TrustService
+  /** This node's relay mailboxes: `node.mailbox.purge(sender)` deletes what a sender left there (protocols/mailbox.md "Purge") */
+  readonly mailbox: Pick<MailboxClient, 'purge'>
   addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   /** An outbox message was given up on (expired or refused): the application is told, nothing is dropped silently */
   addEventListener(type: 'dead-letter', listener: (evt: CustomEvent<DeadLetter>) => void): void
@@ -281,6 +283,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   discovery!: Discovery
   metrics!: AgentMetrics
   get trust (): TrustService { return this.libp2p.services.trust }
+  get mailbox (): Pick<MailboxClient, 'purge'> { return this.libp2p.services.mailbox }
   delivery!: Delivery
   resolver!: Resolver
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
@@ -645,7 +648,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       peer: item.peer.toString(),
       route: item.route,
       receivedAt,
-      ...(deliveryOf(item.message) === 'exactly-once'
+      // exactly-once ids, and every mailbox one (a relay can serve a box again), are remembered across restarts
+      ...(deliveryOf(item.message) === 'exactly-once' || item.route === 'mailbox'
         ? { id: item.message.id, dedupUntil: Math.max(item.message.exp ?? 0, item.message.ts + REPLAY_WINDOW) }
         : {})
     })))
@@ -892,7 +896,9 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         relays: () => node.relays().map(({ relay, address }) => ({ relay, address })),
         deliver: async (messages) => node.receiveFromMailbox(messages),
         onRejected: () => { metrics.mailboxRejected.inc() },
-        checkInterval: options.mailboxCheckInterval
+        checkInterval: options.mailboxCheckInterval,
+        replayWindow: options.speak?.replayWindow,
+        maxClockSkew: options.speak?.maxClockSkew
       }),
       speak: speak({
         ...options.speak,

@@ -300,8 +300,12 @@ function isObject (value: unknown): value is Record<string, unknown> {
 /** Fields of config.json `relay.mailbox` that are counts or sizes (whole numbers ≥ 1) */
 const MAILBOX_INTEGER_FIELDS = [
   'maxMessagesPerRecipient', 'maxBytesPerRecipient', 'maxTotalMessages', 'maxTotalBytes',
-  'retentionMs', 'senderRate', 'senderBurst', 'maxBoxBytes'
+  'retentionMs', 'senderRate', 'senderBurst', 'maxBoxBytes',
+  'firstContactRetentionMs', 'sourceRate', 'sourceBurst', 'maxRegistrations', 'maxRegistrationsPerSource'
 ] as const
+
+/** Fields of config.json `relay.mailbox` that are shares, in (0, 1] */
+const MAILBOX_SHARE_FIELDS = ['maxSenderShare', 'maxSourceShare', 'maxSourceTotalShare', 'firstContactShare'] as const
 
 function parseMailboxConfig (raw: unknown, fail: (field: string, why: string) => never): false | MailboxLimitsInit {
   if (raw === false) return false
@@ -314,10 +318,11 @@ function parseMailboxConfig (raw: unknown, fail: (field: string, why: string) =>
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail(`relay.mailbox.${field}`, 'must be a whole number ≥ 1')
     parsed[field] = value as number
   }
-  if (mailbox.maxSenderShare !== undefined) {
-    const share = mailbox.maxSenderShare
-    if (typeof share !== 'number' || !(share > 0 && share <= 1)) fail('relay.mailbox.maxSenderShare', 'must be a number in (0, 1]')
-    parsed.maxSenderShare = share as number
+  for (const field of MAILBOX_SHARE_FIELDS) {
+    const share = mailbox[field]
+    if (share === undefined) continue
+    if (typeof share !== 'number' || !(share > 0 && share <= 1)) fail(`relay.mailbox.${field}`, 'must be a number in (0, 1]')
+    parsed[field] = share as number
   }
   return parsed
 }
