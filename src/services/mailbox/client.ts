@@ -5,7 +5,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { Sealer, SealError } from '../../crypto/index.js'
 import type { Identity } from '../../identity/index.js'
-import { validateMessage, verifyMessageAsync, MoltSpeakError, type MoltMessage } from '../../moltspeak/index.js'
+import { validateMessage, verifyMessageSourceAsync, MoltSpeakError, type MoltMessage } from '../../moltspeak/index.js'
 import { MailboxChannel } from './channel.js'
 import { signDeposit } from './deposit-signature.js'
 import { MailboxClosedError, MailboxRefusedError } from './errors.js'
@@ -252,8 +252,8 @@ class DefaultMailboxClient implements MailboxClient {
       const message = validateMessage(JSON.parse(json))
       if (message.id !== item.id) throw new MoltSpeakError('E_AUTH_FAILED', 'the sealed message id differs from the deposit id')
       const senderKey = 'ed25519:' + Buffer.from(sender.publicKey.raw).toString('base64')
-      // verified on the thread pool: a page of 512 signatures uses every core
-      if (message.sig == null || message.from.key !== senderKey || !(await verifyMessageAsync(message))) {
+      // verified over the numbers as written (another implementation signed them), on the thread pool: a page of 512 signatures uses every core
+      if (message.sig == null || message.from.key !== senderKey || !(await verifyMessageSourceAsync(message, json))) {
         throw new MoltSpeakError('E_SIGNATURE', 'a mailbox message must be signed by its depositor (sig with from.key)')
       }
       this.checkTimes(message, Date.now())
