@@ -33,7 +33,13 @@ export const agent: Command = {
       '--log-format json turns the event lines (listening, message, stopping, errors; peer:connect and',
       'peer:disconnect at debug) into one {"ts","level","msg",…} object per line on stdout. A message line',
       'names the message (id, op, from, peer, route) but never carries its payload: read that from the',
-      'inbox (molt inbox, the local API). DEBUG=molt:*,libp2p:* still adds libp2p\'s debug lines on stderr.'
+      'inbox (molt inbox, the local API). DEBUG=molt:*,libp2p:* still adds libp2p\'s debug lines on stderr.',
+      '',
+      'A request (hello, verify, query, task, tool, consent) that nothing here answers — no --echo, no local API',
+      'client on /v1/stream (now or in the last 30 s) — is kept in the inbox and answered at once with an error',
+      'E_CAPABILITY_UNKNOWN naming the op, so the sender does not wait in vain (--keep-unhandled: no reply).',
+      'Heartbeat ping/pong are answered but neither stored in the inbox nor printed (--show-housekeeping prints them).',
+      'If stdout closes (molt agent | head), the agent stops printing and keeps running; stop it with SIGTERM.'
     ].join('\n'),
     options: {
       listen: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'listen address (default: config.json listen)' },
@@ -42,6 +48,8 @@ export const agent: Command = {
       bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
       relay: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'circuit relay to stay reachable through (multiaddr ending in /p2p/<PeerId>); added to config.json relays; reservations are kept on two' },
       echo: { type: 'boolean', description: `demo/test aid: answer ${ECHO_OPS.join('/')} with respond {status:"success",data:{echo:<request p>}}` },
+      'keep-unhandled': { type: 'boolean', description: 'do not answer requests nothing here handles (for API clients that poll GET /v1/messages): the sender times out' },
+      'show-housekeeping': { type: 'boolean', description: 'also print a line for each ping/pong (presence heartbeats, molt ping); they are never stored' },
       ...LOG_OPTIONS
     }
   },
@@ -81,7 +89,8 @@ export const agent: Command = {
       bootstrap,
       relays,
       // one node in this process: libp2p's own metrics join molt's on /metrics
-      libp2pMetrics: true
+      libp2pMetrics: true,
+      unhandledRequests: booleanFlag(args.values, 'keep-unhandled') ? 'keep' : 'refuse'
     })
     let server
     try {
@@ -96,7 +105,11 @@ export const agent: Command = {
     if (booleanFlag(args.values, 'echo')) {
       for (const op of ECHO_OPS) node.handle(op, echo)
     }
-    node.addEventListener('message', (evt: CustomEvent<ReceivedMessage>) => { out.message(evt.detail) })
+    // passive: printing a line is not answering, so requests nothing handles are still refused
+    node.addEventListener('message', (evt: CustomEvent<ReceivedMessage>) => { out.message(evt.detail) }, { passive: true })
+    if (booleanFlag(args.values, 'show-housekeeping')) {
+      node.addEventListener('housekeeping', (evt: CustomEvent<ReceivedMessage>) => { out.message(evt.detail, { housekeeping: true }) })
+    }
     if (out.enabled('debug')) {
       node.libp2p.addEventListener('peer:connect', (evt) => {
         const address = node.libp2p.getConnections(evt.detail)[0]?.remoteAddr.toString()
