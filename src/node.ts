@@ -818,19 +818,20 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       `nothing on this agent answers "${request.op}" (no handler, no API client reading its messages): the message is kept in its inbox, unanswered. ` +
       `Its operator can answer ${request.op} with an SDK handler (node.handle) or a local API client on /v1/stream (protocols/speak.md)`,
       { field: 'op', context: { op: request.op } })
-    this.sendReply(peer, request, { op: 'error', p: p as unknown as Record<string, unknown> }).catch((err: Error) => {
+    // best-effort: a requester that still waits is connected now; one that sent and left needs no queued error
+    this.sendReply(peer, request, { op: 'error', p: p as unknown as Record<string, unknown> }, { delivery: 'best-effort' }).catch((err: Error) => {
       this.log('could not refuse the unanswered %s %s from %p - %e', request.op, request.id, peer, err)
     })
   }
 
-  private async sendReply (peer: PeerId, request: MoltMessage, init: MessageInit): Promise<void> {
+  private async sendReply (peer: PeerId, request: MoltMessage, init: MessageInit, options?: SendOptions): Promise<void> {
     if (this.stopped) return
     await this.send(peer, {
       ...init,
       re: request.id,
       to: { agent: request.from.agent, org: request.from.org },
       cls: init.cls ?? request.cls
-    })
+    }, options)
   }
 
   /** The relays whose mailboxes `peer` reads: from its circuit addresses (peer store, card) */

@@ -150,7 +150,7 @@ describe('molt peers', () => {
 
   it('lists a relay as a relay, with its molt agent version', async () => {
     const relayDir = await sandbox.dir()
-    const relay = await sandbox.start(['relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--stats-interval', '0', '--json', '--data-dir', relayDir])
+    const relay = await sandbox.start(['relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--stats-interval', '0', '--metrics-port', '0', '--json', '--data-dir', relayDir])
     try {
       const listening = JSON.parse(await relay.nextLine(90_000))
       expect(listening.event).toBe('listening')
@@ -159,10 +159,17 @@ describe('molt peers', () => {
         const entry = await eventually(async () => {
           const peers = JSON.parse((await molt(['peers', '--json', '--data-dir', agent.dataDir])).stdout)
           return peers.find((p: any) => p.peerId === listening.peerId && p.role === 'relay')
-        }, 15_000, 'the agent to identify the relay')
+        }, 60_000, 'the agent to identify the relay')
         expect(entry.agentVersion).toMatch(/^molt\/\d+\.\d+\.\d+ /)
+        // the relay's dashboard names the agent's software the same way
+        const listed = await eventually(async () => {
+          const status = await (await fetch(new URL('api/status', listening.dashboard))).json() as { peers: { list: Array<{ peerId: string, agent?: string }> } }
+          return status.peers.list.find(p => p.peerId === agent.listening.peerId && p.agent !== undefined)
+        }, 30_000, 'the dashboard to list the agent')
+        expect(listed.agent).toMatch(/^molt\/\d+\.\d+\.\d+ js-libp2p\/\S+ node\/\S+$/)
+        // a relay has no card: its AGENT cell is `-`, not `(no card yet)` (connected, or seen if the load dropped it)
         const table = await molt(['peers', '--data-dir', agent.dataDir])
-        expect(table.stdout.split('\n').find(r => r.endsWith(listening.peerId))).toMatch(/^connected\s+relay\s+now\s+direct\s+-\s/)
+        expect(table.stdout.split('\n').find(r => r.endsWith(listening.peerId))).toMatch(/^(connected|seen)\s+relay\s+.*\s-\s+(-|[\d.]+ ms)\s+12D3KooW\w+$/)
       } finally {
         await agent.stop()
       }

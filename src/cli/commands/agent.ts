@@ -49,7 +49,7 @@ export const agent: Command = {
       relay: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'circuit relay to stay reachable through (multiaddr ending in /p2p/<PeerId>); added to config.json relays; reservations are kept on two' },
       echo: { type: 'boolean', description: `demo/test aid: answer ${ECHO_OPS.join('/')} with respond {status:"success",data:{echo:<request p>}}` },
       'keep-unhandled': { type: 'boolean', description: 'do not answer requests nothing here handles (for API clients that poll GET /v1/messages): the sender times out' },
-      'show-housekeeping': { type: 'boolean', description: 'also print a line for each ping/pong (presence heartbeats, molt ping); they are never stored' },
+      'show-housekeeping': { type: 'boolean', description: 'also print a line for each ping/pong (presence heartbeats, molt ping); the inbox keeps them only when sent exactly-once' },
       ...LOG_OPTIONS
     }
   },

@@ -12,6 +12,7 @@ export const inbox: Command = {
       'With --json prints {"messages":[…],"next":<cursor>}; pass next as --after to continue.',
       'With --follow keeps printing new messages (--json: one {"event":"message",…} per line) until Ctrl-C.',
       'Reads the running agent\'s inbox through its API, else the data dir\'s store directly.',
+      'Ping/pong (presence heartbeats, molt ping) are answered but not kept here unless sent exactly-once.',
       'A data dir without an agent (no identity) is an error (exit 1, E_AGENT_NOT_FOUND): nothing is created.'
     ].join('\n'),
     options: {
