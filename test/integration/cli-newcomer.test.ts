@@ -64,9 +64,9 @@ describe('a request to a bare agent', () => {
     try {
       const res = await fetch(`http://127.0.0.1:${served.listening.apiPort}/v1/stream`, { headers: { authorization: `Bearer ${await apiToken(served)}` }, signal: controller.signal })
       expect(res.status).toBe(200)
-      const { code, stderr } = await molt(['send', served.listening.addresses[0], '--op', 'task', '--payload', '{"action":"create","task_id":"t1"}', '--timeout', '1500', '--data-dir', asker.dataDir])
+      const { code, stderr } = await molt(['send', served.listening.addresses[0], '--op', 'task', '--payload', '{"action":"create","task_id":"t1"}', '--timeout', '5000', '--data-dir', asker.dataDir])
       expect(code).toBe(1)
-      expect(stderr).toMatch(/no reply to task .* within 1500 ms: the peer acknowledged it but sent no reply \(nothing there answers "task"/)
+      expect(stderr).toMatch(/no reply to task .* within 5000 ms: the peer acknowledged it but sent no reply \(nothing there answers "task"/)
       expect(stderr).toContain('molt send --no-wait')
     } finally {
       controller.abort()
@@ -77,9 +77,9 @@ describe('a request to a bare agent', () => {
   it('--keep-unhandled keeps the old silence', async () => {
     const quiet = await startAgent(await sandbox.dir(), ['--keep-unhandled'])
     try {
-      const { code, stderr } = await molt(['send', quiet.listening.addresses[0], '--op', 'query', '--payload', '{"domain":"weather"}', '--timeout', '1500', '--data-dir', asker.dataDir])
+      const { code, stderr } = await molt(['send', quiet.listening.addresses[0], '--op', 'query', '--payload', '{"domain":"weather"}', '--timeout', '5000', '--data-dir', asker.dataDir])
       expect(code).toBe(1)
-      expect(stderr).toMatch(/within 1500 ms: the peer acknowledged it/)
+      expect(stderr).toMatch(/within 5000 ms: the peer acknowledged it/)
     } finally {
       await quiet.stop()
     }
