@@ -14,7 +14,7 @@ import { peerIdOf, routeOver, type Route } from './routing/route.js'
 import { createMessage, signMessage, MoltSpeakError, errorPayload, pong, ping as pingPayload } from './moltspeak/index.js'
 import type { AgentRef, MoltMessage, Op, Classification } from './moltspeak/index.js'
 import { NotStartedError, RequestTimeoutError } from './errors.js'
-import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
+import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE, READER_GRACE } from './constants.js'
 import { existsSync } from 'node:fs'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { InvalidParametersError } from '@libp2p/interface'
@@ -881,8 +881,6 @@ const MAX_UNSTORED = 10_000
 /** Ops whose sender waits for a reply and that no built-in handler answers (ping and discover are answered by the node) */
 const REQUEST_OPS: ReadonlySet<Op> = new Set<Op>(['hello', 'verify', 'query', 'task', 'tool', 'consent'])
 
-/** ms a messages() reader that stopped still counts as one (an API stream client reconnecting) */
-const READER_GRACE = 30_000
 
 /**
  * Protocol housekeeping: ping/pong (the presence heartbeat, `molt ping`).
