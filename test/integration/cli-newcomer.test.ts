@@ -126,7 +126,7 @@ describe('ping/pong housekeeping', () => {
     }
   }, SLOW)
 
-  it('an exactly-once ping is stored: its id must outlive a restart', async () => {
+  it('an exactly-once ping is stored, where exactly-once keeps its id across restarts', async () => {
     const sent = JSON.parse((await molt(['send', bare.listening.addresses[0], '--op', 'ping', '--payload', '{"nonce":"kept"}', '--no-wait', '--delivery', 'exactly-once', '--json', '--data-dir', asker.dataDir])).stdout)
     expect(sent.status).toBe('delivered')
     const inbox = JSON.parse((await molt(['inbox', '--json', '--limit', '1000', '--data-dir', bare.dataDir])).stdout)
