@@ -7,12 +7,12 @@ import { requireAgentHere } from '../agent-here.js'
 export const peers: Command = {
   spec: {
     name: 'peers',
-    summary: 'List the peers this agent knows: status (connected / seen / stale), role (agent / relay), last seen, route, name, rtt',
+    summary: 'List the peers this agent knows: status, role (agent / relay), last seen, route, name, RTT',
     details: [
       '`seen`: not connected now but seen within the last 5 minutes; `stale`: longer ago.',
       'ROLE comes from the protocols a peer serves (identify): `agent` speaks /molt/speak, `relay` serves the',
       'circuit relay hop or the mailbox protocol; `-` before identify or for other libp2p software.',
-      'RTT is the last MoltSpeak ping (the presence heartbeat every 60 s, or `molt ping`), else libp2p\'s',
+      'RTT is this agent\'s last MoltSpeak ping of the peer (the heartbeat every 60 s, or `molt ping`), else libp2p\'s',
       'connection monitor (every 10 s while connected; relays only have this one). With --json prints one array of',
       '{peerId, status, role?, agentVersion?, lastSeen (Unix ms), route?, addresses, name?, org?, capabilities, rttMs?, load?, queueDepth?}.',
       'Only a running agent knows peers: without one, the list is empty. A data dir without an agent (no identity)',
