@@ -593,8 +593,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   }
 
   async ping (peer: PeerInput, options: { signal?: AbortSignal, timeout?: number } = {}): Promise<{ rtt: number, pong: MoltMessage }> {
-    const peerId = await this.resolvePeer(peer, options)
     const start = performance.now()
+    const peerId = await this.resolvePeer(peer, options)
     const p = pingPayload({}) as Record<string, unknown>
     const reply = await this.request(peerId, { op: 'ping', p }, options)
     if (reply.op !== 'pong' || reply.p.nonce !== p.nonce) {
