@@ -17,7 +17,7 @@ import {
 } from './moltspeak/index.js'
 import type { AgentRef, MoltMessage, Op, Classification } from './moltspeak/index.js'
 import { NotStartedError, RequestTimeoutError } from './errors.js'
-import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
+import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE, READER_GRACE } from './constants.js'
 import { existsSync } from 'node:fs'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { InvalidParametersError } from '@libp2p/interface'
@@ -97,6 +97,15 @@ export interface MoltNodeOptions {
   libp2pMetrics?: boolean
   /** Attestations, scores and the inbox policy (protocols/trust.md). @default config `trust` */
   trust?: Partial<Omit<TrustInit, 'identity' | 'db'>>
+  /**
+   * A request (hello, verify, query, task, tool or consent without `re`) that
+   * nothing here answers — no handler for its op, no `message` listener but
+   * passive ones, no `messages()` reader (the local API's /v1/stream clients)
+   * now or in the last READER_GRACE ms — is stored in the inbox either way.
+   * `keep`: no reply (the requester times out). `refuse`: also answered at once
+   * with an `error` E_CAPABILITY_UNKNOWN naming the op. @default 'keep' (`molt agent`: 'refuse')
+   */
+  unhandledRequests?: 'keep' | 'refuse'
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -251,7 +260,10 @@ export interface MoltNode {
   readonly trust: TrustService
   /** This node's relay mailboxes: `node.mailbox.purge(sender)` deletes what a sender left there (protocols/mailbox.md "Purge") */
   readonly mailbox: Pick<MailboxClient, 'purge'>
-  addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
+  /** Every inbox entry as it arrives. `passive: true`: a listener that only watches (logs) and never answers requests (see `unhandledRequests`) */
+  addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void, options?: { passive?: boolean }): void
+  /** Protocol housekeeping not kept in the inbox: ping/pong (cursor 0); see protocols/speak.md */
+  addEventListener(type: 'housekeeping', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   /** An outbox message was given up on (expired or refused): the application is told, nothing is dropped silently */
   addEventListener(type: 'dead-letter', listener: (evt: CustomEvent<DeadLetter>) => void): void
   /** A queued message was delivered or handed to relay mailboxes later */
@@ -299,6 +311,14 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   private messageListeners = 0
   /** Peers whose `hello` listed extensions without molt's: they get schema-only messages (protocols/speak.md, Conformance) */
   private readonly plainPeers = new Set<string>()
+  /** 'message' listeners added with `{ passive: true }`: they watch (the CLI's message lines) and never answer */
+  private readonly passiveListeners = new Set<unknown>()
+  /** messages() iterators running now: the local API's stream clients, SDK readers */
+  private readers = 0
+  /** When the last reader stopped (performance.now()): a stream client reconnecting within READER_GRACE still counts */
+  private readerLeftAt = -Infinity
+  /** See MoltNodeOptions.unhandledRequests */
+  unhandledRequests: 'keep' | 'refuse' = 'keep'
   /**
    * `peer/id` of messages dispatched whose inbox write then failed (disk full):
    * when the sender retries them they are stored, not dispatched again.
@@ -371,14 +391,25 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     return this.libp2p.getMultiaddrs()
   }
 
-  override addEventListener (type: string, listener: any, options?: boolean | { once?: boolean, signal?: AbortSignal }): void {
-    if (type === 'message') this.messageListeners++
+  override addEventListener (type: string, listener: any, options?: boolean | { once?: boolean, signal?: AbortSignal, passive?: boolean }): void {
+    if (type === 'message') {
+      this.messageListeners++
+      if (typeof options === 'object' && options.passive === true) this.passiveListeners.add(listener)
+    }
     super.addEventListener(type, listener, options)
   }
 
   override removeEventListener (type: string, listener: any, options?: boolean | EventListenerOptions): void {
-    if (type === 'message') this.messageListeners = Math.max(0, this.messageListeners - 1)
+    if (type === 'message') {
+      this.messageListeners = Math.max(0, this.messageListeners - 1)
+      this.passiveListeners.delete(listener)
+    }
     super.removeEventListener(type, listener, options)
+  }
+
+  /** Whether anything may answer requests without a handler: a non-passive listener or a messages() reader (now or just gone) */
+  private hasReader (): boolean {
+    return this.messageListeners > this.passiveListeners.size || this.readers > 0 || performance.now() - this.readerLeftAt < READER_GRACE
   }
 
   async resolvePeer (peer: PeerInput, options: { signal?: AbortSignal } = {}): Promise<PeerId> {
@@ -495,8 +526,14 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     })
     // the timer may reject before send() returns: never leave that rejection unhandled
     reply.catch(() => {})
+    let acked = false
     const timer = setTimeout(() => {
-      this.requests.get(message.id)?.reject(new RequestTimeoutError(`no reply to ${message.op} ${message.id} from ${peerId} within ${timeout} ms`))
+      // say why: silence after the peer's ack means nothing there answered this op
+      const why = acked
+        ? `: the peer acknowledged it but sent no reply (nothing there answers "${message.op}" — no handler, no API client reading its messages — or it is still working). ` +
+          'Ask its operator, wait longer (timeout), or only deliver it (send(), `molt send --no-wait`)'
+        : ': the peer did not acknowledge it either (unreachable, or too busy)'
+      this.requests.get(message.id)?.reject(new RequestTimeoutError(`no reply to ${message.op} ${message.id} from ${peerId} within ${timeout} ms${why}`))
     }, timeout)
     const onAbort = (): void => { this.requests.get(message.id)?.reject(options.signal?.reason) }
     options.signal?.addEventListener('abort', onAbort, { once: true })
@@ -504,7 +541,10 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       // a request is answered now or not at all: no outbox, no mailbox
       const sent = this.resolver.connect(peerId, { signal: AbortSignal.any([AbortSignal.timeout(timeout), ...(options.signal != null ? [options.signal] : [])]) })
         .then(async () => this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)).then(
-        () => { this.metrics.sent(init.op, this.routeTo(peerId).route) },
+        () => {
+          acked = true
+          this.metrics.sent(init.op, this.routeTo(peerId).route)
+        },
         (err) => {
           this.metrics.sendFailed(err, options.signal)
           throw err
@@ -546,6 +586,16 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   }
 
   async * messages (options: { after?: number, signal?: AbortSignal } = {}): AsyncGenerator<ReceivedMessage> {
+    this.readers++
+    try {
+      yield * this.readInbox(options)
+    } finally {
+      this.readers--
+      this.readerLeftAt = performance.now()
+    }
+  }
+
+  private async * readInbox (options: { after?: number, signal?: AbortSignal }): AsyncGenerator<ReceivedMessage> {
     let cursor = options.after ?? this.inboxStore.lastCursor
     const signal = options.signal
     while (signal?.aborted !== true && !this.stopped) {
@@ -581,7 +631,14 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     if (reply.op !== 'pong' || reply.p.nonce !== p.nonce) {
       throw new MoltSpeakError('E_INVALID_PARAM', 'pong does not echo the ping nonce', { field: 'p.nonce' })
     }
-    return { rtt: performance.now() - start, pong: reply }
+    const rtt = performance.now() - start
+    // every ping, not only the heartbeat's, is what `peers()` reports as the peer's rtt
+    this.discovery?.presence.seen(peerId.toString(), {
+      rttMs: rtt,
+      load: typeof reply.p.load === 'number' ? reply.p.load : undefined,
+      queueDepth: typeof reply.p.queue_depth === 'number' ? reply.p.queue_depth : undefined
+    })
+    return { rtt, pong: reply }
   }
 
   async discover (capability: string, options: DiscoverOptions = {}): Promise<DiscoveredAgent[]> {
@@ -643,7 +700,9 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     batch = batch.filter(item => this.trust.inboxDecision(item.peer) !== 'hold' || (this.trust.hold(item.peer, item.message), false))
     if (batch.length === 0) return
     const receivedAt = Date.now()
-    const { cursors, stored } = this.inboxStore.append(batch.map(item => ({
+    // heartbeat ping/pong are answered and matched below but never stored: they would push real messages out of the bounded inbox
+    const kept = batch.filter(item => !isHousekeeping(item.message))
+    const { cursors, stored } = kept.length === 0 ? { cursors: [], stored: Promise.resolve() } : this.inboxStore.append(kept.map(item => ({
       json: item.json,
       peer: item.peer.toString(),
       route: item.route,
@@ -653,12 +712,15 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         ? { id: item.message.id, dedupUntil: Math.max(item.message.exp ?? 0, item.message.ts + REPLAY_WINDOW) }
         : {})
     })))
+    const cursorOf = new Map(kept.map((item, i) => [item, cursors[i]]))
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]
       if (i === 0 || batch[i - 1].peer !== item.peer) this.discovery?.presence.seen(item.peer.toString())
-      if (this.unstored.size > 0 && this.unstored.delete(`${item.peer.toString()}/${item.message.id}`)) continue
+      const cursor = cursorOf.get(item)
+      if (cursor !== undefined && this.unstored.size > 0 && this.unstored.delete(`${item.peer.toString()}/${item.message.id}`)) continue
       this.metrics.received(item.message.op, item.route)
-      this.dispatch({ cursor: cursors[i], receivedAt, peer: item.peer.toString(), route: item.route, message: item.message }, item)
+      // cursor 0: housekeeping, not in the inbox
+      this.dispatch({ cursor: cursor ?? 0, receivedAt, peer: item.peer.toString(), route: item.route, message: item.message }, item)
     }
     try {
       await stored
@@ -666,7 +728,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       // not stored, so not acknowledged (speak REJECTs E_INTERNAL, a mailbox fetch is not acked): the sender
       // retries with the same ids, which must then be taken as new, not acked as duplicates of what was never
       // kept (test/faults/disk-full.test.ts); they were dispatched already, so they are only stored then
-      for (const item of batch) {
+      for (const item of kept) {
         const key = `${item.peer.toString()}/${item.message.id}`
         this.replay.forget(key)
         this.unstored.add(key)
@@ -674,8 +736,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       }
       throw err
     }
-    this.dispatchEvent(new Event('stored'))
-    for (const item of batch) {
+    if (kept.length > 0) this.dispatchEvent(new Event('stored'))
+    for (const item of kept) {
       if (molt(item.message)?.receipt === true) this.sendReceipt(item, receivedAt)
     }
   }
@@ -759,9 +821,15 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       if (pending?.peer === entry.peer) pending.resolve(message)
     }
     if (message.op === 'hello') this.noteHello(entry.peer, message)
-    if (this.messageListeners > 0) this.dispatchEvent(new CustomEvent('message', { detail: entry }))
+    if (entry.cursor === 0) this.dispatchEvent(new CustomEvent('housekeeping', { detail: entry }))
+    else if (this.messageListeners > 0) this.dispatchEvent(new CustomEvent('message', { detail: entry }))
     const handler = this.handlers.get(message.op)
-    if (handler == null) return
+    if (handler == null) {
+      if (this.unhandledRequests === 'refuse' && message.re == null && REQUEST_OPS.has(message.op) && !this.hasReader()) {
+        this.refuseUnhandled(item.peer, message)
+      }
+      return
+    }
     Promise.resolve()
       .then(async () => handler(message, { peer: item.peer, route: item.route, entry }))
       .then(async (result) => {
@@ -778,7 +846,19 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       })
   }
 
-  private async sendReply (peer: PeerId, request: MoltMessage, init: MessageInit): Promise<void> {
+  /** A request nothing here answers (unhandledRequests 'refuse'): say so now rather than let the requester wait */
+  private refuseUnhandled (peer: PeerId, request: MoltMessage): void {
+    const p = errorPayload('E_CAPABILITY_UNKNOWN',
+      `nothing on this agent answers "${request.op}" (no handler, no API client reading its messages): the message is kept in its inbox, unanswered. ` +
+      `Its operator can answer ${request.op} with an SDK handler (node.handle) or a local API client on /v1/stream (protocols/speak.md)`,
+      { field: 'op', context: { op: request.op } })
+    // best-effort: a requester that still waits is connected now; one that sent and left needs no queued error
+    this.sendReply(peer, request, { op: 'error', p: p as unknown as Record<string, unknown> }, { delivery: 'best-effort' }).catch((err: Error) => {
+      this.log('could not refuse the unanswered %s %s from %p - %e', request.op, request.id, peer, err)
+    })
+  }
+
+  private async sendReply (peer: PeerId, request: MoltMessage, init: MessageInit, options?: SendOptions): Promise<void> {
     if (this.stopped) return
     // a peer that speaks only the v0.1 schema gets schema error codes
     const p = init.op === 'error' && init.p != null && this.plainPeers.has(peer.toString()) ? schemaErrorPayload(init.p as ErrorPayload) : init.p
@@ -789,7 +869,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       to: { agent: request.from.agent, org: request.from.org },
       // never `pii` without our own pii_meta, never `sec` across orgs: the reply would be invalid
       cls: replyClassification(request, init, this.agent.org)
-    })
+    }, options)
   }
 
   /** Remember whether a peer's hello listed molt's extensions (bounded: the oldest is forgotten first) */
@@ -832,6 +912,21 @@ const MAX_PLAIN_PEERS = 10_000
 /** Ids remembered as dispatched but not stored (DefaultMoltNode.unstored) */
 const MAX_UNSTORED = 10_000
 
+/** Ops whose sender waits for a reply and that no built-in handler answers (ping and discover are answered by the node) */
+const REQUEST_OPS: ReadonlySet<Op> = new Set<Op>(['hello', 'verify', 'query', 'task', 'tool', 'consent'])
+
+
+/**
+ * Protocol housekeeping: ping/pong (the presence heartbeat, `molt ping`).
+ * Answered and matched, never stored in the inbox, unless the sender asked
+ * for exactly-once (the inbox then keeps its id across restarts) or a receipt.
+ */
+function isHousekeeping (message: MoltMessage): boolean {
+  if (message.op !== 'ping' && message.op !== 'pong') return false
+  const ext = molt(message)
+  return ext?.delivery !== 'exactly-once' && ext?.receipt !== true
+}
+
 /** Create and start a molt node: identity from the data dir, libp2p with molt's services, the inbox in LevelDB */
 export async function createMoltNode (options: MoltNodeOptions = {}): Promise<MoltNode> {
   const dataDir = resolveDataDir(options.dataDir)
@@ -858,6 +953,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     const outbox = new Outbox(db, { maxMessages: options.outboxMaxMessages ?? MAX_OUTBOX_MESSAGES, maxDeadLetters: MAX_DEAD_LETTERS })
     await outbox.open()
     const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false, outbox, replay)
+    node.unhandledRequests = options.unhandledRequests ?? 'keep'
     const metrics = node.metrics = new AgentMetrics({ processMetrics: options.processMetrics })
 
     const relays = options.relays ?? config.relays

@@ -3,6 +3,7 @@ import { resolveDataDir } from '../config/index.js'
 import { ApiError, toHttpError } from '../api/index.js'
 import { commandHelp, mainHelp, parseCommandArgs, stringFlag, booleanFlag } from './args.js'
 import { UsageError } from './errors.js'
+import { NoAgentError } from './agent-here.js'
 import { Output } from './output.js'
 import type { Command } from './command.js'
 import { init } from './commands/init.js'
@@ -60,6 +61,10 @@ async function main (argv: string[]): Promise<number> {
     if (controller.signal.aborted) {
       out.error('E_INTERNAL', 'interrupted')
       return 130
+    }
+    if (err instanceof NoAgentError) {
+      out.error(err.code, err.message)
+      return 1
     }
     const { code, message } = err instanceof ApiError ? err : toHttpError(err)
     out.error(code, oneLine(message, err))

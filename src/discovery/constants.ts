@@ -45,3 +45,6 @@ export const STALE_AFTER = 5 * minute
 
 /** Known peers remembered by presence; least recently seen are forgotten first */
 export const PRESENCE_MAX_PEERS = 10_000
+
+/** Longest identify agent version (peer-supplied text) presence keeps, in chars */
+export const MAX_AGENT_VERSION_LENGTH = 128

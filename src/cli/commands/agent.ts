@@ -38,7 +38,13 @@ export const agent: Command = {
       '--log-format json turns the event lines (listening, message, stopping, errors; peer:connect and',
       'peer:disconnect at debug) into one {"ts","level","msg",…} object per line on stdout. A message line',
       'names the message (id, op, from, peer, route) but never carries its payload: read that from the',
-      'inbox (molt inbox, the local API). DEBUG=molt:*,libp2p:* still adds libp2p\'s debug lines on stderr.'
+      'inbox (molt inbox, the local API). DEBUG=molt:*,libp2p:* still adds libp2p\'s debug lines on stderr.',
+      '',
+      'A request (hello, verify, query, task, tool, consent) that nothing here answers — no --echo, no local API',
+      'client on /v1/stream (now or in the last 30 s) — is kept in the inbox and answered at once with an error',
+      'E_CAPABILITY_UNKNOWN naming the op, so the sender does not wait in vain (--keep-unhandled: no reply).',
+      'Heartbeat ping/pong are answered but neither stored in the inbox nor printed (--show-housekeeping prints them).',
+      'If stdout closes (molt agent | head), the agent stops printing and keeps running; stop it with SIGTERM.'
     ].join('\n'),
     options: {
       listen: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'listen address for this run, not saved (default: config.json listen, whose port-0 entries are pinned to the ports picked at the first start)' },
@@ -47,6 +53,8 @@ export const agent: Command = {
       bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; saved to config.json discovery.bootstrap for later starts' },
       relay: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'circuit relay to stay reachable through (multiaddr ending in /p2p/<PeerId>); saved to config.json relays for later starts; reservations are kept on two' },
       echo: { type: 'boolean', description: `demo/test aid: answer ${ECHO_OPS.join('/')} with respond {status:"success",data:{echo:<request p>}}` },
+      'keep-unhandled': { type: 'boolean', description: 'do not answer requests nothing here handles (for API clients that poll GET /v1/messages): the sender times out' },
+      'show-housekeeping': { type: 'boolean', description: 'also print a line for each ping/pong (presence heartbeats, molt ping); the inbox keeps them only when sent exactly-once' },
       ...LOG_OPTIONS
     }
   },
@@ -87,7 +95,8 @@ export const agent: Command = {
       bootstrap,
       relays,
       // one node in this process: libp2p's own metrics join molt's on /metrics
-      libp2pMetrics: true
+      libp2pMetrics: true,
+      unhandledRequests: booleanFlag(args.values, 'keep-unhandled') ? 'keep' : 'refuse'
     }).catch((err: Error) => { throw explainListenFailure(err, listen !== undefined) })
     let server
     try {
@@ -100,12 +109,16 @@ export const agent: Command = {
     }
 
     let early: ReceivedMessage[] | undefined = []
+    // passive: printing a line is not answering, so requests nothing handles are still refused
     node.addEventListener('message', (evt: CustomEvent<ReceivedMessage>) => {
       if (early != null) early.push(evt.detail)
       else out.message(evt.detail)
-    })
+    }, { passive: true })
     if (booleanFlag(args.values, 'echo')) {
       for (const op of ECHO_OPS) node.handle(op, echo)
+    }
+    if (booleanFlag(args.values, 'show-housekeeping')) {
+      node.addEventListener('housekeeping', (evt: CustomEvent<ReceivedMessage>) => { out.message(evt.detail, { housekeeping: true }) })
     }
     if (out.enabled('debug')) {
       node.libp2p.addEventListener('peer:connect', (evt) => {

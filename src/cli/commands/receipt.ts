@@ -1,5 +1,6 @@
 import { integerFlag, onePositional, stringFlag } from '../args.js'
 import { openNetwork } from '../network.js'
+import { requireAgentHere } from '../agent-here.js'
 import { describeReceipt, SEND_EXIT } from './send.js'
 import type { Command } from '../command.js'
 
@@ -28,6 +29,7 @@ export const receipt: Command = {
   async run ({ args, dataDir, out, signal }) {
     const id = onePositional(args, this.spec, '<id>')
     const waitMs = integerFlag(stringFlag(args.values, 'wait'), 'wait', 0, 600_000) ?? DEFAULT_WAIT_MS
+    await requireAgentHere(dataDir)
     const network = await openNetwork(dataDir, signal)
     try {
       // the API's smallest timeout is 1 ms: a stored receipt is still returned at once
