@@ -282,12 +282,13 @@ describe('molt find, card and peers', () => {
     const { code, stdout } = await sandbox.run(['peers', '--data-dir', dave.dataDir])
     expect(code).toBe(0)
     const [header, ...rows] = stdout.trim().split('\n')
-    expect(header).toMatch(/^STATUS\s+LAST SEEN\s+ROUTE\s+AGENT\s+RTT\s+PEER$/)
-    expect(rows.find(r => r.endsWith(carol.listening.peerId))).toMatch(/^connected\s+now\s+direct\s+carol@acme\s/)
+    expect(header).toMatch(/^STATUS\s+ROLE\s+LAST SEEN\s+ROUTE\s+AGENT\s+RTT\s+PEER$/)
+    expect(rows.find(r => r.endsWith(carol.listening.peerId))).toMatch(/^connected\s+agent\s+now\s+direct\s+carol@acme\s/)
   })
 
   it('peers without a running agent prints an empty list', async () => {
     const dir = await sandbox.dir()
+    expect((await sandbox.run(['init', '--data-dir', dir])).code).toBe(0)
     const json = await sandbox.run(['peers', '--json', '--data-dir', dir])
     expect(json.code).toBe(0)
     expect(JSON.parse(json.stdout)).toEqual([])
