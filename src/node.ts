@@ -895,7 +895,8 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       log: node.libp2p.logger.forComponent('molt:delivery'),
       speakSend: async (peer, body, sendOptions) => {
         // resolve first (peer store → routing record → direct → circuit): every attempt, retries included
-        await node.resolver.connect(peer, sendOptions)
+        // (checked here first: no extra await per message on the hot path of an open connection)
+        if (node.libp2p.getConnections(peer).length === 0) await node.resolver.connect(peer, sendOptions)
         await node.libp2p.services.speak.send(peer, body, sendOptions)
       },
       reachesVia: (peer, relay) => node.resolver.reachesVia(peer, relay),
