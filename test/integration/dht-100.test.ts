@@ -61,8 +61,8 @@ beforeAll(async () => {
     await advertiser.update([capability(i)])
     if (process.env.DHT100_VERBOSE != null && i % 10 === 9) process.stderr.write(`${i + 1} nodes up after ${Math.round(performance.now() - started)} ms\n`)
   }
-  // every node has joined: its routing table reaches beyond the bootstrap node
-  await eventually(() => nodes.every(n => ((n.services.dht as any).routingTable.size as number) >= Math.min(10, Math.floor(N / 3))), 1000 * N, 'routing tables')
+  // every node has joined: its routing table holds a DHT server
+  await eventually(() => nodes.every(n => ((n.services.dht as any).routingTable.size as number) >= 1), 1000 * N, 'every node in the DHT').catch((err) => { throw new Error(`${err.message}: ${nodes.map(n => `${(n.services.dht as any).routingTable.size as number}/${n.getConnections().length}`).join(' ')}`) })
   if (process.env.DHT100_VERBOSE != null) process.stderr.write(`network formed after ${Math.round(performance.now() - started)} ms\n`)
 }, 30 * N * 1000)
 
@@ -103,8 +103,13 @@ describe.runIf(process.env.MOLT_DHT_TEST_NODES != null)(`private DHT, ${N} nodes
       let tries = 0
       await eventually(async () => {
         tries++
-        for await (const provider of seeker.contentRouting.findProviders(cid, { signal: AbortSignal.timeout(10_000) })) {
-          if (provider.id.equals(nodes[i].peerId)) return true
+        const signal = AbortSignal.timeout(10_000)
+        try {
+          for await (const provider of seeker.contentRouting.findProviders(cid, { signal })) {
+            if (provider.id.equals(nodes[i].peerId)) return true
+          }
+        } catch (err) {
+          if (!signal.aborted) throw err
         }
         return false
       }, 20_000, `provider of ${capability(i)}`)
