@@ -78,6 +78,13 @@ export interface MoltNodeOptions {
   relays?: string[]
   /** @default 2 */
   maxRelayReservations?: number
+  /**
+   * Publish this agent's signed routing record in the DHT (protocols/routing.md).
+   * A short-lived process sending on behalf of an agent (a one-off `molt send`)
+   * turns it off, so it does not replace the agent's record with its own
+   * passing addresses. @default true
+   */
+  publishRoute?: boolean
   /** Also reserve on relays met on the network (LAN, DHT), after the configured ones. @default config `discovery.discoverRelays` (false) */
   discoverRelays?: boolean
   /** Collect prom-client's default process metrics in `node.metrics` too. @default true */
@@ -846,7 +853,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays
       }),
       // this agent's signed routing record in the DHT (protocols/routing.md)
-      routes: routingRecord({ mailboxRelays: () => node.libp2p == null ? [] : node.relays().map(({ relay, address }) => ({ relay, address })) }),
+      routes: routingRecord({ publish: options.publishRoute, mailboxRelays: () => node.libp2p == null ? [] : node.relays().map(({ relay, address }) => ({ relay, address })) }),
       mailbox: mailboxClient({
         identity,
         relays: () => node.relays().map(({ relay, address }) => ({ relay, address })),
