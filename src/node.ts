@@ -81,6 +81,13 @@ export interface MoltNodeOptions {
   relays?: string[]
   /** @default 2 */
   maxRelayReservations?: number
+  /**
+   * Publish this agent's signed routing record in the DHT (protocols/routing.md).
+   * A short-lived process sending on behalf of an agent (a one-off `molt send`)
+   * turns it off, so it does not replace the agent's record with its own
+   * passing addresses. @default true
+   */
+  publishRoute?: boolean
   /** Also reserve on relays met on the network (LAN, DHT), after the configured ones. @default config `discovery.discoverRelays` (false) */
   discoverRelays?: boolean
   /** Collect prom-client's default process metrics in `node.metrics` too. @default true */
@@ -986,7 +993,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays
       }),
       // this agent's signed routing record in the DHT (protocols/routing.md)
-      routes: routingRecord({ mailboxRelays: () => node.libp2p == null ? [] : node.relays().map(({ relay, address }) => ({ relay, address })) }),
+      routes: routingRecord({ publish: options.publishRoute, mailboxRelays: () => node.libp2p == null ? [] : node.relays().map(({ relay, address }) => ({ relay, address })) }),
       mailbox: mailboxClient({
         identity,
         relays: () => node.relays().map(({ relay, address }) => ({ relay, address })),
@@ -1037,7 +1044,8 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       log: node.libp2p.logger.forComponent('molt:delivery'),
       speakSend: async (peer, body, sendOptions) => {
         // resolve first (peer store → routing record → direct → circuit): every attempt, retries included
-        await node.resolver.connect(peer, sendOptions)
+        // (checked here first: no extra await per message on the hot path of an open connection)
+        if (node.libp2p.getConnections(peer).length === 0) await node.resolver.connect(peer, sendOptions)
         await node.libp2p.services.speak.send(peer, body, sendOptions)
       },
       reachesVia: (peer, relay) => node.resolver.reachesVia(peer, relay),

@@ -107,6 +107,14 @@ describe('reach an agent by its PeerId alone', () => {
     await probe.stop()
   })
 
+  it('a one-off sender (fresh, bootstraps from its relay, publishes no record of its own) delivers to B by PeerId at once', async () => {
+    const once = await hiddenAgent('once', r1, { publishRoute: false })
+    const sent = await once.send(b.peerId.toString(), { op: 'query', p: { domain: 'one-off' } })
+    expect(sent).toMatchObject({ status: 'delivered', route: 'relayed', relay: r2.peerId.toString() })
+    expect(once.libp2p.services.routes.current()).toBeUndefined()
+    await once.stop()
+  })
+
   it('B offline: a sender that never met it gets `stored` at R2, sealed; B restarts and finds it in its inbox', async () => {
     await b.stop()
     const c = await hiddenAgent('c', r1)
