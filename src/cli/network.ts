@@ -72,7 +72,8 @@ export async function openNetwork (dataDir: string, signal: AbortSignal, options
   const config = applyEnv(await loadConfig(dataDir))
   const relays = [...new Set([...config.relays, ...(options.relays ?? [])])]
   const bootstrap = [...new Set([...config.discovery.bootstrap, ...(options.bootstrap ?? [])])]
-  const node = await createMoltNode({ dataDir, listen: SHORT_LIVED_LISTEN, bootstrap, relays })
+  // a DHT client that publishes no routing record: it is gone in seconds, and its record would outlive it by a day
+  const node = await createMoltNode({ dataDir, listen: SHORT_LIVED_LISTEN, bootstrap, relays, publishRoute: false, dht: { clientMode: true } })
   return new NodeNetwork(node, signal, bootstrap.length + relays.length > 0)
 }
 
