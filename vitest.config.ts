@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // installs the system tools the suites need when missing (root + apt), once
+    globalSetup: ['test/setup/tools.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks'

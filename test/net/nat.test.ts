@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { tempRoot } from './namespace.js'
 import { NatNetwork, Driver, MOLT_CLI, assertTopologyTools, sweepStale, startMolt, circuitVia, exited, type MoltProcess, type NsName } from './nat/net.js'
+import { skipWithout } from '../support/tools.js'
 
 /**
  * Agents behind two NATs reach each other only through `molt relay`s:
@@ -35,9 +36,11 @@ const SEQUENCE_N = 200
 /** molt processes log their relay decisions to stderr (shown when a test fails); NAT_DEBUG adds namespaces */
 const DEBUG_ENV = { DEBUG: ['molt:relay', 'molt:relay-client', process.env.NAT_DEBUG].filter(Boolean).join(',') }
 
+const SKIP = skipWithout('test/net/nat.test.ts', 'root', 'ip', 'iptables', 'setpriv')
 const suiteStarted = performance.now()
 // data dirs of every process; the pid in the name lets a later run remove it if this one is killed
 const root = await tempRoot(`molt-nat-${process.pid}-`)
+if (SKIP) await root.remove()
 const net = new NatNetwork(root.dir)
 const relays: Record<string, MoltProcess> = {}
 const agents: Record<string, MoltProcess> = {}
@@ -194,7 +197,7 @@ afterAll(async () => {
   expect(left, 'namespaces of this run left behind').toEqual([])
 }, 60_000)
 
-describe('agents behind two NATs, through molt relays (ip netns topology)', () => {
+describe.skipIf(SKIP)('agents behind two NATs, through molt relays (ip netns topology)', () => {
   it('1. A cannot reach B directly: TCP and `molt send` to B\'s LAN address fail, while A reaches the wan relay', async () => {
     const { A: a, B: b } = agents
     const lanOf = (agent: MoltProcess, ip: string): string => agent.listening.addresses.find(x => x.startsWith(`/ip4/${ip}/tcp/`))!
