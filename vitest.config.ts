@@ -6,7 +6,7 @@ export default defineConfig({
     // installs the system tools the suites need when missing (root + apt), once
     globalSetup: ['test/setup/tools.ts'],
     testTimeout: 30_000,
-    hookTimeout: 30_000,
+    hookTimeout: 60_000,
     pool: 'forks'
   }
 })
