@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { resolveDataDir } from '../config/index.js'
 import { ApiError, toHttpError } from '../api/index.js'
 import { commandHelp, mainHelp, parseCommandArgs, stringFlag, booleanFlag } from './args.js'
@@ -25,9 +27,9 @@ import { mcp } from './commands/mcp.js'
 const COMMANDS: Command[] = [init, id, agent, send, receipt, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp]
 
 /** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted; molt send/receipt add 75 (queued / not yet: SEND_EXIT) */
-async function main (argv: string[]): Promise<number> {
+export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream, stderr?: NodeJS.WritableStream } = {}): Promise<number> {
   const json = argv.includes('--json')
-  const out = new Output(json)
+  const out = new Output(json, io.stdout, io.stderr)
   const [name, ...rest] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     out.text(mainHelp(COMMANDS.map(c => c.spec)))
@@ -82,13 +84,24 @@ function oneLine (message: string, err: any): string {
   return text.replace(/\s*\n\s*/g, ' ')
 }
 
-const out = new Output(false)
-main(process.argv.slice(2)).then(async (code) => {
-  await out.flush()
-  // a stopped node may leave idle timers behind; the command is done
-  process.exit(code)
-}, async (err) => {
-  out.error('E_INTERNAL', `unexpected failure: ${err?.stack ?? err}`)
-  await out.flush()
-  process.exit(1)
-})
+/** True when this file is the program (`molt`), false when a test imports main() to drive it in-process */
+function isProgram (): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+
+if (isProgram()) {
+  const out = new Output(false)
+  main(process.argv.slice(2)).then(async (code) => {
+    await out.flush()
+    // a stopped node may leave idle timers behind; the command is done
+    process.exit(code)
+  }, async (err) => {
+    out.error('E_INTERNAL', `unexpected failure: ${err?.stack ?? err}`)
+    await out.flush()
+    process.exit(1)
+  })
+}

@@ -9,6 +9,7 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import { join } from 'node:path'
 import { runInNamespace, tempRoot } from '../net/namespace.js'
+import { skipWithout } from '../support/tools.js'
 
 const SCENARIO = join(import.meta.dirname, 'disk-full.mjs')
 /** The full disk: small, so filling it is quick */
@@ -36,7 +37,7 @@ async function runScenario (name: 'outbox' | 'mailbox' | 'inbox', timeoutMs = 50
   return result
 }
 
-describe('disk full', () => {
+describe.skipIf(skipWithout('test/faults/disk-full.test.ts', 'root', 'ip', 'unshare'))('disk full', () => {
   it('an agent whose outbox cannot be written: send() rejects with a clear error, nothing half-written, recovers when space returns', async () => {
     const r = await runScenario('outbox')
     expect(r.crashes).toEqual([])

@@ -6,10 +6,11 @@
 import { describe, it, expect, beforeAll } from 'vitest'
 import { join } from 'node:path'
 import { assertNamespacesWork, runInNamespace } from '../net/namespace.js'
+import { skipWithout } from '../support/tools.js'
 
 const SCRIPT = join(import.meta.dirname, 'loss.mjs')
 
-describe('store-and-forward under packet loss between agent and relay', () => {
+describe.skipIf(skipWithout('test/faults/loss.test.ts', 'root', 'ip', 'unshare', 'iptables'))('store-and-forward under packet loss between agent and relay', () => {
   beforeAll(() => { assertNamespacesWork() })
 
   for (const loss of [0.01, 0.05]) {

@@ -9,11 +9,12 @@ import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { join } from 'node:path'
 import { assertNamespacesWork } from '../net/namespace.js'
+import { skipWithout } from '../support/tools.js'
 
 const run = promisify(execFile)
 const SOAK = join(import.meta.dirname, '..', '..', 'dist', 'bench', 'soak', 'run.js')
 
-describe('soak (short)', () => {
+describe.skipIf(skipWithout('test/faults/soak.test.ts', 'root', 'ip', 'unshare', 'iptables'))('soak (short)', () => {
   it('25 s of exactly-once traffic under agent and relay churn and 1% loss: zero lost, zero duplicated', async () => {
     assertNamespacesWork()
     const { stdout } = await run(process.execPath, [SOAK, '--duration', '25s', '--agents', '4', '--rate', '20', '--loss', '0.01', '--json'], { timeout: 200_000 })

@@ -16,6 +16,7 @@ import { openSync, readSync, closeSync, readFileSync } from 'node:fs'
 import { openDatabase } from '../../src/storage/index.js'
 import { Inbox } from '../../src/inbox/index.js'
 import { freePort } from '../../bench/ports.js'
+import { eventually } from '../support/eventually.js'
 
 const WORKER = join(import.meta.dirname, 'worker.mjs')
 const MESSAGES = 10_000
@@ -110,6 +111,16 @@ async function inboxCounts (dataDir: string): Promise<Map<string, number>> {
   }
 }
 
+/**
+ * Until `delivered()` reaches `share` of the messages, or the sender is done:
+ * each kill lands in mid-traffic, at the same point of the run whatever the
+ * machine's speed (a fixed pause would kill a fast run too late, a slow one early)
+ */
+async function progress (delivered: () => number, share: number, done: () => boolean): Promise<void> {
+  const target = Math.ceil(share * MESSAGES)
+  await eventually(() => delivered() >= target || done(), 180_000, `${target} messages delivered`)
+}
+
 async function waitForAll (recipients: () => Set<string>, ledger: string, timeout: number): Promise<{ promised: number, missing: string[] }> {
   const deadline = Date.now() + timeout
   for (;;) {
@@ -187,7 +198,8 @@ describe('store-and-forward under crashes (kill -9)', () => {
 
     let kills = 0
     while (!sender.has('DONE') && kills < 6) {
-      await sleep(500)
+      await progress(() => recipient.got.size, (kills + 1) / 8, () => sender.has('DONE'))
+      if (sender.has('DONE')) break
       await relay.kill('SIGKILL')
       kills++
       await sleep(300)
@@ -217,7 +229,7 @@ describe('store-and-forward under crashes (kill -9)', () => {
 
       let kills = 0
       while (!sender.has('DONE') && kills < 6) {
-        await sleep(600)
+        await progress(() => new Set(recipients.flatMap(r => [...r.got])).size, (kills + 1) / 8, () => sender.has('DONE'))
         if (sender.has('DONE')) break
         if (victim === 'sender') {
           await sender.kill('SIGKILL')

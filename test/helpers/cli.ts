@@ -3,7 +3,8 @@ import { createInterface } from 'node:readline'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { Writable } from 'node:stream'
 import { completion } from '../support/process.js'
 
 /** The built CLI: the tests run after `npm run build` (pretest) */
@@ -48,12 +49,45 @@ export class CliSandbox {
   }
 
   /** Run `molt <args>` to completion */
-  async run (args: string[], timeoutMs = 20_000): Promise<CliResult> {
+  async run (args: string[], timeoutMs = 60_000): Promise<CliResult> {
     const child = spawn(process.execPath, [CLI, ...withoutMdns(args)], { env: await this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
     this.children.add(child)
     const result = await completion(child, timeoutMs)
     this.children.delete(child)
     return result
+  }
+
+  /**
+   * `molt <args>` through the CLI's main() in this process: what `run()` does,
+   * without a process start (≈ 2 s of CPU each, most of it loading libp2p).
+   * For commands that end by themselves where the process boundary is not what
+   * is tested; signals, exit on EPIPE, a `molt agent` that starts need `run()`/`start()`.
+   * $MOLT_HOME is this sandbox's home for the call.
+   */
+  async call (args: string[], timeoutMs = 20_000): Promise<CliResult> {
+    const env = await this.env()
+    const { main } = await cliMain()
+    let stdout = ''
+    let stderr = ''
+    const sink = (append: (text: string) => void): Writable => new Writable({
+      write (chunk: Buffer | string, _encoding, callback) { append(chunk.toString()); callback() }
+    })
+    const home = process.env.MOLT_HOME
+    process.env.MOLT_HOME = env.MOLT_HOME
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const code = await Promise.race([
+        main(args, { stdout: sink(text => { stdout += text }), stderr: sink(text => { stderr += text }) }),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => { reject(new Error(`molt ${args.join(' ')} did not finish within ${timeoutMs} ms; stdout: ${stdout}; stderr: ${stderr}`)) }, timeoutMs)
+        })
+      ])
+      return { code, signal: null, stdout, stderr }
+    } finally {
+      clearTimeout(timer)
+      if (home === undefined) delete process.env.MOLT_HOME
+      else process.env.MOLT_HOME = home
+    }
   }
 
   /** Start a long-running `molt <args>` (agent, inbox --follow) */
@@ -67,7 +101,8 @@ export class CliSandbox {
   /** Start `molt agent --json` on loopback and wait for its listening line */
   async agent (dataDir: string, extra: string[] = []): Promise<RunningAgent> {
     const cli = await this.start(['agent', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', ...extra])
-    const first = await cli.nextLine()
+    // a deadline for a process start on a busy machine, not a speed requirement
+    const first = await cli.nextLine(60_000)
     let listening: Listening
     try {
       listening = JSON.parse(first)
@@ -82,6 +117,14 @@ export class CliSandbox {
     for (const child of this.children) child.kill('SIGKILL')
     await Promise.all(this.dirs.map(async dir => rm(dir, { recursive: true, force: true })))
   }
+}
+
+type CliMain = (argv: string[], io: { stdout?: NodeJS.WritableStream, stderr?: NodeJS.WritableStream }) => Promise<number>
+let loaded: Promise<{ main: CliMain }> | undefined
+/** The built CLI's main() (importing it runs nothing), loaded once per test file */
+async function cliMain (): Promise<{ main: CliMain }> {
+  loaded ??= import(pathToFileURL(CLI).href)
+  return loaded
 }
 
 export interface Listening {
@@ -119,12 +162,12 @@ export class RunningCli {
   }
 
   /** The next stdout line not yet returned */
-  async nextLine (timeoutMs = 15_000): Promise<string> {
+  async nextLine (timeoutMs = 30_000): Promise<string> {
     return this.waitFor(() => this.lines.length > this.read ? this.lines[this.read++] : undefined, timeoutMs)
   }
 
   /** The first JSON stdout line (from the start) that `predicate` accepts */
-  async waitForJson<T = any> (predicate: (value: any) => boolean, timeoutMs = 15_000): Promise<T> {
+  async waitForJson<T = any> (predicate: (value: any) => boolean, timeoutMs = 30_000): Promise<T> {
     return this.waitFor(() => {
       for (const line of this.lines) {
         try {

@@ -348,10 +348,9 @@ describe('GET /v1/stream over WebSocket', () => {
   it('closes with 1001 when the API server closes', async () => {
     const other = await startApiServer(alice, { token })
     const stream = await openStream('/v1/stream', { api: other })
-    const started = performance.now()
+    // closing the server closes its sockets itself (1001), not a client timeout
     await other.close()
     expect(await stream.whenClosed()).toEqual({ code: 1001, reason: 'server closing' })
-    expect(performance.now() - started).toBeLessThan(2000)
   })
 
   it('closes with 1001 when the node stops', async () => {

@@ -404,11 +404,10 @@ describe('discovery endpoints', () => {
     const silent = await net.node({ agent: { name: 'silent' } })
     await silent.libp2p.unhandle(CARD_PROTOCOL)
     await silent.libp2p.handle(CARD_PROTOCOL, async () => {})
-    const started = Date.now()
+    // the silent peer never answers: only the request's own timeoutMs can end it, with a 504
     const { status, json } = await call('GET', `/v1/card?peer=${encodeURIComponent(addressOf(silent))}&force=true&timeoutMs=300`)
     expect(status).toBe(504)
     expect(json.error.code).toBe('E_TIMEOUT')
-    expect(Date.now() - started).toBeLessThan(5000)
   })
 })
 

@@ -8,6 +8,7 @@ import { identify } from '@libp2p/identify'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Stream } from '@libp2p/interface'
 import * as varint from 'uint8-varint'
+import { eventually } from '../support/eventually.js'
 import { identityFromKey, type Identity } from '../../src/identity/index.js'
 import { canonicalize } from '../../src/moltspeak/index.js'
 import {
@@ -125,8 +126,8 @@ describe('/molt/card/1.0.0 between two nodes', () => {
     expect(carol.services.cards.stats()).toMatchObject({ fetched: 1, cached: 1 })
     expect(served()).toBe(before + 1)
 
-    await sleep(350)
-    expect(carol.services.cards.cached(bob.peerId)).toBeUndefined()
+    // the 300 ms TTL runs out
+    await eventually(() => carol.services.cards.cached(bob.peerId) === undefined, 10_000, 'the cached card to expire')
     const second = await carol.services.cards.fetch(bob.peerId)
     expect(second).not.toBe(first)
     expect(second).toEqual(first) // bob did not re-sign: same card

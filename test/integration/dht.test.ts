@@ -102,12 +102,10 @@ describe('private DHT (/molt/kad/1.0.0), 12 nodes', () => {
       return ids
     }
     await provider.stop()
-    const stoppedAt = Date.now()
     // the record outlives its provider for a while: discover() must not offer a dead agent meanwhile
     expect(await providers()).toContain(provider.peerId.toString())
     expect((await seeker.discover('test.unique', { signal: AbortSignal.timeout(10_000) })).map(a => a.peerId)).not.toContain(provider.peerId.toString())
     // after validity + one cleanup interval the record is gone from the DHT itself
     await eventually(async () => (await providers()).includes(provider.peerId.toString()) ? undefined : true, VALIDITY + 10_000, 'record expiry')
-    expect(Date.now() - stoppedAt).toBeLessThan(VALIDITY + 10_000)
   }, 60_000)
 })

@@ -206,12 +206,10 @@ describe('molt relay server', () => {
     const dialer = await startClient()
     const opened = Date.now()
     const connection = await dialRelayed(dialer, address, target)
-    await new Promise(resolve => setTimeout(resolve, 1000))
     expect(await echo(connection, 512 * KiB)).toBe(512 * KiB)
-    await eventually(() => connection.status !== 'open', 8000, 'the relayed connection to close') // 'aborted' by the relay
-    const lasted = Date.now() - opened
-    expect(lasted).toBeGreaterThanOrEqual(2500)
-    expect(lasted).toBeLessThan(7000)
+    await eventually(() => connection.status !== 'open', 30_000, 'the relayed connection to close') // 'aborted' by the relay
+    // not before the limit (how long after it depends on how busy the machine is)
+    expect(Date.now() - opened).toBeGreaterThanOrEqual(2500)
     await eventually(() => relay.stats().relayedConnections === 0, 3000, 'the circuit to be counted closed')
     // the reservation itself is untouched: a new relayed connection works
     const again = await dialRelayed(dialer, address, target)

@@ -3,6 +3,7 @@ import { TestNetwork } from '../support/nodes.js'
 import { eventually } from '../support/eventually.js'
 import { newIdentity, record } from '../support/trust.js'
 import { encodeAttestation, TOPIC } from '../../src/services/trust/index.js'
+import { ISSUER_BURST, ISSUER_RATE_PER_MINUTE } from '../../src/services/trust/constants.js'
 import type { MoltNode } from '../../src/index.js'
 import type { Identity } from '../../src/identity/index.js'
 
@@ -16,17 +17,22 @@ const nodes: MoltNode[] = []
 const options = { heartbeatInterval: 0, trust: { syncInterval: 0 } }
 const pubsub = (n: MoltNode): any => n.libp2p.services.pubsub
 const everywhere = (id: string, list = nodes): boolean => list.every(n => n.trust.get(id) !== undefined)
+/** `a` knows `b` subscribes to the trust topic (a publishes to peers it knows subscribe) */
+const subscribed = (a: MoltNode, b: MoltNode): boolean => pubsub(a).getSubscribers(TOPIC).some((p: any) => p.equals(b.peerId))
+/** How long a wait for an event may take before the test gives up (a deadline, not an assertion) */
+const DEADLINE = 30_000
 
 beforeAll(async () => {
   for (let i = 0; i < N; i++) nodes.push(await net.node(options))
   for (let i = 0; i < N; i++) {
     for (const k of [1, 2, 7]) await nodes[i].libp2p.dial(nodes[(i + k) % N].getMultiaddrs()[0])
   }
-  await eventually(() => nodes.every(n => pubsub(n).getMeshPeers(TOPIC).length >= 2), 20_000, 'every node in the mesh')
-}, 60_000)
+  await eventually(() => nodes.every(n => pubsub(n).getMeshPeers(TOPIC).length >= 2), 60_000, 'every node in the mesh')
+  // starting 23 nodes is seconds of CPU: a deadline for a busy machine, not a speed requirement
+}, 180_000)
 afterAll(async () => { await net.cleanup() })
 
-describe(`trust over gossipsub, ${N} nodes`, () => {
+describe(`trust over gossipsub, ${N} nodes`, { timeout: 120_000 }, () => {
   const published: string[] = []
 
   it('attestations published by some nodes reach all', async () => {
@@ -35,17 +41,17 @@ describe(`trust over gossipsub, ${N} nodes`, () => {
       const b = await nodes[i * 4 + 1].trust.attest({ subject: nodes[(i * 4 + 3) % N].peerId, type: 'task_completion', outcome: 'completed', rating: 5, taskId: `t${i}` })
       published.push(a.id, b.id)
     }
-    await eventually(() => published.every(id => everywhere(id)), 15_000, 'all records on all nodes')
+    await eventually(() => published.every(id => everywhere(id)), DEADLINE, 'all records on all nodes')
   })
 
   it('a revoked attestation stops counting everywhere', async () => {
     const subject = nodes[13].peerId
     const att = await nodes[2].trust.attest({ subject, type: 'endorsement', strength: 'exceptional' })
-    await eventually(() => everywhere(att.id), 15_000, 'the record everywhere')
+    await eventually(() => everywhere(att.id), DEADLINE, 'the record everywhere')
     // from an unknown issuer it counts only a little, but it counts
     for (const n of nodes.filter(n => !n.peerId.equals(subject))) expect(n.trust.score(subject).positive).toBeGreaterThan(0)
     const revocation = await nodes[2].trust.revoke(att.id, 'mistake')
-    await eventually(() => nodes.every(n => n.trust.get(att.id)?.revoked === true), 15_000, 'revoked everywhere')
+    await eventually(() => nodes.every(n => n.trust.get(att.id)?.revoked === true), DEADLINE, 'revoked everywhere')
     expect(everywhere(revocation.id)).toBe(true)
     for (const n of nodes.filter(n => !n.peerId.equals(subject))) {
       expect(n.trust.score(subject).explain.some(c => c.id === att.id)).toBe(false)
@@ -59,16 +65,20 @@ describe(`trust over gossipsub, ${N} nodes`, () => {
     const before = rejectedTotal()
     const kept = await nodes[4].trust.submit(record(issuer, nodes[9].moltKey))
     expect(nodes[4].trust.get(kept.attestation.id)).toBeDefined()
-    // two gossip heartbeats: a published record would have been refused (and its publisher penalised) by now
-    await new Promise(resolve => setTimeout(resolve, 2000))
+    // a record nodes[4] issues after it goes the same way to the same peers: once that one is everywhere,
+    // a published copy of the submitted record would have been refused (and its publisher penalised)
+    const marker = await nodes[4].trust.attest({ subject: nodes[9].peerId, type: 'endorsement', strength: 'weak', domain: 'marker' })
+    await eventually(() => everywhere(marker.id), DEADLINE, 'the marker record everywhere')
     expect(rejectedTotal()).toBe(before)
     expect(nodes.filter(n => n !== nodes[4]).every(n => n.trust.gossipScore(nodes[4].peerId) >= 0)).toBe(true)
   })
 
   it('a node started later converges after sync', async () => {
-    const late = await net.node(options)
+    // on a topic nobody publishes to, so gossip (whose message cache may still hold the records) cannot
+    // bring them: what it holds came by the sync it starts when it connects
+    const late = await net.node({ ...options, trust: { ...options.trust, topic: 'molt/trust/late-joiner-test' } })
     await late.libp2p.dial(nodes[5].getMultiaddrs()[0])
-    await eventually(() => published.every(id => late.trust.get(id) !== undefined), 15_000, 'the late node caught up')
+    await eventually(() => published.every(id => late.trust.get(id) !== undefined), DEADLINE, 'the late node caught up')
     expect(late.trust.get(published[published.length - 2])?.revoked).toBe(true)
     expect(late.trust.stats().synced).toBeGreaterThanOrEqual(published.length)
   })
@@ -82,7 +92,8 @@ describe(`trust over gossipsub, ${N} nodes`, () => {
       attacker = await net.node(options)
       victim = await newIdentity()
       for (const n of neighbours()) await attacker.libp2p.dial(n.getMultiaddrs()[0])
-      await eventually(() => neighbours().every(n => pubsub(n).getSubscribers(TOPIC).some((p: any) => p.equals(attacker.peerId))), 10_000, 'attacker subscribed')
+      // both ways: the attacker publishes only to peers it knows subscribe
+      await eventually(() => neighbours().every(n => subscribed(n, attacker) && subscribed(attacker, n)), DEADLINE, 'attacker subscribed')
     })
 
     it('forged, malformed, oversized, future-dated and self records are rejected and the publisher penalised', async () => {
@@ -97,10 +108,13 @@ describe(`trust over gossipsub, ${N} nodes`, () => {
         ['expired', encodeAttestation(record(me, victim, { issued: Date.now() - 7_200_000, expires: Date.now() - 3_600_000 }))],
         ['self-attestation', encodeAttestation({ ...record(me, victim), subject: { key: attacker.moltKey } })]
       ]
+      const rejectedNow = (n: MoltNode): number => Object.values(n.trust.stats().rejected).reduce((a, b) => a + b, 0)
+      const before = neighbours().map(rejectedNow)
       for (const [, data] of bad) await pubsub(attacker).publish(TOPIC, data)
-      await eventually(() => neighbours().every(n => n.trust.gossipScore(attacker.peerId) < 0), 10_000, 'attacker penalised')
+      // every neighbour refuses each of them, then (at its next score refresh) penalises the attacker
+      await eventually(() => neighbours().every((n, i) => rejectedNow(n) - before[i] >= bad.length), DEADLINE, 'every bad record refused')
+      await eventually(() => neighbours().every(n => n.trust.gossipScore(attacker.peerId) < 0), DEADLINE, 'attacker penalised')
       const rejected = neighbours().map(n => n.trust.stats().rejected)
-      expect(rejected.every(r => Object.values(r).reduce((a, b) => a + b, 0) >= bad.length)).toBe(true)
       expect(rejected[0].AttestationSignatureError).toBeGreaterThan(0)
       expect(rejected[0].SelfAttestationError).toBeGreaterThan(0)
       expect(rejected[0].AttestationFutureError).toBeGreaterThan(0)
@@ -113,16 +127,22 @@ describe(`trust over gossipsub, ${N} nodes`, () => {
       // a fresh flooder: the forger above is graylisted already (its messages are no longer even read)
       const flooder = await net.node(options)
       for (const n of neighbours()) await flooder.libp2p.dial(n.getMultiaddrs()[0])
-      await eventually(() => neighbours().every(n => pubsub(n).getSubscribers(TOPIC).some((p: any) => p.equals(flooder.peerId))), 10_000, 'flooder subscribed')
-      for (let i = 0; i < 120; i++) {
+      await eventually(() => neighbours().every(n => subscribed(n, flooder) && subscribed(flooder, n)), DEADLINE, 'flooder subscribed')
+      const FLOOD = 120
+      // every token any node's bucket for the flooder hands out is taken after this
+      const started = Date.now()
+      for (let i = 0; i < FLOOD; i++) {
         await flooder.trust.attest({ subject: victim.peerId, type: 'warning', severity: 'low', context: `flood ${i}` })
       }
-      await eventually(() => neighbours().every(n => (n.trust.stats().rejected.IssuerRateLimitError ?? 0) > 0), 10_000, 'rate limit hit')
-      await eventually(() => neighbours().every(n => n.trust.gossipScore(flooder.peerId) < 0), 10_000, 'flooder penalised')
-      // the burst (30) passed, the rest did not
-      for (const n of nodes) expect((await n.trust.list({ issuer: flooder.peerId, limit: 1000 })).length).toBeLessThanOrEqual(31)
+      await eventually(() => neighbours().every(n => (n.trust.stats().rejected.IssuerRateLimitError ?? 0) > 0), DEADLINE, 'rate limit hit')
+      await eventually(() => neighbours().every(n => n.trust.gossipScore(flooder.peerId) < 0), DEADLINE, 'flooder penalised')
+      const held = await Promise.all(nodes.map(async n => (await n.trust.list({ issuer: flooder.peerId, limit: 1000 })).length))
+      // the burst passed, then only what the bucket refilled in the time that actually went by (slow on a loaded machine)
+      const allowance = ISSUER_BURST + Math.floor(ISSUER_RATE_PER_MINUTE * (Date.now() - started) / 60_000)
+      for (const count of held) expect(count).toBeLessThanOrEqual(allowance)
+      expect(allowance).toBeLessThan(FLOOD)
       const honest = await nodes[7].trust.attest({ subject: nodes[9].peerId, type: 'endorsement', strength: 'strong' })
-      await eventually(() => everywhere(honest.id), 15_000, 'honest record after the attack')
+      await eventually(() => everywhere(honest.id), DEADLINE, 'honest record after the attack')
     })
 
     it('50 Sybils synced in do not lift the attacker above 0.55 from an honest view', async () => {

@@ -15,7 +15,14 @@ export class TestNetwork {
       ...options,
       dataDir,
       libp2p: {
-        connectionManager: { allow: ['/ip4/127.0.0.1'] } as any,
+        connectionManager: {
+          allow: ['/ip4/127.0.0.1'],
+          // deadlines, not speed requirements: on a loaded 2-core box a Noise handshake can take
+          // longer than libp2p's 6–10 s defaults (meant for real networks), and every dial here is local
+          dialTimeout: 30_000,
+          addressDialTimeout: 30_000,
+          inboundUpgradeTimeout: 30_000
+        } as any,
         ...options.libp2p
       }
     })
