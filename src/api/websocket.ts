@@ -8,6 +8,7 @@ import { HttpError } from './errors.js'
 import { toHttpError } from './error-status.js'
 import { isAllowedOrigin } from './origin.js'
 import { resumeCursor } from './stream.js'
+import { entryJson } from '../inbox/index.js'
 
 /*
  * GET /v1/stream with `Upgrade: websocket`: the same inbox push as the SSE
@@ -129,7 +130,8 @@ export class StreamSockets {
     const keepalive = this.keepalive(ws)
     try {
       for await (const entry of this.node.messages({ after: cursor, signal })) {
-        const text = JSON.stringify(entry)
+        // on its own: an entry that cannot be serialized is a placeholder with its cursor, not a 1011
+        const text = entryJson(entry)
         // backpressure: past the high-water mark, stop reading the inbox until this entry (and all queued before it) reached the kernel
         if (ws.bufferedAmount < this.highWaterMark) ws.send(text)
         else await untilAborted(sendText(ws, text), signal)

@@ -1,4 +1,5 @@
-import type { InboxEntry } from '../inbox/index.js'
+import { unserializable, type InboxEntry, type UnserializableEntry } from '../inbox/index.js'
+import { stringifyOr } from '../json/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
 import type { DiscoveredAgent, KnownPeer } from '../discovery/index.js'
@@ -15,6 +16,8 @@ export interface EventLine {
   note?: boolean
   /** The --json document, when it is not `{ event: msg, ...fields }` */
   json?: unknown
+  /** What --json prints when `json` cannot be serialized. @default an `{"error":…}` line */
+  fallback?: (err: Error) => unknown
 }
 
 /**
@@ -43,8 +46,9 @@ export class Output {
     this.stdout.write((Array.isArray(lines) ? lines.join('\n') : lines) + '\n')
   }
 
-  jsonLine (value: unknown): void {
-    this.stdout.write(JSON.stringify(value) + '\n')
+  /** One JSON line; a value that cannot be serialized prints as `{"error":…}` rather than throwing */
+  jsonLine (value: unknown, fallback: (err: Error) => unknown = unprintable): void {
+    this.stdout.write(stringifyOr(value, fallback) + '\n')
   }
 
   /** A line for people on stdout; nothing in --json mode */
@@ -82,7 +86,7 @@ export class Output {
     if (this.logging?.format === 'json') {
       this.logger?.log(level, msg, line.fields)
     } else if (this.json) {
-      if (line.note !== true) this.jsonLine(line.json ?? { event: msg, ...line.fields })
+      if (line.note !== true) this.jsonLine(line.json ?? { event: msg, ...line.fields }, line.fallback)
     } else if (line.human === undefined) {
       (this.logger ?? new StructuredLogger({ level: 'debug', stream: this.stderr })).log(level, msg, line.fields)
     } else if (line.note === true || level === 'error' || level === 'warn') {
@@ -93,12 +97,18 @@ export class Output {
   }
 
   /** A received message: one line either way; a log line (json log format) names it without its payload */
-  message (entry: InboxEntry): void {
+  message (entry: InboxEntry | UnserializableEntry): void {
+    if (!('message' in entry)) {
+      this.event('warn', 'unserializable', { fields: { cursor: entry.cursor, peer: entry.peer, error: entry.error.message }, human: formatEntry(entry), json: { event: 'message', ...entry } })
+      return
+    }
     const m = entry.message
     this.event('info', 'message', {
       fields: { cursor: entry.cursor, id: m.id, op: m.op, ...(m.re != null ? { re: m.re } : {}), from: `${m.from.agent}@${m.from.org}`, peer: entry.peer, route: entry.route, signed: m.sig != null },
       human: formatEntry(entry),
-      json: { event: 'message', ...entry }
+      json: { event: 'message', ...entry },
+      // a message nested past JSON.stringify's stack: its placeholder (cursor, error) rather than a throw in the listener
+      fallback: err => ({ event: 'message', ...unserializable(entry, err) })
     })
   }
 
@@ -119,8 +129,13 @@ export class Output {
   }
 }
 
+function unprintable (err: Error): unknown {
+  return { error: { code: 'E_INTERNAL', message: `this result cannot be printed as JSON: ${err.message}` } }
+}
+
 /** `<time> <op> from <agent>@<org> (<peer short>) id=<id>` */
-export function formatEntry (entry: InboxEntry): string {
+export function formatEntry (entry: InboxEntry | UnserializableEntry): string {
+  if (!('message' in entry)) return `${new Date(entry.receivedAt).toISOString()} (unprintable) from ${shortPeer(entry.peer)} cursor=${entry.cursor}: ${entry.error.message}`
   const m = entry.message
   const re = m.re != null ? ` re=${m.re}` : ''
   return `${new Date(entry.receivedAt).toISOString()} ${m.op} from ${m.from.agent}@${m.from.org} (${shortPeer(entry.peer)}) id=${m.id}${re}`

@@ -19,3 +19,4 @@ export {
   type Subtask, type ErrorPayloadOptions, type RespondStatus, type TaskAction, type TaskPriority, type StreamAction,
   type ToolAction, type ConsentAction, type ConsentDuration
 } from './builders.js'
+export { checkMessageDepth, checkValueDepth } from './depth.js'
