@@ -42,6 +42,8 @@ export interface StreamSocketsOptions {
   allowedOrigins: ReadonlySet<string>
   /** Interval of the ping frame; a client that has not answered the previous ping by then is dropped */
   keepaliveMs: number
+  /** Throws an HttpError for a request whose Host the server does not answer */
+  checkHost?: (req: IncomingMessage) => void
   /** @default DEFAULT_HIGH_WATER_MARK */
   highWaterMark?: number
 }
@@ -73,6 +75,7 @@ export class StreamSockets {
     let cursor: number
     try {
       if (this.shutdown.signal.aborted) throw new HttpError(503, 'E_INTERNAL', 'the API server is closing')
+      this.options.checkHost?.(req)
       // a page's Origin first: a cross-site page learns nothing, not even whether its token guess was right
       const origin = req.headers.origin
       if (!isAllowedOrigin(origin, this.options.allowedOrigins)) {
