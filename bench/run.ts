@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each measured beside its baseline in the
  * same run; prints markdown tables and writes them to bench/results/latest.md.
  *   --quick            smaller runs (a smoke test)
- *   --only a,b         run only these sections: speak, api, relay, mailbox, discover, lan
+ *   --only a,b         run only these sections: speak, api, relay, mailbox, discover, lan, trust, hostile
  *   --json             print the raw figures as JSON
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -16,6 +16,7 @@ import { runRelayPathBench, runRelayCapacityBench } from './relay.js'
 import { runApiBench } from './api.js'
 import { runMailboxBench } from './mailbox.js'
 import { runTrustBench } from './trust.js'
+import { runHostileBench } from './hostile.js'
 import { fmt } from './stats.js'
 
 const { values } = parseArgs({
@@ -27,10 +28,10 @@ const { values } = parseArgs({
   }
 })
 if (values.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,api,relay,mailbox,discover,lan,trust] [-- --json]\n')
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,api,relay,mailbox,discover,lan,trust,hostile] [-- --json]\n')
   process.exit(0)
 }
-const SECTIONS = ['speak', 'api', 'relay', 'mailbox', 'discover', 'lan', 'trust']
+const SECTIONS = ['speak', 'api', 'relay', 'mailbox', 'discover', 'lan', 'trust', 'hostile']
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map(s => s.trim()))
 for (const s of sections) {
   if (!SECTIONS.includes(s)) {
@@ -166,6 +167,20 @@ if (sections.has('lan')) {
     log(`lan: not run: ${err.message}`)
     out.push('', '### LAN', '', `not run: ${err.message}`)
   }
+}
+
+if (sections.has('hostile')) {
+  log('hostile: an honest peer\'s request/response during a flood of 1 MiB nested-JSON speak frames (24 in flight), beside no attack')
+  const hostile = await runHostileBench({ requests: quick ? 200 : 1000, inFlight: 24, log })
+  figures.hostile = hostile
+  const { baseline, nested, flat } = hostile
+  const ratio = (a: number, b: number): string => `${fmt(a / b, 2)}×`
+  out.push('', '### Nested-JSON flood', '',
+    '| honest request/response | no attack | 1 MiB `[[[[…` frames, 24 in flight | ratio | 1 MiB flat frames (same bytes, no nesting) | target |',
+    '|---|---|---|---|---|---|',
+    `| p50 | ${fmt(baseline.p50, 2)} ms | ${fmt(nested.p50, 2)} ms | ${ratio(nested.p50, baseline.p50)} | ${fmt(flat.p50, 2)} ms | — |`,
+    `| p99 | ${fmt(baseline.p99, 2)} ms | ${fmt(nested.p99, 2)} ms | ${ratio(nested.p99, baseline.p99)} | ${fmt(flat.p99, 2)} ms | ≤ 2× — ${check(nested.p99 / baseline.p99 <= 2)} |`,
+    `| attack frames refused during the run | — | ${fmt(nested.attackFrames)} | — | ${fmt(flat.attackFrames)} | — |`)
 }
 
 if (sections.has('trust')) {

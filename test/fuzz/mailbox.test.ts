@@ -22,7 +22,7 @@ import { PROTOCOL as MAILBOX_PROTOCOL, MAX_FRAME_BYTES } from '../../src/service
 import type { MoltNode } from '../../src/index.js'
 import {
   CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
-  byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson, deepJsonText
+  byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson, deepJsonText, nestingVariants
 } from './support.js'
 
 const net = new TestNetwork()
@@ -83,6 +83,8 @@ const rawInput: fc.Arbitrary<Input> = fc.oneof(
   fc.tuple(fc.nat(4), recipient, fc.array(byteMutation, { minLength: 1, maxLength: 4 })).map(([k, r, ms]) => mutateBytes(encodeFrame({ ...validRequest(k, r), rid: 999_999 }), ms)),
   fc.tuple(lyingLength, fc.uint8Array({ maxLength: 40 })).map(([lie, body]) => concat(lie(body.length), body)),
   fc.constantFrom(100, 5_000).map(depth => { const body = enc.encode(`{"t":"fetch","rid":999999,"x":${deepJsonText(depth)}}`); return concat(encodeLength(body.length), body) }),
+  // issue #15: deep (to 100,000), wide or string-held brackets in any request (the 8 MiB `[` frame: integration/security-decode.test.ts)
+  fc.tuple(fc.nat(4), recipient).chain(([k, r]) => nestingVariants({ ...validRequest(k, r), rid: 999_999 }, ['items', 'keys'], 64 * 1024)).map(v => { const body = enc.encode(v.text); return concat(encodeLength(body.length), body) }),
   fc.uint8Array({ minLength: 1, maxLength: 96 })
 ).map(bytes => ({ kind: 'raw' as const, bytes }))
 
