@@ -1,7 +1,7 @@
 /**
  * Nested-JSON flood (issue #15): an honest peer's request/response latency to
- * an agent with and without an attacker that keeps 24 speak frames of 1 MiB
- * of `[[[[…` in flight, measured in the same run. A third run floods with
+ * an agent with and without an attacker that sends 24 speak frames of 1 MiB
+ * of `[[[[…` per second, measured in the same run. A third run floods with
  * flat 1 MiB frames of the same size (a refused string): what remains of the
  * attack is the cost of the bytes, not of their nesting.
  *
@@ -22,12 +22,12 @@ import { spawnPeer } from './api.js'
 export interface HostileBenchOptions {
   /** Honest requests per phase */
   requests: number
-  /** Attack frames kept in flight */
-  inFlight: number
+  /** Attack frames sent per second */
+  rate: number
   log: (line: string) => void
 }
 
-export interface Phase { p50: number, p99: number, requests: number, attackFrames: number }
+export interface Phase { p50: number, p99: number, requests: number, failures: number, attackFrames: number }
 
 export interface HostileBenchResult {
   baseline: Phase
@@ -81,53 +81,54 @@ export async function runHostileBench (options: HostileBenchOptions): Promise<Ho
 }
 
 /** `count` sequential honest queries: latency percentiles in ms */
-async function probe (honest: MoltNode, peer: PeerId, count: number): Promise<{ p50: number, p99: number, requests: number }> {
+async function probe (honest: MoltNode, peer: PeerId, count: number): Promise<{ p50: number, p99: number, requests: number, failures: number }> {
   const samples: number[] = []
+  let failures = 0
   for (let i = 0; i < count; i++) {
     const t = performance.now()
-    await honest.request(peer, { op: 'query', p: { domain: 'probe', data: i } }, { timeout: 30_000 })
+    try {
+      await honest.request(peer, { op: 'query', p: { domain: 'probe', data: i } }, { timeout: 10_000 })
+    } catch {
+      // a timeout or a dropped connection: counted, and its time is a sample too
+      failures++
+    }
     samples.push(performance.now() - t)
   }
   const { p50, p99 } = summarize(samples)
-  return { p50, p99, requests: count }
+  return { p50, p99, requests: count, failures }
 }
 
-/** Run `measure` while `inFlight` copies of `body` stay in flight over STREAMS raw speak streams */
-async function underFlood (attacker: MoltNode, peer: PeerId, body: Uint8Array, options: HostileBenchOptions, measure: () => Promise<{ p50: number, p99: number, requests: number }>): Promise<Phase> {
-  let running = true
+/**
+ * Run `measure` while the attacker sends `rate` copies of `body` per second,
+ * spread evenly over STREAMS raw speak streams (a stream the target closes is
+ * opened again): the report's 24 frames, every second
+ */
+async function underFlood (attacker: MoltNode, peer: PeerId, body: Uint8Array, options: HostileBenchOptions, measure: () => Promise<{ p50: number, p99: number, requests: number, failures: number }>): Promise<Phase> {
   let refused = 0
-  const perStream = Math.max(1, Math.round(options.inFlight / STREAMS))
-  const loops = Array.from({ length: STREAMS }, async () => {
-    while (running) {
-      let stream: Stream
-      try {
-        stream = await attacker.libp2p.dialProtocol(peer, SPEAK_PROTOCOL)
-      } catch {
-        await new Promise(resolve => setTimeout(resolve, 50))
-        continue
-      }
-      await new Promise<void>((resolve) => {
-        const decoder = new FrameDecoder(2 * 1024 * 1024)
-        let seq = 0
-        const next = (): void => { if (running && stream.writeStatus === 'writable') stream.send(encodeFrame(FRAME_MESSAGE, ++seq, body)) }
-        stream.addEventListener('message', (evt) => {
-          decoder.push(evt.data)
-          for (let f = decoder.next(); f != null; f = decoder.next()) {
-            refused++
-            next()
-          }
-          if (!running) stream.close().catch(() => {}).finally(resolve)
-        })
-        stream.addEventListener('close', () => { resolve() })
-        for (let i = 0; i < perStream; i++) next()
+  const streams: Array<{ stream?: Stream, seq: number, opening?: Promise<void> }> = Array.from({ length: STREAMS }, () => ({ seq: 0 }))
+  const open = (slot: typeof streams[number]): void => {
+    slot.opening ??= attacker.libp2p.dialProtocol(peer, SPEAK_PROTOCOL).then((stream) => {
+      const decoder = new FrameDecoder(2 * 1024 * 1024)
+      stream.addEventListener('message', (evt) => {
+        decoder.push(evt.data)
+        for (let f = decoder.next(); f != null; f = decoder.next()) refused++
       })
-    }
-  })
+      stream.addEventListener('close', () => { slot.stream = undefined })
+      slot.stream = stream
+      slot.seq = 0
+    }, () => {}).finally(() => { slot.opening = undefined })
+  }
+  let turn = 0
+  const timer = setInterval(() => {
+    const slot = streams[turn++ % STREAMS]
+    if (slot.stream?.writeStatus === 'writable') slot.stream.send(encodeFrame(FRAME_MESSAGE, ++slot.seq, body))
+    else open(slot)
+  }, 1000 / options.rate)
   try {
     const phase = await measure()
     return { ...phase, attackFrames: refused }
   } finally {
-    running = false
-    await Promise.race([Promise.all(loops), new Promise(resolve => setTimeout(resolve, 5000))])
+    clearInterval(timer)
+    await Promise.all(streams.map(async slot => slot.stream?.close().catch(() => {})))
   }
 }
