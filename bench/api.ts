@@ -210,7 +210,8 @@ async function openConsumer (name: ConsumerName, node: MoltNode, api: ApiServer,
   return { arrivals, close: () => { controller.abort() } }
 }
 
-async function spawnPeer (): Promise<{ address: string, stop: () => Promise<void> }> {
+/** bench/peer.ts in its own process: a molt node answering `query` on 127.0.0.1 */
+export async function spawnPeer (): Promise<{ address: string, stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [join(here, 'peer.js')], { stdio: ['pipe', 'pipe', 'inherit'] })
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout }).once('line', resolve)

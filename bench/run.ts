@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each measured beside its baseline in the
  * same run; prints markdown tables and writes them to bench/results/latest.md.
  *   --quick            smaller runs (a smoke test)
- *   --only a,b         run only these sections: speak, api, relay, mailbox, discover, lan, trust, reach
+ *   --only a,b         run only these sections: speak, api, relay, mailbox, discover, lan, trust, reach, hostile
  *   --json             print the raw figures as JSON
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -17,6 +17,7 @@ import { runApiBench } from './api.js'
 import { runMailboxBench } from './mailbox.js'
 import { runTrustBench } from './trust.js'
 import { runReachBench } from './reach.js'
+import { runHostileBench } from './hostile.js'
 import { fmt } from './stats.js'
 
 const { values } = parseArgs({
@@ -28,10 +29,10 @@ const { values } = parseArgs({
   }
 })
 if (values.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,api,relay,mailbox,discover,lan,trust,reach] [-- --json]\n')
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,api,relay,mailbox,discover,lan,trust,reach,hostile] [-- --json]\n')
   process.exit(0)
 }
-const SECTIONS = ['speak', 'api', 'relay', 'mailbox', 'discover', 'lan', 'trust', 'reach']
+const SECTIONS = ['speak', 'api', 'relay', 'mailbox', 'discover', 'lan', 'trust', 'reach', 'hostile']
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map(s => s.trim()))
 for (const s of sections) {
   if (!SECTIONS.includes(s)) {
@@ -179,6 +180,21 @@ if (sections.has('lan')) {
     log(`lan: not run: ${err.message}`)
     out.push('', '### LAN', '', `not run: ${err.message}`)
   }
+}
+
+if (sections.has('hostile')) {
+  log('hostile: an honest peer\'s request/response during a flood of 1 MiB nested-JSON speak frames (24 per second), beside no attack')
+  const hostile = await runHostileBench({ requests: quick ? 200 : 1000, rate: 24, log })
+  figures.hostile = hostile
+  const { baseline, nested, flat } = hostile
+  const ratio = (a: number, b: number): string => `${fmt(a / b, 2)}×`
+  out.push('', '### Nested-JSON flood', '',
+    '| honest request/response | no attack | 1 MiB `[[[[…` frames, 24/s | ratio | 1 MiB flat frames, 24/s (same bytes, no nesting) | target |',
+    '|---|---|---|---|---|---|',
+    `| p50 | ${fmt(baseline.p50, 2)} ms | ${fmt(nested.p50, 2)} ms | ${ratio(nested.p50, baseline.p50)} | ${fmt(flat.p50, 2)} ms | — |`,
+    `| p99 | ${fmt(baseline.p99, 2)} ms | ${fmt(nested.p99, 2)} ms | ${ratio(nested.p99, baseline.p99)} | ${fmt(flat.p99, 2)} ms | ≤ 2× — ${check(nested.p99 / baseline.p99 <= 2)} |`,
+    `| attack frames refused during the run | — | ${fmt(nested.attackFrames)} | — | ${fmt(flat.attackFrames)} | — |`,
+    `| honest requests failed (10 s timeout) | ${fmt(baseline.failures)} | ${fmt(nested.failures)} | — | ${fmt(flat.failures)} | 0 |`)
 }
 
 if (sections.has('trust')) {

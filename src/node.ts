@@ -326,6 +326,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   private readerLeftAt = -Infinity
   /** See MoltNodeOptions.unhandledRequests */
   unhandledRequests: 'keep' | 'refuse' = 'keep'
+  /** addEventListener's wrappers (see guarded()): listener → type → wrapper */
+  private readonly guards = new WeakMap<object, Map<string, (evt: Event) => void>>()
   /**
    * `peer/id` of messages dispatched whose inbox write then failed (disk full):
    * when the sender retries them they are stored, not dispatched again.
@@ -403,7 +405,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       this.messageListeners++
       if (typeof options === 'object' && options.passive === true) this.passiveListeners.add(listener)
     }
-    super.addEventListener(type, listener, options)
+    super.addEventListener(type, listener == null ? listener : this.guarded(type, listener), options)
   }
 
   override removeEventListener (type: string, listener: any, options?: boolean | EventListenerOptions): void {
@@ -411,7 +413,38 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       this.messageListeners = Math.max(0, this.messageListeners - 1)
       this.passiveListeners.delete(listener)
     }
-    super.removeEventListener(type, listener, options)
+    super.removeEventListener(type, listener == null ? listener : this.guards.get(listener)?.get(type) ?? listener, options)
+  }
+
+  /**
+   * The listener wrapped so that a throw (or a rejected promise) is logged,
+   * never fatal: Node's EventTarget rethrows a listener's error as an uncaught
+   * exception, so one bad message would take the process down. One wrapper per
+   * listener and type, so removal and de-duplication still work.
+   */
+  private guarded (type: string, listener: ((evt: Event) => unknown) | { handleEvent(evt: Event): unknown }): (evt: Event) => void {
+    let byType = this.guards.get(listener)
+    if (byType == null) this.guards.set(listener, byType = new Map())
+    let guard = byType.get(type)
+    if (guard == null) {
+      const report = (err: unknown): void => { this.listenerFailed(type, err) }
+      guard = (evt: Event): void => {
+        try {
+          const result: unknown = typeof listener === 'function' ? listener.call(this, evt) : listener.handleEvent(evt)
+          if (result instanceof Promise) result.catch(report)
+        } catch (err) {
+          report(err)
+        }
+      }
+      byType.set(type, guard)
+    }
+    return guard
+  }
+
+  private listenerFailed (type: string, err: unknown): void {
+    try {
+      this.log.error('a %s event listener threw - %e', type, err)
+    } catch {}
   }
 
   /** Whether anything may answer requests without a handler: a non-passive listener or a messages() reader (now or just gone) */

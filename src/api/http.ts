@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { HttpError } from './errors.js'
+import { JsonTooDeepError, parseBoundedJson } from '../json/index.js'
 
 /** Read the whole request body, refusing (413) more than `maxBytes` */
 export async function readBody (req: IncomingMessage, maxBytes: number): Promise<Buffer> {
@@ -31,18 +32,24 @@ export async function readBody (req: IncomingMessage, maxBytes: number): Promise
   })
 }
 
-/** Parse a JSON body; an empty or malformed body is E_PARSE */
+/** Parse a JSON body; an empty or malformed body is E_PARSE, one nested too deep E_INVALID_PARAM */
 export function parseJson (body: Buffer): unknown {
   try {
-    return JSON.parse(body.toString('utf8'))
+    return parseBoundedJson(body)
   } catch (err: any) {
+    if (err instanceof JsonTooDeepError) throw new HttpError(400, 'E_INVALID_PARAM', `request body ${err.message}`)
     throw new HttpError(400, 'E_PARSE', `request body is not valid JSON: ${err.message}`)
   }
 }
 
 export function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return
-  const text = JSON.stringify(body)
+  sendJsonText(res, status, JSON.stringify(body), headers)
+}
+
+/** Send an already serialized JSON document */
+export function sendJsonText (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),

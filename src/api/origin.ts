@@ -7,6 +7,22 @@ export function isLoopback (host: string): boolean {
 }
 
 /**
+ * Whether a request's `Host` header names this machine's loopback (any port:
+ * an SSH tunnel may forward another one). A server on 127.0.0.1 answers only
+ * these: a web page the user opens could otherwise point its own DNS name at
+ * 127.0.0.1 (DNS rebinding) and read the answers, since to the browser they
+ * are same-origin. No header (HTTP/1.0; a browser always sends one): allowed.
+ */
+export function isLoopbackHost (host: string | undefined): boolean {
+  if (host === undefined) return true
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]
+  return isLoopback(name.toLowerCase())
+}
+
+/** The status (and why) a server answers a request whose Host is not loopback */
+export const FOREIGN_HOST_STATUS = 403
+
+/**
  * Whether a WebSocket upgrade's `Origin` may connect. WebSockets are not
  * subject to CORS, so without this check any web page the user opens could
  * try the token against the local API. Absent (not a browser): allowed.

@@ -7,7 +7,8 @@ import {
 } from './validate.js'
 import { HttpError } from './errors.js'
 import { serveStream, type StreamContext } from './stream.js'
-import { sendJson } from './http.js'
+import { sendJson, sendJsonText } from './http.js'
+import { entryJson } from '../inbox/index.js'
 import type {
   AckResponse, CardResponse, DiscoverResponse, HealthResponse, IdentityResponse, InboxResponse, PeerInfo, PeersResponse, PingResponse,
   OutboxResponse, ReceiptResponse, RequestResponse, SendResponse
@@ -156,11 +157,13 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     return { reply: await node.request(to, message, { signal, sign, timeout }) }
   }
 
-  const inbox = async ({ url }: RouteContext): Promise<InboxResponse> => {
+  /** Answers an InboxResponse, serializing each entry on its own: one that cannot be is a placeholder, not a 500 for the page */
+  const inbox = async ({ url, res }: StreamContext): Promise<void> => {
     const after = queryInteger(url.searchParams, 'after', 0, 0, Number.MAX_SAFE_INTEGER)
     const limit = queryInteger(url.searchParams, 'limit', DEFAULT_INBOX_PAGE, 1, MAX_INBOX_PAGE)
     const messages = await node.inbox({ after, limit })
-    return { messages, next: messages.at(-1)?.cursor ?? after }
+    const next: InboxResponse['next'] = messages.at(-1)?.cursor ?? after
+    sendJsonText(res, 200, `{"messages":[${messages.map(entryJson).join(',')}],"next":${next}}`)
   }
 
   const ping = async ({ body, signal }: RouteContext): Promise<PingResponse> => {
@@ -213,7 +216,7 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     ['/health/ready', { GET: { stream: readiness, public: true } }],
     ['/v1/health', { GET: { handler: health, public: true } }],
     ['/v1/identity', { GET: { handler: identity } }],
-    ['/v1/messages', { GET: { handler: inbox }, POST: { handler: send } }],
+    ['/v1/messages', { GET: { stream: inbox }, POST: { handler: send } }],
     ['/v1/messages/ack', { POST: { handler: ack } }],
     ['/v1/outbox', { GET: { handler: outbox } }],
     ['/v1/receipts', { GET: { handler: receipt } }],

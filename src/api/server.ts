@@ -7,7 +7,7 @@ import { parseJson, readBody, sendError, sendJson } from './http.js'
 import { toHttpError } from './error-status.js'
 import { createRoutes, type Method } from './routes.js'
 import { TokenCheck } from './auth.js'
-import { isLoopback } from './origin.js'
+import { FOREIGN_HOST_STATUS, isLoopback, isLoopbackHost } from './origin.js'
 import { DEFAULT_KEEPALIVE_MS } from './stream.js'
 import { StreamSockets } from './websocket.js'
 
@@ -56,7 +56,13 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
   const token = new TokenCheck(options.token)
   const keepaliveMs = options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS
   const routes = createRoutes(node, performance.now(), { keepaliveMs })
-  const sockets = new StreamSockets(node, { token, keepaliveMs, allowedOrigins: new Set(options.allowedOrigins ?? []) })
+  // on loopback, only loopback Host names (DNS rebinding); a server exposed with allowRemote is reached by names it cannot know
+  const checkHost = (req: IncomingMessage): void => {
+    if (isLoopback(host) && !isLoopbackHost(req.headers.host)) {
+      throw new HttpError(FOREIGN_HOST_STATUS, 'E_AUTH_FAILED', 'this API answers only to loopback host names (127.0.0.1, localhost, [::1])')
+    }
+  }
+  const sockets = new StreamSockets(node, { token, keepaliveMs, allowedOrigins: new Set(options.allowedOrigins ?? []), checkHost })
 
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const controller = new AbortController()
@@ -64,6 +70,8 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
       if (!res.writableFinished) controller.abort(new Error('client closed the connection'))
     })
     try {
+      // first, for every route (public ones too: /v1/health names the PeerId)
+      checkHost(req)
       const url = new URL(req.url ?? '/', 'http://localhost')
       // `/dir/*` entries take a last path segment as a parameter (GET /v1/trust/{peer})
       const methods = routes.get(url.pathname) ?? routes.get(url.pathname.replace(/\/[^/]+$/, '/*'))

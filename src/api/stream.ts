@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { MoltNode } from '../node.js'
 import { invalid } from './validate.js'
+import { entryJson } from '../inbox/index.js'
 
 /** Default interval of the `: keepalive` comment on an idle stream */
 export const DEFAULT_KEEPALIVE_MS = 15_000
@@ -60,7 +61,7 @@ export async function serveStream (node: MoltNode, { url, req, res, signal }: St
   try {
     for await (const entry of node.messages({ after: cursor, signal })) {
       await writing
-      writing = write(res, `id: ${entry.cursor}\nevent: message\ndata: ${JSON.stringify(entry)}\n\n`, signal)
+      writing = write(res, `id: ${entry.cursor}\nevent: message\ndata: ${entryJson(entry)}\n\n`, signal)
       await writing
     }
   } catch {

@@ -1,7 +1,7 @@
 import type { DeliveryMode } from '../delivery/constants.js'
 import type { OutboxEntry, DeadLetter } from '../delivery/outbox.js'
 import type { DeliveryReceipt, MessageInit, SendResult } from '../node.js'
-import type { InboxEntry } from '../inbox/index.js'
+import type { InboxEntry, UnserializableEntry } from '../inbox/index.js'
 import type { ErrorCode, MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
 import type { DiscoveredAgent, KnownPeer } from '../discovery/index.js'
@@ -48,7 +48,8 @@ export interface RequestRequest extends SendRequest { timeoutMs?: number }
 export interface RequestResponse { reply: MoltMessage }
 
 export interface InboxResponse {
-  messages: InboxEntry[]
+  /** An entry that cannot be serialized is an UnserializableEntry (its cursor and an `error`) */
+  messages: Array<InboxEntry | UnserializableEntry>
   /** Pass as `after` to get what came later */
   next: number
 }

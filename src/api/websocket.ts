@@ -8,6 +8,7 @@ import { HttpError } from './errors.js'
 import { toHttpError } from './error-status.js'
 import { isAllowedOrigin } from './origin.js'
 import { resumeCursor } from './stream.js'
+import { entryJson } from '../inbox/index.js'
 
 /*
  * GET /v1/stream with `Upgrade: websocket`: the same inbox push as the SSE
@@ -41,6 +42,8 @@ export interface StreamSocketsOptions {
   allowedOrigins: ReadonlySet<string>
   /** Interval of the ping frame; a client that has not answered the previous ping by then is dropped */
   keepaliveMs: number
+  /** Throws an HttpError for a request whose Host the server does not answer */
+  checkHost?: (req: IncomingMessage) => void
   /** @default DEFAULT_HIGH_WATER_MARK */
   highWaterMark?: number
 }
@@ -72,6 +75,7 @@ export class StreamSockets {
     let cursor: number
     try {
       if (this.shutdown.signal.aborted) throw new HttpError(503, 'E_INTERNAL', 'the API server is closing')
+      this.options.checkHost?.(req)
       // a page's Origin first: a cross-site page learns nothing, not even whether its token guess was right
       const origin = req.headers.origin
       if (!isAllowedOrigin(origin, this.options.allowedOrigins)) {
@@ -129,7 +133,8 @@ export class StreamSockets {
     const keepalive = this.keepalive(ws)
     try {
       for await (const entry of this.node.messages({ after: cursor, signal })) {
-        const text = JSON.stringify(entry)
+        // on its own: an entry that cannot be serialized is a placeholder with its cursor, not a 1011
+        const text = entryJson(entry)
         // backpressure: past the high-water mark, stop reading the inbox until this entry (and all queued before it) reached the kernel
         if (ws.bufferedAmount < this.highWaterMark) ws.send(text)
         else await untilAborted(sendText(ws, text), signal)

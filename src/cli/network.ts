@@ -10,7 +10,7 @@ import {
 } from '../api/index.js'
 import type { OutboxResponse } from '../api/types.js'
 import type { DeliveryMode } from '../delivery/constants.js'
-import type { InboxEntry } from '../inbox/index.js'
+import type { InboxEntry, UnserializableEntry } from '../inbox/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
 import type { DiscoveredAgent } from '../discovery/index.js'
@@ -29,7 +29,7 @@ export interface Network {
   ping(to: string, options: { timeoutMs?: number }): Promise<PingResponse>
   inbox(query: { after?: number, limit?: number }): Promise<InboxResponse>
   /** Every message after `after`, then new ones as they arrive, until `signal` aborts */
-  follow(after: number, signal: AbortSignal): AsyncGenerator<InboxEntry>
+  follow(after: number, signal: AbortSignal): AsyncGenerator<InboxEntry | UnserializableEntry>
   discover(capability: string, options: { limit?: number, timeoutMs?: number }): Promise<DiscoveredAgent[]>
   /** A peer's verified card, or this agent's own without `peer` */
   card(peer: string | undefined, options: { force?: boolean, timeoutMs?: number }): Promise<AgentCard>
@@ -125,7 +125,7 @@ class ApiNetwork implements Network {
     return (await this.client.receipt(id, { timeoutMs: options.timeoutMs, signal: this.signal })).receipt
   }
 
-  async * follow (after: number, signal: AbortSignal): AsyncGenerator<InboxEntry> {
+  async * follow (after: number, signal: AbortSignal): AsyncGenerator<InboxEntry | UnserializableEntry> {
     while (!signal.aborted) {
       const page = await this.client.inbox({ after, limit: 1000 }, { signal })
       for (const entry of page.messages) yield entry

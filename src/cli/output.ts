@@ -1,4 +1,5 @@
-import type { InboxEntry } from '../inbox/index.js'
+import { unserializable, type InboxEntry, type UnserializableEntry } from '../inbox/index.js'
+import { stringifyOr } from '../json/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
 import type { DiscoveredAgent, KnownPeer } from '../discovery/index.js'
@@ -15,6 +16,8 @@ export interface EventLine {
   note?: boolean
   /** The --json document, when it is not `{ event: msg, ...fields }` */
   json?: unknown
+  /** What --json prints when `json` cannot be serialized. @default an `{"error":…}` line */
+  fallback?: (err: Error) => unknown
 }
 
 /** Streams whose reader went away: nothing more is written to them */
@@ -80,8 +83,9 @@ export class Output {
     this.write(this.stdout, (Array.isArray(lines) ? lines.join('\n') : lines) + '\n')
   }
 
-  jsonLine (value: unknown): void {
-    this.write(this.stdout, JSON.stringify(value) + '\n')
+  /** One JSON line; a value that cannot be serialized prints as `{"error":…}` rather than throwing */
+  jsonLine (value: unknown, fallback: (err: Error) => unknown = unprintable): void {
+    this.write(this.stdout, stringifyOr(value, fallback) + '\n')
   }
 
   /** A line for people on stdout; nothing in --json mode */
@@ -119,7 +123,7 @@ export class Output {
     if (this.logging?.format === 'json') {
       this.logger?.log(level, msg, line.fields)
     } else if (this.json) {
-      if (line.note !== true) this.jsonLine(line.json ?? { event: msg, ...line.fields })
+      if (line.note !== true) this.jsonLine(line.json ?? { event: msg, ...line.fields }, line.fallback)
     } else if (line.human === undefined) {
       (this.logger ?? new StructuredLogger({ level: 'debug', stream: this.stderr })).log(level, msg, line.fields)
     } else if (line.note === true || level === 'error' || level === 'warn') {
@@ -133,14 +137,20 @@ export class Output {
    * A received message: one line either way; a log line (json log format) names it without its payload.
    * `housekeeping`: a ping/pong that is not in the inbox (no cursor), marked so
    */
-  message (entry: InboxEntry, options: { housekeeping?: boolean } = {}): void {
+  message (entry: InboxEntry | UnserializableEntry, options: { housekeeping?: boolean } = {}): void {
+    if (!('message' in entry)) {
+      this.event('warn', 'unserializable', { fields: { cursor: entry.cursor, peer: entry.peer, error: entry.error.message }, human: formatEntry(entry), json: { event: 'message', ...entry } })
+      return
+    }
     const m = entry.message
     const { cursor, ...rest } = entry
     const where = options.housekeeping === true ? { housekeeping: true } : { cursor }
     this.event('info', 'message', {
       fields: { ...where, id: m.id, op: m.op, ...(m.re != null ? { re: m.re } : {}), from: `${m.from.agent}@${m.from.org}`, peer: entry.peer, route: entry.route, signed: m.sig != null },
       human: formatEntry(entry) + (options.housekeeping === true ? ' (housekeeping, not stored)' : ''),
-      json: { event: 'message', ...where, ...rest }
+      json: { event: 'message', ...where, ...rest },
+      // a message nested past JSON.stringify's stack: its placeholder (cursor, error) rather than a throw in the listener
+      fallback: err => ({ event: 'message', ...unserializable(entry, err) })
     })
   }
 
@@ -161,8 +171,13 @@ export class Output {
   }
 }
 
+function unprintable (err: Error): unknown {
+  return { error: { code: 'E_INTERNAL', message: `this result cannot be printed as JSON: ${err.message}` } }
+}
+
 /** `<time> <op> from <agent>@<org> (<peer short>) id=<id>` */
-export function formatEntry (entry: InboxEntry): string {
+export function formatEntry (entry: InboxEntry | UnserializableEntry): string {
+  if (!('message' in entry)) return `${new Date(entry.receivedAt).toISOString()} (unprintable) from ${shortPeer(entry.peer)} cursor=${entry.cursor}: ${entry.error.message}`
   const m = entry.message
   const re = m.re != null ? ` re=${m.re}` : ''
   return `${new Date(entry.receivedAt).toISOString()} ${m.op} from ${m.from.agent}@${m.from.org} (${shortPeer(entry.peer)}) id=${m.id}${re}`

@@ -7,6 +7,7 @@ import { CONFIG_FILE, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../constants.js'
 import { MAX_NAME_LENGTH, NAME_PATTERN } from '../moltspeak/index.js'
 import { RELAY_LIMIT_BOUNDS, type RelayLimitName } from '../relay/constants.js'
 import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS, isLogFormat, isLogLevel, type LogFormat, type LogLevel } from '../logging/levels.js'
+import { parseBoundedJson } from '../json/index.js'
 
 /** The agent's self-description: display data, never authority */
 export interface AgentProfile {
@@ -94,7 +95,7 @@ export async function loadConfig (dataDir: string, fallbackName?: string): Promi
   }
   let raw: unknown
   try {
-    raw = JSON.parse(text)
+    raw = parseBoundedJson(text)
   } catch (err: any) {
     throw new ConfigError(`${path} is not valid JSON: ${err.message}`)
   }

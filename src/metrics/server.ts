@@ -2,6 +2,7 @@ import { exposition } from './exposition.js'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Registry } from 'prom-client'
+import { FOREIGN_HOST_STATUS, isLoopbackHost } from '../api/origin.js'
 
 /** Extra routes on the metrics port (the relay dashboard): true when it answered the request */
 export type HttpRoutes = (req: IncomingMessage, res: ServerResponse) => boolean
@@ -21,6 +22,12 @@ export interface MetricsServer {
 export async function startMetricsServer (registry: Registry, port = 0, options: MetricsServerOptions = {}): Promise<MetricsServer> {
   const host = '127.0.0.1'
   const server = createServer((req, res) => {
+    // every path, /metrics and 404s included: the port is loopback-only, and DNS rebinding would open it to web pages
+    if (!isLoopbackHost(req.headers.host)) {
+      res.writeHead(FOREIGN_HOST_STATUS, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+        .end('forbidden: this port answers only to loopback host names (127.0.0.1, localhost, [::1])\n')
+      return
+    }
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
     if (path !== '/metrics' && options.routes != null) {
       try {

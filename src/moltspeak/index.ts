@@ -23,3 +23,4 @@ export {
   type ToolAction, type ConsentAction, type ConsentDuration
 } from './builders.js'
 export { EXTENSION_OPS, EXTENSION_CODES, MOLT_EXTENSION, helloSpeaksMolt, schemaErrorPayload } from './extensions.js'
+export { checkMessageDepth, checkValueDepth } from './depth.js'

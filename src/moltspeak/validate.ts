@@ -4,6 +4,7 @@ import {
   CLASSIFICATIONS, ENC_KEY_PATTERN, MAX_MESSAGE_BYTES, MAX_NAME_LENGTH, MAX_PAYLOAD_DEPTH, MOLT_KEY_PATTERN,
   OPS, PII_TYPES, PROTOCOL_VERSION, SIG_PATTERN, UUID_PATTERN
 } from './constants.js'
+import { checkMessageDepth, checkValueDepth } from './depth.js'
 import { MoltSpeakError } from './errors.js'
 import { checkPayload, payloadTooDeep } from './payload-rules.js'
 import { canonicalizeSource } from './source.js'
@@ -39,7 +40,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 /**
  * Decode and validate one message from its wire bytes (or an already-decoded string)
  *
- * @throws {MoltSpeakError} E_INVALID_PARAM when too large, E_PARSE when not UTF-8 JSON, else as validateMessage;
+ * @throws {MoltSpeakError} E_INVALID_PARAM when too large or too deep, E_PARSE when not UTF-8 JSON, else as validateMessage;
  * for a signed message also E_PARSE on a repeated key and E_SIGNATURE on an integer without an exact double value
  */
 export function parseMessage (bytes: Uint8Array | string, options: ValidateOptions = {}): MoltMessage {
@@ -57,6 +58,8 @@ export function parseMessage (bytes: Uint8Array | string, options: ValidateOptio
       throw new MoltSpeakError('E_PARSE', 'Message is not valid UTF-8', { cause: err })
     }
   }
+  // before JSON.parse: its cost grows with depth, and deep values break JSON.stringify later
+  checkMessageDepth(text)
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -111,6 +114,8 @@ export function validateMessage (value: unknown, options: ValidateOptions = {}):
   if (payloadTooDeep(m.p, maxDepth)) {
     throw new MoltSpeakError('E_INVALID_PARAM', `Payload nests deeper than ${maxDepth} levels`, { field: 'p' })
   }
+  // the whole message too: `ext`, `from` and unknown fields are stored and serialized as well
+  checkValueDepth(m)
   if (m.cls === 'sec' && (m.from as Record<string, unknown>).org !== (m.to as Record<string, unknown>).org) {
     throw new MoltSpeakError('E_CLASSIFICATION', 'cls "sec" may only be sent within one org', { field: 'cls' })
   }

@@ -4,6 +4,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { RelayLimits } from './limits.js'
 import { InvalidRelayInfoError } from './errors.js'
 import * as c from './constants.js'
+import { parseBoundedJson } from '../json/index.js'
 
 /** What `/molt/relay/info/1.0.0` answers: the relay's own policy, to be trusted over a connection's `limits` */
 export interface RelayInfo {
@@ -43,7 +44,7 @@ export async function fetchRelayInfo (
     await stream.close({ signal })
     let info: any
     try {
-      info = JSON.parse(new TextDecoder().decode(frame.subarray()))
+      info = parseBoundedJson(frame.subarray())
     } catch (err: any) {
       throw new InvalidRelayInfoError(`relay info is not JSON: ${err.message}`)
     }

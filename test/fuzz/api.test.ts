@@ -14,7 +14,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { TestNetwork, addressOf } from '../support/nodes.js'
 import { startApiServer, type ApiServer } from '../../src/index.js'
 import type { MoltNode } from '../../src/index.js'
-import { CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES, jsonMutation, mutateJson, anyJson, byteMutation, mutateBytes } from './support.js'
+import { CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES, jsonMutation, mutateJson, anyJson, byteMutation, mutateBytes, nestingVariants } from './support.js'
 
 const net = new TestNetwork()
 const crashes = new CrashDetector()
@@ -77,11 +77,19 @@ const request = fc.oneof(
   fc.tuple(peerRef, anyJson).map(([to, timeoutMs]) => ({ method: 'POST', path: '/v1/ping', body: { to, timeoutMs: typeof timeoutMs === 'number' ? Math.min(Math.abs(timeoutMs), 2000) : timeoutMs } })),
   anyJson.map(cursor => ({ method: 'POST', path: '/v1/messages/ack', body: { cursor } })),
   fc.tuple(fc.constantFrom('/v1/messages', '/v1/requests', '/v1/ping', '/v1/messages/ack'), anyJson).map(([path, body]) => ({ method: 'POST', path, body })),
+  // issue #15: bodies nested deep (to 100,000) in the message, its ext/p or beside it; wide; brackets in strings
+  fc.constantFrom('/v1/messages', '/v1/requests').chain(path => nestingVariants({ to: '__PEER__', message: { op: 'query', p: { domain: 'x' } }, timeoutMs: 2000 }, ['message'], 1024 * 1024).map(v => ({ method: 'POST', path, raw: Buffer.from(v.text) }))),
   fc.tuple(fc.constantFrom('/v1/messages', '/v1/requests'), fc.array(byteMutation, { minLength: 1, maxLength: 3 })).map(([path, ms]) => ({ method: 'POST', path, raw: mutateBytes(Buffer.from(JSON.stringify({ to: 'peer', message: { op: 'query', p: { domain: 'x' } } })), ms) })),
   fc.tuple(fc.constantFrom('/v1/messages', '/v1/discover', '/v1/card', '/v1/receipts', '/v1/outbox', '/v1/peers', '/v1/identity', '/v1/nope', '/v1/messages/ack'),
     fc.dictionary(fc.constantFrom('after', 'limit', 'capability', 'peer', 'force', 'timeoutMs', 'id', 'x'), fc.oneof(fc.string({ maxLength: 12 }), fc.integer().map(String), fc.constantFrom('peer', 'random', '-1', '1e9', '99999999999999999999')), { maxKeys: 4 }))
     .map(([path, query]) => ({ method: 'GET', path, query }))
 )
+
+/** A raw body naming the peer as "__PEER__" gets its PeerId */
+const resolveRaw = (raw: Buffer): Buffer => {
+  const at = raw.indexOf('"__PEER__"')
+  return at < 0 ? raw : Buffer.concat([raw.subarray(0, at), Buffer.from(JSON.stringify(peer.peerId.toString())), raw.subarray(at + 10)])
+}
 
 const resolveBody = (value: unknown): unknown => {
   // only a string `to` names a peer to resolve; anything else goes to the API as generated
@@ -102,7 +110,7 @@ describe('the local API over HTTP', () => {
       // waits are bounded by timeoutMs (default 30 s, documented): keep them short here
       if (url.searchParams.has('timeoutMs') || ['/v1/receipts', '/v1/discover', '/v1/card'].includes(url.pathname)) url.searchParams.set('timeoutMs', String(Math.min(2000, Math.abs(Number(url.searchParams.get('timeoutMs')) || 1))))
       if (req.body != null && typeof req.body === 'object' && !Array.isArray(req.body) && ['/v1/requests', '/v1/ping'].includes(req.path) && req.body.timeoutMs === undefined) req.body.timeoutMs = 2000
-      const body = req.raw ?? (req.method === 'POST' ? JSON.stringify(resolveBody(req.body)) ?? '' : undefined)
+      const body = req.raw != null ? resolveRaw(req.raw) : (req.method === 'POST' ? JSON.stringify(resolveBody(req.body)) ?? '' : undefined)
       const t0 = performance.now()
       let res: Response
       try {

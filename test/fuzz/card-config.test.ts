@@ -21,7 +21,7 @@ import { MAX_CARD_BYTES, PROTOCOL as CARD_PROTOCOL } from '../../src/services/ca
 import { parseConfig, loadConfig, defaultConfig } from '../../src/config/index.js'
 import { ConfigError } from '../../src/errors.js'
 import type { MoltNode } from '../../src/index.js'
-import { CrashDetector, queryProbe, report, fuzzRuns, FUZZ_SEED, byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson } from './support.js'
+import { CrashDetector, queryProbe, report, fuzzRuns, FUZZ_SEED, byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson, nestingVariants } from './support.js'
 
 const CARD_ERRORS = new Set(['InvalidCardError', 'CardSignatureError', 'CardMismatchError', 'CardExpiredError', 'CardTooLargeError', 'CardTruncatedError', 'CardTimeoutError'])
 const crashes = new CrashDetector()
@@ -107,7 +107,9 @@ describe('cards', () => {
       { weight: 3, arbitrary: fc.array(jsonMutation, { minLength: 1, maxLength: 2 }).map(ms => encodeFrame(JSON.stringify(mutateJson(mallorySigned, ms)) ?? '')) },
       { weight: 2, arbitrary: fc.array(byteMutation, { minLength: 1, maxLength: 3 }).map(ms => mutateBytes(frame, ms)) },
       { weight: 1, arbitrary: fc.tuple(lyingLength, fc.uint8Array({ maxLength: 64 })).map(([lie, body]) => concat(lie(body.length), body)) },
-      { weight: 1, arbitrary: fc.constant(frame) }
+      { weight: 1, arbitrary: fc.constant(frame) },
+      // issue #15: deep (to 100,000), wide or string-held brackets anywhere in the card
+      { weight: 1, arbitrary: nestingVariants(mallorySigned, Object.keys(mallorySigned).filter(k => typeof mallorySigned[k] === 'object'), MAX_CARD_BYTES).map(v => encodeFrame(v.text)) }
     )
     const probe = queryProbe(honest, fetcher.peerId)
     const counts: Record<string, number> = {}
@@ -150,6 +152,19 @@ describe('config files', () => {
         if (!(err instanceof ConfigError)) throw err
       }
     }), { seed: FUZZ_SEED, numRuns: fuzzRuns(5000) })
+  })
+
+  it('loadConfig on config.json nested deep, wide or with brackets in strings: a config or a ConfigError naming the depth', async () => {
+    const dir = await net.dir()
+    await fc.assert(fc.asyncProperty(nestingVariants(base, ['agent', 'relay', 'log'], 1024 * 1024), async ({ kind, text }) => {
+      await writeFile(join(dir, 'config.json'), text)
+      try {
+        await loadConfig(dir)
+      } catch (err: any) {
+        if (!(err instanceof ConfigError)) throw err
+        if (kind === 'deep') expect(err.message).toMatch(/deeper than 64/)
+      }
+    }), { seed: FUZZ_SEED, numRuns: fuzzRuns(60) })
   })
 
   it('loadConfig on mutated config.json files: a config or a ConfigError', async () => {

@@ -22,7 +22,7 @@ import { PROTOCOL as MAILBOX_PROTOCOL, MAX_FRAME_BYTES } from '../../src/service
 import type { MoltNode } from '../../src/index.js'
 import {
   CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
-  byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson, deepJsonText
+  byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson, deepJsonText, nestingVariants
 } from './support.js'
 
 const net = new TestNetwork()
@@ -85,6 +85,14 @@ const rawInput: fc.Arbitrary<Input> = fc.oneof(
   fc.constantFrom(100, 5_000).map(depth => { const body = enc.encode(`{"t":"fetch","rid":999999,"x":${deepJsonText(depth)}}`); return concat(encodeLength(body.length), body) }),
   fc.uint8Array({ minLength: 1, maxLength: 96 })
 ).map(bytes => ({ kind: 'raw' as const, bytes }))
+/**
+ * Issue #15: deep (to 100,000), wide or string-held brackets in any request, sent to the relay
+ * (not split byte by byte: the decoder's splitting does not depend on content; the 8 MiB `[`
+ * frame is in integration/security-depth.test.ts)
+ */
+const nestedInput: fc.Arbitrary<Input> = fc.tuple(fc.nat(4), recipient)
+  .chain(([k, r]) => nestingVariants({ ...validRequest(k, r), rid: 999_999 }, ['items', 'keys'], 256 * 1024))
+  .map(v => { const body = enc.encode(v.text); return { kind: 'raw' as const, bytes: concat(encodeLength(body.length), body) } })
 
 function encodeLength (n: number): Uint8Array {
   const out: number[] = []
@@ -149,7 +157,7 @@ describe('a real relay mailbox, over TCP', () => {
     })
     const started = performance.now()
 
-    await fc.assert(fc.asyncProperty(fc.array(frameInput, { minLength: 1, maxLength: 6 }), fc.option(rawInput, { nil: undefined, freq: 4 }), async (frames, raw) => {
+    await fc.assert(fc.asyncProperty(fc.array(frameInput, { minLength: 1, maxLength: 6 }), fc.option(fc.oneof({ weight: 4, arbitrary: rawInput }, { weight: 1, arbitrary: nestedInput }), { nil: undefined, freq: 4 }), async (frames, raw) => {
       sessions++
       inputs += frames.length + (raw != null ? 1 : 0)
       if (process.env.FUZZ_TRACE !== undefined) (await import('node:fs')).appendFileSync(process.env.FUZZ_TRACE, `${sessions} ${JSON.stringify(frames).slice(0, 300)} raw=${raw != null}\n`)

@@ -18,7 +18,7 @@ import { MAX_MESSAGE_BYTES } from '../../src/moltspeak/constants.js'
 import { attackScene } from '../support/attack.js'
 import {
   CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
-  byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, varint, concat, anyJson, deepJsonText
+  byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, varint, concat, anyJson, deepJsonText, nestingVariants
 } from './support.js'
 
 const net = new TestNetwork()
@@ -65,6 +65,8 @@ const bodyInput: fc.Arbitrary<BodyInput> = fc.oneof(
   { weight: 1, arbitrary: anyJson.map(v => JSON.stringify(v) ?? '') },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }) },
   { weight: 1, arbitrary: fc.constantFrom(3, 24, 25, 26, 100, 50_000).map(depth => JSON.stringify({ ...baseMessage(0), p: { domain: 'x', deep: 0 } }).replace('"deep":0', `"deep":${deepJsonText(depth)}`)) },
+  // issue #15: deep (to 100,000) anywhere in the message (extra field, ext, from, p), wide, or brackets inside strings
+  { weight: 2, arbitrary: fc.nat(3).chain(k => nestingVariants(baseMessage(k), ['ext', 'from', 'p'], MAX_MESSAGE_BYTES)).map(v => v.text) },
   { weight: 1, arbitrary: fc.constantFrom(MAX_MESSAGE_BYTES - 200, MAX_MESSAGE_BYTES + 1, MAX_MESSAGE_BYTES + 5000).map(size => { const m = baseMessage(0); const pad = size - JSON.stringify(m).length - 20; return JSON.stringify({ ...m, p: { domain: 'x', pad: 'a'.repeat(Math.max(0, pad)) } }) }) }
 ).map(b => ({ kind: 'body' as const, bytes: typeof b === 'string' ? enc.encode(b) : b }))
 

@@ -323,3 +323,41 @@ function setAt (root: unknown, path: Path, next: unknown, remove = false): unkno
 
 /** Arbitrary JSON-ish values, nested a little, for "wrong type everywhere" inputs */
 export const anyJson: fc.Arbitrary<unknown> = fc.jsonValue({ maxDepth: 4 })
+
+// ------------------------------------------------------- nesting (issue #15)
+
+/** Depths past the 64-level limit: just past it, and far past JSON.stringify's recursion (the reported 20,000) */
+export const HOSTILE_DEPTHS = [65, 1000, 20_000, 100_000] as const
+
+/** `[` × depth, then `]` × depth: the cheapest deep value per byte */
+export function deepArray (depth: number): string {
+  return '['.repeat(depth) + ']'.repeat(depth)
+}
+
+/** Wide: `count` siblings each nested `depth` (≤ the limit, so accepted by the scan) */
+export function wideArray (count: number, depth: number): string {
+  return '[' + Array.from({ length: count }, () => deepArray(depth)).join(',') + ']'
+}
+
+/**
+ * `base` as JSON text with a hostile value spliced in: deep (past the limit)
+ * as an extra top-level field or inside one of the object fields `inside`
+ * names (`ext`, `from`, `p` …), wide (many siblings just under the limit), or
+ * brackets inside a string (which must not count). Sizes stay under `maxBytes`.
+ */
+export function nestingVariants (base: Record<string, unknown>, inside: string[], maxBytes: number): fc.Arbitrary<{ kind: 'deep' | 'wide' | 'string', text: string }> {
+  const splice = (field: string | undefined, value: string): string => {
+    const copy = structuredClone(base) as Record<string, any>
+    const marker = '__nest_marker__'
+    if (field === undefined) copy[marker] = 0
+    else copy[field] = { ...(typeof copy[field] === 'object' && copy[field] !== null ? copy[field] : {}), [marker]: 0 }
+    return JSON.stringify(copy).replace(`"${marker}":0`, `"x":${value}`)
+  }
+  const budget = (depth: number): number => Math.max(65, Math.min(depth, Math.floor((maxBytes - 2048) / 2)))
+  const where = fc.constantFrom<string | undefined>(undefined, ...inside)
+  return fc.oneof(
+    fc.tuple(where, fc.constantFrom(...HOSTILE_DEPTHS)).map(([field, depth]) => ({ kind: 'deep' as const, text: splice(field, deepArray(budget(depth))) })),
+    fc.tuple(where, fc.integer({ min: 1, max: 40 })).map(([field, depth]) => ({ kind: 'wide' as const, text: splice(field, wideArray(Math.max(1, Math.floor((maxBytes - 4096) / (2 * depth + 1) / 4)), depth)) })),
+    fc.tuple(where, fc.constantFrom(...HOSTILE_DEPTHS)).map(([field, depth]) => ({ kind: 'string' as const, text: splice(field, JSON.stringify('['.repeat(budget(depth)) + '\\"[')) }))
+  )
+}

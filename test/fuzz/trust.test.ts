@@ -26,7 +26,7 @@ import * as errors from '../../src/services/trust/errors.js'
 import { SYNC_BUCKETS, MAX_SYNC_FRAME_BYTES } from '../../src/services/trust/constants.js'
 import {
   CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED,
-  byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, varint, anyJson
+  byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, varint, anyJson, nestingVariants
 } from './support.js'
 
 const net = new TestNetwork()
@@ -157,7 +157,9 @@ const recordInput: fc.Arbitrary<RecordInput> = fc.oneof(
   { weight: 3, arbitrary: fc.tuple(pick, fc.array(byteMutation, { minLength: 1, maxLength: 4 })).map(([at, mutations]) => ({ kind: 'bytes' as const, at, mutations })) },
   { weight: 2, arbitrary: freshFields.map(fresh => ({ kind: 'fresh' as const, fresh })) },
   { weight: 1, arbitrary: anyJson.map(value => ({ kind: 'any' as const, value })) },
-  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map(bytes => ({ kind: 'raw' as const, bytes })) }
+  { weight: 1, arbitrary: fc.uint8Array({ maxLength: 200 }).map(bytes => ({ kind: 'raw' as const, bytes })) },
+  // issue #15: deep, wide or string-held brackets in a record (the size limit cuts the deepest ones first)
+  { weight: 1, arbitrary: pick.chain(at => nestingVariants(pool[at % pool.length] as unknown as Record<string, unknown>, ['claims', 'issuer', 'subject'], MAX_ATTESTATION_BYTES)).map(v => ({ kind: 'raw' as const, bytes: enc.encode(v.text) })) }
 )
 
 /** An input as the bytes gossip would carry, and as the JSON value submit() gets */
@@ -375,7 +377,9 @@ const rawFrame: fc.Arbitrary<SyncFrame> = fc.oneof(
   fc.uint8Array({ minLength: 1, maxLength: 64 }).map(bytes => ({ kind: 'raw' as const, bytes })),
   fc.tuple(lyingLength, fc.uint8Array({ maxLength: 40 })).map(([lie, body]) => ({ kind: 'lie' as const, lie, body })),
   fc.tuple(fc.array(byteMutation, { minLength: 1, maxLength: 3 }), someIds).map(([ms, ids]) => ({ kind: 'raw' as const, bytes: mutateBytes(lp(enc.encode(JSON.stringify({ t: 'want', ids }))), ms) })),
-  anyJson.map(value => ({ kind: 'frame' as const, value }))
+  anyJson.map(value => ({ kind: 'frame' as const, value })),
+  // issue #15: a sync frame nested deep (to 100,000), wide, or with brackets in strings
+  fc.constantFrom({ t: 'want', ids: [] }, { t: 'records', records: [] }, { t: 'digest', d: [] }).chain(base => nestingVariants(base, ['records', 'ids'], MAX_SYNC_FRAME_BYTES)).map(v => ({ kind: 'raw' as const, bytes: lp(enc.encode(v.text)) }))
 )
 
 /** What a hostile client sends: a digest, wants, maybe done, and garbage anywhere */

@@ -4,6 +4,7 @@ import { relayStatus, type RelayStatus, type StatusSource } from './status.js'
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './page.js'
 import { moltVersion } from './version.js'
 import * as c from './constants.js'
+import { FOREIGN_HOST_STATUS, isLoopbackHost } from '../../api/origin.js'
 
 export interface RelayDashboardOptions {
   /** Shown as the start of the uptime. @default when the dashboard is created (right after the relay started) */
@@ -61,8 +62,8 @@ export function createRelayDashboard (relay: StatusSource, options: RelayDashboa
       const path = new URL(req.url ?? '/', 'http://localhost').pathname
       const page = c.DASHBOARD_PATHS.includes(path)
       if (!page && path !== c.STATUS_PATH) return false
-      if (!allowedHost(req.headers.host)) {
-        res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS })
+      if (!isLoopbackHost(req.headers.host)) {
+        res.writeHead(FOREIGN_HOST_STATUS, { 'content-type': 'text/plain; charset=utf-8', ...SECURITY_HEADERS })
           .end(`forbidden: the dashboard answers only to ${c.ALLOWED_HOSTS.join(', ')}\n`)
         return true
       }
@@ -90,12 +91,4 @@ export function createRelayDashboard (relay: StatusSource, options: RelayDashboa
 function send (req: IncomingMessage, res: ServerResponse, type: string, body: string, headers: Record<string, string>): void {
   res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...SECURITY_HEADERS, ...headers })
   res.end(req.method === 'HEAD' ? undefined : body)
-}
-
-/** The Host header names a loopback name (any port: an SSH tunnel may forward another one) */
-function allowedHost (host: string | undefined): boolean {
-  // HTTP/1.0 clients may send none; a browser always does
-  if (host === undefined) return true
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]
-  return c.ALLOWED_HOSTS.includes(name.toLowerCase())
 }

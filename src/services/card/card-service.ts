@@ -7,6 +7,7 @@ import { signCard, verifyCard, type AgentCard, type Capability, type UnsignedCar
 import { encodeFrame, readFrame } from './frame.js'
 import { CardTimeoutError, InvalidCardError } from './errors.js'
 import * as c from './constants.js'
+import { JsonTooDeepError, parseBoundedJson } from '../../json/index.js'
 
 /** What the agent says about itself; read on every own() to notice changes */
 export interface CardProfile {
@@ -102,7 +103,6 @@ interface PendingFetch {
   waiters: number
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 class DefaultCardService implements CardService {
   readonly protocol: string
@@ -290,9 +290,9 @@ class DefaultCardService implements CardService {
       const body = await readFrame(stream, c.MAX_CARD_BYTES, signal)
       let value: unknown
       try {
-        value = JSON.parse(utf8.decode(body))
-      } catch {
-        throw new InvalidCardError('card frame is not UTF-8 JSON', 'card')
+        value = parseBoundedJson(body)
+      } catch (err) {
+        throw new InvalidCardError(err instanceof JsonTooDeepError ? `card ${err.message}` : 'card frame is not UTF-8 JSON', 'card')
       }
       const card = deepFreeze(verifyCard(value, { peerId: peer.toString() }))
       this.store(peer.toString(), card)

@@ -5,7 +5,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { Sealer, SealError } from '../../crypto/index.js'
 import type { Identity } from '../../identity/index.js'
-import { validateMessage, verifyMessageSourceAsync, MoltSpeakError, type MoltMessage } from '../../moltspeak/index.js'
+import { parseMessage, verifyMessageSourceAsync, MoltSpeakError, type MoltMessage } from '../../moltspeak/index.js'
 import { MailboxChannel } from './channel.js'
 import { signDeposit } from './deposit-signature.js'
 import { MailboxClosedError, MailboxRefusedError } from './errors.js'
@@ -249,7 +249,7 @@ class DefaultMailboxClient implements MailboxClient {
         id: item.id
       })
       const json = Buffer.from(plaintext).toString('utf8')
-      const message = validateMessage(JSON.parse(json))
+      const message = parseMessage(json)
       if (message.id !== item.id) throw new MoltSpeakError('E_AUTH_FAILED', 'the sealed message id differs from the deposit id')
       const senderKey = 'ed25519:' + Buffer.from(sender.publicKey.raw).toString('base64')
       // verified over the numbers as written (another implementation signed them), on the thread pool: a page of 512 signatures uses every core

@@ -2,6 +2,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import * as varint from 'uint8-varint'
 import type { Stream } from '@libp2p/interface'
 import { MailboxProtocolError } from './errors.js'
+import { JsonTooDeepError, parseBoundedJson } from '../../json/index.js'
 
 /** One mailbox frame: varint(length) ‖ UTF-8 JSON object */
 export function encodeFrame (value: unknown): Uint8Array {
@@ -13,7 +14,6 @@ export function encodeFrame (value: unknown): Uint8Array {
   return frame
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * Incremental decoder of mailbox frames. A length over `maxBytes` is refused
@@ -62,9 +62,10 @@ export class FrameDecoder {
     this.buffer.consume(prefixBytes + length)
     let value: unknown
     try {
-      value = JSON.parse(decoder.decode(body))
+      // bounded: a megabyte of `[[[…` would hold the relay's event loop inside JSON.parse
+      value = parseBoundedJson(body.subarray())
     } catch (err: any) {
-      throw new MailboxProtocolError(`frame is not UTF-8 JSON: ${err.message}`)
+      throw new MailboxProtocolError(err instanceof JsonTooDeepError ? `frame ${err.message}` : `frame is not UTF-8 JSON: ${err.message}`)
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
       throw new MailboxProtocolError('frame is not a JSON object')

@@ -1,7 +1,7 @@
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT } from './frames.js'
-import { MoltSpeakError, validateMessage, verifyMessageSource, createMessage, errorPayload, isMoltSpeakName } from '../../moltspeak/index.js'
+import { checkMessageDepth, MoltSpeakError, validateMessage, verifyMessageSource, createMessage, errorPayload, isMoltSpeakName } from '../../moltspeak/index.js'
 import type { AgentRef, MoltMessage } from '../../moltspeak/index.js'
 import type { ReplayWindow } from '../../delivery/replay-window.js'
 import { connectionRoute, type Route } from '../../routing/route.js'
@@ -198,6 +198,11 @@ const DUPLICATE = Symbol('duplicate')
 function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, policy: InboundPolicy): { message: MoltMessage, json: string } | Refusal | typeof DUPLICATE {
   if (body.byteLength > policy.maxMessageBytes) {
     return new Refusal(new MoltSpeakError('E_INVALID_PARAM', `message of ${body.byteLength} bytes exceeds the ${policy.maxMessageBytes} byte limit`), undefined)
+  }
+  try {
+    checkMessageDepth(body)
+  } catch (err: any) {
+    return new Refusal(err, undefined)
   }
   let value: any
   let json: string

@@ -3,6 +3,7 @@ import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_
 import { AckTimeoutError, SessionClosedError } from './errors.js'
 import { MoltSpeakError } from '../../moltspeak/index.js'
 import type { MoltMessage, ErrorCode } from '../../moltspeak/index.js'
+import { parseBoundedJson } from '../../json/index.js'
 
 export interface SessionLimits {
   ackTimeout: number
@@ -208,7 +209,7 @@ export class OutboundSession {
 /** A REJECT body is a MoltSpeak `error` message; surface it as a MoltSpeakError */
 function rejectionToError (body: Uint8Array): MoltSpeakError {
   try {
-    const reply = JSON.parse(new TextDecoder().decode(body)) as MoltMessage
+    const reply = parseBoundedJson(body) as MoltMessage
     const p = reply.p as { code?: string, message?: string, field?: string }
     const error = new MoltSpeakError((p.code ?? 'E_INTERNAL') as ErrorCode, p.message ?? 'rejected by peer', { field: p.field })
     ;(error as MoltSpeakError & { reply?: MoltMessage }).reply = reply

@@ -10,6 +10,7 @@ import {
   InvalidAttestationError, SelfAttestationError
 } from './errors.js'
 import * as c from './constants.js'
+import { JsonTooDeepError, parseBoundedJson } from '../../json/index.js'
 
 export const ATTESTATION_TYPES = ['endorsement', 'task_completion', 'warning', 'incident_report', 'revocation'] as const
 export type AttestationType = typeof ATTESTATION_TYPES[number]
@@ -183,7 +184,6 @@ export function encodeAttestation (record: Attestation): Uint8Array {
   return Buffer.from(canonicalize(record), 'utf8')
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * Decode and verify a record from the wire, in this order: size, JSON,
@@ -198,9 +198,9 @@ export function decodeAttestation (bytes: Uint8Array, options: VerifyOptions = {
   }
   let value: unknown
   try {
-    value = JSON.parse(utf8.decode(bytes))
-  } catch {
-    throw new InvalidAttestationError('attestation is not UTF-8 JSON', 'attestation')
+    value = parseBoundedJson(bytes)
+  } catch (err) {
+    throw new InvalidAttestationError(err instanceof JsonTooDeepError ? `attestation ${err.message}` : 'attestation is not UTF-8 JSON', 'attestation')
   }
   return verifyAttestation(value, options)
 }

@@ -3,6 +3,7 @@ import type { Stream } from '@libp2p/interface'
 import { TrustSyncError } from './errors.js'
 import type { TrustStore } from './store.js'
 import * as c from './constants.js'
+import { JsonTooDeepError, parseBoundedJson } from '../../json/index.js'
 
 /*
  * /molt/trust-sync/1.0.0 — one session, client pulls (protocols/trust.md, "Sync"):
@@ -20,7 +21,6 @@ export interface SyncLimits {
 }
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
 const BUCKET_DIGEST = /^(|[0-9]{1,9}:[0-9a-f]{32})$/
 const ID = /^[0-9a-f]{64}$/
 
@@ -36,9 +36,9 @@ export async function readFrame (lp: LengthPrefixedStream<Stream>, type: string 
   const bytes = await lp.read({ signal })
   let frame: unknown
   try {
-    frame = JSON.parse(decoder.decode(bytes.subarray()))
-  } catch {
-    throw new TrustSyncError('sync frame is not UTF-8 JSON')
+    frame = parseBoundedJson(bytes.subarray())
+  } catch (err) {
+    throw new TrustSyncError(err instanceof JsonTooDeepError ? `sync frame ${err.message}` : 'sync frame is not UTF-8 JSON')
   }
   const types = Array.isArray(type) ? type : [type]
   if (typeof frame !== 'object' || frame === null || !types.includes((frame as { t?: string }).t ?? '')) {

@@ -18,6 +18,7 @@ import { RateLimiter } from './rate-limit.js'
 import { TrustStore, type StoredAttestation } from './store.js'
 import { pullSync, serveSync, type SyncLimits } from './sync.js'
 import * as c from './constants.js'
+import { parseBoundedJson } from '../../json/index.js'
 
 export interface TrustInit {
   /** The node's identity: it signs this node's attestations */
@@ -666,7 +667,7 @@ function dropUndefined<T extends Record<string, unknown>> (o: T): T {
 
 function tryParse (data: Uint8Array): Attestation | undefined {
   try {
-    return JSON.parse(Buffer.from(data).toString('utf8')) as Attestation
+    return parseBoundedJson(data) as Attestation
   } catch {
     return undefined
   }
