@@ -33,6 +33,7 @@ import { isRelayedAddress, relayOf } from './routing/route.js'
 import { signingBytes } from './moltspeak/index.js'
 import { Discovery, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 import { trust, trustPubsub, type TrustService, type TrustInit } from './services/trust/index.js'
+import { createTaskService, type TaskService, type TaskServiceInit } from './services/tasks/index.js'
 
 export interface MoltNodeOptions {
   /** Where the key, config and LevelDB live. @default $MOLT_HOME or ~/.molt */
@@ -92,6 +93,8 @@ export interface MoltNodeOptions {
   libp2pMetrics?: boolean
   /** Attestations, scores and the inbox policy (protocols/trust.md). @default config `trust` */
   trust?: Partial<Omit<TrustInit, 'identity' | 'db'>>
+  /** The task lifecycle and claims (protocols/tasks.md) */
+  tasks?: TaskServiceInit
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -244,6 +247,8 @@ export interface MoltNode {
   readonly metrics: AgentMetrics
   /** Signed attestations (gossip, sync) and this node's trust scores: `node.trust.score(peer, { domain })` */
   readonly trust: TrustService
+  /** Tasks offered, claimed, run and finished over MoltSpeak, with "first agent wins" claims (protocols/tasks.md) */
+  readonly tasks: TaskService
   addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   /** An outbox message was given up on (expired or refused): the application is told, nothing is dropped silently */
   addEventListener(type: 'dead-letter', listener: (evt: CustomEvent<DeadLetter>) => void): void
@@ -276,6 +281,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   metrics!: AgentMetrics
   get trust (): TrustService { return this.libp2p.services.trust }
   delivery!: Delivery
+  tasks!: TaskService & { start: () => void }
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId
   readonly did: string
@@ -824,6 +830,8 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     await outbox.open()
     const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false, outbox, replay)
     const metrics = node.metrics = new AgentMetrics({ processMetrics: options.processMetrics })
+    // listening before libp2p starts: no task message is dispatched unseen
+    node.tasks = await createTaskService({ node, db, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
 
     node.libp2p = await createLibp2p(baseLibp2pOptions({
       privateKey: key,
@@ -910,6 +918,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       }
     })
     node.delivery.start()
+    node.tasks.start()
     node.libp2p.services.mailbox.watchConnectedRelays()
     metrics.bind({
       peers: () => node.peers(),
