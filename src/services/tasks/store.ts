@@ -51,17 +51,21 @@ export interface TaskRecord {
 
 /**
  * Tasks in LevelDB (`tasks` sublevel, id → record JSON) with an in-memory
- * mirror. Every write is synced (group commit): a decision is on disk before
- * any message announces it.
+ * mirror. Every change is written before any message announces it; the
+ * offerer's decisions are also fsynced (group commit).
  */
 export class TaskStore {
   private readonly records = new Map<string, TaskRecord>()
   private readonly table: ReturnType<Database['sublevel']>
-  private readonly commit: GroupCommit
+  /** fsynced: the offerer's decisions (grant, cancel) survive even a power loss */
+  private readonly synced: GroupCommit
+  /** written to LevelDB's log without fsync: survives a killed process, costs no disk flush */
+  private readonly unsynced: GroupCommit
 
   constructor (db: Database, private readonly maxTasks: number) {
     this.table = db.sublevel('tasks', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
-    this.commit = new GroupCommit(db, { sync: true })
+    this.synced = new GroupCommit(db, { sync: true })
+    this.unsynced = new GroupCommit(db, { sync: false })
   }
 
   async open (): Promise<void> {
@@ -91,10 +95,10 @@ export class TaskStore {
     await this.save(record)
   }
 
-  /** Write a record; resolves once it is on disk */
-  async save (record: TaskRecord): Promise<void> {
+  /** Write a record; resolves once it is written (`sync`: on disk, fsynced) */
+  async save (record: TaskRecord, options: { sync?: boolean } = {}): Promise<void> {
     record.updatedAt = Date.now()
-    await this.commit.write([{ type: 'put', sublevel: this.table, key: record.id, value: JSON.stringify(record) }])
+    await (options.sync === true ? this.synced : this.unsynced).write([{ type: 'put', sublevel: this.table, key: record.id, value: JSON.stringify(record) }])
     // the mirror follows the disk: a failed write leaves the last durable state in force
     this.records.set(record.id, record)
   }
@@ -104,10 +108,11 @@ export class TaskStore {
     const finished = this.all().filter(r => TERMINAL_STATES.has(r.state)).sort((a, b) => a.updatedAt - b.updatedAt)
     const drop = finished.slice(0, Math.max(0, this.records.size - this.maxTasks + 1))
     for (const record of drop) this.records.delete(record.id)
-    await this.commit.write(drop.map(r => ({ type: 'del' as const, sublevel: this.table, key: r.id })))
+    await this.unsynced.write(drop.map(r => ({ type: 'del' as const, sublevel: this.table, key: r.id })))
   }
 
   async close (): Promise<void> {
-    await this.commit.close()
+    await this.synced.close()
+    await this.unsynced.close()
   }
 }

@@ -380,7 +380,7 @@ export class DefaultTaskService extends EventTarget implements TaskService {
     next.grant = { claimant: peer, claimId, grantedAt: Date.now() }
     next.worker = peer
     next.state = 'claimed'
-    await this.store.save(next)
+    await this.store.save(next, { sync: true })
     this.emit('claimed', next)
     await this.sendGrant(taskId, message.id)
   }
@@ -526,7 +526,7 @@ export class DefaultTaskService extends EventTarget implements TaskService {
 
   private async finish (next: TaskRecord, state: TaskState, fields: Partial<TaskRecord>): Promise<TaskRecord> {
     Object.assign(next, fields, { state })
-    await this.store.save(next)
+    await this.store.save(next, { sync: next.role === 'offerer' })
     clearTimeout(this.expiryTimers.get(next.id))
     this.expiryTimers.delete(next.id)
     this.awaitingDecision.delete(next.id)
