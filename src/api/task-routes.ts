@@ -69,7 +69,12 @@ export function taskRoutes (node: MoltNode): Array<[string, Partial<Record<Metho
 }
 
 function taskId (url: URL): string {
-  const id = decodeURIComponent(url.pathname.slice('/v1/tasks/'.length))
+  let id: string
+  try {
+    id = decodeURIComponent(url.pathname.slice('/v1/tasks/'.length))
+  } catch {
+    throw invalid('id', 'is not valid percent-encoding')
+  }
   if (id.length === 0 || id.length > 128) throw invalid('id', 'must be 1 to 128 characters')
   return id
 }

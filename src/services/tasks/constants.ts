@@ -37,6 +37,9 @@ export const MAX_OFFER_PEERS = 64
 /** Tasks kept in the store; beyond it the oldest finished ones are dropped, then new ones refused */
 export const MAX_TASKS = 100_000
 
+/** Unfinished tasks one offerer may have open at this node; its further offers are ignored (a flood cannot fill the store) */
+export const MAX_OPEN_OFFERS_PER_PEER = 1000
+
 /** Longest `description`, progress `note` or failure message kept, in characters */
 export const MAX_TEXT_LENGTH = 4096
 

@@ -5,7 +5,7 @@ import type { MessageInit, MoltNode, PeerInput, ReceivedMessage } from '../../no
 import { errorPayload, respond, task as taskPayload, TASK_PRIORITIES, type ErrorCode, type MoltMessage, type TaskPriority } from '../../moltspeak/index.js'
 import { RequestTimeoutError } from '../../errors.js'
 import {
-  CLAIM_RETRY_INTERVAL, DEFAULT_CLAIM_TIMEOUT, DEFAULT_TASK_TTL, MAX_OFFER_PEERS, MAX_TASK_TTL, MAX_TASKS, MAX_TEXT_LENGTH, MAX_TIMER,
+  CLAIM_RETRY_INTERVAL, DEFAULT_CLAIM_TIMEOUT, DEFAULT_TASK_TTL, MAX_OFFER_PEERS, MAX_OPEN_OFFERS_PER_PEER, MAX_TASK_TTL, MAX_TASKS, MAX_TEXT_LENGTH, MAX_TIMER,
   TASK_ERROR_CODES, TASK_ID_PATTERN, TERMINAL_STATES
 } from './constants.js'
 import { InvalidTaskError, TaskClaimRefusedError, TaskNotFoundError, TaskStateError } from './errors.js'
@@ -67,6 +67,8 @@ export interface TaskServiceInit {
   claimRetryInterval?: number
   /** @default 100000 */
   maxTasks?: number
+  /** Unfinished tasks one offerer may have open here. @default 1000 */
+  maxOpenOffersPerPeer?: number
   /** Ask for a signed delivery receipt of every task message. @default true */
   receipts?: boolean
 }
@@ -94,6 +96,7 @@ export class DefaultTaskService extends EventTarget implements TaskService {
   private readonly components: TaskServiceComponents
   private readonly receipts: boolean
   private readonly retryInterval: number
+  private readonly maxOpenOffers: number
   /** Per task, the tail of its chain of serialized operations */
   private readonly locks = new Map<string, Promise<unknown>>()
   private readonly expiryTimers = new Map<string, ReturnType<typeof setTimeout>>()
@@ -112,6 +115,7 @@ export class DefaultTaskService extends EventTarget implements TaskService {
     this.store = new TaskStore(components.db, init.maxTasks ?? MAX_TASKS)
     this.receipts = init.receipts ?? true
     this.retryInterval = init.claimRetryInterval ?? CLAIM_RETRY_INTERVAL
+    this.maxOpenOffers = init.maxOpenOffersPerPeer ?? MAX_OPEN_OFFERS_PER_PEER
   }
 
   /** Read at each use: the node's logger exists only once libp2p does, after this service listens */
@@ -333,6 +337,10 @@ export class DefaultTaskService extends EventTarget implements TaskService {
 
   private async onOffer (peer: string, message: MoltMessage, taskId: string): Promise<void> {
     if (this.store.get(taskId) != null) return // a re-sent offer, or an id clash: the first record stands
+    if (this.openOffers(peer) >= this.maxOpenOffers) {
+      this.log('ignoring offer %s from %s: %d of its tasks are open here', message.id, peer, this.maxOpenOffers)
+      return
+    }
     let fields: ReturnType<typeof taskFields>
     try {
       fields = taskFields(message.p, (field, why) => new InvalidTaskError(`${field} ${why}`, field))
@@ -561,6 +569,14 @@ export class DefaultTaskService extends EventTarget implements TaskService {
     this.locks.set(taskId, tail)
     void tail.then(() => { if (this.locks.get(taskId) === tail) this.locks.delete(taskId) })
     return run
+  }
+
+  private openOffers (peer: string): number {
+    let open = 0
+    for (const record of this.store.all()) {
+      if (record.role === 'worker' && record.offerer === peer && !TERMINAL_STATES.has(record.state)) open++
+    }
+    return open
   }
 
   private mustGet (taskId: string): TaskRecord {
