@@ -154,4 +154,40 @@ describe('task lifecycle', () => {
     expect(b.tasks.get('race-1')).toMatchObject({ state: 'refused', error: { code: 'E_TASK_CLAIMED' } })
     await expect(b.tasks.complete('race-1')).rejects.toThrow(TaskStateError)
   })
+
+  it('a claimant stopped between its claim and the decision still ends with exactly one grant', async () => {
+    net = new TestNetwork()
+    const boss = await net.node()
+    const aDir = await net.dir()
+    let a = await net.node({ dataDir: aDir, tasks: { claimRetryInterval: 200 } })
+    const b = await net.node()
+    await net.introduce()
+    await boss.tasks.offer([a.peerId, b.peerId], { id: 'restart-1' })
+    await eventually(() => a.tasks.get('restart-1') != null && b.tasks.get('restart-1') != null, 20_000, 'offers')
+
+    // a's claim is on disk and sent; a stops before (or while) the decision comes back
+    const pending = await a.tasks.claim('restart-1', { wait: false })
+    expect(pending.claim?.id).toBeDefined()
+    await a.stop()
+    const bOutcome = await b.tasks.claim('restart-1').then(r => r.state, (err) => err.code)
+
+    a = await net.node({ dataDir: aDir, tasks: { claimRetryInterval: 200 } })
+    expect(a.tasks.get('restart-1')?.claim?.id).toBe(pending.claim?.id)
+    await boss.libp2p.peerStore.merge(a.peerId, { multiaddrs: a.getMultiaddrs() })
+    await a.libp2p.peerStore.merge(boss.peerId, { multiaddrs: boss.getMultiaddrs() })
+    await boss.retryOutbox(a.peerId)
+    // a's claim was decided before it stopped (the grant or refusal waits in boss's outbox), or is re-sent now
+    const aState = await eventually(() => {
+      const state = a.tasks.get('restart-1')?.state
+      return state === 'claimed' || state === 'refused' ? state : undefined
+    }, 60_000, 'a decision for a')
+    const winner = boss.tasks.get('restart-1')?.worker
+    if (aState === 'claimed') {
+      expect(winner).toBe(a.peerId.toString())
+      expect(bOutcome).toBe('E_TASK_CLAIMED')
+    } else {
+      expect(winner).toBe(b.peerId.toString())
+      expect(bOutcome).toBe('claimed')
+    }
+  }, 120_000)
 })
