@@ -59,6 +59,8 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
     const recipientDir = await dir()
     const bob = await createMoltNode({ dataDir: recipientDir, listen: [], relays: [relayAddress], heartbeatInterval: 0, libp2p: loopback })
     const bobId = bob.peerId
+    // a relay keeps mailboxes only for agents registered with it: a mailbox session (a fetch) registers bob
+    await bob.libp2p.services.mailbox.sync(relayId, { addrs: [multiaddr(relayAddress)] })
     await bob.stop()
     const alice = await createMoltNode({ dataDir: await dir(), listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatInterval: 0, libp2p: loopback })
     nodes.push(alice)

@@ -18,8 +18,12 @@ const relay = await createRelayNode({
   bandwidthBytesPerSecond: 1024 * 1024 * 1024,
   dht: { enabled: false },
   // the mailbox bench deposits 10^4..10^5 boxes from one sender for one recipient: lift the
-  // per-sender rate and per-recipient quotas (the store itself, fsync'd group commits, is unchanged)
-  mailbox: { senderRate: 1e9, senderBurst: 1e9, maxMessagesPerRecipient: 10_000_000, maxBytesPerRecipient: 16 * 1024 ** 3, maxTotalMessages: 10_000_000, maxTotalBytes: 16 * 1024 ** 3 },
+  // per-sender and per-address rates and the per-recipient, per-address and first-contact quotas
+  // (the store itself, fsync'd group commits, is unchanged)
+  mailbox: {
+    senderRate: 1e9, senderBurst: 1e9, sourceRate: 1e9, sourceBurst: 1e9, maxMessagesPerRecipient: 10_000_000, maxBytesPerRecipient: 16 * 1024 ** 3,
+    maxTotalMessages: 10_000_000, maxTotalBytes: 16 * 1024 ** 3, maxSourceShare: 1, maxSourceTotalShare: 1, firstContactShare: 1
+  },
   libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'], maxConnections: 10_000 } as any }
 })
 process.stdout.write(JSON.stringify({ address: relay.getMultiaddrs()[0].toString() }) + '\n')

@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, each measured beside its baseline in the
  * same run; prints markdown tables and writes them to bench/results/latest.md.
  *   --quick            smaller runs (a smoke test)
- *   --only a,b         run only these sections: speak, api, relay, mailbox, discover, lan
+ *   --only a,b         run only these sections: speak, api, relay, mailbox, discover, lan, trust, reach
  *   --json             print the raw figures as JSON
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -16,6 +16,7 @@ import { runRelayPathBench, runRelayCapacityBench } from './relay.js'
 import { runApiBench } from './api.js'
 import { runMailboxBench } from './mailbox.js'
 import { runTrustBench } from './trust.js'
+import { runReachBench } from './reach.js'
 import { fmt } from './stats.js'
 
 const { values } = parseArgs({
@@ -27,10 +28,10 @@ const { values } = parseArgs({
   }
 })
 if (values.help) {
-  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,api,relay,mailbox,discover,lan,trust] [-- --json]\n')
+  process.stdout.write('usage: npm run bench [-- --quick] [-- --only speak,api,relay,mailbox,discover,lan,trust,reach] [-- --json]\n')
   process.exit(0)
 }
-const SECTIONS = ['speak', 'api', 'relay', 'mailbox', 'discover', 'lan', 'trust']
+const SECTIONS = ['speak', 'api', 'relay', 'mailbox', 'discover', 'lan', 'trust', 'reach']
 const sections = new Set((values.only ?? SECTIONS.join(',')).split(',').map(s => s.trim()))
 for (const s of sections) {
   if (!SECTIONS.includes(s)) {
@@ -139,6 +140,18 @@ if (sections.has('relay')) {
     '| agents holding reservations | relay RSS | relay heap | heap per reservation | idle CPU | target |',
     '|---|---|---|---|---|---|',
     ...capacity.map(r => `| ${r.agents} (${r.reserved} at relay) | ${fmt(r.rssMiB)} MiB | ${fmt(r.heapMiB)} MiB | ${fmt(r.heapPerReservationKiB, 1)} KiB | ${fmt(r.idleCpuPercent, 1)}% | ≤ 64 KiB — ${check(r.heapPerReservationKiB <= 64)} |`))
+}
+
+if (sections.has('reach')) {
+  log('reach: request(PeerId) to a never-met agent behind another relay (DHT lookup + relay dial), then mailbox delivery on return')
+  const reach = await runReachBench({ runs: quick ? 5 : 20, mailboxRuns: quick ? 3 : 20, log })
+  figures.reach = reach
+  out.push('', '### Reaching an agent by PeerId (loopback, one process)', '',
+    '| measure | runs | p50 | p99 | p50 / p99 vs by address | target |',
+    '|---|---|---|---|---|---|',
+    `| request(PeerId) → reply, never-met agent via DHT record + relay (${reach.cold.relayed}/${reach.cold.runs} relayed) | ${reach.cold.runs} | ${fmt(reach.cold.p50, 1)} ms | ${fmt(reach.cold.p99, 1)} ms | ${fmt(reach.cold.p50 / reach.byAddress.p50, 2)}× / ${fmt(reach.cold.p99 / reach.byAddress.p99, 2)}× | p50 ≤ 1 s — ${check(reach.cold.p50 <= 1000)}; p99 ≤ 3 s — ${check(reach.cold.p99 <= 3000)} |`,
+    `| baseline: request(circuit address copied by hand) → reply, fresh sender | ${reach.byAddress.runs} | ${fmt(reach.byAddress.p50, 1)} ms | ${fmt(reach.byAddress.p99, 1)} ms | 1× | — |`,
+    `| mailbox: recipient start → stored message in its inbox | ${reach.mailbox.runs} | ${fmt(reach.mailbox.p50, 1)} ms | ${fmt(reach.mailbox.p99, 1)} ms | — | p99 ≤ 10 s — ${check(reach.mailbox.p99 <= 10_000)} |`)
 }
 
 if (sections.has('discover')) {

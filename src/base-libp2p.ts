@@ -9,6 +9,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { Registry } from 'prom-client'
 import type { PrivateKey } from '@libp2p/interface'
 import { dhtService, peerDiscoveryModules, type DiscoveryOptions } from './discovery/config.js'
+import { moltAgentVersion } from './version.js'
 
 export interface BaseLibp2pInit {
   privateKey: PrivateKey
@@ -34,8 +35,9 @@ export interface BaseLibp2pInit {
 
 /**
  * What every molt node — agent or relay — runs: TCP and WebSockets, Noise,
- * Yamux, identify, ping, the private DHT and the discovery modules, with the
- * embedder's options merged in. Callers add their own services on top.
+ * Yamux, identify (agent version `molt/<version> js-libp2p/<version> node/<version>`),
+ * ping, the private DHT and the discovery modules, with the embedder's
+ * options merged in. Callers add their own services on top.
  */
 export function baseLibp2pOptions (init: BaseLibp2pInit, services: Record<string, unknown>): Libp2pOptions<any> {
   const extra = init.extra ?? {}
@@ -43,6 +45,8 @@ export function baseLibp2pOptions (init: BaseLibp2pInit, services: Record<string
   return {
     ...extra,
     privateKey: init.privateKey,
+    // identify's agent version names molt first (`molt/0.1.0 js-libp2p/… node/…`), not only libp2p
+    nodeInfo: { userAgent: moltAgentVersion(), ...extra.nodeInfo },
     ...(init.metrics != null ? { metrics: prometheusMetrics({ registry: init.metrics, collectDefaultMetrics: false }) } : {}),
     connectionManager: { ...init.connectionManager, ...extra.connectionManager },
     addresses: { listen: init.listen, ...(init.announce != null ? { announce: init.announce } : {}), ...extra.addresses },

@@ -42,3 +42,10 @@ export const DEFAULT_REQUEST_TIMEOUT = 30 * second
  * delayed every relayed dial by 6 s per unreachable address.
  */
 export const ADDRESS_DIAL_TIMEOUT = 1500
+
+/**
+ * How long (ms) a `messages()` reader — a local API /v1/stream client — still
+ * counts as one after it stopped: a client reconnecting gets the requests that
+ * came meanwhile instead of the node refusing them (`unhandledRequests`)
+ */
+export const READER_GRACE = 30 * second

@@ -12,6 +12,7 @@ export { resolveDataDir, loadConfig, type MoltConfig, type AgentProfile } from '
 export { didFromPublicKey, publicKeyFromDid } from './identity/index.js'
 export { IdentityError, NodeLockedError, ConfigError, NotStartedError, RequestTimeoutError } from './errors.js'
 export { AckTimeoutError, SessionClosedError, MessageTooLargeError, SPEAK_PROTOCOL, type Route } from './services/speak/index.js'
+export { NoRouteError } from './routing/errors.js'
 export {
   startApiServer, ApiClient, ApiError, ApiTokenError, RemoteHostRefusedError, AgentApiUnavailableError, loadOrCreateApiToken, connectToRunningAgent,
   type ApiServer, type ApiServerOptions, type ApiClientOptions

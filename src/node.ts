@@ -11,10 +11,13 @@ import { openDatabase, type Database } from './storage/index.js'
 import { Inbox, type InboxEntry } from './inbox/index.js'
 import { speak, type Speak, type SpeakInit, type InboundMessage } from './services/speak/index.js'
 import { peerIdOf, routeOver, type Route } from './routing/route.js'
-import { createMessage, signMessage, MoltSpeakError, errorPayload, pong, ping as pingPayload } from './moltspeak/index.js'
+import {
+  createMessage, signMessage, MoltSpeakError, errorPayload, pong, ping as pingPayload, hello as helloPayload, replyClassification,
+  helloSpeaksMolt, schemaErrorPayload, CLASSIFICATIONS, MOLT_EXTENSION, type ErrorPayload
+} from './moltspeak/index.js'
 import type { AgentRef, MoltMessage, Op, Classification } from './moltspeak/index.js'
 import { NotStartedError, RequestTimeoutError } from './errors.js'
-import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE } from './constants.js'
+import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, DEFAULT_INBOX_MAX_MESSAGES, DEFAULT_REQUEST_TIMEOUT, IDENTITY_FILE, READER_GRACE } from './constants.js'
 import { existsSync } from 'node:fs'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { InvalidParametersError } from '@libp2p/interface'
@@ -29,7 +32,9 @@ import { Delivery, type DeliveryStatus, type MailboxRefusal } from './delivery/d
 import { DEFAULT_DELIVERY, DEFAULT_MESSAGE_TTL, DELIVERY_MODES, EXT_NAMESPACE, MAX_DEAD_LETTERS, MAX_OUTBOX_MESSAGES, type DeliveryMode } from './delivery/constants.js'
 import { mailboxClient, type MailboxClient, type MailboxMessage, type MailboxTarget } from './services/mailbox/index.js'
 import { REPLAY_CACHE_SIZE, REPLAY_WINDOW } from './services/speak/constants.js'
-import { isRelayedAddress, relayOf } from './routing/route.js'
+import { isRelayedAddress } from './routing/route.js'
+import { Resolver } from './routing/resolver.js'
+import { routingRecord, type RoutingRecordService } from './services/routing-record/index.js'
 import { signingBytes } from './moltspeak/index.js'
 import { Discovery, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 import { trust, trustPubsub, type TrustService, type TrustInit } from './services/trust/index.js'
@@ -77,6 +82,13 @@ export interface MoltNodeOptions {
   relays?: string[]
   /** @default 2 */
   maxRelayReservations?: number
+  /**
+   * Publish this agent's signed routing record in the DHT (protocols/routing.md).
+   * A short-lived process sending on behalf of an agent (a one-off `molt send`)
+   * turns it off, so it does not replace the agent's record with its own
+   * passing addresses. @default true
+   */
+  publishRoute?: boolean
   /** Also reserve on relays met on the network (LAN, DHT), after the configured ones. @default config `discovery.discoverRelays` (false) */
   discoverRelays?: boolean
   /** Collect prom-client's default process metrics in `node.metrics` too. @default true */
@@ -93,6 +105,15 @@ export interface MoltNodeOptions {
   libp2pMetrics?: boolean
   /** Attestations, scores and the inbox policy (protocols/trust.md). @default config `trust` */
   trust?: Partial<Omit<TrustInit, 'identity' | 'db'>>
+  /**
+   * A request (hello, verify, query, task, tool or consent without `re`) that
+   * nothing here answers — no handler for its op, no `message` listener but
+   * passive ones, no `messages()` reader (the local API's /v1/stream clients)
+   * now or in the last READER_GRACE ms — is stored in the inbox either way.
+   * `keep`: no reply (the requester times out). `refuse`: also answered at once
+   * with an `error` E_CAPABILITY_UNKNOWN naming the op. @default 'keep' (`molt agent`: 'refuse')
+   */
+  unhandledRequests?: 'keep' | 'refuse'
   /** The task lifecycle and claims (protocols/tasks.md) */
   tasks?: TaskServiceInit
 }
@@ -249,7 +270,12 @@ export interface MoltNode {
   readonly trust: TrustService
   /** Tasks offered, claimed, run and finished over MoltSpeak, with "first agent wins" claims (protocols/tasks.md) */
   readonly tasks: TaskService
-  addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
+  /** This node's relay mailboxes: `node.mailbox.purge(sender)` deletes what a sender left there (protocols/mailbox.md "Purge") */
+  readonly mailbox: Pick<MailboxClient, 'purge'>
+  /** Every inbox entry as it arrives. `passive: true`: a listener that only watches (logs) and never answers requests (see `unhandledRequests`) */
+  addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void, options?: { passive?: boolean }): void
+  /** Protocol housekeeping not kept in the inbox: ping/pong (cursor 0); see protocols/speak.md */
+  addEventListener(type: 'housekeeping', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
   /** An outbox message was given up on (expired or refused): the application is told, nothing is dropped silently */
   addEventListener(type: 'dead-letter', listener: (evt: CustomEvent<DeadLetter>) => void): void
   /** A queued message was delivered or handed to relay mailboxes later */
@@ -265,6 +291,7 @@ export interface MoltServices extends Record<string, unknown> {
   relayClient: RelayClient
   mailbox: MailboxClient
   trust: TrustService
+  routes: RoutingRecordService
   pubsub: unknown
   dht?: unknown
 }
@@ -280,8 +307,10 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   discovery!: Discovery
   metrics!: AgentMetrics
   get trust (): TrustService { return this.libp2p.services.trust }
+  get mailbox (): Pick<MailboxClient, 'purge'> { return this.libp2p.services.mailbox }
   delivery!: Delivery
   tasks!: TaskService & { start: () => void }
+  resolver!: Resolver
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId
   readonly did: string
@@ -293,6 +322,16 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   private stopped = false
   /** Building an event per message is not free: skip it when nobody listens */
   private messageListeners = 0
+  /** Peers whose `hello` listed extensions without molt's: they get schema-only messages (protocols/speak.md, Conformance) */
+  private readonly plainPeers = new Set<string>()
+  /** 'message' listeners added with `{ passive: true }`: they watch (the CLI's message lines) and never answer */
+  private readonly passiveListeners = new Set<unknown>()
+  /** messages() iterators running now: the local API's stream clients, SDK readers */
+  private readers = 0
+  /** When the last reader stopped (performance.now()): a stream client reconnecting within READER_GRACE still counts */
+  private readerLeftAt = -Infinity
+  /** See MoltNodeOptions.unhandledRequests */
+  unhandledRequests: 'keep' | 'refuse' = 'keep'
   /**
    * `peer/id` of messages dispatched whose inbox write then failed (disk full):
    * when the sender retries them they are stored, not dispatched again.
@@ -327,6 +366,19 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         }) as Record<string, unknown>
       }
     }))
+    // answer a `hello` with ours, listing the molt extensions (a hello that answers one gets no answer: no loop)
+    this.handlers.set('hello', (message) => message.re != null
+      ? undefined
+      : {
+          reply: {
+            op: 'hello',
+            p: helloPayload({
+              capabilities: this.ownCard().capabilities.map(c => c.name),
+              extensions: [MOLT_EXTENSION],
+              supported_cls: [...CLASSIFICATIONS]
+            }) as Record<string, unknown>
+          }
+        })
     // answer `discover` from what this node knows (itself included); no DHT walk on a peer's behalf
     this.handlers.set('discover', (message) => {
       const capability = typeof message.p.capability === 'string' ? message.p.capability : undefined
@@ -352,14 +404,25 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     return this.libp2p.getMultiaddrs()
   }
 
-  override addEventListener (type: string, listener: any, options?: boolean | { once?: boolean, signal?: AbortSignal }): void {
-    if (type === 'message') this.messageListeners++
+  override addEventListener (type: string, listener: any, options?: boolean | { once?: boolean, signal?: AbortSignal, passive?: boolean }): void {
+    if (type === 'message') {
+      this.messageListeners++
+      if (typeof options === 'object' && options.passive === true) this.passiveListeners.add(listener)
+    }
     super.addEventListener(type, listener, options)
   }
 
   override removeEventListener (type: string, listener: any, options?: boolean | EventListenerOptions): void {
-    if (type === 'message') this.messageListeners = Math.max(0, this.messageListeners - 1)
+    if (type === 'message') {
+      this.messageListeners = Math.max(0, this.messageListeners - 1)
+      this.passiveListeners.delete(listener)
+    }
     super.removeEventListener(type, listener, options)
+  }
+
+  /** Whether anything may answer requests without a handler: a non-passive listener or a messages() reader (now or just gone) */
+  private hasReader (): boolean {
+    return this.messageListeners > this.passiveListeners.size || this.readers > 0 || performance.now() - this.readerLeftAt < READER_GRACE
   }
 
   async resolvePeer (peer: PeerInput, options: { signal?: AbortSignal } = {}): Promise<PeerId> {
@@ -374,6 +437,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         return connection.remotePeer
       }
       const peerId = peerIdFromString(id)
+      // an explicit circuit address also names the relay as a mailbox of the peer
+      if (isRelayedAddress(peer)) this.resolver.hint(peer)
       if (this.libp2p.getConnections(peerId).length === 0) await this.libp2p.dial(peer, options)
       return peerId
     }
@@ -474,15 +539,25 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     })
     // the timer may reject before send() returns: never leave that rejection unhandled
     reply.catch(() => {})
+    let acked = false
     const timer = setTimeout(() => {
-      this.requests.get(message.id)?.reject(new RequestTimeoutError(`no reply to ${message.op} ${message.id} from ${peerId} within ${timeout} ms`))
+      // say why: silence after the peer's ack means nothing there answered this op
+      const why = acked
+        ? `: the peer acknowledged it but sent no reply (nothing there answers "${message.op}" — no handler, no API client reading its messages — or it is still working). ` +
+          'Ask its operator, wait longer (timeout), or only deliver it (send(), `molt send --no-wait`)'
+        : ': the peer did not acknowledge it either (unreachable, or too busy)'
+      this.requests.get(message.id)?.reject(new RequestTimeoutError(`no reply to ${message.op} ${message.id} from ${peerId} within ${timeout} ms${why}`))
     }, timeout)
     const onAbort = (): void => { this.requests.get(message.id)?.reject(options.signal?.reason) }
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
       // a request is answered now or not at all: no outbox, no mailbox
-      const sent = this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options).then(
-        () => { this.metrics.sent(init.op, this.routeTo(peerId).route) },
+      const sent = this.resolver.connect(peerId, { signal: AbortSignal.any([AbortSignal.timeout(timeout), ...(options.signal != null ? [options.signal] : [])]) })
+        .then(async () => this.libp2p.services.speak.send(peerId, this.textEncoder.encode(JSON.stringify(message)), options)).then(
+        () => {
+          acked = true
+          this.metrics.sent(init.op, this.routeTo(peerId).route)
+        },
         (err) => {
           this.metrics.sendFailed(err, options.signal)
           throw err
@@ -524,6 +599,16 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   }
 
   async * messages (options: { after?: number, signal?: AbortSignal } = {}): AsyncGenerator<ReceivedMessage> {
+    this.readers++
+    try {
+      yield * this.readInbox(options)
+    } finally {
+      this.readers--
+      this.readerLeftAt = performance.now()
+    }
+  }
+
+  private async * readInbox (options: { after?: number, signal?: AbortSignal }): AsyncGenerator<ReceivedMessage> {
     let cursor = options.after ?? this.inboxStore.lastCursor
     const signal = options.signal
     while (signal?.aborted !== true && !this.stopped) {
@@ -550,12 +635,23 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
 
   async ping (peer: PeerInput, options: { signal?: AbortSignal, timeout?: number } = {}): Promise<{ rtt: number, pong: MoltMessage }> {
     const start = performance.now()
+    const peerId = await this.resolvePeer(peer, options)
+    if (this.plainPeers.has(peerId.toString())) {
+      throw new MoltSpeakError('E_CAPABILITY', `${peerId.toString()} listed no "${MOLT_EXTENSION}" in its hello: ping is a molt extension it does not speak`)
+    }
     const p = pingPayload({}) as Record<string, unknown>
-    const reply = await this.request(peer, { op: 'ping', p }, options)
+    const reply = await this.request(peerId, { op: 'ping', p }, options)
     if (reply.op !== 'pong' || reply.p.nonce !== p.nonce) {
       throw new MoltSpeakError('E_INVALID_PARAM', 'pong does not echo the ping nonce', { field: 'p.nonce' })
     }
-    return { rtt: performance.now() - start, pong: reply }
+    const rtt = performance.now() - start
+    // every ping, not only the heartbeat's, is what `peers()` reports as the peer's rtt
+    this.discovery?.presence.seen(peerId.toString(), {
+      rttMs: rtt,
+      load: typeof reply.p.load === 'number' ? reply.p.load : undefined,
+      queueDepth: typeof reply.p.queue_depth === 'number' ? reply.p.queue_depth : undefined
+    })
+    return { rtt, pong: reply }
   }
 
   async discover (capability: string, options: DiscoverOptions = {}): Promise<DiscoveredAgent[]> {
@@ -572,6 +668,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   async card (peer: PeerInput, options: { signal?: AbortSignal, force?: boolean } = {}): Promise<AgentCard> {
     this.assertRunning()
     const peerId = await this.resolvePeer(peer, options)
+    await this.resolver.connect(peerId, options)
     const card = await this.libp2p.services.cards.fetch(peerId, options)
     this.discovery.presence.seen(peerId.toString(), { card })
     return card
@@ -616,21 +713,27 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     batch = batch.filter(item => this.trust.inboxDecision(item.peer) !== 'hold' || (this.trust.hold(item.peer, item.message), false))
     if (batch.length === 0) return
     const receivedAt = Date.now()
-    const { cursors, stored } = this.inboxStore.append(batch.map(item => ({
+    // heartbeat ping/pong are answered and matched below but never stored: they would push real messages out of the bounded inbox
+    const kept = batch.filter(item => !isHousekeeping(item.message))
+    const { cursors, stored } = kept.length === 0 ? { cursors: [], stored: Promise.resolve() } : this.inboxStore.append(kept.map(item => ({
       json: item.json,
       peer: item.peer.toString(),
       route: item.route,
       receivedAt,
-      ...(deliveryOf(item.message) === 'exactly-once'
+      // exactly-once ids, and every mailbox one (a relay can serve a box again), are remembered across restarts
+      ...(deliveryOf(item.message) === 'exactly-once' || item.route === 'mailbox'
         ? { id: item.message.id, dedupUntil: Math.max(item.message.exp ?? 0, item.message.ts + REPLAY_WINDOW) }
         : {})
     })))
+    const cursorOf = new Map(kept.map((item, i) => [item, cursors[i]]))
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]
       if (i === 0 || batch[i - 1].peer !== item.peer) this.discovery?.presence.seen(item.peer.toString())
-      if (this.unstored.size > 0 && this.unstored.delete(`${item.peer.toString()}/${item.message.id}`)) continue
+      const cursor = cursorOf.get(item)
+      if (cursor !== undefined && this.unstored.size > 0 && this.unstored.delete(`${item.peer.toString()}/${item.message.id}`)) continue
       this.metrics.received(item.message.op, item.route)
-      this.dispatch({ cursor: cursors[i], receivedAt, peer: item.peer.toString(), route: item.route, message: item.message }, item)
+      // cursor 0: housekeeping, not in the inbox
+      this.dispatch({ cursor: cursor ?? 0, receivedAt, peer: item.peer.toString(), route: item.route, message: item.message }, item)
     }
     try {
       await stored
@@ -638,7 +741,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       // not stored, so not acknowledged (speak REJECTs E_INTERNAL, a mailbox fetch is not acked): the sender
       // retries with the same ids, which must then be taken as new, not acked as duplicates of what was never
       // kept (test/faults/disk-full.test.ts); they were dispatched already, so they are only stored then
-      for (const item of batch) {
+      for (const item of kept) {
         const key = `${item.peer.toString()}/${item.message.id}`
         this.replay.forget(key)
         this.unstored.add(key)
@@ -646,8 +749,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       }
       throw err
     }
-    this.dispatchEvent(new Event('stored'))
-    for (const item of batch) {
+    if (kept.length > 0) this.dispatchEvent(new Event('stored'))
+    for (const item of kept) {
       if (molt(item.message)?.receipt === true) this.sendReceipt(item, receivedAt)
     }
   }
@@ -692,7 +795,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       op: 'respond',
       re: message.id,
       to: { agent: message.from.agent, org: message.from.org },
-      cls: message.cls,
+      cls: replyClassification(message, {}, this.agent.org),
       p: { status: 'success', receipt: { id: message.id, digest, received_at: receivedAt } },
       ext: { [EXT_NAMESPACE]: { receipt_for: message.id } }
     }, { sign: true, delivery: 'at-least-once' }).catch((err: Error) => {
@@ -730,9 +833,16 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       const pending = this.requests.get(message.re)
       if (pending?.peer === entry.peer) pending.resolve(message)
     }
-    if (this.messageListeners > 0) this.dispatchEvent(new CustomEvent('message', { detail: entry }))
+    if (message.op === 'hello') this.noteHello(entry.peer, message)
+    if (entry.cursor === 0) this.dispatchEvent(new CustomEvent('housekeeping', { detail: entry }))
+    else if (this.messageListeners > 0) this.dispatchEvent(new CustomEvent('message', { detail: entry }))
     const handler = this.handlers.get(message.op)
-    if (handler == null) return
+    if (handler == null) {
+      if (this.unhandledRequests === 'refuse' && message.re == null && REQUEST_OPS.has(message.op) && !this.hasReader() && !this.tasks.handles(message)) {
+        this.refuseUnhandled(item.peer, message)
+      }
+      return
+    }
     Promise.resolve()
       .then(async () => handler(message, { peer: item.peer, route: item.route, entry }))
       .then(async (result) => {
@@ -749,36 +859,45 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       })
   }
 
-  private async sendReply (peer: PeerId, request: MoltMessage, init: MessageInit): Promise<void> {
-    if (this.stopped) return
-    await this.send(peer, {
-      ...init,
-      re: request.id,
-      to: { agent: request.from.agent, org: request.from.org },
-      cls: init.cls ?? request.cls
+  /** A request nothing here answers (unhandledRequests 'refuse'): say so now rather than let the requester wait */
+  private refuseUnhandled (peer: PeerId, request: MoltMessage): void {
+    const p = errorPayload('E_CAPABILITY_UNKNOWN',
+      `nothing on this agent answers "${request.op}" (no handler, no API client reading its messages): the message is kept in its inbox, unanswered. ` +
+      `Its operator can answer ${request.op} with an SDK handler (node.handle) or a local API client on /v1/stream (protocols/speak.md)`,
+      { field: 'op', context: { op: request.op } })
+    // best-effort: a requester that still waits is connected now; one that sent and left needs no queued error
+    this.sendReply(peer, request, { op: 'error', p: p as unknown as Record<string, unknown> }, { delivery: 'best-effort' }).catch((err: Error) => {
+      this.log('could not refuse the unanswered %s %s from %p - %e', request.op, request.id, peer, err)
     })
   }
 
-  /** The relays whose mailboxes `peer` reads: from its circuit addresses (peer store, card) */
-  async mailboxTargets (peer: PeerId): Promise<MailboxTarget[]> {
-    const addresses: Multiaddr[] = []
-    try {
-      addresses.push(...(await this.libp2p.peerStore.get(peer)).addresses.map(a => a.multiaddr))
-    } catch {}
-    for (const address of this.libp2p.services.cards.cached(peer)?.addresses ?? []) {
-      try { addresses.push(multiaddr(address)) } catch {}
-    }
-    const targets = new Map<string, MailboxTarget>()
-    for (const address of addresses) {
-      if (!isRelayedAddress(address)) continue
-      const relay = relayOf(address)
-      if (relay == null || relay === this.peerId.toString()) continue
-      const relayAddr = multiaddr(address.toString().split('/p2p-circuit')[0])
-      const target = targets.get(relay) ?? { peerId: peerIdFromString(relay), addrs: [] }
-      if (!target.addrs.some(a => a.equals(relayAddr))) target.addrs.push(relayAddr)
-      targets.set(relay, target)
-    }
-    return [...targets.values()]
+  private async sendReply (peer: PeerId, request: MoltMessage, init: MessageInit, options?: SendOptions): Promise<void> {
+    if (this.stopped) return
+    // a peer that speaks only the v0.1 schema gets schema error codes
+    const p = init.op === 'error' && init.p != null && this.plainPeers.has(peer.toString()) ? schemaErrorPayload(init.p as ErrorPayload) : init.p
+    await this.send(peer, {
+      ...init,
+      p,
+      re: request.id,
+      to: { agent: request.from.agent, org: request.from.org },
+      // never `pii` without our own pii_meta, never `sec` across orgs: the reply would be invalid
+      cls: replyClassification(request, init, this.agent.org)
+    }, options)
+  }
+
+  /** Remember whether a peer's hello listed molt's extensions (bounded: the oldest is forgotten first) */
+  private noteHello (peer: string, message: MoltMessage): void {
+    const molt = helloSpeaksMolt(message)
+    if (molt === undefined) return
+    this.plainPeers.delete(peer)
+    if (molt) return
+    if (this.plainPeers.size >= MAX_PLAIN_PEERS) this.plainPeers.delete(this.plainPeers.values().next().value as string)
+    this.plainPeers.add(peer)
+  }
+
+  /** The relays whose mailboxes `peer` reads: named circuit addresses, its routing record, peer store and card */
+  async mailboxTargets (peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<MailboxTarget[]> {
+    return this.resolver.mailboxTargets(peer, options)
   }
 
   private buildMessage (peer: PeerId, init: MessageInit, sign = this.signByDefault): MoltMessage {
@@ -800,8 +919,26 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   }
 }
 
+/** Peers remembered as speaking only the v0.1 schema (DefaultMoltNode.plainPeers) */
+const MAX_PLAIN_PEERS = 10_000
+
 /** Ids remembered as dispatched but not stored (DefaultMoltNode.unstored) */
 const MAX_UNSTORED = 10_000
+
+/** Ops whose sender waits for a reply and that no built-in handler answers (ping and discover are answered by the node) */
+const REQUEST_OPS: ReadonlySet<Op> = new Set<Op>(['hello', 'verify', 'query', 'task', 'tool', 'consent'])
+
+
+/**
+ * Protocol housekeeping: ping/pong (the presence heartbeat, `molt ping`).
+ * Answered and matched, never stored in the inbox, unless the sender asked
+ * for exactly-once (the inbox then keeps its id across restarts) or a receipt.
+ */
+function isHousekeeping (message: MoltMessage): boolean {
+  if (message.op !== 'ping' && message.op !== 'pong') return false
+  const ext = molt(message)
+  return ext?.delivery !== 'exactly-once' && ext?.receipt !== true
+}
 
 /** Create and start a molt node: identity from the data dir, libp2p with molt's services, the inbox in LevelDB */
 export async function createMoltNode (options: MoltNodeOptions = {}): Promise<MoltNode> {
@@ -829,18 +966,22 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     const outbox = new Outbox(db, { maxMessages: options.outboxMaxMessages ?? MAX_OUTBOX_MESSAGES, maxDeadLetters: MAX_DEAD_LETTERS })
     await outbox.open()
     const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false, outbox, replay)
+    node.unhandledRequests = options.unhandledRequests ?? 'keep'
     const metrics = node.metrics = new AgentMetrics({ processMetrics: options.processMetrics })
     // listening before libp2p starts: no task message is dispatched unseen
     node.tasks = await createTaskService({ node, db, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
 
+    const relays = options.relays ?? config.relays
     node.libp2p = await createLibp2p(baseLibp2pOptions({
       privateKey: key,
       listen: options.listen ?? config.listen,
       transports: [circuitRelayTransport()],
       discovery: {
         mdns: options.mdns ?? false,
-        bootstrap: options.bootstrap ?? config.discovery.bootstrap,
-        dht: { clientMode: config.discovery.dhtClient, ...options.dht }
+        // relays are DHT servers: an agent configured with relays bootstraps from them too
+        bootstrap: [...new Set([...(options.bootstrap ?? config.discovery.bootstrap), ...relays])],
+        // an agent that needs relays is behind NAT: a DHT client (servers must be reachable)
+        dht: { clientMode: config.discovery.dhtClient || relays.length > 0, ...options.dht }
       },
       // a private address behind someone's NAT swallows SYNs: give up on it fast so the
       // relayed address is tried (the stock 6 s per address made every relayed dial slow)
@@ -855,16 +996,20 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       pubsub: trustPubsub(),
       trust: trust({ identity, db, ...options.trust, preTrusted: options.trust?.preTrusted ?? config.trust.preTrusted, inbox: options.trust?.inbox ?? config.trust.inbox }),
       relayClient: relayClient({
-        relays: options.relays ?? config.relays,
+        relays,
         maxReservations: options.maxRelayReservations,
         discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays
       }),
+      // this agent's signed routing record in the DHT (protocols/routing.md)
+      routes: routingRecord({ publish: options.publishRoute, mailboxRelays: () => node.libp2p == null ? [] : node.relays().map(({ relay, address }) => ({ relay, address })) }),
       mailbox: mailboxClient({
         identity,
         relays: () => node.relays().map(({ relay, address }) => ({ relay, address })),
         deliver: async (messages) => node.receiveFromMailbox(messages),
         onRejected: () => { metrics.mailboxRejected.inc() },
-        checkInterval: options.mailboxCheckInterval
+        checkInterval: options.mailboxCheckInterval,
+        replayWindow: options.speak?.replayWindow,
+        maxClockSkew: options.speak?.maxClockSkew
       }),
       speak: speak({
         ...options.speak,
@@ -891,12 +1036,27 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       ping: async (peer, pingOptions) => node.ping(peer, pingOptions)
     })
     await node.discovery.start(profile.capabilities)
+    node.resolver = new Resolver({
+      peerStore: node.libp2p.peerStore,
+      getConnections: (peer) => node.libp2p.getConnections(peer),
+      dial: async (peer, dialOptions) => node.libp2p.dial(peer, dialOptions),
+      records: node.libp2p.services.routes,
+      self: node.peerId,
+      cardAddresses: (peer) => node.libp2p.services.cards.cached(peer)?.addresses ?? [],
+      log: node.libp2p.logger.forComponent('molt:resolver')
+    })
     node.delivery = new Delivery({
       outbox,
       mailbox: node.libp2p.services.mailbox,
       events: node.libp2p as any,
       log: node.libp2p.logger.forComponent('molt:delivery'),
-      speakSend: async (peer, body, sendOptions) => node.libp2p.services.speak.send(peer, body, sendOptions),
+      speakSend: async (peer, body, sendOptions) => {
+        // resolve first (peer store → routing record → direct → circuit): every attempt, retries included
+        // (checked here first: no extra await per message on the hot path of an open connection)
+        if (node.libp2p.getConnections(peer).length === 0) await node.resolver.connect(peer, sendOptions)
+        await node.libp2p.services.speak.send(peer, body, sendOptions)
+      },
+      reachesVia: (peer, relay) => node.resolver.reachesVia(peer, relay),
       routeTo: (peer) => routeOver(node.libp2p.getConnections(peer)),
       isConnected: (peer) => node.libp2p.getConnections(peer).some(connection => connection.status === 'open'),
       mailboxTargets: async (peer) => node.mailboxTargets(peer),

@@ -4,7 +4,7 @@ import { ApiError } from './errors.js'
 import type { ErrorCode } from '../moltspeak/index.js'
 import type {
   AckResponse, ApiMessageInit, CardQuery, CardResponse, DiscoverQuery, DiscoverResponse, ErrorResponse, HealthResponse, IdentityResponse,
-  InboxResponse, PeersResponse, PingResponse, RequestResponse, SendResponse
+  InboxResponse, PeersResponse, PingResponse, ReceiptResponse, RequestResponse, SendResponse
 } from './types.js'
 
 export interface ApiClientOptions {
@@ -40,6 +40,12 @@ export class ApiClient {
 
   async send (to: string, message: ApiMessageInit, options: CallOptions & { sign?: boolean, delivery?: DeliveryMode, receipt?: boolean } = {}): Promise<SendResponse> {
     return this.call('POST', '/v1/messages', { to, message, sign: options.sign, delivery: options.delivery, receipt: options.receipt }, options)
+  }
+
+  /** The signed delivery receipt of a message sent with receipt: true; a stored one at once, else waits up to `timeoutMs` (504 E_TIMEOUT) */
+  async receipt (id: string, options: CallOptions & { timeoutMs?: number } = {}): Promise<ReceiptResponse> {
+    const query = `id=${encodeURIComponent(id)}${options.timeoutMs != null ? `&timeoutMs=${options.timeoutMs}` : ''}`
+    return this.call('GET', `/v1/receipts?${query}`, undefined, withMargin(options))
   }
 
   async outbox (peer?: string, options: CallOptions = {}): Promise<OutboxResponse> {

@@ -9,7 +9,7 @@ const UNREACHABLE = new Set([
   'ConnectionClosingError', 'ConnectionDeniedError', 'ConnectionInterceptedError', 'EncryptionFailedError',
   'MuxerUnavailableError', 'MuxerClosedError', 'TransportUnavailableError', 'UnsupportedProtocolError',
   'UnexpectedPeerError', 'LimitedConnectionError', 'StreamResetError', 'StreamAbortedError', 'SessionClosedError',
-  'AggregateError'
+  'AggregateError', 'NoRouteError'
 ])
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE'])
 

@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { parsePeer } from '../api/validate.js'
 import { UsageError } from './errors.js'
 import { InvalidLogOptionError, LOG_FORMATS, LOG_LEVELS, resolveLogOptions, type LogOptions } from '../logging/index.js'
@@ -148,4 +150,21 @@ export function listFlag (values: OptionValues, name: string): string[] | undefi
 
 export function booleanFlag (values: OptionValues, name: string): boolean {
   return values[name] === true
+}
+
+/** A --bootstrap or --relay value: a multiaddr whose last component is /p2p/<PeerId> */
+export function checkPeerAddress (address: string, flag: string): string {
+  let last
+  try {
+    last = multiaddr(address).getComponents().at(-1)
+  } catch (err: any) {
+    throw new UsageError(`${flag} ${address} is not a multiaddr: ${err.message}`)
+  }
+  if (last?.name !== 'p2p' || last.value == null) throw new UsageError(`${flag} ${address} must end in /p2p/<PeerId>`)
+  try {
+    peerIdFromString(last.value)
+  } catch (err: any) {
+    throw new UsageError(`${flag} ${address} does not end in a valid PeerId: ${err.message}`)
+  }
+  return address
 }

@@ -3,12 +3,14 @@ import { resolveDataDir } from '../config/index.js'
 import { ApiError, toHttpError } from '../api/index.js'
 import { commandHelp, mainHelp, parseCommandArgs, stringFlag, booleanFlag } from './args.js'
 import { UsageError } from './errors.js'
+import { NoAgentError } from './agent-here.js'
 import { Output } from './output.js'
 import type { Command } from './command.js'
 import { init } from './commands/init.js'
 import { id } from './commands/id.js'
 import { agent } from './commands/agent.js'
 import { send } from './commands/send.js'
+import { receipt } from './commands/receipt.js'
 import { ping } from './commands/ping.js'
 import { inbox } from './commands/inbox.js'
 import { outbox } from './commands/outbox.js'
@@ -21,9 +23,9 @@ import { config } from './commands/config.js'
 import { mcp } from './commands/mcp.js'
 import { taskCommand } from './commands/task.js'
 
-const COMMANDS: Command[] = [init, id, agent, send, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp, taskCommand]
+const COMMANDS: Command[] = [init, id, agent, send, receipt, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp, taskCommand]
 
-/** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted */
+/** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted; molt send/receipt add 75 (queued / not yet: SEND_EXIT) */
 async function main (argv: string[]): Promise<number> {
   const json = argv.includes('--json')
   const out = new Output(json)
@@ -60,6 +62,10 @@ async function main (argv: string[]): Promise<number> {
     if (controller.signal.aborted) {
       out.error('E_INTERNAL', 'interrupted')
       return 130
+    }
+    if (err instanceof NoAgentError) {
+      out.error(err.code, err.message)
+      return 1
     }
     const { code, message } = err instanceof ApiError ? err : toHttpError(err)
     out.error(code, oneLine(message, err))

@@ -1,5 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createMoltNode, type MoltNode } from '../node.js'
+import { createMoltNode, type DeliveryReceipt, type MoltNode } from '../node.js'
+import { loadConfig } from '../config/index.js'
+import { applyEnv } from '../config/env.js'
+import type { LockInfo } from '../config/lock.js'
 import type { SingleKadDHT } from '@libp2p/kad-dht'
 import {
   connectToRunningAgent, describeIdentity, describePeers, type ApiClient, type ApiMessageInit, type IdentityResponse,
@@ -16,6 +19,8 @@ import type { DiscoveredAgent } from '../discovery/index.js'
 export interface Network {
   /** 'api' when a running agent does the work */
   readonly via: 'api' | 'node'
+  /** The running agent's pid (via 'api') */
+  readonly agentPid?: number
   identity(): Promise<IdentityResponse>
   send(to: string, message: ApiMessageInit, options: SendFlags): Promise<SendResponse>
   /** What waits in the outbox and what it gave up on */
@@ -29,7 +34,16 @@ export interface Network {
   /** A peer's verified card, or this agent's own without `peer` */
   card(peer: string | undefined, options: { force?: boolean, timeoutMs?: number }): Promise<AgentCard>
   peers(): Promise<PeerInfo[]>
+  /** The signed receipt of a message sent with receipt: stored ones at once, else waits up to `timeoutMs` */
+  receipt(id: string, options: { timeoutMs: number }): Promise<DeliveryReceipt>
   close(): Promise<void>
+}
+
+export interface OpenOptions {
+  /** More relays (`--relay`) for a short-lived node, after config.json relays and MOLT_RELAYS */
+  relays?: string[]
+  /** More DHT bootstrap peers (`--bootstrap`), after config.json discovery.bootstrap and MOLT_BOOTSTRAP */
+  bootstrap?: string[]
 }
 
 export interface SendFlags { sign?: boolean, delivery?: DeliveryMode, receipt?: boolean }
@@ -40,22 +54,36 @@ const FOLLOW_POLL_MS = 500
 /** How long a short-lived node waits for a bootstrap peer to enter its DHT routing table */
 const BOOTSTRAP_WAIT_MS = 3000
 const DHT_POLL_MS = 25
+/** How long a short-lived node waits for its outbox to deliver older messages to a peer before a new one (ms) */
+const ONE_OFF_FLUSH_MS = 15_000
+/** How long a short-lived node tries to reach such a peer before it leaves them all queued (ms) */
+const ONE_OFF_PROBE_MS = 5000
 
 /**
  * The agent running with `dataDir` (through its API), else a short-lived node
  * with the data dir's identity. That node takes the data dir lock, so two
  * nodes never run one key at once. It never runs mDNS: only `molt agent` does.
+ * It bootstraps from what `molt agent` would (config.json, MOLT_BOOTSTRAP,
+ * MOLT_RELAYS) plus `options`: a message to a bare PeerId needs the DHT.
  */
-export async function openNetwork (dataDir: string, signal: AbortSignal): Promise<Network> {
+export async function openNetwork (dataDir: string, signal: AbortSignal, options: OpenOptions = {}): Promise<Network> {
   const running = await connectToRunningAgent(dataDir, { signal })
-  if (running != null) return new ApiNetwork(running.client, signal)
-  return new NodeNetwork(await createMoltNode({ dataDir, listen: SHORT_LIVED_LISTEN }), signal)
+  if (running != null) return new ApiNetwork(running.client, signal, running.lock)
+  const config = applyEnv(await loadConfig(dataDir))
+  const relays = [...new Set([...config.relays, ...(options.relays ?? [])])]
+  const bootstrap = [...new Set([...config.discovery.bootstrap, ...(options.bootstrap ?? [])])]
+  // a DHT client that publishes no routing record: it is gone in seconds, and its record would outlive it by a day
+  const node = await createMoltNode({ dataDir, listen: SHORT_LIVED_LISTEN, bootstrap, relays, publishRoute: false, dht: { clientMode: true } })
+  return new NodeNetwork(node, signal, bootstrap.length + relays.length > 0)
 }
 
 class ApiNetwork implements Network {
   readonly via = 'api'
+  readonly agentPid: number
 
-  constructor (private readonly client: ApiClient, private readonly signal: AbortSignal) {}
+  constructor (private readonly client: ApiClient, private readonly signal: AbortSignal, lock: LockInfo) {
+    this.agentPid = lock.pid
+  }
 
   async identity (): Promise<IdentityResponse> {
     return this.client.identity({ signal: this.signal })
@@ -93,6 +121,10 @@ class ApiNetwork implements Network {
     return (await this.client.peers({ signal: this.signal })).peers
   }
 
+  async receipt (id: string, options: { timeoutMs: number }): Promise<DeliveryReceipt> {
+    return (await this.client.receipt(id, { timeoutMs: options.timeoutMs, signal: this.signal })).receipt
+  }
+
   async * follow (after: number, signal: AbortSignal): AsyncGenerator<InboxEntry> {
     while (!signal.aborted) {
       const page = await this.client.inbox({ after, limit: 1000 }, { signal })
@@ -108,14 +140,42 @@ class ApiNetwork implements Network {
 class NodeNetwork implements Network {
   readonly via = 'node'
 
-  constructor (private readonly node: MoltNode, private readonly signal: AbortSignal) {}
+  /** `bootstraps`: some bootstrap peer or relay is configured, so the DHT is worth waiting for */
+  constructor (private readonly node: MoltNode, private readonly signal: AbortSignal, private readonly bootstraps = false) {}
 
   async identity (): Promise<IdentityResponse> {
     return describeIdentity(this.node)
   }
 
   async send (to: string, message: ApiMessageInit, options: SendFlags): Promise<SendResponse> {
-    return this.node.send(to, message, { ...options, signal: this.signal })
+    if (!to.startsWith('/')) await this.joinDht(this.signal)
+    const result = await this.node.send(to, message, { ...options, signal: this.signal })
+    // queued without an attempt: older messages to this peer wait in the outbox and go first, in order.
+    // This node exits next, so flush that outbox once now rather than leave it all to the next agent
+    if (result.status === 'queued' && result.lastError === undefined) return this.flushOutbox(result)
+    return result
+  }
+
+  /** When the peer can be reached now, retry its outbox and wait (bounded) until `result`'s message leaves it */
+  private async flushOutbox (result: SendResponse): Promise<SendResponse> {
+    let onOutbox: (evt: CustomEvent<{ id: string, status: 'delivered' | 'stored' }>) => void = () => {}
+    const left = new Promise<'delivered' | 'stored'>((resolve) => {
+      onOutbox = (evt) => { if (evt.detail.id === result.id) resolve(evt.detail.status) }
+    })
+    this.node.addEventListener('outbox', onOutbox)
+    const deadline = AbortSignal.any([this.signal, AbortSignal.timeout(ONE_OFF_FLUSH_MS)])
+    try {
+      // reachable? (fetching its card resolves and dials it, and leaves nothing in its inbox); else it stays queued
+      const reachable = await this.node.card(result.peer, { force: true, signal: AbortSignal.any([this.signal, AbortSignal.timeout(ONE_OFF_PROBE_MS)]) })
+        .then(() => true, () => false)
+      if (!reachable) return result
+      await this.node.retryOutbox(result.peer)
+      const status = await Promise.race([left, new Promise<undefined>(resolve => { deadline.addEventListener('abort', () => { resolve(undefined) }, { once: true }) })])
+      if (status === undefined) return result
+      return { ...result, status, delivered: status === 'delivered', ...(status === 'stored' ? { route: 'mailbox' as const } : {}) }
+    } finally {
+      this.node.removeEventListener('outbox', onOutbox)
+    }
   }
 
   async outbox (peer?: string): Promise<OutboxResponse> {
@@ -126,6 +186,7 @@ class NodeNetwork implements Network {
   }
 
   async request (to: string, message: ApiMessageInit, options: { sign?: boolean, timeoutMs?: number }): Promise<MoltMessage> {
+    if (!to.startsWith('/')) await this.joinDht(this.signal)
     return this.node.request(to, message, { sign: options.sign, timeout: options.timeoutMs, signal: this.signal })
   }
 
@@ -158,6 +219,10 @@ class NodeNetwork implements Network {
     return describePeers(this.node)
   }
 
+  async receipt (id: string, options: { timeoutMs: number }): Promise<DeliveryReceipt> {
+    return this.node.receipt(id, { timeout: options.timeoutMs, signal: this.signal })
+  }
+
   private deadline (timeoutMs: number | undefined): AbortSignal {
     return timeoutMs == null ? this.signal : AbortSignal.any([this.signal, AbortSignal.timeout(timeoutMs)])
   }
@@ -169,7 +234,7 @@ class NodeNetwork implements Network {
    */
   private async joinDht (signal: AbortSignal): Promise<void> {
     const dht = this.node.libp2p.services.dht as Partial<SingleKadDHT> | undefined
-    if (dht?.routingTable == null || this.node.config.discovery.bootstrap.length === 0) return
+    if (dht?.routingTable == null || !this.bootstraps) return
     const deadline = Date.now() + BOOTSTRAP_WAIT_MS
     while (dht.routingTable.size === 0 && Date.now() < deadline && !signal.aborted) {
       await sleep(DHT_POLL_MS, undefined, { signal }).catch(() => {})

@@ -17,6 +17,35 @@ export interface EventLine {
   json?: unknown
 }
 
+/** Streams whose reader went away: nothing more is written to them */
+const closedStreams = new WeakSet<NodeJS.WritableStream>()
+const watchedStreams = new WeakSet<NodeJS.WritableStream>()
+
+/**
+ * When the reader of a pipe goes away (`molt agent | head`, a supervisor that
+ * exits), the next write fails with EPIPE, which Node reports as an 'error'
+ * event that, unhandled, kills the process. Instead the stream is marked
+ * closed and the command carries on without that output: `molt agent` and
+ * `molt relay` keep running (stop them with SIGTERM), one-shot commands finish
+ * their work. A closed stdout is said once on stderr.
+ */
+export function watchPipe (stream: NodeJS.WritableStream, name: string, tell?: NodeJS.WritableStream): void {
+  if (watchedStreams.has(stream)) return
+  watchedStreams.add(stream)
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (closedStreams.has(stream)) return
+    closedStreams.add(stream)
+    if (tell != null && !closedStreams.has(tell)) {
+      tell.write(`molt: ${name} closed (${err.code ?? err.message}): output there stops, the command carries on\n`)
+    }
+  })
+}
+
+/** Whether `stream` lost its reader (see watchPipe) */
+export function streamClosed (stream: NodeJS.WritableStream): boolean {
+  return closedStreams.has(stream)
+}
+
 /**
  * The CLI's only way to print. Human text by default; with --json every
  * result is one JSON document per line on stdout. Errors go to stderr.
@@ -29,7 +58,15 @@ export class Output {
     readonly json: boolean,
     private readonly stdout: NodeJS.WritableStream = process.stdout,
     private readonly stderr: NodeJS.WritableStream = process.stderr
-  ) {}
+  ) {
+    watchPipe(stdout, 'stdout', stderr)
+    watchPipe(stderr, 'stderr')
+  }
+
+  /** Write unless the stream's reader went away */
+  private write (stream: NodeJS.WritableStream, text: string): void {
+    if (!closedStreams.has(stream)) stream.write(text)
+  }
 
   /** A result: `human` lines in text mode, `value` as one JSON line in --json mode */
   result (human: string | string[], value: unknown): void {
@@ -40,11 +77,11 @@ export class Output {
   /** Plain text, printed in either mode (help) */
   text (lines: string | string[]): void {
     if (Array.isArray(lines) && lines.length === 0) return
-    this.stdout.write((Array.isArray(lines) ? lines.join('\n') : lines) + '\n')
+    this.write(this.stdout, (Array.isArray(lines) ? lines.join('\n') : lines) + '\n')
   }
 
   jsonLine (value: unknown): void {
-    this.stdout.write(JSON.stringify(value) + '\n')
+    this.write(this.stdout, JSON.stringify(value) + '\n')
   }
 
   /** A line for people on stdout; nothing in --json mode */
@@ -54,7 +91,7 @@ export class Output {
 
   /** A hint for people, kept off stdout so it never mixes with results */
   note (text: string): void {
-    if (!this.json) this.stderr.write(text + '\n')
+    if (!this.json) this.write(this.stderr, text + '\n')
   }
 
   /**
@@ -86,19 +123,24 @@ export class Output {
     } else if (line.human === undefined) {
       (this.logger ?? new StructuredLogger({ level: 'debug', stream: this.stderr })).log(level, msg, line.fields)
     } else if (line.note === true || level === 'error' || level === 'warn') {
-      this.stderr.write((Array.isArray(line.human) ? line.human.join('\n') : line.human) + '\n')
+      this.write(this.stderr, (Array.isArray(line.human) ? line.human.join('\n') : line.human) + '\n')
     } else {
       this.text(line.human)
     }
   }
 
-  /** A received message: one line either way; a log line (json log format) names it without its payload */
-  message (entry: InboxEntry): void {
+  /**
+   * A received message: one line either way; a log line (json log format) names it without its payload.
+   * `housekeeping`: a ping/pong that is not in the inbox (no cursor), marked so
+   */
+  message (entry: InboxEntry, options: { housekeeping?: boolean } = {}): void {
     const m = entry.message
+    const { cursor, ...rest } = entry
+    const where = options.housekeeping === true ? { housekeeping: true } : { cursor }
     this.event('info', 'message', {
-      fields: { cursor: entry.cursor, id: m.id, op: m.op, ...(m.re != null ? { re: m.re } : {}), from: `${m.from.agent}@${m.from.org}`, peer: entry.peer, route: entry.route, signed: m.sig != null },
-      human: formatEntry(entry),
-      json: { event: 'message', ...entry }
+      fields: { ...where, id: m.id, op: m.op, ...(m.re != null ? { re: m.re } : {}), from: `${m.from.agent}@${m.from.org}`, peer: entry.peer, route: entry.route, signed: m.sig != null },
+      human: formatEntry(entry) + (options.housekeeping === true ? ' (housekeeping, not stored)' : ''),
+      json: { event: 'message', ...where, ...rest }
     })
   }
 
@@ -107,13 +149,13 @@ export class Output {
       this.logger?.error(message, { code })
       return
     }
-    this.stderr.write(`molt: ${message}\n`)
+    this.write(this.stderr, `molt: ${message}\n`)
     if (this.json) this.jsonLine({ error: { code, message } })
   }
 
   /** Resolves once everything written so far is handed to the OS */
   async flush (): Promise<void> {
-    await Promise.all([this.stdout, this.stderr].map(async stream => new Promise<void>((resolve) => {
+    await Promise.all([this.stdout, this.stderr].filter(stream => !closedStreams.has(stream)).map(async stream => new Promise<void>((resolve) => {
       stream.write('', () => { resolve() })
     })))
   }
@@ -166,17 +208,18 @@ export function formatAgent (agent: DiscoveredAgent): string[] {
   ]
 }
 
-/** Known agents as a table, most recently seen first */
+/** Known peers (agents and relays) as a table, most recently seen first */
 export function formatPeers (peers: KnownPeer[], now = Date.now()): string[] {
   const rows = peers.map(peer => [
     peer.status,
+    peer.role ?? '-',
     peer.status === 'connected' ? 'now' : relativeTime(peer.lastSeen, now),
     peer.route ?? '-',
-    peer.name !== undefined ? `${peer.name}@${peer.org ?? '?'}` : '(no card yet)',
+    peer.name !== undefined ? `${peer.name}@${peer.org ?? '?'}` : peer.role === 'relay' ? '-' : '(no card yet)',
     peer.rttMs !== undefined ? `${peer.rttMs.toFixed(1)} ms` : '-',
     peer.peerId
   ])
-  const header = ['STATUS', 'LAST SEEN', 'ROUTE', 'AGENT', 'RTT', 'PEER']
+  const header = ['STATUS', 'ROLE', 'LAST SEEN', 'ROUTE', 'AGENT', 'RTT', 'PEER']
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => r[i].length)))
   return [header, ...rows].map(row => row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join('  '))
 }

@@ -1,4 +1,4 @@
-import { readFile, writeFile, mkdir } from 'node:fs/promises'
+import { readFile, writeFile, mkdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 import type { RelayLimitsInit } from '../relay/limits.js'
@@ -104,6 +104,67 @@ export async function loadConfig (dataDir: string, fallbackName?: string): Promi
 export async function saveConfig (dataDir: string, config: MoltConfig): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   await writeFile(join(dataDir, CONFIG_FILE), JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
+}
+
+/**
+ * Change some fields of `<dataDir>/config.json` and keep the rest as written:
+ * `edit` gets the file's JSON object ({} when there is no file) and changes
+ * it in place, returning false when there is nothing to write. The result is
+ * checked by parseConfig before it is written, and written whole then
+ * renamed, so a reader never sees half a file.
+ */
+export async function updateConfigFile (dataDir: string, edit: (raw: Record<string, unknown>) => boolean | void): Promise<void> {
+  const path = join(dataDir, CONFIG_FILE)
+  let raw: unknown = {}
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'))
+  } catch (err: any) {
+    if (err.code !== 'ENOENT') throw new ConfigError(`Cannot update ${path}: ${err.message}`)
+  }
+  if (!isObject(raw)) throw new ConfigError(`${path}: expected a JSON object`)
+  if (edit(raw) === false) return
+  parseConfig(raw, undefined, path)
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const tmp = `${path}.${process.pid}.tmp`
+  await writeFile(tmp, JSON.stringify(raw, null, 2) + '\n', { mode: 0o600 })
+  await rename(tmp, path)
+}
+
+/** What `molt agent` keeps in config.json from one start for the next (see saveAgentSettings) */
+export interface AgentSettings {
+  /** The listen addresses with the ports picked at this start (config.json `listen` is replaced) */
+  listen?: string[]
+  /** --relay values (added to config.json `relays`) */
+  relays?: string[]
+  /** --bootstrap values (added to config.json `discovery.bootstrap`) */
+  bootstrap?: string[]
+}
+
+/**
+ * Record in config.json what this start chose, so a restart without flags
+ * starts the same: listen ports, relays, bootstrap peers. Lists only grow
+ * (values already there stay, in place). Returns what was written: fields
+ * left out had nothing new.
+ */
+export async function saveAgentSettings (dataDir: string, settings: AgentSettings): Promise<AgentSettings> {
+  const saved: AgentSettings = {}
+  const added = (present: unknown, values: string[] | undefined): string[] => {
+    const have = new Set(Array.isArray(present) ? present : [])
+    return [...new Set(values ?? [])].filter(v => !have.has(v))
+  }
+  await updateConfigFile(dataDir, (raw) => {
+    if (settings.listen != null && JSON.stringify(settings.listen) !== JSON.stringify(raw.listen)) raw.listen = saved.listen = settings.listen
+    const relays = added(raw.relays, settings.relays)
+    if (relays.length > 0) raw.relays = [...(Array.isArray(raw.relays) ? raw.relays : []), ...(saved.relays = relays)]
+    const discovery = isObject(raw.discovery) ? raw.discovery : {}
+    const bootstrap = added(discovery.bootstrap, settings.bootstrap)
+    if (bootstrap.length > 0) {
+      discovery.bootstrap = [...(Array.isArray(discovery.bootstrap) ? discovery.bootstrap : []), ...(saved.bootstrap = bootstrap)]
+      raw.discovery = discovery
+    }
+    return Object.keys(saved).length > 0
+  })
+  return saved
 }
 
 /** Validate a parsed config object; errors name the offending field */
@@ -239,8 +300,12 @@ function isObject (value: unknown): value is Record<string, unknown> {
 /** Fields of config.json `relay.mailbox` that are counts or sizes (whole numbers ≥ 1) */
 const MAILBOX_INTEGER_FIELDS = [
   'maxMessagesPerRecipient', 'maxBytesPerRecipient', 'maxTotalMessages', 'maxTotalBytes',
-  'retentionMs', 'senderRate', 'senderBurst', 'maxBoxBytes'
+  'retentionMs', 'senderRate', 'senderBurst', 'maxBoxBytes',
+  'firstContactRetentionMs', 'sourceRate', 'sourceBurst', 'maxRegistrations', 'maxRegistrationsPerSource'
 ] as const
+
+/** Fields of config.json `relay.mailbox` that are shares, in (0, 1] */
+const MAILBOX_SHARE_FIELDS = ['maxSenderShare', 'maxSourceShare', 'maxSourceTotalShare', 'firstContactShare'] as const
 
 function parseMailboxConfig (raw: unknown, fail: (field: string, why: string) => never): false | MailboxLimitsInit {
   if (raw === false) return false
@@ -253,10 +318,11 @@ function parseMailboxConfig (raw: unknown, fail: (field: string, why: string) =>
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail(`relay.mailbox.${field}`, 'must be a whole number ≥ 1')
     parsed[field] = value as number
   }
-  if (mailbox.maxSenderShare !== undefined) {
-    const share = mailbox.maxSenderShare
-    if (typeof share !== 'number' || !(share > 0 && share <= 1)) fail('relay.mailbox.maxSenderShare', 'must be a number in (0, 1]')
-    parsed.maxSenderShare = share as number
+  for (const field of MAILBOX_SHARE_FIELDS) {
+    const share = mailbox[field]
+    if (share === undefined) continue
+    if (typeof share !== 'number' || !(share > 0 && share <= 1)) fail(`relay.mailbox.${field}`, 'must be a number in (0, 1]')
+    parsed[field] = share as number
   }
   return parsed
 }

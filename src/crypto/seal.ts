@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
+import { ed25519 } from '@noble/curves/ed25519.js'
 import { SealError } from './errors.js'
 
 /**
@@ -34,33 +35,27 @@ const AEAD = 'chacha20-poly1305'
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
 const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex')
 
-const P = (1n << 255n) - 19n
-
 /**
  * The X25519 public key (Montgomery u) of an Ed25519 public key (Edwards y):
- * u = (1 + y) / (1 − y) mod p, as libsodium's crypto_sign_ed25519_pk_to_curve25519
+ * u = (1 + y) / (1 − y) mod p, as libsodium's crypto_sign_ed25519_pk_to_curve25519.
+ * The curve arithmetic is the audited @noble/curves', which also refuses a
+ * key that is not a point of the curve.
  *
- * @throws {SealError} for a point that has no X25519 form
+ * @throws {SealError} for a key that has no X25519 form
  */
 export function ed25519PublicToX25519 (edPublic: Uint8Array): Uint8Array {
   if (edPublic.byteLength !== 32) throw new SealError('an Ed25519 public key is 32 bytes')
-  const bytes = Buffer.from(edPublic)
-  bytes[31] &= 0x7f // the top bit is the sign of x, not part of y
-  const y = leToBigInt(bytes)
-  if (y >= P || y === 1n) throw new SealError('the Ed25519 public key is not a valid point for X25519')
-  const u = ((1n + y) * modPow((P + 1n - y) % P, P - 2n)) % P
-  return bigIntToLe(u)
+  try {
+    return ed25519.utils.toMontgomery(edPublic)
+  } catch {
+    throw new SealError('the Ed25519 public key is not a valid point for X25519')
+  }
 }
 
-/** The X25519 private scalar of an Ed25519 seed: SHA-512(seed)[0..32], clamped by X25519 itself */
+/** The X25519 private scalar of an Ed25519 seed: SHA-512(seed)[0..32], clamped (@noble/curves) */
 export function ed25519SeedToX25519 (seed: Uint8Array): Uint8Array {
   if (seed.byteLength !== 32) throw new SealError('an Ed25519 seed is 32 bytes')
-  const digest = createHash('sha512').update(seed).digest()
-  const scalar = digest.subarray(0, 32)
-  scalar[0] &= 248
-  scalar[31] &= 127
-  scalar[31] |= 64
-  return new Uint8Array(scalar)
+  return ed25519.utils.toMontgomerySecret(seed)
 }
 
 export function x25519PrivateKeyObject (scalar: Uint8Array): KeyObject {
@@ -89,10 +84,11 @@ export interface SealParties {
 export class Sealer {
   private readonly privateKey: KeyObject
   private readonly keys = new Map<string, Buffer>()
-  private noncePool = Buffer.alloc(0)
+  private noncePool: Buffer = Buffer.alloc(0)
   private nonceOffset = 0
 
-  constructor (seed: Uint8Array, readonly ownPublic: Uint8Array, private readonly cacheSize = 1024) {
+  /** `random` is the CSPRNG nonces come from (a test gives a fixed one to compare boxes byte for byte) */
+  constructor (seed: Uint8Array, readonly ownPublic: Uint8Array, private readonly cacheSize = 1024, private readonly random: (bytes: number) => Buffer = randomBytes) {
     this.privateKey = x25519PrivateKeyObject(ed25519SeedToX25519(seed))
   }
 
@@ -131,7 +127,7 @@ export class Sealer {
 
   private nextNonce (): Buffer {
     if (this.nonceOffset + NONCE_BYTES > this.noncePool.byteLength) {
-      this.noncePool = randomBytes(NONCE_POOL_BYTES)
+      this.noncePool = this.random(NONCE_POOL_BYTES)
       this.nonceOffset = 0
     }
     const nonce = this.noncePool.subarray(this.nonceOffset, this.nonceOffset + NONCE_BYTES)
@@ -156,30 +152,4 @@ export class Sealer {
 
 function associatedData (parties: SealParties): Buffer {
   return Buffer.concat([parties.sender, parties.recipient, Buffer.from(parties.id, 'utf8')])
-}
-
-function leToBigInt (bytes: Uint8Array): bigint {
-  let value = 0n
-  for (let i = bytes.length - 1; i >= 0; i--) value = (value << 8n) | BigInt(bytes[i])
-  return value
-}
-
-function bigIntToLe (value: bigint): Uint8Array {
-  const out = new Uint8Array(32)
-  for (let i = 0; i < 32; i++) {
-    out[i] = Number(value & 0xffn)
-    value >>= 8n
-  }
-  return out
-}
-
-function modPow (base: bigint, exponent: bigint, modulus = P): bigint {
-  let result = 1n
-  base %= modulus
-  while (exponent > 0n) {
-    if ((exponent & 1n) === 1n) result = (result * base) % modulus
-    base = (base * base) % modulus
-    exponent >>= 1n
-  }
-  return result
 }

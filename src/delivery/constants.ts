@@ -26,7 +26,7 @@ export const MAX_DEAD_LETTERS = 10_000
 
 /** Retry backoff of a peer's outbox: first delay, doubling up to the cap, ±20 % jitter */
 export const RETRY_MIN = 1 * second
-export const RETRY_MAX = 5 * minute
+export const RETRY_MAX = 1 * minute
 export const RETRY_JITTER = 0.2
 
 /** Relay mailboxes a message is deposited with when its recipient is unreachable */

@@ -46,8 +46,10 @@ export interface DeliveryInit {
   routeTo: (peer: PeerId) => { route: Route, relay?: string }
   /** Whether an open connection to the peer exists (then speak's ack timeout bounds the attempt, no dial timer is needed) */
   isConnected: (peer: PeerId) => boolean
-  /** The relays whose mailboxes a peer reads (from its circuit addresses and card) */
-  mailboxTargets: (peer: PeerId) => Promise<MailboxTarget[]>
+  /** The relays whose mailboxes a peer reads (its routing record, circuit addresses, card) */
+  mailboxTargets: (peer: PeerId, options: { signal?: AbortSignal }) => Promise<MailboxTarget[]>
+  /** Whether `relay` carries or holds mail for `peer`: its reconnection is a reason to retry that peer at once */
+  reachesVia?: (peer: string, relay: string) => boolean
   /** Sign a message that is about to outlive its stream */
   sign: (message: MoltMessage) => MoltMessage
   /** Entries the outbox delivered later (for metrics and events) */
@@ -156,7 +158,7 @@ export class Delivery {
 
   /** Deposit entries with up to MAILBOX_COPIES of the peer's relays; all must be taken by one relay to count */
   private async deposit (peer: PeerId, entries: OutboxEntry[], signal?: AbortSignal): Promise<{ mailboxes: Array<{ relay: string, expires: number }>, refusals: MailboxRefusal[] }> {
-    const targets = (await this.init.mailboxTargets(peer)).slice(0, c.MAILBOX_COPIES)
+    const targets = (await this.init.mailboxTargets(peer, { signal })).slice(0, c.MAILBOX_COPIES)
     const mailboxes: Array<{ relay: string, expires: number }> = []
     const refusals: MailboxRefusal[] = []
     const messages = entries.map(entry => JSON.parse(entry.json) as MoltMessage)
@@ -189,6 +191,10 @@ export class Delivery {
     const peer = evt.detail.toString()
     this.unreachableUntil.delete(peer)
     if (this.init.outbox.hasPending(peer)) this.schedule(peer, 0)
+    // a relay of a waiting recipient is back: the recipient may be reachable through it, or its mailbox open
+    for (const waiting of this.init.outbox.peers()) {
+      if (waiting !== peer && this.init.reachesVia?.(waiting, peer) === true) this.schedule(waiting, 0)
+    }
   }
 
   private schedule (peer: string, delay?: number): void {

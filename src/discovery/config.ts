@@ -1,8 +1,12 @@
 import { mdns } from '@libp2p/mdns'
 import { bootstrap } from '@libp2p/bootstrap'
-import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, type KadDHT, type KadDHTComponents } from '@libp2p/kad-dht'
 import type { PeerDiscovery, ComponentLogger } from '@libp2p/interface'
 import * as c from './constants.js'
+import { Libp2pRecord } from '@libp2p/record'
+import { Key, type Datastore } from 'interface-datastore'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { ROUTE_NAMESPACE, selectRouteRecord, validateRouteRecord } from '../services/routing-record/index.js'
 
 export interface DhtOptions {
   /** Run the DHT at all. @default true */
@@ -77,14 +81,27 @@ export function dhtService (options: DhtOptions = {}): ((components: any) => Kad
   if (options.enabled === false) return undefined
   const validity = options.providerValidity ?? c.PROVIDER_VALIDITY
   const interval = Math.min(options.reprovideInterval ?? c.REPROVIDE_INTERVAL, validity)
-  return kadDHT({
+  return (components: KadDHTComponents) => kadDHT({
     protocol: c.DHT_PROTOCOL,
+    datastorePrefix: c.DHT_DATASTORE_PREFIX,
     clientMode: options.clientMode ?? false,
     // molt networks are private: keep LAN and loopback addresses that the public-DHT default strips
     peerInfoMapper: passthroughMapper,
     allowQueryWithZeroPeers: true,
+    // routing records (protocols/routing.md): servers store only records signed by the PeerId in the key, newest seq wins
+    validators: { [ROUTE_NAMESPACE]: async (key, value) => validateRouteRecord(key, value, async (k) => storedRecord(components.datastore, k)) },
+    selectors: { [ROUTE_NAMESPACE]: selectRouteRecord },
     reprovide: { validity, interval, threshold: Math.floor(validity / 2) }
-  })
+  })(components)
+}
+
+/** The value kad-dht holds in its datastore for a record key (its layout: `/dht/record/<base32 key>`), if any */
+async function storedRecord (datastore: Datastore, key: Uint8Array): Promise<Uint8Array | undefined> {
+  try {
+    return Libp2pRecord.deserialize(await datastore.get(new Key(`${c.DHT_DATASTORE_PREFIX}/record/${uint8ArrayToString(key, 'base32')}`, false))).value
+  } catch {
+    return undefined
+  }
 }
 
 export type { ComponentLogger }

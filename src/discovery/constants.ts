@@ -3,6 +3,9 @@ import { second, minute, hour } from '../constants.js'
 /** The private molt DHT; never the public IPFS one */
 export const DHT_PROTOCOL = '/molt/kad/1.0.0'
 
+/** Where kad-dht keeps records and providers in the libp2p datastore (its default, named so the validator can read held records) */
+export const DHT_DATASTORE_PREFIX = '/dht'
+
 /** mDNS service tag; never the default `_p2p._udp.local`, which finds every IPFS node on a LAN */
 export const MDNS_SERVICE_TAG = '_molt._udp.local'
 
@@ -42,3 +45,6 @@ export const STALE_AFTER = 5 * minute
 
 /** Known peers remembered by presence; least recently seen are forgotten first */
 export const PRESENCE_MAX_PEERS = 10_000
+
+/** Longest identify agent version (peer-supplied text) presence keeps, in chars */
+export const MAX_AGENT_VERSION_LENGTH = 128

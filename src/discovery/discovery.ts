@@ -1,10 +1,10 @@
 import type { Libp2p } from 'libp2p'
 import type { Connection, Logger, PeerId } from '@libp2p/interface'
 import type { CardService, AgentCard } from '../services/card/index.js'
-import { routeOver, type Route } from '../routing/route.js'
+import { routeOver } from '../routing/route.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import { capabilityCid, CapabilityAdvertiser } from './capabilities.js'
-import { Presence, type KnownPeer } from './presence.js'
+import { Presence, roleOf, type KnownPeer, type LiveConnection } from './presence.js'
 import * as c from './constants.js'
 import { PROTOCOL as CARD_PROTOCOL } from '../services/card/constants.js'
 
@@ -93,8 +93,11 @@ export class Discovery {
       const peer = connection.remotePeer.toString()
       byPeer.set(peer, [...(byPeer.get(peer) ?? []), connection])
     }
-    const routes = new Map<string, Route>([...byPeer].map(([peer, connections]) => [peer, routeOver(connections).route]))
-    return this.presence.list(routes)
+    const live = new Map<string, LiveConnection>([...byPeer].map(([peer, connections]) => {
+      const rtts = connections.map(connection => connection.rtt).filter((rtt): rtt is number => rtt != null)
+      return [peer, { route: routeOver(connections).route, ...(rtts.length > 0 ? { rttMs: Math.min(...rtts) } : {}) }]
+    }))
+    return this.presence.list(live)
   }
 
   /** Agents offering `capability`: local knowledge first, then DHT providers, each with its verified card */
@@ -181,8 +184,10 @@ export class Discovery {
     this.presence.seen(evt.detail.toString())
   }
 
-  private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[] }>): void => {
-    const { peerId, protocols } = evt.detail
+  private readonly onIdentify = (evt: CustomEvent<{ peerId: PeerId, protocols: string[], agentVersion?: string }>): void => {
+    const { peerId, protocols, agentVersion } = evt.detail
+    // what it is (agent / relay) and runs, for `molt peers`
+    this.presence.seen(peerId.toString(), { role: roleOf(protocols), agentVersion })
     if (!protocols.includes(CARD_PROTOCOL)) return
     this.cardOf(peerId, this.controller.signal).catch(() => {})
   }

@@ -6,7 +6,7 @@ import type { MailboxStats } from '../services/mailbox/index.js'
 import { trustMetrics, type TrustMetricsSource } from './trust.js'
 
 /** Refusal reasons of the mailbox, always exported (0 when none) so a series never disappears */
-const MAILBOX_REFUSALS = ['mailbox-full', 'sender-quota', 'store-full', 'rate-limited', 'too-large', 'expired', 'shutting-down', 'storage-error'] as const
+const MAILBOX_REFUSALS = ['mailbox-full', 'sender-quota', 'store-full', 'rate-limited', 'too-large', 'expired', 'shutting-down', 'storage-error', 'unknown-recipient', 'source-quota', 'first-contact-quota'] as const
 
 /**
  * A relay's metrics, read from `stats()` on every scrape, in a registry of its

@@ -28,7 +28,7 @@ export interface ReplyInit<P extends Record<string, unknown> = Record<string, un
   op?: Op
   p: P
   from: AgentRef
-  /** @default the request's cls */
+  /** @default the request's cls (`conf` for a `pii` request without pii_meta here, see replyClassification) */
   cls?: Classification
   exp?: number
   cap?: string[]
@@ -66,6 +66,20 @@ export function createMessage<P extends Record<string, unknown> = Record<string,
 }
 
 /**
+ * The `cls` of a reply that does not set one: the request's, except where
+ * that would make the reply invalid. `pii` needs the replier's own consent
+ * metadata (copying the requester's consent would claim a consent the replier
+ * was never given), and `sec` needs both ends in one org; either falls back to
+ * `conf`, which keeps the data confidential
+ */
+export function replyClassification (request: Pick<MoltMessage, 'cls' | 'from'>, init: { cls?: Classification, pii_meta?: PiiMeta }, replierOrg: string): Classification {
+  if (init.cls !== undefined) return init.cls
+  if (request.cls === 'pii' && init.pii_meta === undefined) return 'conf'
+  if (request.cls === 'sec' && request.from.org !== replierOrg) return 'conf'
+  return request.cls
+}
+
+/**
  * A reply to `request`: `re` is the request's id and `to` its sender (agent,
  * org and key only; the encryption key and any other fields are not echoed)
  */
@@ -78,7 +92,7 @@ export function replyTo<P extends Record<string, unknown> = Record<string, unkno
     from: init.from,
     to,
     p: init.p,
-    cls: init.cls ?? request.cls,
+    cls: replyClassification(request, init, init.from.org),
     re: request.id,
     exp: init.exp,
     cap: init.cap,

@@ -6,10 +6,14 @@ import { CanonicalizationError } from './errors.js'
  * `ensure_ascii=True`. That is the spec's form (sorted keys, no whitespace) and
  * the only one whose signatures cover the payload (reference/moltspeak.md §1.7).
  *
- * Numbers are written as JSON.stringify writes them. Integers below 1e21 come
- * out as plain decimals, which is what Python prints for ints. Python differs on
- * floats: it keeps `1.0` (JS has no such value) and writes exponents as `1e-07`
- * where JS writes `1e-7`. Keep non-integers out of signed fields.
+ * Numbers: a JS number has no int/float distinction, and the peer reads the
+ * JSON molt writes on the wire (JSON.stringify). So a number is written as
+ * Python canonicalizes that wire text: what JSON.stringify prints as plain
+ * digits (every integer below 1e21, `-0` as `0`) is a Python int and stays
+ * digits; anything else (`0.5`, `1e-7`, `1e+21`) is a Python float and is
+ * written as `repr(float)` does (`0.5`, `1e-07`, `1e+21`, `5e-05`).
+ * Messages received from others are verified over their source text instead
+ * (source.ts), which keeps `1.0`, `1e+16` and big integers as they were signed.
  */
 
 // any char that is not printable ASCII, or is `"` or `\`: the string needs escaping
@@ -53,8 +57,7 @@ function write (value: unknown, depth: number, seen: Set<object> | undefined): s
     case 'string':
       return quote(value)
     case 'number':
-      if (!Number.isFinite(value)) throw new CanonicalizationError(`Cannot canonicalize the number ${value}`)
-      return String(value)
+      return formatNumber(value)
     case 'boolean':
       return value ? 'true' : 'false'
     case 'object':
@@ -107,7 +110,7 @@ function writeObject (value: object, depth: number, seen: Set<object> | undefine
 }
 
 /** Sort like Python sorts str keys: by code point, not UTF-16 code unit */
-function sortKeys (keys: string[]): void {
+export function sortKeys (keys: string[]): void {
   const n = keys.length
   if (n > 16) {
     keys.sort()
@@ -132,23 +135,83 @@ function sortKeys (keys: string[]): void {
   }
 }
 
-function compareCodePoints (a: string, b: string): number {
+/**
+ * Code point order, as Python compares str: a surrogate pair is one astral code
+ * point (above U+FFFF), a lone surrogate is its own code point (U+D800 sorts
+ * before U+E000)
+ */
+export function compareCodePoints (a: string, b: string): number {
   const n = Math.min(a.length, b.length)
-  for (let i = 0; i < n; i++) {
-    let ca = a.charCodeAt(i)
-    let cb = b.charCodeAt(i)
-    if (ca === cb) continue
-    if (ca >= 0xd800 && cb >= 0xd800) {
-      // move surrogates (astral code points) above U+E000–U+FFFF
-      ca = ca >= 0xe000 ? ca - 0x800 : ca + 0x2000
-      cb = cb >= 0xe000 ? cb - 0x800 : cb + 0x2000
-    }
-    return ca - cb
+  let i = 0
+  while (i < n) {
+    // codePointAt joins a valid pair and returns a lone surrogate as is
+    const ca = a.codePointAt(i) as number
+    const cb = b.codePointAt(i) as number
+    if (ca !== cb) return ca - cb
+    i += ca > 0xffff ? 2 : 1
   }
   return a.length - b.length
 }
 
-function quote (s: string): string {
+const INTEGER_RANGE = 1e21
+
+/**
+ * A finite number as canonical JSON (see the comment at the top): digits for
+ * what JSON.stringify prints as an integer, Python's `repr(float)` otherwise
+ *
+ * @throws {CanonicalizationError} on NaN or ±Infinity
+ */
+export function formatNumber (x: number): string {
+  if (Number.isInteger(x) && x < INTEGER_RANGE && x > -INTEGER_RANGE) return String(x)
+  if (!Number.isFinite(x)) throw new CanonicalizationError(`Cannot canonicalize the number ${x}`)
+  return pythonFloatRepr(x)
+}
+
+/**
+ * Python's `repr(float)`: the shortest digits that round-trip (the same digits
+ * as JavaScript's), fixed notation for decimal exponents -4…15 with at least
+ * one fractional digit (`100.0`), else `d.ddde±XX` with a two-digit minimum
+ * exponent (`1e-07`, `1e+16`)
+ */
+export function pythonFloatRepr (x: number): string {
+  if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0'
+  const s = String(Math.abs(x))
+  let digits: string
+  let exp: number
+  const e = s.indexOf('e')
+  if (e >= 0) {
+    digits = s.slice(0, e).replace('.', '')
+    exp = Number(s.slice(e + 1))
+  } else {
+    const dot = s.indexOf('.')
+    const int = dot < 0 ? s : s.slice(0, dot)
+    const frac = dot < 0 ? '' : s.slice(dot + 1)
+    if (int !== '0') {
+      exp = int.length - 1
+      digits = int + frac
+    } else {
+      const zeros = frac.length - frac.replace(/^0+/, '').length
+      exp = -(zeros + 1)
+      digits = frac.slice(zeros)
+    }
+    digits = digits.replace(/0+$/, '')
+    if (digits === '') digits = '0'
+  }
+  let out: string
+  if (exp < -4 || exp >= 16) {
+    out = digits[0] + (digits.length > 1 ? '.' + digits.slice(1) : '') + 'e' + (exp < 0 ? '-' : '+') + String(Math.abs(exp)).padStart(2, '0')
+  } else if (exp < 0) {
+    out = '0.' + '0'.repeat(-exp - 1) + digits
+  } else if (digits.length <= exp + 1) {
+    out = digits + '0'.repeat(exp + 1 - digits.length) + '.0'
+  } else {
+    out = digits.slice(0, exp + 1) + '.' + digits.slice(exp + 1)
+  }
+  return x < 0 ? '-' + out : out
+}
+
+/** A string as canonical JSON: Python's `ensure_ascii` escaping */
+export function quote (s: string): string {
   const n = s.length
   let i = 0
   if (n < 32) {

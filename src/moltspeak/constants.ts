@@ -21,7 +21,11 @@ export const MAX_PAYLOAD_DEPTH = 50
 /** Longest `agent`/`org` name. The schema says 128 (the TS SDK's 256 is not used) */
 export const MAX_NAME_LENGTH = 128
 
-/** Allowed characters of `agent`/`org` names (TS reference SDK) */
+/**
+ * Characters of the names molt gives itself (config, cards, trust records):
+ * the TS reference SDK accepts only these. Received messages may carry any
+ * 1–128 characters, as the v0.1 schema allows (validate.ts `isMoltSpeakName`)
+ */
 export const NAME_PATTERN = /^[a-zA-Z0-9_-]+$/
 
 /** Message ids: the schema's lower-case UUID */

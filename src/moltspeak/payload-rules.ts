@@ -26,7 +26,7 @@ export function checkPayload (op: Op, msg: Record<string, unknown>, p: Record<st
       requireString(p, 'domain')
       return
     case 'respond':
-      if (msg.re === undefined) throw missingField('re')
+      // `re` is optional in the schema: a respond without it answers no pending request and goes to the inbox
       requireEnum(p, 'status', RESPOND_STATUS)
       return
     case 'error':

@@ -63,7 +63,8 @@ export interface TaskPayload {
   /** Unix ms */
   deadline?: number
   priority?: TaskPriority
-  callback?: { on_complete?: string, on_progress?: string, [k: string]: unknown }
+  /** Whether the requester wants a message on completion / on progress (schema: booleans) */
+  callback?: { on_complete?: boolean, on_progress?: boolean, [k: string]: unknown }
   subtasks?: Subtask[]
   [k: string]: unknown
 }

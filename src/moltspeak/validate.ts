@@ -2,10 +2,11 @@ import { utf8Length } from './canonical.js'
 import { isNonNegativeInteger, isPlainObject, isStringArray, missingField, schemaError } from './checks.js'
 import {
   CLASSIFICATIONS, ENC_KEY_PATTERN, MAX_MESSAGE_BYTES, MAX_NAME_LENGTH, MAX_PAYLOAD_DEPTH, MOLT_KEY_PATTERN,
-  NAME_PATTERN, OPS, PII_TYPES, PROTOCOL_VERSION, SIG_PATTERN, UUID_PATTERN
+  OPS, PII_TYPES, PROTOCOL_VERSION, SIG_PATTERN, UUID_PATTERN
 } from './constants.js'
 import { MoltSpeakError } from './errors.js'
 import { checkPayload, payloadTooDeep } from './payload-rules.js'
+import { canonicalizeSource } from './source.js'
 import type { ErrorCode, MoltMessage, Op } from './types.js'
 
 /*
@@ -38,7 +39,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true })
 /**
  * Decode and validate one message from its wire bytes (or an already-decoded string)
  *
- * @throws {MoltSpeakError} E_INVALID_PARAM when too large, E_PARSE when not UTF-8 JSON, else as validateMessage
+ * @throws {MoltSpeakError} E_INVALID_PARAM when too large, E_PARSE when not UTF-8 JSON, else as validateMessage;
+ * for a signed message also E_PARSE on a repeated key and E_SIGNATURE on an integer without an exact double value
  */
 export function parseMessage (bytes: Uint8Array | string, options: ValidateOptions = {}): MoltMessage {
   const max = options.maxMessageBytes ?? MAX_MESSAGE_BYTES
@@ -61,7 +63,11 @@ export function parseMessage (bytes: Uint8Array | string, options: ValidateOptio
   } catch (err) {
     throw new MoltSpeakError('E_PARSE', 'Message is not valid JSON', { cause: err })
   }
-  return validateMessage(value, options)
+  const message = validateMessage(value, options)
+  // a signed message must mean the same to every parser (source.ts): no repeated keys, exact numbers.
+  // Verify it with verifyMessageSource(message, text), which reads numbers as the signer wrote them
+  if (typeof message.sig === 'string') canonicalizeSource(text)
+  return message
 }
 
 /**
@@ -127,10 +133,22 @@ function checkAgentRef (ref: unknown, path: 'from' | 'to'): void {
 
 function checkName (name: unknown, field: string): void {
   if (name === undefined) throw missingField(field)
-  // length first: it is cheaper than the regex and bounds its work
-  if (typeof name !== 'string' || name.length > MAX_NAME_LENGTH || !NAME_PATTERN.test(name)) {
-    throw schemaError(field, `${field} must be 1–${MAX_NAME_LENGTH} characters of [a-zA-Z0-9_-]`)
-  }
+  if (!isMoltSpeakName(name)) throw schemaError(field, `${field} must be a string of 1–${MAX_NAME_LENGTH} characters`)
+}
+
+/**
+ * An `agent`/`org` name as the v0.1 schema allows it: any 1–128 characters
+ * (`bob.v2`, `Bob Assistant`). JSON Schema counts code points, so an astral
+ * character counts once
+ */
+export function isMoltSpeakName (name: unknown): name is string {
+  if (typeof name !== 'string' || name.length === 0) return false
+  if (name.length <= MAX_NAME_LENGTH) return true
+  // UTF-16 units ≥ code points: only long strings need counting, and at most twice the limit can fit
+  if (name.length > 2 * MAX_NAME_LENGTH) return false
+  let points = 0
+  for (const _ of name) points++
+  return points <= MAX_NAME_LENGTH
 }
 
 function checkExt (ext: unknown): void {

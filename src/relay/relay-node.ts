@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client'
 import type { Ping } from '@libp2p/ping'
 import { circuitRelayServer, RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { Ed25519PrivateKey, PeerId, StreamHandler } from '@libp2p/interface'
+import type { Ed25519PrivateKey, Logger, PeerId, StreamHandler } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { loadOrCreateKey, identityFromKey } from '../identity/index.js'
 import { trust, trustPubsub, type TrustService, type TrustStats } from '../services/trust/index.js'
@@ -120,9 +120,10 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     const mailboxLimits = mailboxInit !== undefined ? resolveMailboxLimits(mailboxInit) : undefined
     const runTrust = options.trust !== false
     let store: MailboxStore | undefined
+    let log: Logger | undefined
     if (mailboxLimits !== undefined || runTrust) db = await openDatabase(join(dataDir, DB_DIR))
     if (mailboxLimits !== undefined && db !== undefined) {
-      store = new MailboxStore(db, mailboxLimits)
+      store = new MailboxStore(db, mailboxLimits, (err) => { log?.error('could not write a mailbox registration - %e', err) })
       await store.open()
     }
     // the gater runs only once libp2p is started, after `policy` is set
@@ -163,12 +164,17 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
       start: false,
       connectionGater: {
         ...extra.connectionGater,
-        denyInboundRelayReservation: (source) => policy?.denyReservation(source) ?? true,
+        denyInboundRelayReservation: (source) => {
+          const denied = policy?.denyReservation(source) ?? true
+          // a peer holding a reservation here is registered: the relay keeps a mailbox for it (protocols/mailbox.md "Registration")
+          if (!denied && policy !== undefined) store?.registry.register(source.toString(), policy.ipOf(source))
+          return denied
+        },
         denyOutboundRelayedConnection: (source, destination) => policy?.denyCircuit(source, destination) ?? true
       }
     }) as unknown as Libp2p<RelayServices>
     const node = libp2p
-    const log = node.logger.forComponent(c.LOG_COMPONENT)
+    log = node.logger.forComponent(c.LOG_COMPONENT)
     const activePolicy = policy = new RelayPolicy(limits, {
       log,
       connections: (peer) => node.getConnections(peer),

@@ -120,7 +120,7 @@ describe('molt send', () => {
   it('queues an at-least-once message for an unreachable peer and lists it with molt outbox', async () => {
     const dir = await sandbox.dir()
     const queued = await sandbox.run(['send', `/ip4/127.0.0.1/tcp/1/p2p/${echo.listening.peerId}`, '--op', 'stream', '--payload', '{"action":"end","stream_id":"s"}', '--data-dir', dir])
-    expect(queued.code).toBe(0)
+    expect(queued.code).toBe(75)
     expect(queued.stdout).toMatch(/^queued stream [0-9a-f-]{36} to 12D3KooW\w+ in the outbox/)
     expect(queued.stderr).toContain('retried the next time `molt agent` runs')
     const listed = await sandbox.run(['outbox', '--json', '--data-dir', dir])
@@ -282,12 +282,13 @@ describe('molt find, card and peers', () => {
     const { code, stdout } = await sandbox.run(['peers', '--data-dir', dave.dataDir])
     expect(code).toBe(0)
     const [header, ...rows] = stdout.trim().split('\n')
-    expect(header).toMatch(/^STATUS\s+LAST SEEN\s+ROUTE\s+AGENT\s+RTT\s+PEER$/)
-    expect(rows.find(r => r.endsWith(carol.listening.peerId))).toMatch(/^connected\s+now\s+direct\s+carol@acme\s/)
+    expect(header).toMatch(/^STATUS\s+ROLE\s+LAST SEEN\s+ROUTE\s+AGENT\s+RTT\s+PEER$/)
+    expect(rows.find(r => r.endsWith(carol.listening.peerId))).toMatch(/^connected\s+agent\s+now\s+direct\s+carol@acme\s/)
   })
 
   it('peers without a running agent prints an empty list', async () => {
     const dir = await sandbox.dir()
+    expect((await sandbox.run(['init', '--data-dir', dir])).code).toBe(0)
     const json = await sandbox.run(['peers', '--json', '--data-dir', dir])
     expect(json.code).toBe(0)
     expect(JSON.parse(json.stdout)).toEqual([])

@@ -139,8 +139,12 @@ function deposit (from: MoltNode, to: string, sizes: number[], tag = 'box'): Rec
 
 describe('valid-but-huge payloads', () => {
   it('a mailbox full of maximum-size boxes is still fetched: answers stop at a byte budget, never over the 8 MiB frame limit', async () => {
-    const relay = await startRelay()
+    // the depositor is a first contact of the recipient: lift that share (10 %) for this size test
+    const relay = await startRelay({ mailbox: { firstContactShare: 1 } })
     const recipient = honest.peerId.toString()
+    // a mailbox session registers the recipient: the relay keeps a mailbox for it from then on
+    const reader = await mailboxChannel(honest, relay)
+    await reader.request({ t: 'fetch' })
     const depositor = await mailboxChannel(attacker, relay)
     // 12 boxes just under the 1 MiB + seal limit (≈ 1.4 MB of base64 each): 16.8 MB waiting
     const big = 1_398_000
@@ -148,7 +152,6 @@ describe('valid-but-huge payloads', () => {
       const answer = await depositor.request(deposit(attacker, recipient, [big, big, big], `huge${i}`))
       expect(answer.stored).toBe(3)
     }
-    const reader = await mailboxChannel(honest, relay)
     let after: string | undefined
     let fetched = 0
     for (let page = 0; page < 12; page++) {
@@ -170,6 +173,7 @@ describe('a mailbox client that never reads its answers', () => {
     const self = attacker.peerId.toString()
     // 1 MiB waiting in the attacker's own mailbox: every fetch answer is ~1 MiB
     const depositor = await mailboxChannel(attacker, relay)
+    await depositor.request({ t: 'fetch' }) // registers the attacker's own mailbox
     await depositor.request(deposit(attacker, self, [262_144, 262_144, 262_144, 262_144], 'own'))
     depositor.close()
     const heapBefore = heapMiB()
@@ -272,6 +276,9 @@ describe('replaying captured messages', () => {
   it('a captured deposit replayed by another identity is refused; replayed by its sender it is stored once', async () => {
     const relay = await startRelay()
     const frame = deposit(honest, target.peerId.toString(), [64], 'replay')
+    const registration = await mailboxChannel(target, relay)
+    await registration.request({ t: 'fetch' }) // the relay keeps a mailbox for registered recipients only
+    registration.close()
     const thief = await mailboxChannel(attacker, relay)
     await expect(thief.request(frame)).rejects.toMatchObject({ reason: 'not-sender' })
     const owner = await mailboxChannel(honest, relay)

@@ -252,7 +252,8 @@ describe('the relay mailbox refuses what it must', () => {
   })
 
   it('cuts a flooding sender off at its quota while another sender still gets through', async () => {
-    const relay = await startRelay({ mailbox: { maxMessagesPerRecipient: 100, maxSenderShare: 0.5 } })
+    // every sender here is a first contact from 127.0.0.1: only the per-identity share is under test (the others: mailbox-quota.test.ts)
+    const relay = await startRelay({ mailbox: { maxMessagesPerRecipient: 100, maxSenderShare: 0.5, maxSourceShare: 1, firstContactShare: 1 } })
     const b = await agent('bob', { relays: [relayAddress(relay)] })
     await eventually(() => circuitOf(b.node), 10_000, 'a reservation')
     const flooder = await agent('flooder')

@@ -77,7 +77,10 @@ describe('/v1/tasks', () => {
       note: anyJson
     }, { requiredKeys: ['action', 'task_id'] })
     await fc.assert(fc.asyncProperty(payload, async (p) => {
-      await bob.send(alice.peerId, { op: 'task', p: p as Record<string, unknown> }, { sign: true })
+      // a payload the sender itself cannot sign faithfully (an integer beyond 2^53) never leaves it
+      await bob.send(alice.peerId, { op: 'task', p: p as Record<string, unknown> }, { sign: true }).catch((err: Error) => {
+        if (err.name !== 'CanonicalizationError') throw err
+      })
     }), { numRuns: 60 })
     // the finished task stayed finished, and a fresh offer still goes through the whole arbitration
     expect(alice.tasks.get('api-1')?.state).toBe('completed')

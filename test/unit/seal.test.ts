@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
-import { Sealer, SEAL_VERSION } from '../../src/crypto/index.js'
+import { Sealer, SEAL_VERSION, SealError, ed25519PublicToX25519, ed25519SeedToX25519 } from '../../src/crypto/index.js'
 
 describe('sealed boxes', () => {
   it('open what was sealed for the pair, lead with the format version, and refuse another version by name', async () => {
@@ -18,5 +18,53 @@ describe('sealed boxes', () => {
     const old = Uint8Array.from(box)
     old[0] = 1
     expect(() => recipient.open(old, parties)).toThrow(/unknown sealed box version 1/)
+  })
+})
+
+/**
+ * Vectors written by the hand-written BigInt conversion this file used before
+ * @noble/curves (seeds: SHA-256 of "molt seal vector A"/"B"), and checked
+ * against libsodium's crypto_sign_ed25519_{pk,sk}_to_curve25519 (PyNaCl):
+ * the derived X25519 keys, and so every box, must stay byte for byte the same.
+ */
+const VECTOR = {
+  aSeed: 'c0bce57c42ed4f91d3819884a7c05aead48b80eccb8631199dd18e7094de61d3',
+  bSeed: '42fa308663e4203ec2ecc2b1cdbdba147aac4b33eec2248b4d32c666ebcdd7d8',
+  aPub: '7aeaf659c967e1a4602b04e7e3268a63c389cd0b67b7cec14e16bc3d3b01eff8',
+  bPub: '75c7bea5299a06c2c44c2eb9f460f3292ccd3cadb9e5dec0c5bcf84e7695e18d',
+  aXPub: '920038b7645b3056b0f55b7cdf0592499be807d5b840283ce971a2c6defc143b',
+  bXPub: 'a7b5898a00c908c08418f3f149f442c23923cc27b88e36c4c3db0c916aa5f73d',
+  aXSecret: 'a0493d101b5a91d0ea90655cf21c9d5594dbe61092629c78ec548284424e3d63',
+  bXSecret: '4826fcd34ce784c85f990f7c1dceb2dae94b262b2c574f15d064720abf27c670',
+  /** Sealed by A for B, id "vector-1", plaintext {"hello":"molt"} */
+  box: '023ee2ffe83da8ccc4064fb1aeb97e61da94f9f36ee61830040e4729ab5d84fdd0d2e2bdd9abb4e876b594a637'
+}
+const hex = (value: string): Buffer => Buffer.from(value, 'hex')
+
+describe('sealed box format vectors', () => {
+  it('derive the X25519 keys libsodium derives', () => {
+    expect(Buffer.from(ed25519PublicToX25519(hex(VECTOR.aPub))).toString('hex')).toBe(VECTOR.aXPub)
+    expect(Buffer.from(ed25519PublicToX25519(hex(VECTOR.bPub))).toString('hex')).toBe(VECTOR.bXPub)
+    expect(Buffer.from(ed25519SeedToX25519(hex(VECTOR.aSeed))).toString('hex')).toBe(VECTOR.aXSecret)
+    expect(Buffer.from(ed25519SeedToX25519(hex(VECTOR.bSeed))).toString('hex')).toBe(VECTOR.bXSecret)
+  })
+
+  it('open a box sealed before, and seal the same bytes again under its nonce', () => {
+    const parties = { sender: hex(VECTOR.aPub), recipient: hex(VECTOR.bPub), id: 'vector-1' }
+    const recipient = new Sealer(hex(VECTOR.bSeed), hex(VECTOR.bPub))
+    expect(Buffer.from(recipient.open(hex(VECTOR.box), parties)).toString()).toBe('{"hello":"molt"}')
+    const nonce = hex(VECTOR.box).subarray(1, 13)
+    const sender = new Sealer(hex(VECTOR.aSeed), hex(VECTOR.aPub), 16, (bytes) => Buffer.concat([nonce, Buffer.alloc(bytes - nonce.byteLength)]))
+    expect(Buffer.from(sender.seal(Buffer.from('{"hello":"molt"}'), parties)).toString('hex')).toBe(VECTOR.box)
+  })
+
+  it('refuse a public key that is not a point of the curve, by name', () => {
+    // y = 2 has no x on Ed25519; the old arithmetic mapped it to some u anyway
+    const notOnCurve = Buffer.alloc(32)
+    notOnCurve[0] = 2
+    expect(() => ed25519PublicToX25519(notOnCurve)).toThrow(SealError)
+    const identity = Buffer.alloc(32)
+    identity[0] = 1
+    expect(() => ed25519PublicToX25519(identity)).toThrow(SealError)
   })
 })

@@ -1,12 +1,11 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { applyEnv } from '../../config/env.js'
-import { loadConfig } from '../../config/index.js'
+import { loadConfig, pinListenPorts, saveAgentSettings, type AgentSettings } from '../../config/index.js'
 import { createMoltNode, type MessageHandler, type ReceivedMessage } from '../../node.js'
 import { loadOrCreateApiToken, removeApiEndpoint, startApiServer, writeApiEndpoint } from '../../api/index.js'
 import type { Op } from '../../moltspeak/index.js'
-import { UsageError } from '../errors.js'
-import { booleanFlag, integerFlag, listFlag, logFlags, noPositionals, stringFlag, LOG_OPTIONS } from '../args.js'
+import { ListenAddressInUseError, UsageError } from '../errors.js'
+import { booleanFlag, checkPeerAddress, integerFlag, listFlag, logFlags, noPositionals, stringFlag, LOG_OPTIONS } from '../args.js'
 import type { Command } from '../command.js'
 
 /** Ops --echo answers */
@@ -30,18 +29,32 @@ export const agent: Command = {
       'discovery.mdns false) on networks you do not own. DHT bootstrap peers come from config.json',
       'discovery.bootstrap plus every --bootstrap.',
       '',
+      'A restart starts the same: ports picked at the first start (config.json listen, port 0) are',
+      'written back to config.json listen, so the printed multiaddrs stay valid; --relay and --bootstrap',
+      'values are saved in config.json (relays, discovery.bootstrap). Each start says what it saved.',
+      'An explicit --listen (or MOLT_LISTEN) is used as given and not saved: --listen /ip4/0.0.0.0/tcp/0',
+      'picks new ports for this run only.',
+      '',
       '--log-format json turns the event lines (listening, message, stopping, errors; peer:connect and',
       'peer:disconnect at debug) into one {"ts","level","msg",…} object per line on stdout. A message line',
       'names the message (id, op, from, peer, route) but never carries its payload: read that from the',
-      'inbox (molt inbox, the local API). DEBUG=molt:*,libp2p:* still adds libp2p\'s debug lines on stderr.'
+      'inbox (molt inbox, the local API). DEBUG=molt:*,libp2p:* still adds libp2p\'s debug lines on stderr.',
+      '',
+      'A request (hello, verify, query, task, tool, consent) that nothing here answers — no --echo, no local API',
+      'client on /v1/stream (now or in the last 30 s) — is kept in the inbox and answered at once with an error',
+      'E_CAPABILITY_UNKNOWN naming the op, so the sender does not wait in vain (--keep-unhandled: no reply).',
+      'Heartbeat ping/pong are answered but neither stored in the inbox nor printed (--show-housekeeping prints them).',
+      'If stdout closes (molt agent | head), the agent stops printing and keeps running; stop it with SIGTERM.'
     ].join('\n'),
     options: {
-      listen: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'listen address (default: config.json listen)' },
+      listen: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'listen address for this run, not saved (default: config.json listen, whose port-0 entries are pinned to the ports picked at the first start)' },
       'api-port': { type: 'string', arg: '<port>', description: 'local API port on 127.0.0.1, 0 = any free port (default: config.json api.port)' },
       'no-mdns': { type: 'boolean', description: 'do not look for LAN peers by mDNS (default: config.json discovery.mdns, true)' },
-      bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
-      relay: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'circuit relay to stay reachable through (multiaddr ending in /p2p/<PeerId>); added to config.json relays; reservations are kept on two' },
+      bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; saved to config.json discovery.bootstrap for later starts' },
+      relay: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'circuit relay to stay reachable through (multiaddr ending in /p2p/<PeerId>); saved to config.json relays for later starts; reservations are kept on two' },
       echo: { type: 'boolean', description: `demo/test aid: answer ${ECHO_OPS.join('/')} with respond {status:"success",data:{echo:<request p>}}` },
+      'keep-unhandled': { type: 'boolean', description: 'do not answer requests nothing here handles (for API clients that poll GET /v1/messages): the sender times out' },
+      'show-housekeeping': { type: 'boolean', description: 'also print a line for each ping/pong (presence heartbeats, molt ping); the inbox keeps them only when sent exactly-once' },
       ...LOG_OPTIONS
     }
   },
@@ -66,7 +79,8 @@ export const agent: Command = {
     out.useLogging(logFlags(args.values, config.log))
     const mdns = !booleanFlag(args.values, 'no-mdns') && config.discovery.mdns
     const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
-    const relays = [...new Set([...config.relays, ...(listFlag(args.values, 'relay') ?? []).map(a => checkPeerAddress(a, '--relay'))])]
+    const relayFlags = (listFlag(args.values, 'relay') ?? []).map(a => checkPeerAddress(a, '--relay'))
+    const relays = [...new Set([...config.relays, ...relayFlags])]
     const token = await loadOrCreateApiToken(dataDir)
     const node = await createMoltNode({
       dataDir,
@@ -81,8 +95,9 @@ export const agent: Command = {
       bootstrap,
       relays,
       // one node in this process: libp2p's own metrics join molt's on /metrics
-      libp2pMetrics: true
-    })
+      libp2pMetrics: true,
+      unhandledRequests: booleanFlag(args.values, 'keep-unhandled') ? 'keep' : 'refuse'
+    }).catch((err: Error) => { throw explainListenFailure(err, listen !== undefined) })
     let server
     try {
       server = await startApiServer(node, { port: apiPortFlag ?? config.api.port, token })
@@ -93,16 +108,37 @@ export const agent: Command = {
       throw err
     }
 
+    let early: ReceivedMessage[] | undefined = []
+    // passive: printing a line is not answering, so requests nothing handles are still refused
+    node.addEventListener('message', (evt: CustomEvent<ReceivedMessage>) => {
+      if (early != null) early.push(evt.detail)
+      else out.message(evt.detail)
+    }, { passive: true })
     if (booleanFlag(args.values, 'echo')) {
       for (const op of ECHO_OPS) node.handle(op, echo)
     }
-    node.addEventListener('message', (evt: CustomEvent<ReceivedMessage>) => { out.message(evt.detail) })
+    if (booleanFlag(args.values, 'show-housekeeping')) {
+      node.addEventListener('housekeeping', (evt: CustomEvent<ReceivedMessage>) => { out.message(evt.detail, { housekeeping: true }) })
+    }
     if (out.enabled('debug')) {
       node.libp2p.addEventListener('peer:connect', (evt) => {
         const address = node.libp2p.getConnections(evt.detail)[0]?.remoteAddr.toString()
         out.event('debug', 'peer:connect', { fields: { peer: evt.detail.toString(), ...(address !== undefined ? { address } : {}) } })
       })
       node.libp2p.addEventListener('peer:disconnect', (evt) => { out.event('debug', 'peer:disconnect', { fields: { peer: evt.detail.toString() } }) })
+    }
+
+    // what this start chose is kept for the next one (issue #14: stable addresses; #23: flags that stick)
+    const pinListen = listen === undefined && (process.env.MOLT_LISTEN ?? '').trim() === ''
+    let saved: AgentSettings = {}
+    try {
+      saved = await saveAgentSettings(dataDir, {
+        listen: pinListen ? pinListenPorts(config.listen, node.getMultiaddrs()) : undefined,
+        relays: relayFlags,
+        bootstrap: bootstrapFlags
+      })
+    } catch (err: any) {
+      out.event('warn', 'config not saved', { human: `molt: could not save this start's settings to config.json: ${err.message}`, fields: { error: err.message } })
     }
 
     const peerId = node.peerId.toString()
@@ -119,8 +155,12 @@ export const agent: Command = {
         `Local API http://127.0.0.1:${server.port} (token in ${dataDir}/api-token)`,
         `LAN discovery (mDNS) ${mdns ? 'on' : 'off'}` + (bootstrap.length > 0 ? `, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : '')
       ],
-      fields: { peerId, addresses, apiPort: server.port, mdns, bootstrap, relays }
+      fields: { peerId, addresses, apiPort: server.port, mdns, bootstrap, relays, ...(Object.keys(saved).length > 0 ? { saved } : {}) }
     })
+    for (const line of describeSaved(saved, dataDir)) out.note(line)
+    // messages fetched from relay mailboxes at start may come before the listening line, which scripts read first
+    for (const entry of early.splice(0)) out.message(entry)
+    early = undefined
 
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve()
@@ -134,19 +174,22 @@ export const agent: Command = {
   }
 }
 
-/** A --bootstrap or --relay value: a multiaddr whose last component is /p2p/<PeerId> */
-function checkPeerAddress (address: string, flag: string): string {
-  let last
-  try {
-    last = multiaddr(address).getComponents().at(-1)
-  } catch (err: any) {
-    throw new UsageError(`${flag} ${address} is not a multiaddr: ${err.message}`)
-  }
-  if (last?.name !== 'p2p' || last.value == null) throw new UsageError(`${flag} ${address} must end in /p2p/<PeerId>`)
-  try {
-    peerIdFromString(last.value)
-  } catch (err: any) {
-    throw new UsageError(`${flag} ${address} does not end in a valid PeerId: ${err.message}`)
-  }
-  return address
+
+/** What saveAgentSettings wrote, for people */
+function describeSaved (saved: AgentSettings, dataDir: string): string[] {
+  const file = `${dataDir}/config.json`
+  return [
+    ...(saved.listen != null ? [`Saved the listen ports to ${file} listen: ${saved.listen.join(' ')} (the next start uses the same addresses)`] : []),
+    ...(saved.relays ?? []).map(relay => `Saved --relay ${relay} to ${file} relays (used at every start from now on)`),
+    ...(saved.bootstrap ?? []).map(peer => `Saved --bootstrap ${peer} to ${file} discovery.bootstrap (used at every start from now on)`)
+  ]
+}
+
+/** A port taken by another program: say which address, where it came from, and the ways out */
+function explainListenFailure (err: Error, fromFlag: boolean): Error {
+  const inUse = /EADDRINUSE: address already in use ([^\s]+)/.exec(String(err.message) + String((err as any).errors?.map((e: Error) => e.message) ?? ''))
+  if (inUse == null) return err
+  const source = fromFlag ? '--listen' : 'config.json listen (or MOLT_LISTEN)'
+  return new ListenAddressInUseError(`cannot listen on ${inUse[1]}: another program uses that port. It comes from ${source}; stop that program, ` +
+    'or pass --listen <multiaddr> for this run, or set its port to 0 in config.json listen to pick (and save) a new one')
 }

@@ -6,16 +6,19 @@ import { IdentityError } from '../../errors.js'
 import { AgentApiUnavailableError, connectToRunningAgent } from '../../api/index.js'
 import { noPositionals } from '../args.js'
 import type { Command } from '../command.js'
+import { requireAgentHere } from '../agent-here.js'
 
 export const id: Command = {
   spec: {
     name: 'id',
     summary: 'Show this agent\'s identity (PeerId, DID, key, name) and, when its agent runs, its addresses',
+    details: 'A data dir without an agent (no identity) is an error (exit 1, E_AGENT_NOT_FOUND): nothing is created.',
     options: {}
   },
 
   async run ({ args, dataDir, out, signal }) {
     noPositionals(args, this.spec)
+    await requireAgentHere(dataDir)
     const key = await loadKey(join(dataDir, IDENTITY_FILE))
     if (key == null) throw new IdentityError(`No identity in ${dataDir}: run \`molt init\` first`)
     const identity = identityFromKey(key)

@@ -2,6 +2,7 @@ import { booleanFlag, integerFlag, noPositionals, stringFlag } from '../args.js'
 import { formatEntry } from '../output.js'
 import { openNetwork } from '../network.js'
 import type { Command } from '../command.js'
+import { requireAgentHere } from '../agent-here.js'
 
 export const inbox: Command = {
   spec: {
@@ -10,7 +11,9 @@ export const inbox: Command = {
     details: [
       'With --json prints {"messages":[…],"next":<cursor>}; pass next as --after to continue.',
       'With --follow keeps printing new messages (--json: one {"event":"message",…} per line) until Ctrl-C.',
-      'Reads the running agent\'s inbox through its API, else the data dir\'s store directly.'
+      'Reads the running agent\'s inbox through its API, else the data dir\'s store directly.',
+      'Ping/pong (presence heartbeats, molt ping) are answered but not kept here unless sent exactly-once.',
+      'A data dir without an agent (no identity) is an error (exit 1, E_AGENT_NOT_FOUND): nothing is created.'
     ].join('\n'),
     options: {
       after: { type: 'string', arg: '<cursor>', description: 'only messages after this cursor (default 0: from the start)' },
@@ -24,6 +27,7 @@ export const inbox: Command = {
     const after = integerFlag(stringFlag(args.values, 'after'), 'after', 0, Number.MAX_SAFE_INTEGER) ?? 0
     const limit = integerFlag(stringFlag(args.values, 'limit'), 'limit', 1, 1000) ?? 100
 
+    await requireAgentHere(dataDir)
     const network = await openNetwork(dataDir, signal)
     try {
       if (booleanFlag(args.values, 'follow')) {

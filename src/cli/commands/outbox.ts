@@ -1,6 +1,7 @@
 import { booleanFlag, noPositionals, stringFlag } from '../args.js'
 import { openNetwork } from '../network.js'
 import type { Command } from '../command.js'
+import { requireAgentHere } from '../agent-here.js'
 
 export const outbox: Command = {
   spec: {
@@ -11,7 +12,8 @@ export const outbox: Command = {
       'mailbox took, waits here; the agent retries it (backoff with jitter, and at once when the peer',
       'connects) until it is delivered or its exp passes — then it is listed under --dead as expired.',
       'With --json prints {"pending":[…],"dead":[…]} (entries without the message bodies).',
-      'Reads the running agent through its API, else the data dir\'s store directly.'
+      'Reads the running agent through its API, else the data dir\'s store directly.',
+      'A data dir without an agent (no identity) is an error (exit 1, E_AGENT_NOT_FOUND): nothing is created.'
     ].join('\n'),
     options: {
       peer: { type: 'string', arg: '<peerId>', description: 'only messages to this peer' },
@@ -21,6 +23,7 @@ export const outbox: Command = {
 
   async run ({ args, dataDir, out, signal }) {
     noPositionals(args, this.spec)
+    await requireAgentHere(dataDir)
     const network = await openNetwork(dataDir, signal)
     try {
       const { pending, dead } = await network.outbox(stringFlag(args.values, 'peer'))

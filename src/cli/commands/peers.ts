@@ -2,22 +2,28 @@ import { noPositionals } from '../args.js'
 import { formatPeers } from '../output.js'
 import { openNetwork } from '../network.js'
 import type { Command } from '../command.js'
+import { requireAgentHere } from '../agent-here.js'
 
 export const peers: Command = {
   spec: {
     name: 'peers',
-    summary: 'List the agents this agent knows: status (connected / seen / stale), last seen, route, name, rtt',
+    summary: 'List the peers this agent knows: status, role (agent / relay), last seen, route, name, RTT',
     details: [
       '`seen`: not connected now but seen within the last 5 minutes; `stale`: longer ago.',
-      'rtt comes from the last presence heartbeat (MoltSpeak ping). With --json prints one array of',
-      '{peerId, status, lastSeen (Unix ms), route?, addresses, name?, org?, capabilities, rttMs?, load?, queueDepth?}.',
-      'Only a running agent knows peers: without one, the list is empty.'
+      'ROLE comes from the protocols a peer serves (identify): `agent` speaks /molt/speak, `relay` serves the',
+      'circuit relay hop or the mailbox protocol; `-` before identify or for other libp2p software.',
+      'RTT is this agent\'s last MoltSpeak ping of the peer (the heartbeat every 60 s, or `molt ping`), else libp2p\'s',
+      'connection monitor (every 10 s while connected; relays only have this one). With --json prints one array of',
+      '{peerId, status, role?, agentVersion?, lastSeen (Unix ms), route?, addresses, name?, org?, capabilities, rttMs?, load?, queueDepth?}.',
+      'Only a running agent knows peers: without one, the list is empty. A data dir without an agent (no identity)',
+      'is an error (exit 1, E_AGENT_NOT_FOUND): nothing is created.'
     ].join('\n'),
     options: {}
   },
 
   async run ({ args, dataDir, out, signal }) {
     noPositionals(args, this.spec)
+    await requireAgentHere(dataDir)
     const network = await openNetwork(dataDir, signal)
     try {
       const known = await network.peers()

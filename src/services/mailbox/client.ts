@@ -5,12 +5,14 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { Sealer, SealError } from '../../crypto/index.js'
 import type { Identity } from '../../identity/index.js'
-import { validateMessage, verifyMessageAsync, MoltSpeakError, type MoltMessage } from '../../moltspeak/index.js'
+import { validateMessage, verifyMessageSourceAsync, MoltSpeakError, type MoltMessage } from '../../moltspeak/index.js'
 import { MailboxChannel } from './channel.js'
 import { signDeposit } from './deposit-signature.js'
 import { MailboxClosedError, MailboxRefusedError } from './errors.js'
 import type { DepositItem, StoredBox } from './store.js'
 import * as c from './constants.js'
+import { MAX_CLOCK_SKEW, REPLAY_WINDOW } from '../speak/constants.js'
+import { MAX_MESSAGE_LIFETIME } from '../../moltspeak/constants.js'
 
 export interface MailboxClientInit {
   identity: Identity
@@ -24,6 +26,10 @@ export interface MailboxClientInit {
   onRejected?: (from: string, error: Error) => void
   /** @default '/molt/mailbox/1.0.0' */
   protocol?: string
+  /** Oldest `ts` accepted from a message without `exp`, ms (as speak's replay window). @default 24 h */
+  replayWindow?: number
+  /** Furthest ahead a message's `ts` may be, ms (as speak). @default 5 min */
+  maxClockSkew?: number
 }
 
 export interface MailboxClientComponents {
@@ -68,6 +74,21 @@ export interface MailboxClient extends Startable {
   watchConnectedRelays(): void
   /** Fetch, deliver and acknowledge every box waiting at `relay`; resolves with how many were delivered */
   sync(relay: PeerId, options?: { signal?: AbortSignal, addrs?: Multiaddr[] }): Promise<number>
+  /**
+   * Delete every box `sender` left for this node at its configured relays;
+   * `sender` becomes a first-contact sender there again (a small share of the
+   * mailbox, a short retention). One result per relay: how many boxes it
+   * deleted, or why it could not be asked.
+   */
+  purge(sender: PeerId | string, options?: { signal?: AbortSignal }): Promise<PurgeResult[]>
+}
+
+export interface PurgeResult {
+  relay: string
+  /** Boxes of the sender the relay deleted */
+  deleted?: number
+  /** Why this relay could not purge (unreachable, refused) */
+  error?: string
 }
 
 interface QueuedItem extends DepositItem {
@@ -183,6 +204,19 @@ class DefaultMailboxClient implements MailboxClient {
     return state.done
   }
 
+  async purge (sender: PeerId | string, options: { signal?: AbortSignal } = {}): Promise<PurgeResult[]> {
+    const from = sender.toString()
+    return Promise.all(this.init.relays().map(async ({ relay, address }): Promise<PurgeResult> => {
+      try {
+        const channel = await this.channel({ peerId: peerIdFromString(relay), addrs: [multiaddr(address)] }, options.signal)
+        const answer = await channel.request({ t: 'purge', from }, options.signal)
+        return { relay, deleted: Number(answer.deleted) }
+      } catch (err: any) {
+        return { relay, error: err.message ?? String(err) }
+      }
+    }))
+  }
+
   private async drain (relay: PeerId, signal?: AbortSignal, addrs: Multiaddr[] = []): Promise<number> {
     const channel = await this.channel({ peerId: relay, addrs }, signal)
     let delivered = 0
@@ -194,7 +228,9 @@ class DefaultMailboxClient implements MailboxClient {
         .filter((message): message is MailboxMessage => message !== undefined)
       if (opened.length > 0) await this.init.deliver(opened)
       // only now, with the messages in the inbox, may the relay forget them
-      await channel.request({ t: 'ack', keys: items.map(item => item.key) }, signal)
+      // the senders whose messages opened and verified become contacts at the relay (not first-contact senders)
+      const senders = [...new Set(opened.map(m => m.peer.toString()))]
+      await channel.request({ t: 'ack', keys: items.map(item => item.key), delivered: senders }, signal)
       delivered += opened.length
       if (answer.more !== true) return delivered
     }
@@ -216,16 +252,34 @@ class DefaultMailboxClient implements MailboxClient {
       const message = validateMessage(JSON.parse(json))
       if (message.id !== item.id) throw new MoltSpeakError('E_AUTH_FAILED', 'the sealed message id differs from the deposit id')
       const senderKey = 'ed25519:' + Buffer.from(sender.publicKey.raw).toString('base64')
-      // verified on the thread pool: a page of 512 signatures uses every core
-      if (message.sig == null || message.from.key !== senderKey || !(await verifyMessageAsync(message))) {
+      // verified over the numbers as written (another implementation signed them), on the thread pool: a page of 512 signatures uses every core
+      if (message.sig == null || message.from.key !== senderKey || !(await verifyMessageSourceAsync(message, json))) {
         throw new MoltSpeakError('E_SIGNATURE', 'a mailbox message must be signed by its depositor (sig with from.key)')
       }
+      this.checkTimes(message, Date.now())
       return { message, json, peer: sender, relay }
     } catch (err: any) {
       this.log('refusing box %s from %s at relay %s - %s', item.id, item.from, relay, err.message)
       this.init.onRejected?.(item.from, err)
       return undefined
     }
+  }
+
+  /**
+   * The time checks speak applies (services/speak/inbound.ts): a box can be
+   * served again by a relay long after it was sealed, so a message without
+   * `exp` is taken only within the replay window of its `ts`, never from the
+   * future, and never beyond its own `exp`.
+   *
+   * @throws {MoltSpeakError} E_TIMEOUT or E_INVALID_PARAM naming the field
+   */
+  private checkTimes (message: MoltMessage, now: number): void {
+    const window = this.init.replayWindow ?? REPLAY_WINDOW
+    const skew = this.init.maxClockSkew ?? MAX_CLOCK_SKEW
+    if (message.exp != null && message.exp < now) throw new MoltSpeakError('E_TIMEOUT', `message expired at ${new Date(message.exp).toISOString()}`, { field: 'exp' })
+    if (message.ts > now + skew) throw new MoltSpeakError('E_INVALID_PARAM', `ts is more than ${skew} ms in the future`, { field: 'ts' })
+    if (message.exp == null && message.ts < now - window) throw new MoltSpeakError('E_INVALID_PARAM', `ts is older than the ${window} ms replay window and there is no exp`, { field: 'ts' })
+    if (message.exp != null && message.exp - message.ts > MAX_MESSAGE_LIFETIME) throw new MoltSpeakError('E_INVALID_PARAM', `exp is more than ${MAX_MESSAGE_LIFETIME / 86_400_000} days after ts`, { field: 'exp' })
   }
 
   private flush (key: string): void {

@@ -43,6 +43,60 @@ export const MAX_BYTES_PER_RECIPIENT = 64 * MiB
  */
 export const MAX_SENDER_SHARE = 0.5
 
+/**
+ * Share of one recipient's quota that one source address (an IPv4 address or
+ * an IPv6 /64) may fill (0..1): identities are free, addresses are not, so
+ * many keys on one host hold no more than one key could.
+ */
+export const MAX_SOURCE_SHARE = 0.5
+
+/** Share of the whole relay store (boxes and bytes) that one source address may fill (0..1) */
+export const MAX_SOURCE_TOTAL_SHARE = 0.1
+
+/**
+ * Share of one recipient's quota that all first-contact senders together may
+ * fill (0..1). A first-contact sender is one none of whose boxes from this
+ * relay the recipient ever opened and kept (its `ack` names such senders in
+ * `delivered`): any number of fresh keys fill at most this share,
+ * and the senders the recipient already reads keep the rest.
+ */
+export const FIRST_CONTACT_SHARE = 0.1
+
+/** Longest a first-contact sender's box is kept (its `exp` is capped to it) */
+export const FIRST_CONTACT_RETENTION = 1 * day
+
+/** Sustained deposits per second from one source address (token bucket) */
+export const SOURCE_RATE = 4_000
+
+/** Burst of deposits from one source address before its rate applies */
+export const SOURCE_BURST = 40_000
+
+/**
+ * Recipients a relay keeps mailboxes for at once (registered: a reservation
+ * or a mailbox session within the retention period); the least recently seen
+ * is forgotten first. About 150 bytes of memory each.
+ */
+export const MAX_REGISTRATIONS = 100_000
+
+/** Recipients registered from one source address (IPv4 address or IPv6 /64) */
+export const MAX_REGISTRATIONS_PER_SOURCE = 1_024
+
+/** A registration or contact seen again is written to disk at most this often */
+export const REGISTRATION_REFRESH = 1 * hour
+
+/** How long a recipient counts a sender as known after last fetching one of its boxes */
+export const CONTACT_TTL = 30 * day
+
+/** (recipient, sender) contacts remembered at once, least recently seen forgotten first (~150 bytes each) */
+export const MAX_CONTACTS = 1_000_000
+
+/**
+ * Bytes of request frames one connection may have in processing at once,
+ * across its mailbox streams; beyond it the relay stops reading them until
+ * answers are written (without it: 8 streams × 32 requests × 8 MiB frames).
+ */
+export const MAX_CONNECTION_PENDING_BYTES = 32 * MiB
+
 /** Boxes the whole relay stores; beyond it deposits are refused `store-full` */
 export const MAX_TOTAL_MESSAGES = 1_000_000
 

@@ -4,6 +4,7 @@ import type { ErrorCode } from '../../moltspeak/index.js'
 export type RefusalReason =
   | 'mailbox-full' | 'sender-quota' | 'store-full' | 'rate-limited' | 'too-large'
   | 'bad-signature' | 'not-sender' | 'malformed' | 'expired' | 'shutting-down' | 'storage-error'
+  | 'unknown-recipient' | 'source-quota' | 'first-contact-quota'
 
 /** A relay refused a mailbox request; `code` is the MoltSpeak code, `reason` says which limit or check */
 export class MailboxRefusedError extends Error {

@@ -7,6 +7,7 @@ import { FrameDecoder, writeFrame } from './frames.js'
 import { MailboxProtocolError, MailboxRefusedError } from './errors.js'
 import { verifyDeposit } from './deposit-signature.js'
 import type { DepositItem, MailboxStats, MailboxStore } from './store.js'
+import { ipKey } from '../../relay/ip-key.js'
 import * as c from './constants.js'
 
 export interface MailboxServerInit {
@@ -35,10 +36,14 @@ const MAX_PEER_ID_LENGTH = 128
 /** A box is opaque to the relay: only its shape is checked (a regex over every byte cost ~10 µs a box) */
 const isBase64Shaped = (text: string): boolean => text.length > 0 && text.length % 4 === 0
 
+/** Request bytes in processing on one connection's mailbox streams, and how to wake the streams paused for it */
+interface ConnectionLoad { bytes: number, streams: Set<() => void> }
+
 class DefaultMailboxServer implements MailboxServer {
   readonly protocol: string
   private readonly log: Logger
   private readonly watchers = new Map<string, Set<(pending: number) => void>>()
+  private readonly loads = new Map<string, ConnectionLoad>()
   private unsubscribe?: () => void
   private sweeper?: ReturnType<typeof setInterval>
 
@@ -83,6 +88,10 @@ class DefaultMailboxServer implements MailboxServer {
   private serve (stream: Stream, connection: Connection): void {
     const peer = connection.remotePeer
     const peerKey = peer.toString()
+    const source = ipKey(connection.remoteAddr)
+    let load = this.loads.get(connection.id)
+    if (load === undefined) this.loads.set(connection.id, load = { bytes: 0, streams: new Set() })
+    const connectionLoad = load
     const frames = new FrameDecoder(c.MAX_FRAME_BYTES)
     stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
     let watching: ((pending: number) => void) | undefined
@@ -102,12 +111,13 @@ class DefaultMailboxServer implements MailboxServer {
       if (this.watchers.get(peerKey)?.size === 0) this.watchers.delete(peerKey)
       watching = undefined
     }
-    const handle = (frame: Record<string, unknown>): void => {
+    const handle = (frame: Record<string, unknown>, frameBytes: number): void => {
       const rid = frame.rid
       if (!Number.isSafeInteger(rid) || (rid as number) <= 0) throw new MailboxProtocolError('rid must be a positive integer')
       inFlight++
-      if (inFlight > 4 * c.MAX_INBOUND_STREAMS && stream.readStatus === 'readable') stream.pause()
-      this.request(frame, peer, (pending) => {
+      connectionLoad.bytes += frameBytes
+      if (overloaded() && stream.readStatus === 'readable') stream.pause()
+      this.request(frame, peer, source, (pending) => {
         if (watching !== undefined) return pending
         let scheduled = false
         watching = (count) => {
@@ -135,12 +145,18 @@ class DefaultMailboxServer implements MailboxServer {
         // its answers stops being read after 32 of them (hostile.test.ts), instead
         // of making the relay queue every answer (megabytes each for a fetch)
         inFlight--
-        if (inFlight <= 2 * c.MAX_INBOUND_STREAMS) {
-          if (stream.readStatus === 'paused') stream.resume()
-          pump()
-        }
+        connectionLoad.bytes -= frameBytes
+        for (const wake of connectionLoad.streams) wake()
       }).catch(() => {})
     }
+    /** Too much pending on this stream (32 requests) or on the whole connection (MAX_CONNECTION_PENDING_BYTES) */
+    const overloaded = (): boolean => inFlight > 4 * c.MAX_INBOUND_STREAMS || connectionLoad.bytes >= c.MAX_CONNECTION_PENDING_BYTES
+    const wake = (): void => {
+      if (inFlight > 2 * c.MAX_INBOUND_STREAMS || connectionLoad.bytes >= c.MAX_CONNECTION_PENDING_BYTES) return
+      if (stream.readStatus === 'paused') stream.resume()
+      pump()
+    }
+    connectionLoad.streams.add(wake)
 
     /** Handle the whole frames buffered so far, while fewer than the cap of requests are pending */
     let broken = false
@@ -148,7 +164,11 @@ class DefaultMailboxServer implements MailboxServer {
       if (broken) return
       try {
         let frame
-        while (inFlight <= 4 * c.MAX_INBOUND_STREAMS && (frame = frames.next()) !== undefined) handle(frame)
+        let buffered = frames.bufferedBytes
+        while (!overloaded() && (frame = frames.next()) !== undefined) {
+          handle(frame, buffered - frames.bufferedBytes)
+          buffered = frames.bufferedBytes
+        }
       } catch (err: any) {
         broken = true
         this.log('closing mailbox stream from %p: %s', peer, err.message)
@@ -165,13 +185,19 @@ class DefaultMailboxServer implements MailboxServer {
     stream.addEventListener('remoteCloseWrite', () => {
       queue.finally(() => { stream.close().catch(() => {}) }).catch(() => {})
     })
-    stream.addEventListener('close', stopWatching)
+    stream.addEventListener('close', () => {
+      stopWatching()
+      connectionLoad.streams.delete(wake)
+      if (connectionLoad.streams.size === 0 && this.loads.get(connection.id) === connectionLoad) this.loads.delete(connection.id)
+    })
   }
 
   /** One request frame → its answer frame (without rid), or a MailboxRefusedError */
-  private async request (frame: Record<string, unknown>, peer: PeerId, watch: (pending: number) => number): Promise<Record<string, unknown>> {
+  private async request (frame: Record<string, unknown>, peer: PeerId, source: string, watch: (pending: number) => number): Promise<Record<string, unknown>> {
     const rid = frame.rid
     const recipient = peer.toString()
+    // a peer reading its own mailbox here is registered: deposits for it are accepted (protocols/mailbox.md "Registration")
+    if (frame.t === 'fetch' || frame.t === 'watch' || frame.t === 'ack' || frame.t === 'purge') this.init.store.registry.register(recipient, source)
     switch (frame.t) {
       case 'deposit': {
         if (this.init.refusing?.() === true) throw new MailboxRefusedError('the relay is shutting down', 'E_RATE_LIMIT', 'shutting-down')
@@ -183,7 +209,7 @@ class DefaultMailboxServer implements MailboxServer {
             !verifyDeposit(rawPublicKeyToKeyObject(peer.publicKey.raw), sig, peer.toString(), to, items)) {
           throw new MailboxRefusedError('the deposit signature does not verify against the depositor key', 'E_SIGNATURE', 'bad-signature')
         }
-        const result = await this.init.store.deposit(peer.toString(), to, items)
+        const result = await this.init.store.deposit(peer.toString(), to, items, { source })
         return { t: 'stored', rid, ...result }
       }
       case 'fetch': {
@@ -196,11 +222,21 @@ class DefaultMailboxServer implements MailboxServer {
         if (!Array.isArray(frame.keys) || frame.keys.length > c.FETCH_LIMIT * 4 || !frame.keys.every(k => typeof k === 'string')) {
           throw malformed(`keys must be an array of at most ${c.FETCH_LIMIT * 4} key strings`)
         }
-        const deleted = await this.init.store.ack(recipient, frame.keys as string[])
+        // senders whose boxes the recipient opened and kept: it knows them from now on (protocols/mailbox.md "First contact")
+        const delivered = frame.delivered ?? []
+        if (!Array.isArray(delivered) || delivered.length > c.FETCH_LIMIT * 4 || !delivered.every(p => typeof p === 'string' && p.length <= MAX_PEER_ID_LENGTH)) {
+          throw malformed(`delivered must be an array of at most ${c.FETCH_LIMIT * 4} PeerId strings`)
+        }
+        const deleted = await this.init.store.ack(recipient, frame.keys as string[], delivered as string[])
         return { t: 'acked', rid, deleted }
       }
       case 'watch':
         return { t: 'notify', rid, pending: watch(this.init.store.pending(recipient)) }
+      case 'purge': {
+        const sender = checkPeerId(frame.from, 'from must be the PeerId of the sender to purge')
+        const deleted = await this.init.store.purge(recipient, sender)
+        return { t: 'purged', rid, deleted }
+      }
       default:
         throw malformed(`unknown request type ${JSON.stringify(frame.t)}`)
     }
@@ -213,15 +249,7 @@ function malformed (message: string): MailboxRefusedError {
 
 function checkDeposit (frame: Record<string, unknown>): { to: string, items: DepositItem[], sig: string } {
   if (typeof frame.from !== 'string') throw malformed('from must be the depositor PeerId')
-  if (typeof frame.to !== 'string') throw malformed('to must be the recipient PeerId')
-  // base58 decoding is quadratic: a 300,000-character `to` held the relay's event loop
-  // for about a minute (test/fuzz/mailbox.test.ts). PeerId strings are ≤ 128 characters.
-  if (frame.to.length > MAX_PEER_ID_LENGTH) throw malformed('to must be an Ed25519 PeerId')
-  try {
-    if (peerIdFromString(frame.to).type !== 'Ed25519') throw new Error('not Ed25519')
-  } catch {
-    throw malformed('to must be an Ed25519 PeerId')
-  }
+  const to = checkPeerId(frame.to, 'to must be an Ed25519 PeerId')
   if (typeof frame.sig !== 'string' || !BASE64_PATTERN.test(frame.sig)) throw malformed('sig must be base64')
   if (!Array.isArray(frame.items) || frame.items.length === 0 || frame.items.length > c.MAX_ITEMS_PER_DEPOSIT) {
     throw malformed(`items must hold 1 to ${c.MAX_ITEMS_PER_DEPOSIT} boxes`)
@@ -234,7 +262,20 @@ function checkDeposit (frame: Record<string, unknown>): { to: string, items: Dep
     if (typeof box !== 'string' || !isBase64Shaped(box)) throw malformed('an item box must be base64')
     items.push({ id, exp: exp as number, box })
   }
-  return { to: frame.to, items, sig: frame.sig }
+  return { to, items, sig: frame.sig }
+}
+
+/** An Ed25519 PeerId string, or a `malformed` refusal saying `why` */
+function checkPeerId (value: unknown, why: string): string {
+  // base58 decoding is quadratic: a 300,000-character `to` held the relay's event loop
+  // for about a minute (test/fuzz/mailbox.test.ts). PeerId strings are ≤ 128 characters.
+  if (typeof value !== 'string' || value.length > MAX_PEER_ID_LENGTH) throw malformed(why)
+  try {
+    if (peerIdFromString(value).type !== 'Ed25519') throw new Error('not Ed25519')
+  } catch {
+    throw malformed(why)
+  }
+  return value
 }
 
 export function mailboxServer (init: MailboxServerInit): (components: MailboxServerComponents) => MailboxServer {

@@ -2,6 +2,8 @@ import type { Database } from '../../storage/index.js'
 import { GroupCommit, type CommitOp } from '../../storage/group-commit.js'
 import { MailboxRefusedError } from './errors.js'
 import type { MailboxLimits } from './limits.js'
+import { MailboxRegistry } from './registry.js'
+import { TokenBuckets } from './buckets.js'
 
 /** One box as a depositor hands it over */
 export interface DepositItem {
@@ -23,6 +25,12 @@ export interface StoredBox extends DepositItem {
   at: number
 }
 
+/** Where a deposit came from, for the per-address limits */
+export interface DepositOrigin {
+  /** The depositor's IPv4 address or IPv6 /64 (relay/ip-key.ts); 'unknown' when there is none */
+  source?: string
+}
+
 export interface DepositResult {
   /** Boxes newly stored */
   stored: number
@@ -41,11 +49,33 @@ export interface MailboxStats {
   deposited: number
   delivered: number
   expired: number
+  /** Boxes deleted by their recipient's purge requests */
+  purged: number
+  /** Recipients this relay keeps a mailbox for (reservation or mailbox session within the retention) */
+  registrations: number
   refused: Record<string, number>
 }
 
-interface Held { from: string, bytes: number, exp: number, at: number, idKey: string }
-interface Box { count: number, bytes: number, held: Map<string, Held>, ids: Map<string, string>, senders: Map<string, { count: number, bytes: number }> }
+/** A box as written to LevelDB: the fetched fields plus what the counters need on reopen (never sent to the recipient) */
+interface BoxRecord extends Omit<StoredBox, 'key'> {
+  /** The depositor's source address key */
+  src?: string
+  /** Deposited by a first-contact sender */
+  fc?: boolean
+}
+
+interface Held { from: string, bytes: number, exp: number, at: number, idKey: string, source: string, first: boolean }
+interface Usage { count: number, bytes: number }
+interface Box {
+  count: number
+  bytes: number
+  held: Map<string, Held>
+  ids: Map<string, string>
+  senders: Map<string, Usage>
+  sources: Map<string, Usage>
+  /** What first-contact senders hold, together */
+  firstContact: Usage
+}
 
 const SEQ_DIGITS = 16
 /**
@@ -56,48 +86,61 @@ const SEQ_DIGITS = 16
  * 4 MiB plus one maximum box plus the JSON around 512 items stays under 8 MiB.
  */
 const FETCH_MAX_BYTES = 4 * 1024 * 1024
-/** Token buckets kept for idle senders before the oldest is forgotten (a forgotten sender starts with a full bucket) */
-const MAX_RATE_BUCKETS = 100_000
 
 /**
  * The relay side of store-and-forward: sealed boxes per recipient in
  * LevelDB, durably written by group commit before a deposit is answered,
- * with every quota of `MailboxLimits` checked (and reserved) before writing.
- * Keys are `<recipient>!<seq>`, so one recipient's boxes are one range in
- * deposit order. Counters live in memory and are rebuilt on open.
+ * with every quota of `MailboxLimits` checked (and reserved) before writing:
+ * per recipient, per sender, per source address, for first-contact senders
+ * together, and for the whole store. Only registered recipients get a
+ * mailbox (registry.ts). Keys are `<recipient>!<seq>`, so one recipient's
+ * boxes are one range in deposit order. Counters live in memory and are
+ * rebuilt on open.
  */
 export class MailboxStore {
   private readonly table: ReturnType<Database['sublevel']>
   private readonly commit: GroupCommit
   private readonly boxes = new Map<string, Box>()
-  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  private readonly senderBuckets: TokenBuckets
+  private readonly sourceBuckets: TokenBuckets
+  /** Boxes and bytes held from each source address, across recipients */
+  private readonly sources = new Map<string, Usage>()
+  readonly registry: MailboxRegistry
   private seq = 0
   private totalCount = 0
   private totalBytes = 0
   private deposited = 0
   private delivered = 0
   private expiredCount = 0
+  private purgedCount = 0
   private readonly refused: Record<string, number> = {}
   private readonly listeners = new Set<(recipient: string) => void>()
 
-  constructor (db: Database, private readonly limits: MailboxLimits) {
+  constructor (db: Database, private readonly limits: MailboxLimits, onError?: (err: Error) => void) {
     this.table = db.sublevel('mailbox', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
     this.commit = new GroupCommit(db, { sync: true })
+    this.registry = new MailboxRegistry(db, limits, onError)
+    this.senderBuckets = new TokenBuckets(limits.senderRate, limits.senderBurst)
+    this.sourceBuckets = new TokenBuckets(limits.sourceRate, limits.sourceBurst)
   }
 
   async open (): Promise<void> {
+    await this.registry.open()
     for await (const [key, value] of this.table.iterator()) {
       const separator = (key as string).lastIndexOf('!')
       const recipient = (key as string).slice(0, separator)
       const seq = Number((key as string).slice(separator + 1))
-      const record = JSON.parse(value as string) as StoredBox
-      this.hold(recipient, (key as string).slice(separator + 1), record.from, record.id, record.box.length, record.exp, record.at)
+      const record = JSON.parse(value as string) as BoxRecord
+      this.hold(recipient, (key as string).slice(separator + 1), {
+        from: record.from, idKey: `${record.from}/${record.id}`, bytes: record.box.length, exp: record.exp, at: record.at, source: record.src ?? 'unknown', first: record.fc === true
+      })
       if (seq >= this.seq) this.seq = seq + 1
     }
   }
 
   async close (): Promise<void> {
     await this.commit.close()
+    await this.registry.close()
   }
 
   /** Called with the recipient after every deposit that stored something */
@@ -115,9 +158,13 @@ export class MailboxStore {
    * Store `items` from `from` for `to`, whole or not at all; resolves once
    * they are durably written
    *
-   * @throws {MailboxRefusedError} a quota, the rate or a size limit refuses the deposit
+   * @throws {MailboxRefusedError} the recipient is not registered, or a quota, a rate or a size limit refuses the deposit
    */
-  async deposit (from: string, to: string, items: DepositItem[], now = Date.now()): Promise<DepositResult> {
+  async deposit (from: string, to: string, items: DepositItem[], origin: DepositOrigin = {}, now = Date.now()): Promise<DepositResult> {
+    if (!this.registry.isRegistered(to, now)) {
+      throw this.refuse('E_AGENT_NOT_FOUND', 'unknown-recipient', 'this relay keeps no mailbox for the recipient (it holds no reservation here and opened no mailbox session within the retention period)')
+    }
+    const source = origin.source ?? 'unknown'
     const box = this.boxes.get(to)
     const fresh: DepositItem[] = []
     let bytes = 0
@@ -137,31 +184,21 @@ export class MailboxStore {
     const duplicates = items.length - fresh.length
     if (fresh.length === 0) return { stored: 0, duplicates, expires: Math.max(...items.map(i => Math.min(i.exp, now + this.limits.retentionMs))) }
 
-    this.takeTokens(from, fresh.length, now)
-    const count = box?.count ?? 0
-    const held = box?.bytes ?? 0
-    if (count + fresh.length > this.limits.maxMessagesPerRecipient || held + bytes > this.limits.maxBytesPerRecipient) {
-      throw this.refuse('E_RATE_LIMIT', 'mailbox-full', `the recipient's mailbox is full (${count} boxes, ${held} bytes held)`)
-    }
-    const sender = box?.senders.get(from)
-    if ((sender?.count ?? 0) + fresh.length > this.limits.maxMessagesPerRecipient * this.limits.maxSenderShare ||
-        (sender?.bytes ?? 0) + bytes > this.limits.maxBytesPerRecipient * this.limits.maxSenderShare) {
-      throw this.refuse('E_RATE_LIMIT', 'sender-quota', `this sender already holds its share of the recipient's mailbox (${sender?.count ?? 0} boxes)`)
-    }
-    if (this.totalCount + fresh.length > this.limits.maxTotalMessages || this.totalBytes + bytes > this.limits.maxTotalBytes) {
-      throw this.refuse('E_RATE_LIMIT', 'store-full', 'the relay mailbox store is full')
-    }
+    this.takeTokens(from, source, fresh.length, now)
+    const first = !this.registry.knows(to, from, now)
+    this.checkQuotas(box, from, source, first, fresh.length, bytes)
 
     // reserve the quota now, so concurrent deposits cannot overshoot while this one is written
+    const retention = first ? Math.min(this.limits.retentionMs, this.limits.firstContactRetentionMs) : this.limits.retentionMs
     const ops: CommitOp[] = []
     const keys: string[] = []
     for (const item of fresh) {
-      const exp = Math.min(item.exp, now + this.limits.retentionMs)
+      const exp = Math.min(item.exp, now + retention)
       expires = Math.max(expires, exp)
       const key = String(this.seq++).padStart(SEQ_DIGITS, '0')
       keys.push(key)
-      this.hold(to, key, from, item.id, item.box.length, exp, now)
-      const record: Omit<StoredBox, 'key'> = { from, id: item.id, exp, at: now, box: item.box }
+      this.hold(to, key, { from, idKey: `${from}/${item.id}`, bytes: item.box.length, exp, at: now, source, first })
+      const record: BoxRecord = { from, id: item.id, exp, at: now, box: item.box, src: source, ...(first ? { fc: true } : {}) }
       ops.push({ type: 'put', sublevel: this.table, key: `${to}!${key}`, value: JSON.stringify(record) })
     }
     try {
@@ -175,10 +212,37 @@ export class MailboxStore {
     return { stored: fresh.length, duplicates, expires }
   }
 
+  /** Every quota a deposit of `count` boxes and `bytes` bytes must fit (protocols/mailbox.md "Limits") */
+  private checkQuotas (box: Box | undefined, from: string, source: string, first: boolean, count: number, bytes: number): void {
+    const { maxMessagesPerRecipient: maxCount, maxBytesPerRecipient: maxBytes } = this.limits
+    const over = (usage: Usage | undefined, share: number, ofCount = maxCount, ofBytes = maxBytes): boolean =>
+      (usage?.count ?? 0) + count > ofCount * share || (usage?.bytes ?? 0) + bytes > ofBytes * share
+    if (over(box, 1)) {
+      throw this.refuse('E_RATE_LIMIT', 'mailbox-full', `the recipient's mailbox is full (${box?.count ?? 0} boxes, ${box?.bytes ?? 0} bytes held)`)
+    }
+    if (first && over(box?.firstContact, this.limits.firstContactShare)) {
+      throw this.refuse('E_RATE_LIMIT', 'first-contact-quota', `senders the recipient never received a message from already hold their ${this.limits.firstContactShare} share of its mailbox`)
+    }
+    const sender = box?.senders.get(from)
+    if (over(sender, this.limits.maxSenderShare)) {
+      throw this.refuse('E_RATE_LIMIT', 'sender-quota', `this sender already holds its share of the recipient's mailbox (${sender?.count ?? 0} boxes)`)
+    }
+    if (over(box?.sources.get(source), this.limits.maxSourceShare)) {
+      throw this.refuse('E_RATE_LIMIT', 'source-quota', 'this source address already holds its share of the recipient\'s mailbox')
+    }
+    if (this.totalCount + count > this.limits.maxTotalMessages || this.totalBytes + bytes > this.limits.maxTotalBytes) {
+      throw this.refuse('E_RATE_LIMIT', 'store-full', 'the relay mailbox store is full')
+    }
+    if (over(this.sources.get(source), this.limits.maxSourceTotalShare, this.limits.maxTotalMessages, this.limits.maxTotalBytes)) {
+      throw this.refuse('E_RATE_LIMIT', 'source-quota', 'this source address already holds its share of the relay\'s store')
+    }
+  }
+
   /** Up to `limit` boxes for `recipient` after `after` (a key), oldest first; expired ones are skipped */
   async fetch (recipient: string, options: { after?: string, limit: number }, now = Date.now()): Promise<{ items: StoredBox[], more: boolean }> {
     const items: StoredBox[] = []
     if (!this.boxes.has(recipient)) return { items, more: false }
+    const held = this.boxes.get(recipient)?.held
     const range = { gt: `${recipient}!${options.after ?? ''}`, lt: `${recipient}!~`, limit: options.limit + 1 }
     let more = false
     let bytes = 0
@@ -187,7 +251,9 @@ export class MailboxStore {
         more = true
         break
       }
-      const record = JSON.parse(value as string) as StoredBox
+      // acknowledged or purged, its delete not yet written: gone already
+      if (held?.has((key as string).slice(recipient.length + 1)) !== true) continue
+      const { src, fc, ...record } = JSON.parse(value as string) as BoxRecord
       if (record.exp <= now) continue
       items.push({ ...record, key: (key as string).slice(recipient.length + 1) })
       bytes += record.box.length
@@ -195,18 +261,45 @@ export class MailboxStore {
     return { items, more }
   }
 
-  /** Delete acknowledged boxes of `recipient`; unknown keys are ignored */
-  async ack (recipient: string, keys: string[]): Promise<number> {
+  /**
+   * Delete every box `sender` left for `recipient`, and count `sender` as a
+   * first contact again; returns how many were deleted
+   */
+  async purge (recipient: string, sender: string): Promise<number> {
     const ops: CommitOp[] = []
     const released: Array<[string, string, Held]> = []
+    for (const [key, held] of this.boxes.get(recipient)?.held ?? []) {
+      if (held.from !== sender) continue
+      this.release(recipient, key)
+      released.push([recipient, key, held])
+      ops.push({ type: 'del', sublevel: this.table, key: `${recipient}!${key}` })
+    }
+    this.registry.forget(recipient, sender)
+    await this.writeReleased(ops, released, (n) => { this.purgedCount += n })
+    return ops.length
+  }
+
+  /**
+   * Delete acknowledged boxes of `recipient`; unknown keys are ignored.
+   * `delivered` names the senders whose acknowledged boxes the recipient
+   * opened, verified and kept: they are its contacts from now on (a junk box
+   * that did not open makes nobody a contact).
+   */
+  async ack (recipient: string, keys: string[], delivered: readonly string[] = [], now = Date.now()): Promise<number> {
+    const ops: CommitOp[] = []
+    const released: Array<[string, string, Held]> = []
+    const senders = new Set<string>()
     for (const key of keys) {
       const held = this.boxes.get(recipient)?.held.get(key)
       if (held !== undefined && this.release(recipient, key)) {
         released.push([recipient, key, held])
+        senders.add(held.from)
         ops.push({ type: 'del', sublevel: this.table, key: `${recipient}!${key}` })
       }
     }
     await this.writeReleased(ops, released, (n) => { this.delivered += n })
+    const met = delivered.filter(sender => senders.has(sender))
+    if (met.length > 0) this.registry.meet(recipient, met, now)
     return ops.length
   }
 
@@ -223,6 +316,7 @@ export class MailboxStore {
       }
     }
     await this.writeReleased(ops, released, (n) => { this.expiredCount += n })
+    this.registry.sweep(now)
     return ops.length
   }
 
@@ -239,9 +333,7 @@ export class MailboxStore {
       await this.commit.write(ops)
     } catch (err) {
       count(-ops.length)
-      for (const [recipient, key, held] of released) {
-        this.hold(recipient, key, held.from, held.idKey.slice(held.from.length + 1), held.bytes, held.exp, held.at)
-      }
+      for (const [recipient, key, held] of released) this.hold(recipient, key, held)
       throw err
     }
   }
@@ -260,50 +352,49 @@ export class MailboxStore {
       deposited: this.deposited,
       delivered: this.delivered,
       expired: this.expiredCount,
+      purged: this.purgedCount,
+      registrations: this.registry.size,
       refused: { ...this.refused }
     }
   }
 
-  private takeTokens (from: string, count: number, now: number): void {
-    let bucket = this.buckets.get(from)
-    if (bucket === undefined) {
-      if (this.buckets.size >= MAX_RATE_BUCKETS) this.buckets.delete(this.buckets.keys().next().value as string)
-      bucket = { tokens: this.limits.senderBurst, at: now }
-    } else {
-      this.buckets.delete(from) // re-inserted below: the map stays in least-recently-used order
+  /** The sender's and the source address's rate; neither is charged when either refuses */
+  private takeTokens (from: string, source: string, count: number, now: number): void {
+    const senderWait = this.senderBuckets.take(from, count, now)
+    if (senderWait !== undefined) {
+      throw this.refuse('E_RATE_LIMIT', 'rate-limited', `deposit rate over ${this.limits.senderRate}/s for this sender`, senderWait)
     }
-    bucket.tokens = Math.min(this.limits.senderBurst, bucket.tokens + (now - bucket.at) * this.limits.senderRate / 1000)
-    bucket.at = now
-    this.buckets.set(from, bucket)
-    if (bucket.tokens < count) {
-      const retryAfter = Math.ceil((count - bucket.tokens) * 1000 / this.limits.senderRate)
-      throw this.refuse('E_RATE_LIMIT', 'rate-limited', `deposit rate over ${this.limits.senderRate}/s for this sender`, retryAfter)
+    const sourceWait = this.sourceBuckets.take(source, count, now)
+    if (sourceWait !== undefined) {
+      this.senderBuckets.refund(from, count)
+      throw this.refuse('E_RATE_LIMIT', 'rate-limited', `deposit rate over ${this.limits.sourceRate}/s for this source address`, sourceWait)
     }
-    bucket.tokens -= count
   }
 
-  private refuse (code: 'E_RATE_LIMIT' | 'E_INVALID_PARAM' | 'E_TIMEOUT' | 'E_INTERNAL', reason: MailboxRefusedError['reason'], message: string, retryAfter?: number): MailboxRefusedError {
+  private refuse (code: 'E_RATE_LIMIT' | 'E_INVALID_PARAM' | 'E_TIMEOUT' | 'E_INTERNAL' | 'E_AGENT_NOT_FOUND', reason: MailboxRefusedError['reason'], message: string, retryAfter?: number): MailboxRefusedError {
     this.refused[reason] = (this.refused[reason] ?? 0) + 1
     return new MailboxRefusedError(message, code, reason, retryAfter)
   }
 
-  private hold (recipient: string, key: string, from: string, id: string, bytes: number, exp: number, at: number): void {
+  private hold (recipient: string, key: string, held: Held): void {
     let box = this.boxes.get(recipient)
     if (box === undefined) {
-      box = { count: 0, bytes: 0, held: new Map(), ids: new Map(), senders: new Map() }
+      box = { count: 0, bytes: 0, held: new Map(), ids: new Map(), senders: new Map(), sources: new Map(), firstContact: { count: 0, bytes: 0 } }
       this.boxes.set(recipient, box)
     }
-    const idKey = `${from}/${id}`
-    box.held.set(key, { from, bytes, exp, at, idKey })
-    box.ids.set(idKey, key)
+    box.held.set(key, held)
+    box.ids.set(held.idKey, key)
     box.count++
-    box.bytes += bytes
-    const sender = box.senders.get(from) ?? { count: 0, bytes: 0 }
-    sender.count++
-    sender.bytes += bytes
-    box.senders.set(from, sender)
+    box.bytes += held.bytes
+    add(box.senders, held.from, held.bytes)
+    add(box.sources, held.source, held.bytes)
+    add(this.sources, held.source, held.bytes)
+    if (held.first) {
+      box.firstContact.count++
+      box.firstContact.bytes += held.bytes
+    }
     this.totalCount++
-    this.totalBytes += bytes
+    this.totalBytes += held.bytes
   }
 
   private release (recipient: string, key: string): boolean {
@@ -314,15 +405,34 @@ export class MailboxStore {
     box.ids.delete(held.idKey)
     box.count--
     box.bytes -= held.bytes
-    const sender = box.senders.get(held.from)
-    if (sender !== undefined) {
-      sender.count--
-      sender.bytes -= held.bytes
-      if (sender.count === 0) box.senders.delete(held.from)
+    subtract(box.senders, held.from, held.bytes)
+    subtract(box.sources, held.source, held.bytes)
+    subtract(this.sources, held.source, held.bytes)
+    if (held.first) {
+      box.firstContact.count--
+      box.firstContact.bytes -= held.bytes
     }
     this.totalCount--
     this.totalBytes -= held.bytes
     if (box.count === 0) this.boxes.delete(recipient)
     return true
   }
+}
+
+function add (usage: Map<string, Usage>, key: string, bytes: number): void {
+  const entry = usage.get(key)
+  if (entry === undefined) {
+    usage.set(key, { count: 1, bytes })
+    return
+  }
+  entry.count++
+  entry.bytes += bytes
+}
+
+function subtract (usage: Map<string, Usage>, key: string, bytes: number): void {
+  const entry = usage.get(key)
+  if (entry === undefined) return
+  entry.count--
+  entry.bytes -= bytes
+  if (entry.count === 0) usage.delete(key)
 }

@@ -1,7 +1,7 @@
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT } from './frames.js'
-import { MoltSpeakError, NAME_PATTERN, validateMessage, verifyMessage, createMessage, errorPayload } from '../../moltspeak/index.js'
+import { MoltSpeakError, validateMessage, verifyMessageSource, createMessage, errorPayload, isMoltSpeakName } from '../../moltspeak/index.js'
 import type { AgentRef, MoltMessage } from '../../moltspeak/index.js'
 import type { ReplayWindow } from '../../delivery/replay-window.js'
 import { connectionRoute, type Route } from '../../routing/route.js'
@@ -223,7 +223,15 @@ function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, pol
   const denied = policy.authorize?.(peer, message)
   if (denied !== undefined) return withContext(denied, message)
   if (message.sig != null) {
-    if (!verifyMessage(message, undefined)) {
+    // over the source text: numbers as the signer wrote them (`1.0`, big integers); a repeated key
+    // or a number JavaScript cannot hold exactly is refused by name (source.ts)
+    let valid: boolean
+    try {
+      valid = verifyMessageSource(message, json)
+    } catch (err: any) {
+      return withContext(err instanceof MoltSpeakError ? err : new MoltSpeakError('E_SIGNATURE', err.message), message)
+    }
+    if (!valid) {
       return withContext(new MoltSpeakError('E_SIGNATURE', 'signature does not verify against from.key', { field: 'sig' }), message)
     }
   } else if (policy.requireSignatures) {
@@ -263,7 +271,7 @@ function withContext (error: MoltSpeakError, refused: unknown): Refusal {
 /** The MoltSpeak `error` reply for a refused message (its `re` is the refused id when known) */
 export function errorReply (from: AgentRef, refused: unknown, error: MoltSpeakError): Uint8Array {
   const original = (typeof refused === 'object' && refused !== null ? refused : {}) as Partial<MoltMessage>
-  const to = isAgentRef(original.from) && NAME_PATTERN.test(original.from.agent) && NAME_PATTERN.test(original.from.org)
+  const to = isAgentRef(original.from) && isMoltSpeakName(original.from.agent) && isMoltSpeakName(original.from.org)
     ? { agent: original.from.agent, org: original.from.org }
     : { agent: 'unknown', org: 'unknown' }
   const reply = createMessage({

@@ -6,7 +6,7 @@ import { errorPayload, respond, task as taskPayload, TASK_PRIORITIES, type Error
 import { RequestTimeoutError } from '../../errors.js'
 import {
   CLAIM_RETRY_INTERVAL, DEFAULT_CLAIM_TIMEOUT, DEFAULT_TASK_TTL, MAX_OFFER_PEERS, MAX_OPEN_OFFERS_PER_PEER, MAX_TASK_TTL, MAX_TASKS, MAX_TEXT_LENGTH, MAX_TIMER,
-  TASK_ERROR_CODES, TASK_ID_PATTERN, TERMINAL_STATES
+  TASK_ERROR_CODES, TASK_ID_PATTERN, TASK_STEPS, TERMINAL_STATES
 } from './constants.js'
 import { InvalidTaskError, TaskClaimRefusedError, TaskNotFoundError, TaskStateError } from './errors.js'
 import { TaskStore, type TaskRecord, type TaskState } from './store.js'
@@ -56,6 +56,8 @@ export interface TaskService {
   /** Offerer: withdraw the task (the worker, or every agent it was offered to, is told) */
   cancel(taskId: string, reason?: string): Promise<TaskRecord>
   get(taskId: string): TaskRecord | undefined
+  /** Whether `message` is a task-protocol message this service answers */
+  handles(message: MoltMessage): boolean
   /** Newest first */
   list(options?: TaskListOptions): TaskRecord[]
   addEventListener(type: string, listener: (evt: any) => void, options?: { once?: boolean, signal?: AbortSignal }): void
@@ -126,7 +128,8 @@ export class DefaultTaskService extends EventTarget implements TaskService {
   /** Load the store and listen: before the node can receive anything */
   async open (): Promise<void> {
     await this.store.open()
-    this.node.addEventListener('message', this.onMessage)
+    // passive: for other ops this listener answers nothing (the node's unhandledRequests); it answers its own, see handles()
+    this.node.addEventListener('message', this.onMessage, { passive: true })
     ;(this.node as unknown as EventTarget).addEventListener('stop', this.onStop)
   }
 
@@ -143,6 +146,11 @@ export class DefaultTaskService extends EventTarget implements TaskService {
     }
     this.retryTimer = setInterval(() => { this.retryClaims() }, this.retryInterval)
     this.retryTimer.unref?.()
+  }
+
+  /** Whether `message` is a task-protocol message this service answers (the node then does not refuse it as unhandled) */
+  handles (message: MoltMessage): boolean {
+    return message.op === 'task' && typeof message.p.step === 'string' && (TASK_STEPS as readonly string[]).includes(message.p.step) && taskIdOf(message) !== undefined
   }
 
   get (taskId: string): TaskRecord | undefined {

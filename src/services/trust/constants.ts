@@ -33,6 +33,19 @@ export const MAX_RATE_BUCKETS = 10_000
 /** Attestations (revocations included) kept in the store; new ones beyond it are refused until expired ones are pruned */
 export const MAX_STORED = 200_000
 
+/**
+ * Records (revocations included) kept from issuers without a trust path:
+ * not this node, not pre-trusted, not endorsed (endorsement or completed task)
+ * by an issuer with a trust path, and no successful exchange with this node.
+ * Issuers cost nothing to make, so they share this space, separate from
+ * everyone else's: beyond it the oldest such record is evicted, never one of
+ * an issuer with a trust path.
+ */
+export const MAX_UNANCHORED_RECORDS = 20_000
+
+/** Bytes (canonical JSON) of records kept from issuers without a trust path, all together */
+export const MAX_UNANCHORED_BYTES = 16 * 1024 * 1024
+
 /** How often expired attestations are pruned from the store and the sync digests */
 export const PRUNE_INTERVAL = 10 * minute
 

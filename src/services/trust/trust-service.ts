@@ -38,6 +38,10 @@ export interface TrustInit {
   issuerRatePerMinute?: number
   /** @default 200000 */
   maxStored?: number
+  /** Records kept from issuers without a trust path (oldest evicted first). @default 20,000 */
+  maxUnanchored?: number
+  /** Bytes of records kept from issuers without a trust path. @default 16 MiB */
+  maxUnanchoredBytes?: number
   /** ms between background syncs with a random connected peer; 0 = off. @default 300000 */
   syncInterval?: number
   /** Peers synced with right after start. @default 3 */
@@ -251,7 +255,12 @@ class DefaultTrustService implements TrustService {
     this.log = components.logger.forComponent('molt:trust')
     this.topic = init.topic ?? c.TOPIC
     this.syncProtocol = init.syncProtocol ?? c.SYNC_PROTOCOL
-    this.store = new TrustStore(init.db, init.maxStored ?? c.MAX_STORED)
+    // this node and its pre-trusted peers are the roots of trust paths: issuers without one share a bounded space
+    this.store = new TrustStore(init.db, init.maxStored ?? c.MAX_STORED, {
+      roots: [components.peerId.toString(), ...(init.preTrusted ?? [])],
+      maxUnanchored: init.maxUnanchored,
+      maxUnanchoredBytes: init.maxUnanchoredBytes
+    })
     this.limiter = new RateLimiter(init.issuerBurst ?? c.ISSUER_BURST, init.issuerRatePerMinute ?? c.ISSUER_RATE_PER_MINUTE, c.MAX_RATE_BUCKETS)
     this.syncLimits = {
       maxIds: init.syncLimits?.maxIds ?? c.MAX_SYNC_IDS,

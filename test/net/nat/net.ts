@@ -200,14 +200,14 @@ export interface MoltProcess {
   api?: { port: number, token: string }
 }
 
-/** Start `molt <args> --json --data-dir <dataDir>` and wait for its listening line */
-export async function startMolt (net: NatNetwork, ns: NsName, label: string, dataDir: string, args: string[], env: Record<string, string> = {}): Promise<MoltProcess> {
+/** Start `molt <args> --json --data-dir <dataDir>` and wait (up to startTimeoutMs) for its listening line */
+export async function startMolt (net: NatNetwork, ns: NsName, label: string, dataDir: string, args: string[], env: Record<string, string> = {}, startTimeoutMs = 20_000): Promise<MoltProcess> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
   const started = performance.now()
   const proc = net.start(ns, [MOLT_CLI, ...args, '--json', '--data-dir', dataDir], label, env)
   let first: string
   try {
-    first = await proc.nextLine(20_000)
+    first = await proc.nextLine(startTimeoutMs)
   } catch (err: any) {
     throw new Error(`${label} (molt ${args.join(' ')}) printed no listening line: ${err.message}`)
   }

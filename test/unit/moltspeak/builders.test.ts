@@ -122,6 +122,28 @@ describe('replyTo', () => {
     expect(validateMessage(reply)).toBe(reply)
   })
 
+  // issue #16: a reply to a pii request copied cls "pii" without pii_meta, which the schema rejects
+  it('a reply to a pii request is conf unless it carries its own pii_meta, and always valid', () => {
+    const piiMeta = { types: ['email' as const], consent: { granted_by: 'user:jane', purpose: 'support', proof: 'tok' } }
+    const pii = createMessage({ op: 'query', from: alice, to: bob, p: query({ domain: 'crm' }), cls: 'pii', pii_meta: piiMeta })
+    const plain = replyTo(pii, { from: bob, p: respond() })
+    expect(plain.cls).toBe('conf')
+    expect(plain.pii_meta).toBeUndefined()
+    expect(validateMessage(plain)).toBe(plain)
+    const withMeta = replyTo(pii, { from: bob, p: respond(), pii_meta: piiMeta })
+    expect(withMeta.cls).toBe('pii')
+    expect(validateMessage(withMeta)).toBe(withMeta)
+  })
+
+  it('a reply to a sec request across orgs is conf; within one org it stays sec', () => {
+    const carol = { agent: 'carol', org: 'acme' }
+    const sec = createMessage({ op: 'query', from: alice, to: carol, p: query({ domain: 'k' }), cls: 'sec' })
+    expect(replyTo(sec, { from: carol, p: respond() }).cls).toBe('sec')
+    const fromOtherOrg = replyTo(sec, { from: bob, p: respond() })
+    expect(fromOtherOrg.cls).toBe('conf')
+    expect(validateMessage(fromOtherOrg)).toBe(fromOtherOrg)
+  })
+
   it('does not add a key the sender did not have', () => {
     const fromBob = createMessage({ op: 'ping', from: bob, to: alice, p: ping() })
     const reply = replyTo(fromBob, { op: 'pong', from: alice, p: pong({ nonce: fromBob.p.nonce as string }) })

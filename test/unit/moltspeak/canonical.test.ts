@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { canonicalize, CanonicalizationError, utf8Length } from '../../../src/moltspeak/index.js'
+import { canonicalize, CanonicalizationError, pythonFloatRepr, utf8Length } from '../../../src/moltspeak/index.js'
 
 // expected strings below are Python's json.dumps(v, sort_keys=True, separators=(',', ':'))
 
@@ -59,8 +59,25 @@ describe('canonicalize', () => {
     expect(canonicalize(value)).toBe('{"a":"\\u6f22\\u5b57","b":"\\u041f\\u0440\\u0438\\u0432\\u0435\\u0442","c":"\\ud83d\\ude00","d":"\\u0000\\u0001\\u001f\\u007f\\n\\r\\t\\b\\f","e":"\\"\\\\/","\\ue000":1,"\\ud83d\\ude00":2}')
   })
 
-  it('writes numbers like JSON.stringify', () => {
-    expect(canonicalize([0, -1, 9007199254740993, 1e21, 0.1, 1.5, -2.25])).toBe('[0,-1,9007199254740992,1e+21,0.1,1.5,-2.25]')
+  it('writes integers below 1e21 as digits, as JSON.stringify puts them on the wire (Python reads them as ints)', () => {
+    expect(canonicalize([0, -0, -1, 9007199254740993, 1e16, 1e20, 100])).toBe('[0,0,-1,9007199254740992,10000000000000000,100000000000000000000,100]')
+  })
+
+  // issue #16: JavaScript wrote 0.00005 and 1e-7 where Python writes 5e-05 and 1e-07, so Python could not verify
+  it('writes every other number as Python repr(float)', () => {
+    const values = [0.00005, 1e-7, 1e21, 0.1, 1.5, -2.25, 0.0001, 123456789012345.6, 1.5e300, 5e-324, 1.7976931348623157e308, 0.1 + 0.2, -1e-5]
+    // /usr/bin/python3 -c "import json; print(json.dumps([...], separators=(',',':')))"
+    expect(canonicalize(values)).toBe('[5e-05,1e-07,1e+21,0.1,1.5,-2.25,0.0001,123456789012345.6,1.5e+300,5e-324,1.7976931348623157e+308,0.30000000000000004,-1e-05]')
+  })
+
+  it('pythonFloatRepr keeps the float form of integral values (100.0, 1e+16, -0.0)', () => {
+    expect([100, 1e15, 1e16, 1.5e16, -0, 0, 1e21].map(pythonFloatRepr)).toEqual(['100.0', '1000000000000000.0', '1e+16', '1.5e+16', '-0.0', '0.0', '1e+21'])
+  })
+
+  // issue #16: a lone surrogate sorted after U+E000 (treated as half of an astral pair); Python orders by code point
+  it('sorts a lone surrogate key by its own code point, before U+E000 and astral characters', () => {
+    expect(canonicalize({ '\ue000': 2, '😀': 3, a: 0, '\ud800': 1 })).toBe('{"a":0,"\\ud800":1,"\\ue000":2,"\\ud83d\\ude00":3}')
+    expect(canonicalize({ '\udc00x': 2, '\ud800': 1, '\ud83d\ude00': 3, '\ud83d': 0 })).toBe('{"\\ud800":1,"\\ud83d":0,"\\udc00x":2,"\\ud83d\\ude00":3}')
   })
 
   it('omits undefined members, writes undefined array items as null, honours toJSON', () => {

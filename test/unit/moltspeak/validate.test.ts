@@ -97,8 +97,6 @@ describe('validateMessage', () => {
     ['upper-case op', m => { m.op = 'QUERY' }, 'E_SCHEMA', 'op'],
     ['from not an object', m => { m.from = 'alice' }, 'E_SCHEMA', 'from'],
     ['to an array', m => { m.to = [] }, 'E_SCHEMA', 'to'],
-    ['name with a dot', m => { m.from.agent = 'alice.bot' }, 'E_SCHEMA', 'from.agent'],
-    ['DID as agent', m => { m.from.agent = 'did:molt:key:z6Mk' }, 'E_SCHEMA', 'from.agent'],
     ['empty name', m => { m.to.org = '' }, 'E_SCHEMA', 'to.org'],
     ['129-char name', m => { m.to.agent = 'a'.repeat(129) }, 'E_SCHEMA', 'to.agent'],
     ['numeric name', m => { m.from.org = 7 }, 'E_SCHEMA', 'from.org'],
@@ -130,6 +128,18 @@ describe('validateMessage', () => {
     ['sec across orgs', m => { m.cls = 'sec' }, 'E_CLASSIFICATION', 'cls']
   ])('rejects %s', (_, mutate, code, field) => {
     expectError(() => validateMessage(mutated(mutate)), code, field)
+  })
+
+  // issue #16: the v0.1 schema allows any 1–128 characters (the TS SDK's [a-zA-Z0-9_-] is not the schema)
+  it.each([
+    ['a dot', 'bob.v2'], ['a space', 'Bob Assistant'], ['a DID', 'did:molt:key:z6Mk'], ['non-ASCII', 'Zoë'],
+    ['128 characters', 'a'.repeat(128)], ['128 astral characters (256 UTF-16 units)', '😀'.repeat(128)]
+  ])('accepts a name with %s in from.agent and to.agent', (_, name) => {
+    expect(() => validateMessage(mutated(m => { m.from.agent = name; m.to.agent = name; m.to.org = name }))).not.toThrow()
+  })
+
+  it('refuses 129 astral characters by code point count', () => {
+    expectError(() => validateMessage(mutated(m => { m.to.agent = '😀'.repeat(129) })), 'E_SCHEMA', 'to.agent')
   })
 
   it('rejects values that are not plain objects with E_SCHEMA', () => {
@@ -183,7 +193,6 @@ describe('op-specific payload rules', () => {
   it.each<[string, Mutable, ErrorCode, string]>([
     ['query without domain', withOp('query', { intent: 'x' }), 'E_MISSING_FIELD', 'p.domain'],
     ['query with numeric domain', withOp('query', { domain: 1 }), 'E_SCHEMA', 'p.domain'],
-    ['respond without re', withOp('respond', { status: 'success' }), 'E_MISSING_FIELD', 're'],
     ['respond without status', withOp('respond', {}, { re: 'x' }), 'E_MISSING_FIELD', 'p.status'],
     ['respond with bad status', withOp('respond', { status: 'ok' }, { re: 'x' }), 'E_SCHEMA', 'p.status'],
     ['error without code', withOp('error', { category: 'execution', message: 'm' }), 'E_MISSING_FIELD', 'p.code'],
@@ -200,6 +209,10 @@ describe('op-specific payload rules', () => {
     ['consent with bad action', withOp('consent', { action: 'allow' }), 'E_SCHEMA', 'p.action']
   ])('rejects %s', (_, msg, code, field) => {
     expectError(() => validateMessage(msg), code, field)
+  })
+
+  it('accepts respond without re (optional in the schema; it answers no pending request)', () => {
+    expect(() => validateMessage(withOp('respond', { status: 'success' }))).not.toThrow()
   })
 
   it('accepts any string error code (discovery codes are outside the schema enum)', () => {
