@@ -190,4 +190,26 @@ describe('task lifecycle', () => {
       expect(bOutcome).toBe('claimed')
     }
   }, 120_000)
+
+  it('a node that refuses unhandled requests still takes task messages (no E_CAPABILITY_UNKNOWN back)', async () => {
+    net = new TestNetwork()
+    const boss = await net.node({ unhandledRequests: 'refuse' })
+    const worker = await net.node({ unhandledRequests: 'refuse' })
+    await net.introduce()
+    const errors: unknown[] = []
+    for (const node of [boss, worker]) {
+      node.addEventListener('message', (evt) => { if (evt.detail.message.op === 'error') errors.push(evt.detail.message.p) }, { passive: true })
+    }
+    await boss.tasks.offer(worker.peerId, { id: 'refuse-mode-1' })
+    await eventually(() => worker.tasks.get('refuse-mode-1'), 20_000, 'offer')
+    await worker.tasks.claim('refuse-mode-1')
+    const completed = nextEvent(boss, 'completed', 'refuse-mode-1')
+    await worker.tasks.progress('refuse-mode-1', { progress: 1 })
+    await worker.tasks.complete('refuse-mode-1', 'ok')
+    await completed
+    // an untaken request is still refused, so the refusals would have arrived before this one
+    const refused = await boss.request(worker.peerId, { op: 'query', p: { domain: 'x' } }, { timeout: 20_000 })
+    expect(refused.p.code).toBe('E_CAPABILITY_UNKNOWN')
+    expect(errors.filter((p: any) => p.code === 'E_CAPABILITY_UNKNOWN')).toEqual([refused.p])
+  })
 })
