@@ -18,3 +18,4 @@ export {
   type ApiServer, type ApiServerOptions, type ApiClientOptions
 } from './api/index.js'
 export * from './relay/index.js'
+export * from './services/tasks/index.js'

@@ -38,6 +38,7 @@ import { routingRecord, type RoutingRecordService } from './services/routing-rec
 import { signingBytes } from './moltspeak/index.js'
 import { Discovery, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 import { trust, trustPubsub, type TrustService, type TrustInit } from './services/trust/index.js'
+import { createTaskService, type TaskService, type TaskServiceInit } from './services/tasks/index.js'
 
 export interface MoltNodeOptions {
   /** Where the key, config and LevelDB live. @default $MOLT_HOME or ~/.molt */
@@ -113,6 +114,8 @@ export interface MoltNodeOptions {
    * with an `error` E_CAPABILITY_UNKNOWN naming the op. @default 'keep' (`molt agent`: 'refuse')
    */
   unhandledRequests?: 'keep' | 'refuse'
+  /** The task lifecycle and claims (protocols/tasks.md) */
+  tasks?: TaskServiceInit
 }
 
 /** What a message may say when handed to send(): everything else is filled in */
@@ -265,6 +268,8 @@ export interface MoltNode {
   readonly metrics: AgentMetrics
   /** Signed attestations (gossip, sync) and this node's trust scores: `node.trust.score(peer, { domain })` */
   readonly trust: TrustService
+  /** Tasks offered, claimed, run and finished over MoltSpeak, with "first agent wins" claims (protocols/tasks.md) */
+  readonly tasks: TaskService
   /** This node's relay mailboxes: `node.mailbox.purge(sender)` deletes what a sender left there (protocols/mailbox.md "Purge") */
   readonly mailbox: Pick<MailboxClient, 'purge'>
   /** Every inbox entry as it arrives. `passive: true`: a listener that only watches (logs) and never answers requests (see `unhandledRequests`) */
@@ -304,6 +309,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   get trust (): TrustService { return this.libp2p.services.trust }
   get mailbox (): Pick<MailboxClient, 'purge'> { return this.libp2p.services.mailbox }
   delivery!: Delivery
+  tasks!: TaskService & { start: () => void }
   resolver!: Resolver
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId
@@ -865,7 +871,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     else if (this.messageListeners > 0) this.dispatchEvent(new CustomEvent('message', { detail: entry }))
     const handler = this.handlers.get(message.op)
     if (handler == null) {
-      if (this.unhandledRequests === 'refuse' && message.re == null && REQUEST_OPS.has(message.op) && !this.hasReader()) {
+      if (this.unhandledRequests === 'refuse' && message.re == null && REQUEST_OPS.has(message.op) && !this.hasReader() && !this.tasks.handles(message)) {
         this.refuseUnhandled(item.peer, message)
       }
       return
@@ -995,6 +1001,8 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     const node = new DefaultMoltNode(identity, profile, config, dataDir, db, inbox, lock, options.signMessages ?? false, outbox, replay)
     node.unhandledRequests = options.unhandledRequests ?? 'keep'
     const metrics = node.metrics = new AgentMetrics({ processMetrics: options.processMetrics })
+    // listening before libp2p starts: no task message is dispatched unseen
+    node.tasks = await createTaskService({ node, db, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
 
     const relays = options.relays ?? config.relays
     node.libp2p = await createLibp2p(baseLibp2pOptions({
@@ -1103,6 +1111,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       }
     })
     node.delivery.start()
+    node.tasks.start()
     node.libp2p.services.mailbox.watchConnectedRelays()
     metrics.bind({
       peers: () => node.peers(),

@@ -101,6 +101,11 @@ export class ApiClient {
     return this.call<T>(method, `/v1/trust${path}`, body, options)
   }
 
+  /** The task routes under /v1/tasks (protocols/tasks.md) */
+  async tasks<T = unknown> (method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<T> {
+    return this.call<T>(method, `/v1/tasks${path}`, body, options)
+  }
+
   private async call<T> (method: 'GET' | 'POST', path: string, body: unknown, options: CallOptions): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
     if (body !== undefined) headers['content-type'] = 'application/json'

@@ -15,6 +15,7 @@ import type {
 } from './types.js'
 import { DELIVERY_MODES, type DeliveryMode } from '../delivery/constants.js'
 import { trustRoutes } from './trust-routes.js'
+import { taskRoutes } from './task-routes.js'
 
 export interface RouteContext {
   url: URL
@@ -226,7 +227,8 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     ['/v1/peers', { GET: { handler: peers } }],
     ['/v1/discover', { GET: { handler: discover } }],
     ['/v1/card', { GET: { handler: card } }],
-    ...trustRoutes(node)
+    ...trustRoutes(node),
+    ...taskRoutes(node)
   ])
 }
 
