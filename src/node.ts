@@ -24,6 +24,7 @@ import { InvalidParametersError } from '@libp2p/interface'
 import { dcutr } from '@libp2p/dcutr'
 import { relayClient, type RelayClient, type RelayStatus } from './services/relay-client/index.js'
 import { cards, type CardService, type AgentCard } from './services/card/index.js'
+import { loadInstalledCertificate } from './identity/org/index.js'
 import { AgentMetrics } from './metrics/index.js'
 import { createHash } from 'node:crypto'
 import { ReplayWindow } from './delivery/replay-window.js'
@@ -848,6 +849,9 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
   const config = await loadConfig(dataDir, fallbackName)
   if (!existsSync(join(dataDir, CONFIG_FILE))) await saveConfig(dataDir, config)
   const profile: AgentProfile = { ...config.agent, ...options.agent }
+  // the organisation certificate the card carries; one for another key (the agent key was replaced) is left out
+  const installed = await loadInstalledCertificate(dataDir)
+  const certificate = installed?.agent_key === identity.moltKey ? installed : undefined
 
   const lock = options.lock === false
     ? undefined
@@ -880,7 +884,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       metrics: options.libp2pMetrics === true ? metrics.registry : undefined,
       extra: options.libp2p
     }, {
-      cards: cards({ identity, profile: () => node.profile }),
+      cards: cards({ identity, profile: () => node.profile, certificate: () => certificate, trustedOrgs: () => config.trust.orgs }),
       // hole punching after a relayed connection; known to fail from Node over TCP, so relays carry the traffic
       dcutr: dcutr(),
       // attestations travel on gossipsub (relays and relayed agents included)

@@ -19,8 +19,9 @@ import { peers } from './commands/peers.js'
 import { relay } from './commands/relay.js'
 import { config } from './commands/config.js'
 import { mcp } from './commands/mcp.js'
+import { org } from './commands/org.js'
 
-const COMMANDS: Command[] = [init, id, agent, send, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp]
+const COMMANDS: Command[] = [init, id, agent, send, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp, org]
 
 /** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted */
 async function main (argv: string[]): Promise<number> {

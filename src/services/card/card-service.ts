@@ -7,6 +7,7 @@ import { signCard, verifyCard, type AgentCard, type Capability, type UnsignedCar
 import { encodeFrame, readFrame } from './frame.js'
 import { CardTimeoutError, InvalidCardError } from './errors.js'
 import * as c from './constants.js'
+import { verifyOrgClaim, type OrgCertificate, type OrgRoot, type OrgVerdict } from '../../identity/org/certificate.js'
 
 /** What the agent says about itself; read on every own() to notice changes */
 export interface CardProfile {
@@ -37,6 +38,10 @@ export interface CardInit {
   fetchTimeout?: number
   /** @default 8 */
   maxInboundStreams?: number
+  /** The organisation certificate the card carries (`<data-dir>/org-cert.json`); read on every own() */
+  certificate?: () => OrgCertificate | undefined
+  /** The organisations this node trusts (config `trust.orgs`), for verdict(). @default none */
+  trustedOrgs?: () => readonly OrgRoot[]
 }
 
 export interface CardComponents {
@@ -80,6 +85,11 @@ export interface CardService extends Startable {
   cachedCards(): AgentCard[]
   /** Drop `peer`'s card from the cache */
   forget(peer: PeerId | string): void
+  /**
+   * Whether the card's `org` claim (or `org`, e.g. a message's `from.org`) is
+   * vouched for by a certificate from an organisation this node trusts
+   */
+  verdict(card: AgentCard, org?: string): OrgVerdict
   stats(): CardStats
 }
 
@@ -208,6 +218,10 @@ class DefaultCardService implements CardService {
     this.cache.delete(peer.toString())
   }
 
+  verdict (card: AgentCard, org: string = card.org): OrgVerdict {
+    return verifyOrgClaim(card, org, { roots: this.init.trustedOrgs?.() ?? [] })
+  }
+
   /** The card fields that do not depend on the time of signing */
   private ownFields (): Omit<UnsignedCard, 'issued' | 'expires'> {
     const { identity } = this.init
@@ -217,6 +231,7 @@ class DefaultCardService implements CardService {
       const entry = typeof cap === 'string' ? { name: cap } : cap
       if (!capabilities.has(entry.name)) capabilities.set(entry.name, entry)
     }
+    const cert = this.init.certificate?.()
     const addresses = this.init.addresses?.() ?? this.components.addressManager.getAddresses().map(ma => ma.toString())
     return {
       v: 1,
@@ -229,7 +244,8 @@ class DefaultCardService implements CardService {
       capabilities: [...capabilities.values()],
       protocol_versions: [PROTOCOL_VERSION],
       supported_cls: [...(profile.supportedCls ?? c.DEFAULT_SUPPORTED_CLS)],
-      addresses: [...new Set(addresses)].slice(0, c.MAX_ADDRESSES)
+      addresses: [...new Set(addresses)].slice(0, c.MAX_ADDRESSES),
+      ...(cert !== undefined ? { cert } : {})
     }
   }
 
@@ -355,6 +371,10 @@ function deepFreeze (card: AgentCard): AgentCard {
   Object.freeze(card.protocol_versions)
   Object.freeze(card.supported_cls)
   Object.freeze(card.addresses)
+  if (card.cert !== undefined) {
+    Object.freeze(card.cert.capabilities)
+    Object.freeze(card.cert)
+  }
   return Object.freeze(card)
 }
 

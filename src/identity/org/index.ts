@@ -1,0 +1,8 @@
+export * from './constants.js'
+export { InvalidCertificateError, OrgKeyError } from './errors.js'
+export {
+  issueCertificate, decodeCertificate, encodeCertificate, checkCertificate, verifyOrgClaim, moltKeyOfPeerId, jsonDepth,
+  type OrgCertificate, type OrgRoot, type IssueOptions, type OrgVerdict, type OrgVerdictCode, type CertifiedSubject, type VerifyOrgOptions
+} from './certificate.js'
+export { createOrgKey, loadOrgKey, orgKeyPath, checkOrgName, type OrgKey } from './org-key.js'
+export { loadInstalledCertificate, installCertificate } from './install.js'
