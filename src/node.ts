@@ -647,7 +647,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       if (i === 0 || batch[i - 1].peer !== item.peer) this.discovery?.presence.seen(item.peer.toString())
       if (this.unstored.size > 0 && this.unstored.delete(`${item.peer.toString()}/${item.message.id}`)) continue
       this.metrics.received(item.message.op, item.route)
-      this.dispatch({ cursor: cursors[i], receivedAt, peer: item.peer.toString(), route: item.route, message: item.message }, item)
+      this.dispatch({ cursor: cursors[i], receivedAt, peer: item.peer.toString(), route: item.route, message: item.message, ...this.orgFlag(item) }, item)
     }
     try {
       await stored
@@ -735,6 +735,18 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     this.receiptsTable().put(value.id, JSON.stringify(value)).then(() => {
       this.dispatchEvent(new CustomEvent('receipt', { detail: value }))
     }, (err: Error) => { this.log.error('could not store the receipt for %s - %e', value.id, err) })
+  }
+
+  /**
+   * `org_verified` for a message claiming `from.org`: whether the sender's
+   * cached card carries a certificate from a trusted organisation of that name
+   * (no cached card: false). Flagged, not refused (protocols/identity.md)
+   */
+  private orgFlag (item: InboundMessage): { org_verified?: boolean } {
+    const org = item.message.from?.org
+    if (typeof org !== 'string' || org === '') return {}
+    const card = this.libp2p.services.cards.cached(item.peer)
+    return { org_verified: card !== undefined && this.libp2p.services.cards.verdict(card, org).verified }
   }
 
   private dispatch (entry: ReceivedMessage, item: InboundMessage): void {

@@ -20,6 +20,10 @@ let c: MoltNode
 /** trusts another key under the name acme */
 let d: MoltNode
 
+// the node's 1.5 s per-address dial budget (meant for NATed addresses) includes the Noise handshake,
+// which a loaded shared test machine can exceed on loopback; the tests are about certificates, not dials
+const libp2p = { connectionManager: { allow: ['/ip4/127.0.0.1'], addressDialTimeout: 30_000 } as any }
+
 async function configured (config: object): Promise<string> {
   const dir = await net.dir()
   await writeFile(join(dir, 'config.json'), JSON.stringify(config), { mode: 0o600 })
@@ -36,10 +40,10 @@ beforeAll(async () => {
   await installCertificate(aDir, cert, identity.moltKey)
   const impostor = publicKeyToMoltKey(keyObjectToRawPublicKey(generateKeyPairSync('ed25519').privateKey))
   ;[a, b, c, d] = await Promise.all([
-    net.node({ dataDir: aDir }),
-    net.node({ dataDir: await configured({ trust: { orgs: [acme] } }) }),
-    net.node({ dataDir: await configured({}) }),
-    net.node({ dataDir: await configured({ trust: { orgs: [{ name: 'acme', key: impostor }] } }) })
+    net.node({ dataDir: aDir, libp2p }),
+    net.node({ libp2p, dataDir: await configured({ trust: { orgs: [acme] } }) }),
+    net.node({ libp2p, dataDir: await configured({}) }),
+    net.node({ libp2p, dataDir: await configured({ trust: { orgs: [{ name: 'acme', key: impostor }] } }) })
   ])
   await net.introduce()
 }, 60_000)
@@ -75,5 +79,27 @@ describe('organisation certificates between real nodes', () => {
     const plain = await b.card(c.peerId)
     expect(plain.cert).toBeUndefined()
     expect(b.libp2p.services.cards.verdict(plain)).toMatchObject({ verified: false, code: 'no_certificate' })
+  })
+
+  it('B flags live messages: from.org acme backed by A\'s card is org_verified, C\'s unbacked claim is not', async () => {
+    const entries = new Map<string, any>()
+    const listener = (evt: CustomEvent): void => { entries.set(evt.detail.message.id, evt.detail) }
+    b.addEventListener('message', listener)
+    try {
+      await b.card(a.peerId)
+      await b.card(c.peerId)
+      // speak dispatches before it acknowledges: once send resolves, B's listener has run
+      const fromA = await a.send(b.peerId, { op: 'query', p: { domain: 'org' } })
+      const fromC = await c.send(b.peerId, { op: 'query', p: { domain: 'org' } })
+      expect(entries.get(fromA.id)).toMatchObject({ peer: a.peerId.toString(), org_verified: true })
+      expect(entries.get(fromA.id).message.from.org).toBe('acme')
+      expect(entries.get(fromC.id)).toMatchObject({ peer: c.peerId.toString(), org_verified: false })
+      // without A's card at hand the claim is not taken as fact
+      b.libp2p.services.cards.forget(a.peerId)
+      const uncarded = await a.send(b.peerId, { op: 'query', p: { domain: 'org' } })
+      expect(entries.get(uncarded.id)).toMatchObject({ org_verified: false })
+    } finally {
+      b.removeEventListener('message', listener)
+    }
   })
 })

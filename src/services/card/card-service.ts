@@ -123,6 +123,7 @@ class DefaultCardService implements CardService {
   private readonly fetchTimeout: number
   private readonly cache = new Map<string, CacheEntry>()
   private readonly pending = new Map<string, PendingFetch>()
+  private readonly verdicts = new WeakMap<AgentCard, Map<string, OrgVerdict>>()
   private current?: OwnCard
   private shutdown = new AbortController()
   private started = false
@@ -219,7 +220,17 @@ class DefaultCardService implements CardService {
   }
 
   verdict (card: AgentCard, org: string = card.org): OrgVerdict {
-    return verifyOrgClaim(card, org, { roots: this.init.trustedOrgs?.() ?? [] })
+    // one signature check per card and org, not per message: cards are frozen, so the card object is the key
+    const now = Date.now()
+    let byOrg = this.verdicts.get(card)
+    const known = byOrg?.get(org)
+    if (known !== undefined && (known.expires === undefined || known.expires > now)) return known
+    const verdict = verifyOrgClaim(card, org, { roots: this.init.trustedOrgs?.() ?? [], now })
+    if (verdict.code === 'not_yet_valid') return verdict
+    if (byOrg === undefined) this.verdicts.set(card, byOrg = new Map())
+    // a card claims one org; messages may claim others: bound what one card can make us keep
+    if (byOrg.size < c.MAX_VERDICTS_PER_CARD) byOrg.set(org, verdict)
+    return verdict
   }
 
   /** The card fields that do not depend on the time of signing */
