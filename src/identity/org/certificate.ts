@@ -7,6 +7,7 @@ import {
 } from '../../moltspeak/index.js'
 import { InvalidCertificateError } from './errors.js'
 import * as c from './constants.js'
+import { verifyRevocation, type OrgRevocation } from './revocation.js'
 
 /**
  * An organisation's statement "the agent with this key is our agent `agent`,
@@ -211,6 +212,7 @@ export type OrgVerdictCode =
   | 'unknown_org'
   | 'forged_signature'
   | 'wrong_agent_key'
+  | 'revoked'
   | 'not_yet_valid'
   | 'expired'
 
@@ -240,13 +242,15 @@ export interface VerifyOrgOptions {
   roots: readonly OrgRoot[]
   /** Unix ms. @default Date.now() */
   now?: number
+  /** Revocations known to this verifier; only those signed by a trusted root of the org count */
+  revocations?: readonly unknown[]
 }
 
 /**
  * Whether `subject` (a verified card: its key is the agent's) is vouched for
  * by the organisation `org` it claims. Checks, in order: a claim, a
  * certificate, its structure, the org name, a trusted root of that name, the
- * signature by that root's key, the agent key, the validity period. Never
+ * signature by that root's key, revocations, the agent key, the validity period. Never
  * throws: the first failing check is the verdict.
  */
 export function verifyOrgClaim (subject: CertifiedSubject, org: string | undefined, options: VerifyOrgOptions): OrgVerdict {
@@ -270,8 +274,14 @@ export function verifyOrgClaim (subject: CertifiedSubject, org: string | undefin
   if (!roots.some(root => verifySafely(bytes, root.key, signature))) {
     return fail('forged_signature', `the certificate is not signed by the trusted key of ${claim}`)
   }
-  if (cert.agent_key !== subject.key) return fail('wrong_agent_key', `the certificate is for agent key ${cert.peer_id}, not this agent's`)
   const now = options.now ?? Date.now()
+  // cheap filters first: only a revocation of this serial, in effect, costs a signature check
+  const revoked = options.revocations?.find(r => {
+    const candidate = r as Partial<OrgRevocation> | null
+    return candidate?.serial === cert.serial && typeof candidate.revoked === 'number' && candidate.revoked <= now && verifyRevocation(r, roots)
+  }) as OrgRevocation | undefined
+  if (revoked !== undefined) return fail('revoked', `the certificate was revoked by ${claim} from ${new Date(revoked.revoked).toISOString()}`)
+  if (cert.agent_key !== subject.key) return fail('wrong_agent_key', `the certificate is for agent key ${cert.peer_id}, not this agent's`)
   if (cert.issued > now + c.MAX_CERT_CLOCK_SKEW) return fail('not_yet_valid', `the certificate is issued ${new Date(cert.issued).toISOString()}, in the future`)
   if (cert.expires <= now) return fail('expired', `the certificate expired ${new Date(cert.expires).toISOString()}`)
   return {

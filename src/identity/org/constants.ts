@@ -45,3 +45,9 @@ export const SCRYPT_R = 8
 export const SCRYPT_P = 1
 /** scrypt needs 128·N·r bytes; node's default maxmem (32 MiB) is below that */
 export const SCRYPT_MAXMEM = 256 * 1024 * 1024
+
+/** `type` of an organisation's certificate revocation (protocols/identity.md, "Revocation") */
+export const REVOCATION_TYPE = 'molt-org-revocation'
+
+/** Longest `reason` of a revocation, in characters */
+export const MAX_REVOCATION_REASON_LENGTH = 256

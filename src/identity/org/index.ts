@@ -4,5 +4,6 @@ export {
   issueCertificate, decodeCertificate, encodeCertificate, checkCertificate, verifyOrgClaim, moltKeyOfPeerId, jsonDepth,
   type OrgCertificate, type OrgRoot, type IssueOptions, type OrgVerdict, type OrgVerdictCode, type CertifiedSubject, type VerifyOrgOptions
 } from './certificate.js'
+export { revokeCertificate, decodeRevocation, checkRevocation, verifyRevocation, type OrgRevocation } from './revocation.js'
 export { createOrgKey, loadOrgKey, orgKeyPath, checkOrgName, type OrgKey } from './org-key.js'
 export { loadInstalledCertificate, installCertificate } from './install.js'
