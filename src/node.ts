@@ -24,7 +24,7 @@ import { InvalidParametersError } from '@libp2p/interface'
 import { dcutr } from '@libp2p/dcutr'
 import { relayClient, type RelayClient, type RelayStatus } from './services/relay-client/index.js'
 import { cards, type CardService, type AgentCard } from './services/card/index.js'
-import { loadInstalledCertificate } from './identity/org/index.js'
+import { loadInstalledCertificate, loadRevocations } from './identity/org/index.js'
 import { AgentMetrics } from './metrics/index.js'
 import { createHash } from 'node:crypto'
 import { ReplayWindow } from './delivery/replay-window.js'
@@ -864,6 +864,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
   // the organisation certificate the card carries; one for another key (the agent key was replaced) is left out
   const installed = await loadInstalledCertificate(dataDir)
   const certificate = installed?.agent_key === identity.moltKey ? installed : undefined
+  const revocations = await loadRevocations(dataDir)
 
   const lock = options.lock === false
     ? undefined
@@ -896,7 +897,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       metrics: options.libp2pMetrics === true ? metrics.registry : undefined,
       extra: options.libp2p
     }, {
-      cards: cards({ identity, profile: () => node.profile, certificate: () => certificate, trustedOrgs: () => config.trust.orgs }),
+      cards: cards({ identity, profile: () => node.profile, certificate: () => certificate, trustedOrgs: () => config.trust.orgs, revocations: () => revocations }),
       // hole punching after a relayed connection; known to fail from Node over TCP, so relays carry the traffic
       dcutr: dcutr(),
       // attestations travel on gossipsub (relays and relayed agents included)

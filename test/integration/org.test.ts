@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { identityFromKey, loadOrCreateKey } from '../../src/identity/index.js'
-import { installCertificate, issueCertificate } from '../../src/identity/org/index.js'
+import { importRevocation, installCertificate, issueCertificate, revokeCertificate } from '../../src/identity/org/index.js'
 import { keyObjectToRawPublicKey, publicKeyToMoltKey } from '../../src/moltspeak/index.js'
 import type { MoltNode } from '../../src/index.js'
 import { TestNetwork } from '../support/nodes.js'
@@ -19,6 +19,8 @@ let b: MoltNode
 let c: MoltNode
 /** trusts another key under the name acme */
 let d: MoltNode
+/** trusts acme and holds acme's revocation of A's certificate */
+let e: MoltNode
 
 // the node's 1.5 s per-address dial budget (meant for NATed addresses) includes the Noise handshake,
 // which a loaded shared test machine can exceed on loopback; the tests are about certificates, not dials
@@ -38,12 +40,15 @@ beforeAll(async () => {
   const now = Date.now()
   const cert = issueCertificate({ org: 'acme', agent: 'translator', peerId: identity.peerId.toString(), capabilities: ['translate.text'], issued: now, expires: now + 90 * day }, orgKey)
   await installCertificate(aDir, cert, identity.moltKey)
+  const eDir = await configured({ trust: { orgs: [acme] } })
+  await importRevocation(eDir, revokeCertificate({ org: 'acme', serial: cert.serial, reason: 'key leaked' }, orgKey), [acme])
   const impostor = publicKeyToMoltKey(keyObjectToRawPublicKey(generateKeyPairSync('ed25519').privateKey))
-  ;[a, b, c, d] = await Promise.all([
+  ;[a, b, c, d, e] = await Promise.all([
     net.node({ dataDir: aDir, libp2p }),
     net.node({ libp2p, dataDir: await configured({ trust: { orgs: [acme] } }) }),
     net.node({ libp2p, dataDir: await configured({}) }),
-    net.node({ libp2p, dataDir: await configured({ trust: { orgs: [{ name: 'acme', key: impostor }] } }) })
+    net.node({ libp2p, dataDir: await configured({ trust: { orgs: [{ name: 'acme', key: impostor }] } }) }),
+    net.node({ libp2p, dataDir: eDir })
   ])
   await net.introduce()
 }, 60_000)
@@ -69,6 +74,12 @@ describe('organisation certificates between real nodes', () => {
   it('D, which trusts another key under the name acme, sees a forged signature', async () => {
     const card = await d.card(a.peerId, { force: true })
     expect(d.libp2p.services.cards.verdict(card)).toMatchObject({ verified: false, code: 'forged_signature' })
+  })
+
+  it('E, which holds acme\'s revocation of that certificate, sees it revoked while B still sees it verified', async () => {
+    const card = await e.card(a.peerId, { force: true })
+    expect(e.libp2p.services.cards.verdict(card)).toMatchObject({ verified: false, code: 'revoked' })
+    expect(b.libp2p.services.cards.verdict(await b.card(a.peerId)).verified).toBe(true)
   })
 
   it('B checks a message\'s from.org against the sender\'s card: acme holds, another org does not', async () => {

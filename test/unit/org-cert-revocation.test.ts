@@ -1,9 +1,12 @@
-import { describe, it, expect, beforeAll } from 'vitest'
+import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { generateKeyPairSync } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identityFromKey, type Identity } from '../../src/identity/index.js'
 import {
-  issueCertificate, revokeCertificate, decodeRevocation, verifyRevocation, verifyOrgClaim, InvalidCertificateError,
+  issueCertificate, revokeCertificate, decodeRevocation, verifyRevocation, verifyOrgClaim, importRevocation, loadRevocations, InvalidCertificateError,
   type OrgCertificate, type OrgRoot
 } from '../../src/identity/org/index.js'
 import { canonicalize, keyObjectToRawPublicKey, publicKeyToMoltKey } from '../../src/moltspeak/index.js'
@@ -55,5 +58,37 @@ describe('certificate revocation (format and check)', () => {
     expect(() => decodeRevocation(JSON.stringify({ ...revocation, extra: 1 }))).toThrow(InvalidCertificateError)
     expect(() => revokeCertificate({ org: 'acme', serial: 'nope' }, orgKey)).toThrow(/serial/)
     expect(() => revokeCertificate({ org: 'acme', serial: cert.serial, reason: 'x'.repeat(257) }, orgKey)).toThrow(/reason/)
+  })
+})
+
+describe('a verifier\'s stored revocations', () => {
+  let dir: string
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'molt-revocations-')) })
+  afterAll(async () => { await rm(dir, { recursive: true, force: true }) })
+
+  it('keeps only revocations signed by a trusted root, once each, and they revoke', async () => {
+    expect(await loadRevocations(dir)).toEqual([])
+    const revocation = revokeCertificate({ org: 'acme', serial: cert.serial, revoked: Date.now() - 1000 }, orgKey)
+    await expect(importRevocation(dir, revokeCertificate({ org: 'acme', serial: cert.serial }, rogueKey), roots)).rejects.toThrow(/not signed by a trusted key of acme/)
+    await expect(importRevocation(dir, revocation, [])).rejects.toThrow(InvalidCertificateError)
+    expect(await importRevocation(dir, revocation, roots)).toBe(true)
+    expect(await importRevocation(dir, revocation, roots)).toBe(false)
+    const stored = await loadRevocations(dir)
+    expect(stored).toEqual([revocation])
+    expect(claim(stored)).toMatchObject({ code: 'revoked' })
+  })
+
+  it('a corrupt or hostile store is refused with a clear error', async () => {
+    const bad = await mkdtemp(join(tmpdir(), 'molt-revocations-'))
+    try {
+      await writeFile(join(bad, 'org-revocations.json'), '['.repeat(10) + ']'.repeat(10))
+      await expect(loadRevocations(bad)).rejects.toThrow(/nests too deep/)
+      await writeFile(join(bad, 'org-revocations.json'), '[{"v":1}]')
+      await expect(loadRevocations(bad)).rejects.toThrow(InvalidCertificateError)
+      await writeFile(join(bad, 'org-revocations.json'), '{')
+      await expect(loadRevocations(bad)).rejects.toThrow(/not JSON/)
+    } finally {
+      await rm(bad, { recursive: true, force: true })
+    }
   })
 })

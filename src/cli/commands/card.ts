@@ -4,7 +4,7 @@ import { formatCard } from '../output.js'
 import { openNetwork } from '../network.js'
 import type { Command } from '../command.js'
 import { loadConfig } from '../../config/index.js'
-import { verifyOrgClaim } from '../../identity/org/index.js'
+import { loadRevocations, verifyOrgClaim } from '../../identity/org/index.js'
 
 export const card: Command = {
   spec: {
@@ -33,7 +33,7 @@ export const card: Command = {
     try {
       const result = await network.card(peer, { force, timeoutMs })
       const { trust } = await loadConfig(dataDir)
-      const verdict = verifyOrgClaim(result, result.org, { roots: trust.orgs })
+      const verdict = verifyOrgClaim(result, result.org, { roots: trust.orgs, revocations: await loadRevocations(dataDir) })
       out.result([...formatCard(result), `Org       ${verdict.reason}`], { ...result, org_verdict: verdict })
     } finally {
       await network.close()

@@ -4,21 +4,21 @@ import { loadConfig, saveConfig } from '../../config/index.js'
 import { IDENTITY_FILE } from '../../constants.js'
 import { identityFromKey, loadKey } from '../../identity/index.js'
 import {
-  createOrgKey, decodeCertificate, encodeCertificate, installCertificate, issueCertificate, loadOrgKey, orgKeyPath,
+  createOrgKey, decodeCertificate, decodeRevocation, encodeCertificate, importRevocation, installCertificate, issueCertificate, loadOrgKey, orgKeyPath, revokeCertificate,
   DEFAULT_CERT_VALIDITY, MAX_CERT_BYTES, MAX_CERT_VALIDITY, type OrgCertificate
 } from '../../identity/org/index.js'
-import { MOLT_KEY_PATTERN } from '../../moltspeak/index.js'
+import { canonicalize, MOLT_KEY_PATTERN } from '../../moltspeak/index.js'
 import { stringFlag } from '../args.js'
 import { UsageError } from '../errors.js'
 import type { Command } from '../command.js'
 
-const SUBCOMMANDS = ['init', 'issue', 'install-cert', 'trust'] as const
+const SUBCOMMANDS = ['init', 'issue', 'install-cert', 'trust', 'revoke', 'import-revocation'] as const
 const UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 }
 
 export const org: Command = {
   spec: {
     name: 'org',
-    args: '<init|issue|install-cert|trust> …',
+    args: '<init|issue|install-cert|trust|revoke|import-revocation> …',
     summary: 'Organisation keys and the certificates that vouch for agents (protocols/identity.md)',
     details: [
       'molt org init <name> [--org-dir <dir>] [--passphrase-file <file>]',
@@ -28,6 +28,10 @@ export const org: Command = {
       '      sign a certificate binding the agent\'s key to the organisation; printed, or written to --out',
       'molt org install-cert <file>   install a certificate for this data dir\'s agent: its card carries it from the next start',
       'molt org trust <name> <ed25519:key>   trust an organisation: add it to config.json trust.orgs',
+      'molt org revoke <serial|certificate file> --org <name> [--reason <text>] [--out <file>]',
+      '      sign a revocation of a certificate; printed, or written to --out',
+      'molt org import-revocation <file>   keep a revocation (signed by a trusted org) in this data dir:',
+      '      this node then shows the certificate as revoked. Revocations are not yet spread over the network.',
       '',
       `--expires takes <n>m, <n>h or <n>d (default 90d, at most ${MAX_CERT_VALIDITY / UNITS.d}d).`
     ].join('\n'),
@@ -38,7 +42,8 @@ export const org: Command = {
       name: { type: 'string', arg: '<agent name>', description: 'issue: the agent\'s name in the organisation' },
       capabilities: { type: 'string', arg: '<a,b>', description: 'issue: capability names the organisation vouches for' },
       expires: { type: 'string', arg: '<90d>', description: 'issue: validity from now' },
-      out: { type: 'string', arg: '<file>', description: 'issue: write the certificate to this file' }
+      out: { type: 'string', arg: '<file>', description: 'issue/revoke: write the certificate or revocation to this file' },
+      reason: { type: 'string', arg: '<text>', description: 'revoke: why (≤ 256 characters)' }
     }
   },
 
@@ -47,7 +52,7 @@ export const org: Command = {
     if (sub === undefined) throw new UsageError('molt org needs a subcommand: init, issue, install-cert or trust (see molt org --help)')
     if (!(SUBCOMMANDS as readonly string[]).includes(sub)) throw new UsageError(`unknown subcommand "${sub}" (see molt org --help)`)
     const wanted = sub === 'trust' ? 2 : 1
-    if (rest.length !== wanted) throw new UsageError(`molt org ${sub} needs ${['<name>', '<agent PeerId>', '<file>', '<name> <key>'][SUBCOMMANDS.indexOf(sub as any)]} (see molt org --help)`)
+    if (rest.length !== wanted) throw new UsageError(`molt org ${sub} needs ${['<name>', '<agent PeerId>', '<file>', '<name> <key>', '<serial|certificate file>', '<file>'][SUBCOMMANDS.indexOf(sub as any)]} (see molt org --help)`)
     const v = args.values
 
     if (sub === 'init') {
@@ -81,6 +86,25 @@ export const org: Command = {
       if (key === undefined) throw new UsageError(`no agent key in ${dataDir} (run molt init first)`)
       const path = await installCertificate(dataDir, cert, identityFromKey(key).moltKey)
       out.result(`installed certificate ${cert.serial}: ${cert.agent}@${cert.org} until ${new Date(cert.expires).toISOString()} (restart the agent to publish it)`, { certificate: cert, path })
+    } else if (sub === 'revoke') {
+      const orgName = stringFlag(v, 'org')
+      if (orgName === undefined) throw new UsageError('molt org revoke needs --org <name>')
+      const serial = /^[0-9a-f]{32}$/.test(rest[0]) ? rest[0] : (await readCertificate(rest[0])).serial
+      const key = await loadOrgKey(orgKeyPath(orgName, dataDir, stringFlag(v, 'org-dir')), { passphrase: await passphrase(stringFlag(v, 'passphrase-file')) })
+      const revocation = revokeCertificate({ org: key.name, serial, reason: stringFlag(v, 'reason') }, key.privateKey)
+      const file = stringFlag(v, 'out')
+      if (file !== undefined) {
+        await writeFile(file, canonicalize(revocation) + '\n', { mode: 0o644 })
+        out.result(`revocation of certificate ${serial} of ${key.name} written to ${file}`, { revocation, path: file })
+      } else {
+        out.result(canonicalize(revocation), { revocation })
+      }
+    } else if (sub === 'import-revocation') {
+      const text = await readFile(rest[0], 'utf8').catch((err: any) => { throw new UsageError(`cannot read ${rest[0]}: ${err.message as string}`) })
+      const revocation = decodeRevocation(text.trim())
+      const { trust } = await loadConfig(dataDir)
+      const added = await importRevocation(dataDir, revocation, trust.orgs)
+      out.result(`${added ? 'imported' : 'already had'} the revocation of certificate ${revocation.serial} of ${revocation.org}`, { revocation, added })
     } else {
       const [name, key] = rest
       if (!MOLT_KEY_PATTERN.test(key)) throw new UsageError('<key> must be ed25519:<base64 of 32 bytes>, as molt org init prints it')

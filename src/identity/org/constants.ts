@@ -51,3 +51,9 @@ export const REVOCATION_TYPE = 'molt-org-revocation'
 
 /** Longest `reason` of a revocation, in characters */
 export const MAX_REVOCATION_REASON_LENGTH = 256
+
+/** Revocations a verifier keeps, in its data dir */
+export const REVOCATIONS_FILE = 'org-revocations.json'
+
+/** Revocations kept in REVOCATIONS_FILE; importing more is refused */
+export const MAX_STORED_REVOCATIONS = 1024

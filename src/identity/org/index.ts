@@ -6,4 +6,4 @@ export {
 } from './certificate.js'
 export { revokeCertificate, decodeRevocation, checkRevocation, verifyRevocation, type OrgRevocation } from './revocation.js'
 export { createOrgKey, loadOrgKey, orgKeyPath, checkOrgName, type OrgKey } from './org-key.js'
-export { loadInstalledCertificate, installCertificate } from './install.js'
+export { loadInstalledCertificate, installCertificate, loadRevocations, importRevocation } from './install.js'

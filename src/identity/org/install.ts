@@ -1,8 +1,9 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { decodeCertificate, encodeCertificate, type OrgCertificate } from './certificate.js'
+import { decodeCertificate, encodeCertificate, jsonDepth, type OrgCertificate, type OrgRoot } from './certificate.js'
 import { InvalidCertificateError } from './errors.js'
-import { CERT_FILE, MAX_CERT_BYTES } from './constants.js'
+import { checkRevocation, verifyRevocation, type OrgRevocation } from './revocation.js'
+import { CERT_FILE, MAX_CERT_BYTES, MAX_STORED_REVOCATIONS, REVOCATIONS_FILE } from './constants.js'
 
 /**
  * Install a certificate into an agent's data dir (`<dataDir>/org-cert.json`),
@@ -40,4 +41,52 @@ export async function loadInstalledCertificate (dataDir: string): Promise<OrgCer
   } catch (err: any) {
     throw new InvalidCertificateError(`${path}: ${err.message as string}`, err.field ?? 'certificate')
   }
+}
+
+/**
+ * The revocations this verifier imported (`<dataDir>/org-revocations.json`), or [].
+ * Bounded before parsing: MAX_STORED_REVOCATIONS × MAX_CERT_BYTES bytes, depth 3.
+ */
+export async function loadRevocations (dataDir: string): Promise<OrgRevocation[]> {
+  const path = join(dataDir, REVOCATIONS_FILE)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err: any) {
+    if (err.code === 'ENOENT') return []
+    throw new InvalidCertificateError(`cannot read ${path}: ${err.message as string}`, 'revocations')
+  }
+  if (text.length > MAX_STORED_REVOCATIONS * MAX_CERT_BYTES) throw new InvalidCertificateError(`${path} is too large`, 'revocations')
+  if (jsonDepth(text) > 3) throw new InvalidCertificateError(`${path} nests too deep`, 'revocations')
+  let list: unknown
+  try {
+    list = JSON.parse(text)
+  } catch {
+    throw new InvalidCertificateError(`${path} is not JSON`, 'revocations')
+  }
+  if (!Array.isArray(list) || list.length > MAX_STORED_REVOCATIONS) throw new InvalidCertificateError(`${path} must be an array of at most ${MAX_STORED_REVOCATIONS} revocations`, 'revocations')
+  for (const entry of list) checkRevocation(entry)
+  return list
+}
+
+/**
+ * Keep a revocation in `dataDir` after checking it is signed by a root in
+ * `roots` (one from an untrusted org would count for nothing). Returns false
+ * when it was already there.
+ *
+ * @throws {InvalidCertificateError} malformed, not signed by a trusted root, or the store is full
+ */
+export async function importRevocation (dataDir: string, revocation: OrgRevocation, roots: readonly OrgRoot[]): Promise<boolean> {
+  if (!verifyRevocation(revocation, roots)) {
+    throw new InvalidCertificateError(`the revocation is not signed by a trusted key of ${(revocation as OrgRevocation).org} (trust.orgs)`, 'sig')
+  }
+  const list = await loadRevocations(dataDir)
+  if (list.some(r => r.sig === revocation.sig)) return false
+  if (list.length >= MAX_STORED_REVOCATIONS) throw new InvalidCertificateError(`${REVOCATIONS_FILE} holds ${MAX_STORED_REVOCATIONS} revocations already`, 'revocations')
+  list.push(revocation)
+  const path = join(dataDir, REVOCATIONS_FILE)
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  await writeFile(path + '.tmp', JSON.stringify(list) + '\n', { mode: 0o600 })
+  await rename(path + '.tmp', path)
+  return true
 }

@@ -42,6 +42,8 @@ export interface CardInit {
   certificate?: () => OrgCertificate | undefined
   /** The organisations this node trusts (config `trust.orgs`), for verdict(). @default none */
   trustedOrgs?: () => readonly OrgRoot[]
+  /** Certificate revocations this node knows (`<data-dir>/org-revocations.json`), for verdict(). Read once per card and org */
+  revocations?: () => readonly unknown[]
 }
 
 export interface CardComponents {
@@ -225,7 +227,7 @@ class DefaultCardService implements CardService {
     let byOrg = this.verdicts.get(card)
     const known = byOrg?.get(org)
     if (known !== undefined && (known.expires === undefined || known.expires > now)) return known
-    const verdict = verifyOrgClaim(card, org, { roots: this.init.trustedOrgs?.() ?? [], now })
+    const verdict = verifyOrgClaim(card, org, { roots: this.init.trustedOrgs?.() ?? [], revocations: this.init.revocations?.(), now })
     if (verdict.code === 'not_yet_valid') return verdict
     if (byOrg === undefined) this.verdicts.set(card, byOrg = new Map())
     // a card claims one org; messages may claim others: bound what one card can make us keep
