@@ -108,4 +108,23 @@ describe('molt card shows the org verdict', () => {
     const json = await sandbox.run(['card', address, '--json', '--data-dir', viewer])
     expect(JSON.parse(json.stdout).org_verdict).toMatchObject({ org: 'acme', verified: false, code: 'unknown_org' })
   }, SLOW)
+
+  it('after molt org revoke and import-revocation, the trusting viewer sees the certificate revoked', async () => {
+    const viewer = await sandbox.dir()
+    expect((await sandbox.run(['org', 'trust', 'acme', orgKey, '--data-dir', viewer])).code).toBe(0)
+    const revocationFile = join(orgDir, 'translator.revocation.json')
+    const revoke = await sandbox.run(['org', 'revoke', certFile, '--org', 'acme', '--reason', 'key leaked', '--out', revocationFile, '--data-dir', orgDir])
+    expect(revoke.code).toBe(0)
+    const serial = JSON.parse(await readFile(certFile, 'utf8')).serial
+    expect(JSON.parse(await readFile(revocationFile, 'utf8'))).toMatchObject({ type: 'molt-org-revocation', org: 'acme', serial, reason: 'key leaked' })
+    // a viewer that does not trust acme cannot import it: it would count for nothing
+    const stranger = await sandbox.run(['org', 'import-revocation', revocationFile, '--data-dir', await sandbox.dir()])
+    expect(stranger.code).toBe(1)
+    expect(stranger.stderr).toMatch(/not signed by a trusted key of acme/)
+    const imported = await sandbox.run(['org', 'import-revocation', revocationFile, '--data-dir', viewer])
+    expect(imported.code).toBe(0)
+    expect(imported.stdout).toContain(`imported the revocation of certificate ${serial} of acme`)
+    const json = await sandbox.run(['card', address, '--json', '--data-dir', viewer])
+    expect(JSON.parse(json.stdout).org_verdict).toMatchObject({ org: 'acme', verified: false, code: 'revoked' })
+  }, SLOW)
 })

@@ -36,9 +36,9 @@ export const org: Command = {
       `--expires takes <n>m, <n>h or <n>d (default 90d, at most ${MAX_CERT_VALIDITY / UNITS.d}d).`
     ].join('\n'),
     options: {
-      'org-dir': { type: 'string', arg: '<dir>', description: 'init/issue: where organisation keys live (default <data-dir>/org)' },
-      'passphrase-file': { type: 'string', arg: '<file>', description: 'init/issue: the org key\'s passphrase (else $MOLT_ORG_PASSPHRASE; none: unencrypted)' },
-      org: { type: 'string', arg: '<name>', description: 'issue: the organisation (its key file <org-dir>/<name>.key)' },
+      'org-dir': { type: 'string', arg: '<dir>', description: 'init/issue/revoke: where organisation keys live (default <data-dir>/org)' },
+      'passphrase-file': { type: 'string', arg: '<file>', description: 'init/issue/revoke: the org key\'s passphrase (else $MOLT_ORG_PASSPHRASE; none: unencrypted)' },
+      org: { type: 'string', arg: '<name>', description: 'issue/revoke: the organisation (its key file <org-dir>/<name>.key)' },
       name: { type: 'string', arg: '<agent name>', description: 'issue: the agent\'s name in the organisation' },
       capabilities: { type: 'string', arg: '<a,b>', description: 'issue: capability names the organisation vouches for' },
       expires: { type: 'string', arg: '<90d>', description: 'issue: validity from now' },
