@@ -109,28 +109,37 @@ export function issueCertificate (options: IssueOptions, orgKey: KeyObject): Org
 /**
  * Decode a certificate from text or bytes: size and nesting are bounded on the
  * raw text before JSON.parse, then the structure is checked (not the
- * signature, which needs a trusted root: see verifyCertificate)
+ * signature, which needs a trusted root: see verifyOrgClaim)
  *
  * @throws {InvalidCertificateError}
  */
 export function decodeCertificate (input: string | Uint8Array): OrgCertificate {
+  const value = parseBounded(input, 'certificate')
+  checkCertificate(value)
+  return value
+}
+
+/**
+ * JSON.parse of at most MAX_CERT_BYTES of UTF-8 nesting at most MAX_CERT_DEPTH,
+ * both checked on the raw input first (certificates and revocations)
+ *
+ * @throws {InvalidCertificateError} with `field` = `what`
+ */
+export function parseBounded (input: string | Uint8Array, what: string): unknown {
   const bytes = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.byteLength
-  if (bytes > c.MAX_CERT_BYTES) throw new InvalidCertificateError(`certificate is ${bytes} bytes, over the ${c.MAX_CERT_BYTES} byte limit`, 'certificate')
+  if (bytes > c.MAX_CERT_BYTES) throw new InvalidCertificateError(`${what} is ${bytes} bytes, over the ${c.MAX_CERT_BYTES} byte limit`, what)
   let text: string
   try {
     text = typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input)
   } catch {
-    throw new InvalidCertificateError('certificate is not UTF-8', 'certificate')
+    throw new InvalidCertificateError(`${what} is not UTF-8`, what)
   }
-  if (jsonDepth(text) > c.MAX_CERT_DEPTH) throw new InvalidCertificateError(`certificate nests deeper than ${c.MAX_CERT_DEPTH}`, 'certificate')
-  let value: unknown
+  if (jsonDepth(text) > c.MAX_CERT_DEPTH) throw new InvalidCertificateError(`${what} nests deeper than ${c.MAX_CERT_DEPTH}`, what)
   try {
-    value = JSON.parse(text)
+    return JSON.parse(text)
   } catch {
-    throw new InvalidCertificateError('certificate is not JSON', 'certificate')
+    throw new InvalidCertificateError(`${what} is not JSON`, what)
   }
-  checkCertificate(value)
-  return value
 }
 
 /** Encode as canonical JSON (what is signed, plus `sig`): the form files and cards carry */

@@ -1,6 +1,6 @@
 import { sign, verify, type KeyObject } from 'node:crypto'
 import { canonicalize, keyObjectToRawPublicKey, moltKeyToKeyObject, publicKeyToMoltKey, MAX_NAME_LENGTH, MOLT_KEY_PATTERN, NAME_PATTERN } from '../../moltspeak/index.js'
-import { jsonDepth, type OrgRoot } from './certificate.js'
+import { parseBounded, type OrgRoot } from './certificate.js'
 import { InvalidCertificateError } from './errors.js'
 import * as c from './constants.js'
 
@@ -46,14 +46,7 @@ export function revokeCertificate (options: { org: string, serial: string, revok
 
 /** Decode with the certificate's bounds (size, depth) before parsing, then the structure */
 export function decodeRevocation (text: string): OrgRevocation {
-  if (Buffer.byteLength(text, 'utf8') > c.MAX_CERT_BYTES) throw new InvalidCertificateError(`revocation is over ${c.MAX_CERT_BYTES} bytes`, 'revocation')
-  if (jsonDepth(text) > c.MAX_CERT_DEPTH) throw new InvalidCertificateError(`revocation nests deeper than ${c.MAX_CERT_DEPTH}`, 'revocation')
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    throw new InvalidCertificateError('revocation is not JSON', 'revocation')
-  }
+  const value = parseBounded(text, 'revocation')
   checkRevocation(value)
   return value
 }
