@@ -10,6 +10,10 @@ export { MailboxRefusedError, MAILBOX_PROTOCOL, resolveMailboxLimits, type Mailb
 export * from './moltspeak/index.js'
 export { resolveDataDir, loadConfig, type MoltConfig, type AgentProfile } from './config/index.js'
 export { didFromPublicKey, publicKeyFromDid } from './identity/index.js'
+export {
+  issueCertificate, decodeCertificate, encodeCertificate, verifyOrgClaim, createOrgKey, loadOrgKey, installCertificate, loadInstalledCertificate,
+  InvalidCertificateError, OrgKeyError, type OrgCertificate, type OrgRoot, type OrgVerdict, type OrgVerdictCode, type OrgKey
+} from './identity/org/index.js'
 export { IdentityError, NodeLockedError, ConfigError, NotStartedError, RequestTimeoutError } from './errors.js'
 export { AckTimeoutError, SessionClosedError, MessageTooLargeError, SPEAK_PROTOCOL, type Route } from './services/speak/index.js'
 export { NoRouteError } from './routing/errors.js'

@@ -24,6 +24,7 @@ import { InvalidParametersError } from '@libp2p/interface'
 import { dcutr } from '@libp2p/dcutr'
 import { relayClient, type RelayClient, type RelayStatus } from './services/relay-client/index.js'
 import { cards, type CardService, type AgentCard } from './services/card/index.js'
+import { loadInstalledCertificate, loadRevocations } from './identity/org/index.js'
 import { AgentMetrics } from './metrics/index.js'
 import { createHash } from 'node:crypto'
 import { ReplayWindow } from './delivery/replay-window.js'
@@ -766,7 +767,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       if (cursor !== undefined && this.unstored.size > 0 && this.unstored.delete(`${item.peer.toString()}/${item.message.id}`)) continue
       this.metrics.received(item.message.op, item.route)
       // cursor 0: housekeeping, not in the inbox
-      this.dispatch({ cursor: cursor ?? 0, receivedAt, peer: item.peer.toString(), route: item.route, message: item.message }, item)
+      this.dispatch({ cursor: cursor ?? 0, receivedAt, peer: item.peer.toString(), route: item.route, message: item.message, ...this.orgFlag(item) }, item)
     }
     try {
       await stored
@@ -854,6 +855,18 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     this.receiptsTable().put(value.id, JSON.stringify(value)).then(() => {
       this.dispatchEvent(new CustomEvent('receipt', { detail: value }))
     }, (err: Error) => { this.log.error('could not store the receipt for %s - %e', value.id, err) })
+  }
+
+  /**
+   * `org_verified` for a message claiming `from.org`: whether the sender's
+   * cached card carries a certificate from a trusted organisation of that name
+   * (no cached card: false). Flagged, not refused (protocols/identity.md)
+   */
+  private orgFlag (item: InboundMessage): { org_verified?: boolean } {
+    const org = item.message.from?.org
+    if (typeof org !== 'string' || org === '') return {}
+    const card = this.libp2p.services.cards.cached(item.peer)
+    return { org_verified: card !== undefined && this.libp2p.services.cards.verdict(card, org).verified }
   }
 
   private dispatch (entry: ReceivedMessage, item: InboundMessage): void {
@@ -984,6 +997,10 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
   const config = await loadConfig(dataDir, fallbackName)
   if (!existsSync(join(dataDir, CONFIG_FILE))) await saveConfig(dataDir, config)
   const profile: AgentProfile = { ...config.agent, ...options.agent }
+  // the organisation certificate the card carries; one for another key (the agent key was replaced) is left out
+  const installed = await loadInstalledCertificate(dataDir)
+  const certificate = installed?.agent_key === identity.moltKey ? installed : undefined
+  const revocations = await loadRevocations(dataDir)
 
   const lock = options.lock === false
     ? undefined
@@ -1022,7 +1039,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       metrics: options.libp2pMetrics === true ? metrics.registry : undefined,
       extra: options.libp2p
     }, {
-      cards: cards({ identity, profile: () => node.profile }),
+      cards: cards({ identity, profile: () => node.profile, certificate: () => certificate, trustedOrgs: () => config.trust.orgs, revocations: () => revocations }),
       // hole punching after a relayed connection; known to fail from Node over TCP, so relays carry the traffic
       dcutr: dcutr(),
       // attestations travel on gossipsub (relays and relayed agents included)

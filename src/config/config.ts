@@ -4,7 +4,10 @@ import { ConfigError } from '../errors.js'
 import type { RelayLimitsInit } from '../relay/limits.js'
 import type { MailboxLimitsInit } from '../services/mailbox/limits.js'
 import { CONFIG_FILE, DEFAULT_API_PORT, DEFAULT_LISTEN } from '../constants.js'
-import { MAX_NAME_LENGTH, NAME_PATTERN } from '../moltspeak/index.js'
+import { MAX_NAME_LENGTH, MOLT_KEY_PATTERN, NAME_PATTERN } from '../moltspeak/index.js'
+
+/** Entries of `trust.orgs` a config may hold */
+const MAX_TRUSTED_ORGS = 256
 import { RELAY_LIMIT_BOUNDS, type RelayLimitName } from '../relay/constants.js'
 import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS, isLogFormat, isLogLevel, type LogFormat, type LogLevel } from '../logging/levels.js'
 import { parseBoundedJson } from '../json/index.js'
@@ -52,6 +55,8 @@ export interface MoltConfig {
     preTrusted: string[]
     /** Inbox policy: messages from agents scoring below `threshold` are held or refused (E_AUTH_FAILED). @default none */
     inbox?: { threshold: number, action: 'hold' | 'refuse', domain?: string }
+    /** Organisations whose certificates this agent accepts: `{ name, key: 'ed25519:<base64>' }` (protocols/identity.md). @default [] */
+    orgs: Array<{ name: string, key: string }>
   }
   /** Event lines of `molt agent` and `molt relay` (`--log-level`, `--log-format` override) */
   log: {
@@ -78,7 +83,7 @@ export function defaultConfig (agentName = 'agent'): MoltConfig {
     speak: { requireSignatures: false },
     relays: [],
     discovery: { mdns: true, bootstrap: [], dhtClient: false, discoverRelays: false },
-    trust: { preTrusted: [] },
+    trust: { preTrusted: [], orgs: [] },
     log: { level: DEFAULT_LOG_LEVEL, format: DEFAULT_LOG_FORMAT }
   }
 }
@@ -278,6 +283,14 @@ export function parseConfig (raw: unknown, fallbackName?: string, source = CONFI
       if (inbox.domain !== undefined && typeof inbox.domain !== 'string') fail('trust.inbox.domain', 'must be a string')
       config.trust.inbox = { threshold: inbox.threshold as number, action: inbox.action as 'hold' | 'refuse', ...(inbox.domain !== undefined ? { domain: inbox.domain as string } : {}) }
     }
+  }
+  if (isObject(raw.trust) && raw.trust.orgs !== undefined) {
+    const orgs = raw.trust.orgs
+    const valid = Array.isArray(orgs) && orgs.length <= MAX_TRUSTED_ORGS && orgs.every(o =>
+      isObject(o) && typeof o.name === 'string' && NAME_PATTERN.test(o.name) && o.name.length <= MAX_NAME_LENGTH &&
+      typeof o.key === 'string' && MOLT_KEY_PATTERN.test(o.key))
+    if (!valid) fail('trust.orgs', `must be an array of at most ${MAX_TRUSTED_ORGS} { "name": <org name>, "key": "ed25519:<base64>" }`)
+    config.trust.orgs = (orgs as Array<{ name: string, key: string }>).map(({ name, key }) => ({ name, key }))
   }
   if (raw.log !== undefined) {
     if (!isObject(raw.log)) fail('log', 'must be an object')

@@ -11,6 +11,8 @@ export interface InboxEntry {
   peer: string
   route: Route
   message: MoltMessage
+  /** On live messages claiming `from.org`: whether a trusted organisation's certificate on the sender's card backs the claim */
+  org_verified?: boolean
 }
 
 export interface InboxRecord {

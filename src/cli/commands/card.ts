@@ -4,6 +4,8 @@ import { formatCard } from '../output.js'
 import { openNetwork } from '../network.js'
 import type { Command } from '../command.js'
 import { requireAgentHere } from '../agent-here.js'
+import { loadConfig } from '../../config/index.js'
+import { loadRevocations, verifyOrgClaim } from '../../identity/org/index.js'
 
 export const card: Command = {
   spec: {
@@ -12,7 +14,9 @@ export const card: Command = {
     summary: 'Show <peer>\'s verified agent card (multiaddr with /p2p/<id>, or PeerId), or this agent\'s own',
     details: [
       'The card is checked (signature, key ↔ PeerId, expiry) before it is shown; an invalid one exits 1.',
-      'With --json prints the card as one JSON object.',
+      'Its org claim is shown as "verified for <org>" only when the card carries a certificate from an',
+      'organisation in config.json trust.orgs (molt org trust); otherwise "unverified" and why (protocols/identity.md).',
+      'With --json prints the card as one JSON object, with the verdict in org_verdict { org, verified, code, reason }.',
       'Without <peer> it reads this agent\'s own card and needs an agent in the data dir (exit 1, E_AGENT_NOT_FOUND,',
       'otherwise); with <peer> it talks to the network as this agent, creating its identity if there is none (as molt init).'
     ].join('\n'),
@@ -32,7 +36,9 @@ export const card: Command = {
     const network = await openNetwork(dataDir, signal)
     try {
       const result = await network.card(peer, { force, timeoutMs })
-      out.result(formatCard(result), result)
+      const { trust } = await loadConfig(dataDir)
+      const verdict = verifyOrgClaim(result, result.org, { roots: trust.orgs, revocations: await loadRevocations(dataDir) })
+      out.result([...formatCard(result), `Org       ${verdict.reason}`], { ...result, org_verdict: verdict })
     } finally {
       await network.close()
     }

@@ -8,6 +8,7 @@ import { encodeFrame, readFrame } from './frame.js'
 import { CardTimeoutError, InvalidCardError } from './errors.js'
 import * as c from './constants.js'
 import { JsonTooDeepError, parseBoundedJson } from '../../json/index.js'
+import { verifyOrgClaim, type OrgCertificate, type OrgRoot, type OrgVerdict } from '../../identity/org/certificate.js'
 
 /** What the agent says about itself; read on every own() to notice changes */
 export interface CardProfile {
@@ -38,6 +39,12 @@ export interface CardInit {
   fetchTimeout?: number
   /** @default 8 */
   maxInboundStreams?: number
+  /** The organisation certificate the card carries (`<data-dir>/org-cert.json`); read on every own() */
+  certificate?: () => OrgCertificate | undefined
+  /** The organisations this node trusts (config `trust.orgs`), for verdict(). @default none */
+  trustedOrgs?: () => readonly OrgRoot[]
+  /** Certificate revocations this node knows (`<data-dir>/org-revocations.json`), for verdict(). Read once per card and org */
+  revocations?: () => readonly unknown[]
 }
 
 export interface CardComponents {
@@ -81,6 +88,11 @@ export interface CardService extends Startable {
   cachedCards(): AgentCard[]
   /** Drop `peer`'s card from the cache */
   forget(peer: PeerId | string): void
+  /**
+   * Whether the card's `org` claim (or `org`, e.g. a message's `from.org`) is
+   * vouched for by a certificate from an organisation this node trusts
+   */
+  verdict(card: AgentCard, org?: string): OrgVerdict
   stats(): CardStats
 }
 
@@ -113,6 +125,7 @@ class DefaultCardService implements CardService {
   private readonly fetchTimeout: number
   private readonly cache = new Map<string, CacheEntry>()
   private readonly pending = new Map<string, PendingFetch>()
+  private readonly verdicts = new WeakMap<AgentCard, Map<string, OrgVerdict>>()
   private current?: OwnCard
   private shutdown = new AbortController()
   private started = false
@@ -208,6 +221,20 @@ class DefaultCardService implements CardService {
     this.cache.delete(peer.toString())
   }
 
+  verdict (card: AgentCard, org: string = card.org): OrgVerdict {
+    // one signature check per card and org, not per message: cards are frozen, so the card object is the key
+    const now = Date.now()
+    let byOrg = this.verdicts.get(card)
+    const known = byOrg?.get(org)
+    if (known !== undefined && (known.expires === undefined || known.expires > now)) return known
+    const verdict = verifyOrgClaim(card, org, { roots: this.init.trustedOrgs?.() ?? [], revocations: this.init.revocations?.(), now })
+    if (verdict.code === 'not_yet_valid') return verdict
+    if (byOrg === undefined) this.verdicts.set(card, byOrg = new Map())
+    // a card claims one org; messages may claim others: bound what one card can make us keep
+    if (byOrg.size < c.MAX_VERDICTS_PER_CARD) byOrg.set(org, verdict)
+    return verdict
+  }
+
   /** The card fields that do not depend on the time of signing */
   private ownFields (): Omit<UnsignedCard, 'issued' | 'expires'> {
     const { identity } = this.init
@@ -217,6 +244,7 @@ class DefaultCardService implements CardService {
       const entry = typeof cap === 'string' ? { name: cap } : cap
       if (!capabilities.has(entry.name)) capabilities.set(entry.name, entry)
     }
+    const cert = this.init.certificate?.()
     const addresses = this.init.addresses?.() ?? this.components.addressManager.getAddresses().map(ma => ma.toString())
     return {
       v: 1,
@@ -229,7 +257,8 @@ class DefaultCardService implements CardService {
       capabilities: [...capabilities.values()],
       protocol_versions: [PROTOCOL_VERSION],
       supported_cls: [...(profile.supportedCls ?? c.DEFAULT_SUPPORTED_CLS)],
-      addresses: [...new Set(addresses)].slice(0, c.MAX_ADDRESSES)
+      addresses: [...new Set(addresses)].slice(0, c.MAX_ADDRESSES),
+      ...(cert !== undefined ? { cert } : {})
     }
   }
 
@@ -355,6 +384,10 @@ function deepFreeze (card: AgentCard): AgentCard {
   Object.freeze(card.protocol_versions)
   Object.freeze(card.supported_cls)
   Object.freeze(card.addresses)
+  if (card.cert !== undefined) {
+    Object.freeze(card.cert.capabilities)
+    Object.freeze(card.cert)
+  }
   return Object.freeze(card)
 }
 

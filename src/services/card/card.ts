@@ -9,6 +9,7 @@ import {
 import { didFromPublicKey } from '../../identity/did.js'
 import { CardExpiredError, CardMismatchError, CardSignatureError, CardTooLargeError, InvalidCardError } from './errors.js'
 import * as c from './constants.js'
+import { checkCertificate, type OrgCertificate } from '../../identity/org/certificate.js'
 
 /** One capability an agent offers, e.g. `{ name: 'translate.text' }` */
 export interface Capability {
@@ -43,6 +44,8 @@ export interface AgentCard {
   issued: number
   /** Unix ms; `expires - issued` ≤ 7 days */
   expires: number
+  /** The organisation's certificate for this agent's key, when it has one (protocols/identity.md); checked for structure here, for trust by verifyOrgClaim */
+  cert?: OrgCertificate
   /** `ed25519:` + base64 of the Ed25519 signature over the canonical JSON of the card without `sig` */
   sig: string
 }
@@ -66,7 +69,7 @@ const DID_PATTERN = /^did:molt:key:z[1-9A-HJ-NP-Za-km-z]+$/
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/
 const FIELDS = new Set([
   'v', 'peer_id', 'key', 'did', 'name', 'org', 'description', 'capabilities', 'protocol_versions', 'supported_cls',
-  'addresses', 'issued', 'expires', 'sig'
+  'addresses', 'issued', 'expires', 'cert', 'sig'
 ])
 const CAPABILITY_FIELDS = new Set(['name', 'description'])
 
@@ -98,7 +101,8 @@ export function signCard (fields: UnsignedCard, signingKey: KeyObject): AgentCar
     supported_cls: [...fields.supported_cls],
     addresses: [...fields.addresses],
     issued: fields.issued,
-    expires: fields.expires
+    expires: fields.expires,
+    ...(fields.cert !== undefined ? { cert: fields.cert } : {})
   }
   const canonical = canonicalize(unsigned)
   const sig = SIG_PREFIX + sign(null, Buffer.from(canonical, 'utf8'), signingKey).toString('base64')
@@ -223,6 +227,13 @@ function checkFields (value: unknown, withSig: boolean): void {
   if (validity <= 0) throw new InvalidCardError('expires must be after issued', 'expires')
   if (validity > c.MAX_CARD_VALIDITY) {
     throw new InvalidCardError(`validity of ${validity} ms exceeds ${c.MAX_CARD_VALIDITY} ms`, 'expires')
+  }
+  if (card.cert !== undefined) {
+    try {
+      checkCertificate(card.cert)
+    } catch (err: any) {
+      throw new InvalidCardError(`cert: ${err.message as string}`, 'cert')
+    }
   }
   if (withSig) checkString(card.sig, 'sig', 96, SIG_PATTERN, '"ed25519:" + base64 of 64 bytes')
 }

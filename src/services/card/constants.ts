@@ -41,3 +41,6 @@ export const MAX_ADDRESSES = 32
 export const MAX_ADDRESS_LENGTH = 1024
 export const MAX_PEER_ID_LENGTH = 128
 export const MAX_DID_LENGTH = 128
+
+/** Org verdicts remembered per card (the card's own org, and orgs that messages claimed); more are computed, not kept */
+export const MAX_VERDICTS_PER_CARD = 4

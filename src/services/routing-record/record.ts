@@ -5,6 +5,7 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { canonicalize } from '../../moltspeak/canonical.js'
 import * as c from './constants.js'
 import { InvalidRouteRecordError, RouteRecordExpiredError, RouteRecordStaleError, RouteRecordMismatchError, RouteRecordSignatureError, RouteRecordTooLargeError } from './errors.js'
+import { assertJsonDepth } from '../../json/index.js'
 
 /** A relay whose mailbox the agent reads */
 export interface MailboxRelay {
@@ -113,7 +114,11 @@ export async function decodeRouteRecord (bytes: Uint8Array, options: { expected?
  */
 export function parseRouteRecord (bytes: Uint8Array): RouteRecord {
   if (bytes.byteLength > c.MAX_RECORD_BYTES) throw new RouteRecordTooLargeError(`record of ${bytes.byteLength} bytes is over ${c.MAX_RECORD_BYTES}`)
-  if (jsonDepth(bytes) > c.MAX_RECORD_DEPTH) throw new RouteRecordTooLargeError(`record nests deeper than ${c.MAX_RECORD_DEPTH} levels`)
+  try {
+    assertJsonDepth(bytes, c.MAX_RECORD_DEPTH)
+  } catch {
+    throw new RouteRecordTooLargeError(`record nests deeper than ${c.MAX_RECORD_DEPTH} levels`)
+  }
   let value: unknown
   try {
     value = JSON.parse(utf8.decode(bytes))
@@ -156,27 +161,6 @@ export function selectRouteRecord (_key: Uint8Array, values: Uint8Array[]): numb
 
 function signingBytes (unsigned: Omit<RouteRecord, 'sig'>): Uint8Array {
   return encoder.encode(c.SIGNATURE_DOMAIN + canonicalize(unsigned))
-}
-
-/** Deepest `[`/`{` nesting of JSON text, counted on the bytes (strings skipped) before any parse */
-function jsonDepth (bytes: Uint8Array): number {
-  let depth = 0
-  let max = 0
-  let inString = false
-  for (let i = 0; i < bytes.byteLength; i++) {
-    const b = bytes[i]
-    if (inString) {
-      if (b === 0x5c) i++ // backslash: skip the escaped byte
-      else if (b === 0x22) inString = false
-    } else if (b === 0x22) {
-      inString = true
-    } else if (b === 0x7b || b === 0x5b) {
-      max = Math.max(max, ++depth)
-    } else if (b === 0x7d || b === 0x5d) {
-      depth--
-    }
-  }
-  return max
 }
 
 function checkFields (value: unknown): RouteRecord {

@@ -1,0 +1,14 @@
+/** A certificate is malformed: a field is missing, of the wrong type or over its limit (`field` names it) */
+export class InvalidCertificateError extends Error {
+  static override name = 'InvalidCertificateError'
+  override name = 'InvalidCertificateError'
+  constructor (message: string, readonly field: string) {
+    super(message)
+  }
+}
+
+/** An organisation key file is missing, unreadable, too open (mode), corrupt, or its passphrase is wrong */
+export class OrgKeyError extends Error {
+  static override name = 'OrgKeyError'
+  override name = 'OrgKeyError'
+}
