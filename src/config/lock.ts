@@ -34,7 +34,7 @@ const TAKEOVER_STALE_MS = 10_000
  * it empty and takes a live lock for a stale one. Removing a stale lock is done
  * under a second such file, `node.lock.takeover`, after reading the lock again:
  * of two starters that both found it stale, the second finds the first's live
- * lock instead and never unlinks it.
+ * lock (or no lock, which it leaves alone) and never unlinks it.
  */
 export async function acquireLock (dataDir: string, info: LockInfo): Promise<NodeLock> {
   const path = join(dataDir, LOCK_FILE)
@@ -44,14 +44,19 @@ export async function acquireLock (dataDir: string, info: LockInfo): Promise<Nod
     if (holder != null && isAlive(holder.pid)) {
       throw new NodeLockedError(`A molt node (pid ${holder.pid}) is already running with data dir ${dataDir}`, holder.pid)
     }
-    if (!await removeStale(dataDir, path)) await sleep(TAKEOVER_RETRY_MS)
+    if (!await removeStale(path)) await sleep(TAKEOVER_RETRY_MS)
   }
   throw new NodeLockedError(`Could not take the lock ${path}`, -1)
 }
 
 /** The running node's lock info, or undefined when none is running */
 export async function readLock (dataDir: string): Promise<LockInfo | undefined> {
-  const info = await readJson(join(dataDir, LOCK_FILE))
+  const text = await readFile(join(dataDir, LOCK_FILE), 'utf8').catch(() => undefined)
+  return text === undefined ? undefined : parseLock(text)
+}
+
+function parseLock (text: string): LockInfo | undefined {
+  const info = parseObject(text)
   return typeof info?.pid === 'number' ? info as unknown as LockInfo : undefined
 }
 
@@ -85,15 +90,20 @@ export class NodeLock {
  * Under the takeover guard, unlink the lock if it is still stale. False when
  * another starter holds the guard (the caller waits and tries again).
  */
-async function removeStale (dataDir: string, path: string): Promise<boolean> {
+async function removeStale (path: string): Promise<boolean> {
   const guard = `${path}.takeover`
   if (!await placeFile(guard, JSON.stringify({ pid: process.pid }))) {
     await removeAbandonedGuard(guard)
     return false
   }
   try {
-    // again, now that no other starter can remove it: it may be a live lock placed since the first read
-    const holder = await readLock(dataDir)
+    // again, now that no other starter can remove it: it may be a live lock placed since the first
+    // read. An absent lock is left alone: another starter may link its own in at any moment
+    const text = await readFile(path, 'utf8').catch(() => undefined)
+    if (text === undefined) return true
+    const holder = parseLock(text)
+    // a holder that is gone, or a file that is no lock (a whole lock always parses): this very file is
+    // stale, and nobody else can remove or replace it while we hold the guard
     if (holder == null || !isAlive(holder.pid)) await unlink(path).catch(() => {})
     return true
   } finally {
@@ -104,7 +114,8 @@ async function removeStale (dataDir: string, path: string): Promise<boolean> {
 /** A guard left by a process that died while holding it */
 async function removeAbandonedGuard (guard: string): Promise<void> {
   try {
-    const [owner, info] = await Promise.all([readJson(guard), stat(guard)])
+    const [text, info] = await Promise.all([readFile(guard, 'utf8'), stat(guard)])
+    const owner = parseObject(text)
     const pid = owner?.pid
     if (Date.now() - info.mtimeMs > TAKEOVER_STALE_MS && !(typeof pid === 'number' && isAlive(pid))) await unlink(guard)
   } catch {}
@@ -140,9 +151,9 @@ async function writeTemp (path: string, body: string): Promise<string> {
   return tmp
 }
 
-async function readJson (path: string): Promise<Record<string, unknown> | undefined> {
+function parseObject (text: string): Record<string, unknown> | undefined {
   try {
-    const value: unknown = JSON.parse(await readFile(path, 'utf8'))
+    const value: unknown = JSON.parse(text)
     return typeof value === 'object' && value !== null ? value as Record<string, unknown> : undefined
   } catch {
     return undefined

@@ -20,6 +20,7 @@ import { MailboxProtocolError } from '../../src/services/mailbox/errors.js'
 import { signDeposit } from '../../src/services/mailbox/deposit-signature.js'
 import { PROTOCOL as MAILBOX_PROTOCOL, MAX_FRAME_BYTES } from '../../src/services/mailbox/constants.js'
 import type { MoltNode } from '../../src/index.js'
+import { assertJsonDepth } from '../../src/json/index.js'
 import {
   CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
   byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson, deepJsonText, nestingVariants
@@ -93,6 +94,16 @@ const rawInput: fc.Arbitrary<Input> = fc.oneof(
 const nestedInput: fc.Arbitrary<Input> = fc.tuple(fc.nat(4), recipient)
   .chain(([k, r]) => nestingVariants({ ...validRequest(k, r), rid: 999_999 }, ['items', 'keys'], 256 * 1024))
   .map(v => { const body = enc.encode(v.text); return { kind: 'raw' as const, bytes: concat(encodeLength(body.length), body) } })
+
+/** Whether a frame's JSON nests past the limit (the relay refuses it before parsing) */
+function tooDeep (json: string): boolean {
+  try {
+    assertJsonDepth(json)
+    return false
+  } catch {
+    return true
+  }
+}
 
 function encodeLength (n: number): Uint8Array {
   const out: number[] = []
@@ -186,7 +197,8 @@ describe('a real relay mailbox, over TCP', () => {
         if (breaks) return
         const isObject = typeof value === 'object' && value !== null && !Array.isArray(value)
         const rid = isObject ? (value as Record<string, unknown>).rid : undefined
-        if (bytes.length - 4 > MAX_FRAME_BYTES || !isObject || !Number.isSafeInteger(rid) || (rid as number) <= 0) breaks = true
+        // a frame nested deeper than MAX_JSON_DEPTH is malformed (issue #15): it ends the stream like one that is no object
+        if (bytes.length - 4 > MAX_FRAME_BYTES || !isObject || !Number.isSafeInteger(rid) || (rid as number) <= 0 || tooDeep(JSON.stringify(value))) breaks = true
         else expected.push(rid as number)
       })
       if (raw != null) chunks.push((raw as { bytes: Uint8Array }).bytes)

@@ -15,6 +15,7 @@ import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_
 import { MAX_FRAME_BYTES, MAX_SKIPPABLE_FRAME_BYTES } from '../../src/services/speak/constants.js'
 import { SPEAK_PROTOCOL, createMessage, signMessage, validateMessage, MoltSpeakError, type MoltNode } from '../../src/index.js'
 import { MAX_MESSAGE_BYTES } from '../../src/moltspeak/constants.js'
+import { assertJsonDepth } from '../../src/json/index.js'
 import { attackScene } from '../support/attack.js'
 import {
   CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
@@ -93,6 +94,12 @@ const session = fc.record({
 /** What the receiver must answer for a correctly framed body, from the validator itself */
 function expectedCode (bytes: Uint8Array): string | undefined {
   if (bytes.byteLength > MAX_MESSAGE_BYTES) return 'E_INVALID_PARAM'
+  // nested past MAX_JSON_DEPTH: refused on the raw bytes, before any other check (issue #15)
+  try {
+    assertJsonDepth(bytes)
+  } catch {
+    return 'E_INVALID_PARAM'
+  }
   let value: unknown
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
