@@ -130,8 +130,8 @@ describe('the local API over HTTP', () => {
     const seconds = (performance.now() - started) / 1000
     const latency = await probe.stop()
     await report('api', { inputs: runs, seconds: Math.round(seconds * 10) / 10, statuses, honestLatencyMs: latency, heapBeforeMiB: heapBefore, heapAfterMiB: heapMiB() })
-    expect(latency.failures).toBe(0)
-    expect(latency.p99).toBeLessThan(1000)
+    // every honest request was served (the failures named); its latency is a figure for npm run bench, not a test
+    expect(probe.failures.map(err => `${(err as Error).name}: ${(err as Error).message}`)).toEqual([])
   }, 600_000)
 
   it('refuses a body over 2 MiB with 413 and a malformed request line with 400', async () => {

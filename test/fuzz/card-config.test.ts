@@ -127,8 +127,8 @@ describe('cards', () => {
     }), { seed: FUZZ_SEED, numRuns: runs })
     const latency = await probe.stop()
     await report('card', { fetches: runs, outcomes: counts, honestLatencyMs: latency })
-    expect(latency.failures).toBe(0)
-    expect(latency.p99).toBeLessThan(1000)
+    // every honest request was served (the failures named); its latency is a figure for npm run bench, not a test
+    expect(probe.failures.map(err => `${(err as Error).name}: ${(err as Error).message}`)).toEqual([])
   }, 600_000)
 })
 

@@ -238,9 +238,9 @@ describe('a real relay mailbox, over TCP', () => {
     const latency = await probe.stop()
     const heapAfter = heapMiB()
     await report('mailbox', { inputs, sessions, seconds: Math.round(seconds * 10) / 10, outcomes, honestLatencyMs: latency, heapBeforeMiB: heapBefore, heapAfterMiB: heapAfter, store: relay.mailbox?.stats() })
-    expect(latency.failures).toBe(0)
+    // every honest request was served (the failures named); its latency is a figure for npm run bench, not a test
+    expect(probe.failures.map(err => `${(err as Error).name}: ${(err as Error).message}`)).toEqual([])
     expect(latency.requests).toBeGreaterThan(10)
-    expect(latency.p99).toBeLessThan(1000)
     honestChannel.close()
   }, 600_000)
 })

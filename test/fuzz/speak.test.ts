@@ -237,9 +237,9 @@ describe('the inbound speak handler of a real node, over TCP', () => {
     const latency = await probe.stop()
     const heapAfter = heapMiB()
     await report('speak', { inputs, sessions, seconds: Math.round(seconds * 10) / 10, outcomes, honestLatencyMs: latency, heapBeforeMiB: heapBefore, heapAfterMiB: heapAfter })
-    expect(latency.failures).toBe(0)
+    // every honest request was served (the failures named); its latency is a figure for npm run bench, not a test
+    expect(probe.failures.map(err => `${(err as Error).name}: ${(err as Error).message}`)).toEqual([])
     expect(latency.requests).toBeGreaterThan(10)
-    expect(latency.p99).toBeLessThan(1000)
     expect(crashes.describe()).toBe('')
     // the node still serves the attacker too once it behaves
     const reply = await attacker.request(target.peerId, { op: 'query', p: { domain: 'after' } })

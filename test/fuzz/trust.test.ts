@@ -351,9 +351,9 @@ describe('a real node: gossip validator, submit() and /molt/trust-sync/1.0.0 ove
     // each gossip Reject is counted under a named error
     expect(Object.values(refusedByName).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(outcomes['gossip:reject'] ?? 0)
     expect(outcomes['submit:accepted']).toBeGreaterThan(0)
-    expect(latency.failures).toBe(0)
+    // the honest peer was served throughout (its latency is reported above; speed is for npm run bench)
+    expect(probe.failures.map(err => `${(err as Error).name}: ${(err as Error).message}`)).toEqual([])
     expect(latency.requests).toBeGreaterThan(10)
-    expect(latency.p99).toBeLessThan(1000)
   }, 1_800_000)
 })
 

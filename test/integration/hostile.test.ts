@@ -71,7 +71,8 @@ async function underAttack (name: string, attack: () => Promise<void>): Promise<
     const latency = await probe.stop()
     const heapAfter = heapMiB()
     figures[name] = { latency, heapBeforeMiB: heapBefore, heapAfterMiB: heapAfter }
-    expect(latency.failures).toBe(0)
+    // every honest request was served (the failures named); its latency is a figure for npm run bench, not a test
+    expect(probe.failures.map(err => `${(err as Error).name}: ${(err as Error).message}`)).toEqual([])
     expect(latency.requests).toBeGreaterThan(0)
   }
 }
