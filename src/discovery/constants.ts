@@ -48,3 +48,6 @@ export const PRESENCE_MAX_PEERS = 10_000
 
 /** Longest identify agent version (peer-supplied text) presence keeps, in chars */
 export const MAX_AGENT_VERSION_LENGTH = 128
+
+/** How long discover() waits for a first DHT peer when its routing table is empty (bootstrap still dialling), in ms */
+export const DISCOVER_DHT_READY_TIMEOUT = 5_000

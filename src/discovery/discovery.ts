@@ -1,4 +1,5 @@
 import type { Libp2p } from 'libp2p'
+import { routingTableReady, type ObservableRoutingTable } from './dht-ready.js'
 import type { Connection, Logger, PeerId } from '@libp2p/interface'
 import type { CardService, AgentCard } from '../services/card/index.js'
 import { routeOver } from '../routing/route.js'
@@ -109,6 +110,15 @@ export class Discovery {
       found.set(agent.peerId, agent)
     }
     if (found.size >= limit || this.libp2p.services.dht == null) return [...found.values()]
+
+    // a node just started (a one-off CLI, molt mcp) may still be dialling its bootstrap peers
+    const dht = this.libp2p.services.dht as { routingTable?: ObservableRoutingTable }
+    await routingTableReady(dht.routingTable, AbortSignal.any([AbortSignal.timeout(c.DISCOVER_DHT_READY_TIMEOUT), ...(options.signal != null ? [options.signal] : [])]))
+    if (options.local !== false) {
+      for (const agent of this.localMatches(capability)) {
+        if (found.size < limit && !found.has(agent.peerId)) found.set(agent.peerId, agent)
+      }
+    }
 
     const self = this.libp2p.peerId.toString()
     let candidates = 0

@@ -153,7 +153,15 @@ export class Resolver {
     // after a failed dial the cached record is stale by definition: ask the DHT again (re-resolution);
     // otherwise the first valid record a server returns is tried, and the newest only if that fails
     let record = await this.lookup(peer, { signal, maxAge: lastError != null ? c.REFRESH_AFTER_FAILURE : undefined, first: lastError == null })
-    if (record == null) throw lastError ?? new NoRouteError(`no address and no routing record known for ${peer.toString()}`)
+    if (record == null) {
+      // the lookup waits for DHT peers: a bootstrap or discovery connection made meanwhile may be the peer itself
+      if (this.isConnected(peer)) return
+      if (lastError == null && await this.hasAddresses(peer)) {
+        await this.init.dial(peer, { signal })
+        return
+      }
+      throw lastError ?? new NoRouteError(`no address and no routing record known for ${peer.toString()}`)
+    }
     try {
       await this.dialRecord(peer, record, signal)
     } catch (err) {

@@ -252,7 +252,9 @@ describe('store-and-forward under crashes (kill -9)', () => {
       console.log(`${victim} kills: ${kills}; promised ${promised}; missing ${missing.length}; in inbox ${counts.size}; lost ${lost}; duplicated ${duplicates}`)
       expect(kills).toBeGreaterThanOrEqual(2)
       expect(promised).toBe(MESSAGES)
-      expect(missing).toEqual([])
+      // a recipient killed mid-burst can lose GOT lines still queued for its stdout pipe (in user space once
+      // the pipe is full) for messages it had stored: the inbox on disk is the judge of what arrived
+      expect(missing.filter(id => !counts.has(id))).toEqual([])
       expect(lost).toBe(0)
       expect(duplicates).toBe(0)
     }, 240_000)

@@ -63,6 +63,9 @@ export class MailboxChannel {
       }, this.timeout)
       this.pending.set(rid, { resolve, reject, timer })
     })
+    // the stream may close (rejecting `answer`) while the write below is still pending: the write's
+    // error is thrown then and `answer` is never awaited, which Node would treat as a fatal unhandled rejection
+    answer.catch(() => {})
     const onAbort = (): void => { this.settle(rid)?.reject(signal?.reason) }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {

@@ -4,6 +4,7 @@ import type { AddressManager } from '@libp2p/interface-internal'
 import { isRelayedAddress, relayOf } from '../../routing/route.js'
 import { decodeRouteRecord, encodeRouteRecord, routeKey, signRouteRecord, type MailboxRelay, type RouteRecord, type UnsignedRouteRecord } from './record.js'
 import * as c from './constants.js'
+import { routingTableReady } from '../../discovery/dht-ready.js'
 
 /** What the service needs of the DHT (a @libp2p/kad-dht instance) */
 interface Dht {
@@ -133,7 +134,7 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     const dht = this.dht
     if (dht == null) return undefined
     const signal = AbortSignal.any([AbortSignal.timeout(c.LOOKUP_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
-    await this.dhtReady(dht, signal)
+    await routingTableReady(dht.routingTable, signal)
     let best: RouteRecord | undefined
     try {
       for await (const event of dht.get(routeKey(peer), { signal })) {
@@ -154,21 +155,6 @@ class DefaultRoutingRecordService implements RoutingRecordService {
       if (best == null && options.signal?.aborted === true) throw options.signal.reason
     }
     return best
-  }
-
-  /** An empty routing table answers every query with nothing: wait (bounded) for a first DHT peer */
-  private async dhtReady (dht: Dht, signal: AbortSignal): Promise<void> {
-    const table = dht.routingTable
-    if (table == null || table.size > 0) return
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        table.removeEventListener('peer:add', done)
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      table.addEventListener('peer:add', done)
-      signal.addEventListener('abort', done)
-    })
   }
 
   private readonly onChange = (): void => {
