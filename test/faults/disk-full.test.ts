@@ -72,12 +72,19 @@ describe.skipIf(skipWithout('test/faults/disk-full.test.ts', 'root', 'ip', 'unsh
     expect(r.relayWhileFull).toEqual({ messages: 5, refused: { 'storage-error': 100 } })
     // the relay keeps serving: the recipient fetched the boxes stored before; the acks (deletes) could not be
     // written, so the boxes are still held (not forgotten in memory while still on disk)
-    expect(r.gotWhileFull).toEqual([0, 1, 2, 3, 4])
+    // (the recipient is online behind the relay: an outbox retry re-resolves it and may deliver a refused
+    // message straight through its circuit meanwhile — those are the ones past the five boxes)
+    expect(r.gotWhileFull.slice(0, 5)).toEqual([0, 1, 2, 3, 4])
+    expect(new Set(r.gotWhileFull).size).toBe(r.gotWhileFull.length)
     expect(r.relayAfterFetch).toEqual({ messages: 5, delivered: 0 })
     // space back: deposits are stored again, the sender's outbox drains, everything arrives once and is acked
     expect(r.afterFree).toEqual(['stored', 'stored', 'stored', 'stored', 'stored'])
     expect(r.distinctGot).toBe(110)
-    expect(r.relayAtEnd).toEqual({ messages: 0, deposited: 110, delivered: 110 })
+    // every box the relay took was delivered and deleted; the rest of the 100 refused went through the circuit
+    expect(r.relayAtEnd.messages).toBe(0)
+    expect(r.relayAtEnd.delivered).toBe(r.relayAtEnd.deposited)
+    expect(r.relayAtEnd.deposited).toBeGreaterThanOrEqual(10)
+    expect(r.relayAtEnd.deposited).toBeLessThanOrEqual(110)
     // the relay's LevelDB reopens, consistent with what it answered: nothing left
     expect(r.reopened).toBe(0)
     expect(r.heap.after - r.heap.before).toBeLessThan(16)
