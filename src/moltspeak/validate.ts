@@ -29,6 +29,13 @@ export interface ValidateOptions {
    * @default MAX_PAYLOAD_DEPTH (50)
    */
   maxPayloadDepth?: number
+  /**
+   * The caller bounded the whole message's nesting on its raw bytes already
+   * (checkMessageDepth before JSON.parse): skip the walk of the parsed value
+   *
+   * @default false
+   */
+  depthChecked?: boolean
 }
 
 const REQUIRED = ['id', 'ts', 'op', 'from', 'to', 'p', 'cls'] as const
@@ -66,7 +73,7 @@ export function parseMessage (bytes: Uint8Array | string, options: ValidateOptio
   } catch (err) {
     throw new MoltSpeakError('E_PARSE', 'Message is not valid JSON', { cause: err })
   }
-  const message = validateMessage(value, options)
+  const message = validateMessage(value, { ...options, depthChecked: true })
   // a signed message must mean the same to every parser (source.ts): no repeated keys, exact numbers.
   // Verify it with verifyMessageSource(message, text), which reads numbers as the signer wrote them
   if (typeof message.sig === 'string') canonicalizeSource(text)
@@ -115,7 +122,8 @@ export function validateMessage (value: unknown, options: ValidateOptions = {}):
     throw new MoltSpeakError('E_INVALID_PARAM', `Payload nests deeper than ${maxDepth} levels`, { field: 'p' })
   }
   // the whole message too: `ext`, `from` and unknown fields are stored and serialized as well
-  checkValueDepth(m)
+  // (wire decoders scanned the raw bytes for this before parsing; only values built in process are walked)
+  if (options.depthChecked !== true) checkValueDepth(m)
   if (m.cls === 'sec' && (m.from as Record<string, unknown>).org !== (m.to as Record<string, unknown>).org) {
     throw new MoltSpeakError('E_CLASSIFICATION', 'cls "sec" may only be sent within one org', { field: 'cls' })
   }

@@ -214,7 +214,7 @@ function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, pol
   }
   let message: MoltMessage
   try {
-    message = validateMessage(value)
+    message = validateMessage(value, { depthChecked: true }) // checkMessageDepth(body) above
   } catch (err: any) {
     if (err instanceof MoltSpeakError) {
       return withContext(err, value)
