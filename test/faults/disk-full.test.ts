@@ -69,7 +69,10 @@ describe.skipIf(skipWithout('test/faults/disk-full.test.ts', 'root', 'ip', 'unsh
     // full: every deposit refused E_INTERNAL / storage-error; the sender's result says so and keeps the message in its outbox
     expect(r.refused).toEqual({ 'queued:E_INTERNAL/storage-error': 100 })
     expect(r.outboxWhileFull).toBe(100)
-    expect(r.relayWhileFull).toEqual({ messages: 5, refused: { 'storage-error': 100 } })
+    // the relay refused each of the 100 once, and an outbox retry that reached it while still full is refused again
+    expect(r.relayWhileFull.messages).toBe(5)
+    expect(Object.keys(r.relayWhileFull.refused)).toEqual(['storage-error'])
+    expect(r.relayWhileFull.refused['storage-error']).toBeGreaterThanOrEqual(100)
     // the relay keeps serving: the recipient fetched the boxes stored before; the acks (deletes) could not be
     // written, so the boxes are still held (not forgotten in memory while still on disk)
     // (the recipient is online behind the relay: an outbox retry re-resolves it and may deliver a refused
