@@ -16,7 +16,6 @@ export interface OptionSpec {
 
 export interface CommandSpec {
   name: string
-  summary: string
   /** Positional arguments as shown in help, e.g. `<peer>` */
   args?: string
   options: Record<string, OptionSpec>
@@ -73,7 +72,7 @@ export function parseCommandArgs (spec: CommandSpec, argv: string[]): ParsedArgs
   }
 }
 
-export function commandHelp (spec: CommandSpec): string {
+export function commandHelp (spec: CommandSpec, summary: string): string {
   const options = { ...spec.options, ...COMMON_OPTIONS }
   const rows = Object.entries(options).map(([name, o]) => {
     const flag = `${o.short != null ? `-${o.short}, ` : '    '}--${name}${o.arg != null ? ` ${o.arg}` : ''}${o.multiple === true ? ' …' : ''}`
@@ -83,14 +82,14 @@ export function commandHelp (spec: CommandSpec): string {
   const lines = [
     `Usage: molt ${spec.name}${spec.args != null ? ` ${spec.args}` : ''} [options]`,
     '',
-    spec.summary
+    summary
   ]
   if (spec.details != null) lines.push('', spec.details)
   lines.push('', 'Options:', ...rows.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`))
   return lines.join('\n')
 }
 
-export function mainHelp (specs: CommandSpec[]): string {
+export function mainHelp (specs: Array<{ name: string, summary: string }>): string {
   const width = Math.max(...specs.map(s => s.name.length)) + 2
   return [
     'Usage: molt <command> [options]',

@@ -2,31 +2,13 @@
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { resolveDataDir } from '../config/index.js'
-import { ApiError, toHttpError } from '../api/index.js'
+import { ApiError } from '../api/errors.js'
+import { toHttpError } from '../api/error-status.js'
 import { commandHelp, mainHelp, parseCommandArgs, stringFlag, booleanFlag } from './args.js'
 import { UsageError } from './errors.js'
 import { NoAgentError } from './agent-here.js'
 import { Output } from './output.js'
-import type { Command } from './command.js'
-import { init } from './commands/init.js'
-import { id } from './commands/id.js'
-import { agent } from './commands/agent.js'
-import { send } from './commands/send.js'
-import { receipt } from './commands/receipt.js'
-import { ping } from './commands/ping.js'
-import { inbox } from './commands/inbox.js'
-import { outbox } from './commands/outbox.js'
-import { find } from './commands/find.js'
-import { card } from './commands/card.js'
-import { trustCommand } from './commands/trust.js'
-import { peers } from './commands/peers.js'
-import { relay } from './commands/relay.js'
-import { config } from './commands/config.js'
-import { mcp } from './commands/mcp.js'
-import { taskCommand } from './commands/task.js'
-import { org } from './commands/org.js'
-
-const COMMANDS: Command[] = [init, id, agent, send, receipt, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp, taskCommand, org]
+import { COMMANDS } from './commands/index.js'
 
 /** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted; molt send/receipt add 75 (queued / not yet: SEND_EXIT) */
 export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream, stderr?: NodeJS.WritableStream } = {}): Promise<number> {
@@ -34,10 +16,10 @@ export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream
   const out = new Output(json, io.stdout, io.stderr)
   const [name, ...rest] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    out.text(mainHelp(COMMANDS.map(c => c.spec)))
+    out.text(mainHelp(COMMANDS))
     return name === undefined ? 2 : 0
   }
-  const command = COMMANDS.find(c => c.spec.name === name)
+  const entry = COMMANDS.find(c => c.name === name)
 
   // the first signal asks the command to finish; a second one does not wait
   const controller = new AbortController()
@@ -49,10 +31,11 @@ export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream
   process.on('SIGTERM', onSignal)
 
   try {
-    if (command == null) throw new UsageError(`unknown command "${name}" (see molt --help)`)
+    if (entry == null) throw new UsageError(`unknown command "${name}" (see molt --help)`)
+    const command = await entry.load()
     const args = parseCommandArgs(command.spec, rest)
     if (booleanFlag(args.values, 'help')) {
-      out.text(commandHelp(command.spec))
+      out.text(commandHelp(command.spec, entry.summary))
       return 0
     }
     const dataDir = resolveDataDir(stringFlag(args.values, 'data-dir'))

@@ -1,4 +1,5 @@
-import { unserializable, type InboxEntry, type UnserializableEntry } from '../inbox/index.js'
+import { unserializable, type UnserializableEntry } from '../inbox/serialize.js'
+import type { InboxEntry } from '../inbox/index.js'
 import { stringifyOr } from '../json/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'

@@ -17,7 +17,6 @@ const echo: MessageHandler = (message) => ({ status: 'success', data: { echo: me
 export const agent: Command = {
   spec: {
     name: 'agent',
-    summary: 'Run this agent\'s node and its local API until SIGINT/SIGTERM',
     details: [
       'Prints the PeerId and every listen address (with /p2p/<id>), then one line per received message.',
       'With --json the first line is {"event":"listening","peerId":…,"addresses":[…],"apiPort":…}',

@@ -11,7 +11,6 @@ export const card: Command = {
   spec: {
     name: 'card',
     args: '[<peer>]',
-    summary: 'Show <peer>\'s verified agent card (multiaddr with /p2p/<id>, or PeerId), or this agent\'s own',
     details: [
       'The card is checked (signature, key ↔ PeerId, expiry) before it is shown; an invalid one exits 1.',
       'Its org claim is shown as "verified for <org>" only when the card carries a certificate from an',

@@ -12,7 +12,6 @@ const SUBCOMMANDS = ['show', 'path'] as const
 export const config: Command = {
   spec: {
     name: 'config',
-    summary: 'Show the effective configuration (defaults + config.json + MOLT_* environment) or the config file path',
     args: '<show|path>',
     details: [
       'molt config show   the configuration `molt agent` starts from: defaults, then <data-dir>/config.json,',

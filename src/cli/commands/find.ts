@@ -11,7 +11,6 @@ export const find: Command = {
   spec: {
     name: 'find',
     args: '<capability>',
-    summary: 'Find agents offering <capability> on the LAN and in the DHT, each with its verified card',
     details: [
       'Agents this node is connected to (LAN peers found by mDNS) come first, then DHT providers;',
       'each peer is listed once. With --json prints one array of',

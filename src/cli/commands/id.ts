@@ -3,7 +3,8 @@ import { loadKey, identityFromKey } from '../../identity/index.js'
 import { loadConfig } from '../../config/index.js'
 import { IDENTITY_FILE } from '../../constants.js'
 import { IdentityError } from '../../errors.js'
-import { AgentApiUnavailableError, connectToRunningAgent } from '../../api/index.js'
+import { AgentApiUnavailableError } from '../../api/errors.js'
+import { connectToRunningAgent } from '../../api/local-agent.js'
 import { noPositionals } from '../args.js'
 import type { Command } from '../command.js'
 import { requireAgentHere } from '../agent-here.js'
@@ -11,7 +12,6 @@ import { requireAgentHere } from '../agent-here.js'
 export const id: Command = {
   spec: {
     name: 'id',
-    summary: 'Show this agent\'s identity (PeerId, DID, key, name) and, when its agent runs, its addresses',
     details: 'A data dir without an agent (no identity) is an error (exit 1, E_AGENT_NOT_FOUND): nothing is created.',
     options: {}
   },

@@ -7,7 +7,6 @@ import { requireAgentHere } from '../agent-here.js'
 export const inbox: Command = {
   spec: {
     name: 'inbox',
-    summary: 'List received messages, oldest first, from a cursor on',
     details: [
       'With --json prints {"messages":[…],"next":<cursor>}; pass next as --after to continue.',
       'With --follow keeps printing new messages (--json: one {"event":"message",…} per line) until Ctrl-C.',

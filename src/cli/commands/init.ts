@@ -10,7 +10,6 @@ import type { Command } from '../command.js'
 export const init: Command = {
   spec: {
     name: 'init',
-    summary: 'Create this agent\'s identity key and config (re-running keeps the key, updates the given fields)',
     options: {
       name: { type: 'string', arg: '<name>', description: 'agent name ([A-Za-z0-9_-], ≤ 128 chars)' },
       org: { type: 'string', arg: '<org>', description: 'organisation (same rules as the name)' },

@@ -8,7 +8,6 @@ import type { Command } from '../command.js'
 export const mcp: Command = {
   spec: {
     name: 'mcp',
-    summary: 'Serve this agent\'s tools to an LLM client over the Model Context Protocol (stdio)',
     details: [
       'Speaks MCP on stdin/stdout; everything else (logs, errors) goes to stderr. Tools: whoami, list_peers,',
       'send_message, request, read_inbox, find_agents (with trust scores), get_card, trust_score, attest.',

@@ -19,7 +19,6 @@ export const org: Command = {
   spec: {
     name: 'org',
     args: '<init|issue|install-cert|trust|revoke|import-revocation> …',
-    summary: 'Organisation keys and the certificates that vouch for agents (protocols/identity.md)',
     details: [
       'molt org init <name> [--org-dir <dir>] [--passphrase-file <file>]',
       '      create the organisation key <org-dir>/<name>.key (default <data-dir>/org/), mode 0600;',

@@ -6,7 +6,6 @@ import { requireAgentHere } from '../agent-here.js'
 export const outbox: Command = {
   spec: {
     name: 'outbox',
-    summary: 'List messages waiting in the outbox (undelivered so far) and, with --dead, those given up on',
     details: [
       'An at-least-once or exactly-once message whose recipient could not be reached, and that no relay',
       'mailbox took, waits here; the agent retries it (backoff with jitter, and at once when the peer',

@@ -7,7 +7,6 @@ import { requireAgentHere } from '../agent-here.js'
 export const peers: Command = {
   spec: {
     name: 'peers',
-    summary: 'List the peers this agent knows: status, role (agent / relay), last seen, route, name, RTT',
     details: [
       '`seen`: not connected now but seen within the last 5 minutes; `stale`: longer ago.',
       'ROLE comes from the protocols a peer serves (identify): `agent` speaks /molt/speak, `relay` serves the',

@@ -7,7 +7,6 @@ export const ping: Command = {
   spec: {
     name: 'ping',
     args: '<peer>',
-    summary: 'Measure MoltSpeak ping → pong round trips to <peer> (multiaddr with /p2p/<id>, or PeerId)',
     details: 'Exits 1 when no pong came back. With --json prints one summary object.',
     options: {
       count: { type: 'string', arg: '<n>', description: 'number of pings (default 1)' },

@@ -11,7 +11,6 @@ export const receipt: Command = {
   spec: {
     name: 'receipt',
     args: '<id>',
-    summary: 'Print the signed delivery receipt of a message sent with molt send --receipt',
     details: [
       'The recipient signs a receipt when the message reaches its inbox; this data dir keeps it once',
       'it arrives (to the running agent, or the next `molt agent` on this data dir when the message',

@@ -34,7 +34,6 @@ const LIMIT_FLAGS: Array<[flag: string, field: keyof typeof RELAY_LIMIT_BOUNDS]>
 export const relay: Command = {
   spec: {
     name: 'relay',
-    summary: 'Run a volunteer circuit relay (with the private DHT) until SIGINT/SIGTERM',
     details: [
       'A relay lets agents behind NAT be reached: they reserve a slot and advertise <relay>/p2p-circuit/p2p/<agent>.',
       'It runs no agent services (no speak, no cards). Limits come from the flags, else config.json "relay",',

@@ -37,7 +37,6 @@ export const send: Command = {
   spec: {
     name: 'send',
     args: '<peer>',
-    summary: 'Send one MoltSpeak message to <peer> (a PeerId, or a multiaddr ending in /p2p/<id>)',
     details: [
       `For ${[...REPLY_OPS].join(', ')} it waits for the reply and prints it`,
       '(--json: the reply message, one line). Other ops (or --no-wait) print where the message is:',

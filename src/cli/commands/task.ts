@@ -1,5 +1,6 @@
-import { connectToRunningAgent, ApiError } from '../../api/index.js'
-import { createMoltNode, type MoltNode } from '../../node.js'
+import { connectToRunningAgent } from '../../api/local-agent.js'
+import { ApiError } from '../../api/errors.js'
+import type { MoltNode } from '../../node.js'
 import type { TaskInit, TaskRecord } from '../../services/tasks/index.js'
 import { integerFlag, stringFlag, booleanFlag } from '../args.js'
 import { UsageError } from '../errors.js'
@@ -13,7 +14,6 @@ export const taskCommand: Command = {
   spec: {
     name: 'task',
     args: '<offer|list|show|claim|progress|complete|fail|cancel> …',
-    summary: 'Offer tasks to agents, claim them ("first agent wins"), report progress and completion',
     details: [
       'molt task offer <peer>… [--type t] [--description d] [--params JSON] [--priority p] [--ttl <s>] [--id id]',
       '                                 offer one task to one or more agents; the first valid claim wins it',
@@ -131,6 +131,8 @@ async function openTasks (dataDir: string, signal: AbortSignal): Promise<TaskAcc
       close: async () => {}
     }
   }
+  // libp2p is loaded only when no agent runs here
+  const { createMoltNode } = await import('../../node.js')
   const node: MoltNode = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'] })
   // the same routes in process: one set of checks and error codes whichever way the command runs
   const { taskRoutes } = await import('../../api/task-routes.js')

@@ -1,5 +1,5 @@
-import { connectToRunningAgent } from '../../api/index.js'
-import { createMoltNode, type MoltNode } from '../../node.js'
+import { connectToRunningAgent } from '../../api/local-agent.js'
+import type { MoltNode } from '../../node.js'
 import type { AttestInput, TrustRecord } from '../../services/trust/index.js'
 import type { TrustScore } from '../../trust/index.js'
 import { integerFlag, stringFlag } from '../args.js'
@@ -13,7 +13,6 @@ export const trustCommand: Command = {
   spec: {
     name: 'trust',
     args: '<attest|score|list|revoke> …',
-    summary: 'Sign attestations about other agents, read this agent\'s trust scores, list stored attestations',
     details: [
       'molt trust attest <peer> --type endorsement|task_completion|warning|incident_report [claims…]',
       '                       sign an attestation and publish it on molt/trust/1 (protocols/trust.md)',
@@ -106,6 +105,8 @@ async function openTrust (dataDir: string, signal: AbortSignal): Promise<TrustAc
       close: async () => {}
     }
   }
+  // libp2p is loaded only when no agent runs here
+  const { createMoltNode } = await import('../../node.js')
   const node: MoltNode = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'] })
   return {
     score: async (peer, domain) => node.trust.score(peer, domain !== undefined ? { domain } : {}),
