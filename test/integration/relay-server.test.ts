@@ -248,9 +248,9 @@ describe('molt relay server', () => {
     const connection = await dialRelayed(dialer, address, target)
     expect(await echo(connection, 64 * KiB)).toBe(64 * KiB)
 
-    const started = Date.now()
     let stopped = false
-    const stopping = relay.stop({ drainMs: 20_000 }).then(() => { stopped = true })
+    // a drain far longer than the test's timeout: stop() must end because the last relayed connection closed, not because the drain ran out
+    const stopping = relay.stop({ drainMs: 3_600_000 }).then(() => { stopped = true })
     const late = await tryReserve(address)
     expect(late.error?.message).toContain('PERMISSION_DENIED')
     expect(relay.stats()).toMatchObject({ shuttingDown: true, reservationsRefused: { 'shutting-down': 1 } })
@@ -260,7 +260,6 @@ describe('molt relay server', () => {
 
     await connection.close()
     await stopping
-    expect(Date.now() - started).toBeLessThan(10_000)
     await expect(access(join(dataDir, 'node.lock'))).rejects.toThrow()
   })
 
