@@ -81,7 +81,7 @@ export class MailboxChannel {
 
   close (): void {
     this.fail(new MailboxClosedError('mailbox channel closed'))
-    this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
+    this.stream.close().catch(() => { this.stream.abort(new MailboxClosedError('closing the mailbox stream failed')) })
   }
 
   private onFrame (frame: Record<string, unknown>): void {
