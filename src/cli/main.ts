@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { resolveDataDir } from '../config/index.js'
 import { ApiError, toHttpError } from '../api/index.js'
 import { commandHelp, mainHelp, parseCommandArgs, stringFlag, booleanFlag } from './args.js'
-import { UsageError } from './errors.js'
+import { InterruptedError, UsageError } from './errors.js'
 import { NoAgentError } from './agent-here.js'
 import { Output } from './output.js'
 import type { Command } from './command.js'
@@ -43,7 +43,7 @@ export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream
   const controller = new AbortController()
   const onSignal = (): void => {
     if (controller.signal.aborted) process.exit(130)
-    controller.abort(new Error('interrupted'))
+    controller.abort(new InterruptedError('interrupted'))
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)

@@ -3,10 +3,7 @@
  * ~100 Mbit/s uplink. protocols/relay.md explains every number; change both
  * together.
  */
-import { second, minute, hour } from '../constants.js'
-
-const KiB = 1024
-const MiB = 1024 * KiB
+import { second, minute, hour, KiB, MiB } from '../constants.js'
 
 /**
  * Listen addresses of `molt relay`. Fixed, well-known ports (unlike agents):

@@ -5,7 +5,7 @@ import { canonicalize, PROTOCOL_VERSION, type Classification } from '../../molts
 import type { Identity } from '../../identity/index.js'
 import { signCard, verifyCard, type AgentCard, type Capability, type UnsignedCard } from './card.js'
 import { encodeFrame, readFrame } from './frame.js'
-import { CardTimeoutError, InvalidCardError } from './errors.js'
+import { CardServiceStoppedError, CardTimeoutError, InvalidCardError } from './errors.js'
 import * as c from './constants.js'
 import { JsonTooDeepError, parseBoundedJson } from '../../json/index.js'
 import { verifyOrgClaim, type OrgCertificate, type OrgRoot, type OrgVerdict } from '../../identity/org/certificate.js'
@@ -163,7 +163,7 @@ class DefaultCardService implements CardService {
   async stop (): Promise<void> {
     this.started = false
     await this.components.registrar.unhandle(this.protocol)
-    this.shutdown.abort(new Error('card service stopped'))
+    this.shutdown.abort(new CardServiceStoppedError('card service stopped'))
     this.pending.clear()
   }
 
@@ -352,7 +352,7 @@ class DefaultCardService implements CardService {
   /** Serve one inbound stream: our card as one frame, then close; nothing is read */
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     if (!this.started) {
-      stream.abort(new Error('card service is stopping'))
+      stream.abort(new CardServiceStoppedError('card service is stopping'))
       return
     }
     const signal = AbortSignal.timeout(this.fetchTimeout)

@@ -69,7 +69,8 @@ export class MailboxChannel {
     const onAbort = (): void => { this.settle(rid)?.reject(signal?.reason) }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      await writeFrame(this.stream, { ...frame, rid }, signal)
+      // the answer has `timeout` to come; the write waits no longer for the stream to drain
+      await writeFrame(this.stream, { ...frame, rid }, signal ?? AbortSignal.timeout(this.timeout))
       return await answer
     } catch (err) {
       this.settle(rid)

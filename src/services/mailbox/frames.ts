@@ -94,9 +94,9 @@ function parseFrame (body: Uint8Array): Record<string, unknown> {
 
 /**
  * Write a frame, waiting for the stream to drain when its send buffer is full
- * (a fetch answer can be megabytes; never queue without bound).
+ * (a fetch answer can be megabytes; never queue without bound) until `signal`.
  */
-export async function writeFrame (stream: Stream, value: unknown, signal?: AbortSignal): Promise<void> {
+export async function writeFrame (stream: Stream, value: unknown, signal: AbortSignal): Promise<void> {
   if (stream.writeStatus !== 'writable') throw new MailboxProtocolError(`stream is ${stream.writeStatus}`)
   if (!stream.send(encodeFrame(value))) await stream.onDrain({ signal })
 }
