@@ -108,17 +108,4 @@ export const RELAY_INFO_TIMEOUT = 10 * second
 /** Log component (`DEBUG=molt:relay`) */
 export const LOG_COMPONENT = 'molt:relay'
 
-/**
- * Accepted ranges of the limits (config.json `relay.*` and `molt relay` flags).
- * The duration is carried in a uint32 field of the circuit v2 Limit message.
- */
-export const RELAY_LIMIT_BOUNDS = {
-  maxReservations: { min: 1, max: 1_000_000 },
-  maxReservationsPerIp: { min: 1, max: 1_000_000 },
-  reservationTtlMs: { min: second, max: 7 * 24 * hour },
-  connectionDataLimitBytes: { min: KiB, max: Number.MAX_SAFE_INTEGER },
-  connectionDurationLimitMs: { min: second, max: 0xffff_ffff },
-  bandwidthBytesPerSecond: { min: 0, max: Number.MAX_SAFE_INTEGER }
-} as const
-
-export type RelayLimitName = keyof typeof RELAY_LIMIT_BOUNDS
+export { RELAY_LIMIT_BOUNDS, type RelayLimitName } from '../config/relay-limits.js'
