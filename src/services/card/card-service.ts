@@ -5,6 +5,7 @@ import { canonicalize, PROTOCOL_VERSION, type Classification } from '../../molts
 import type { Identity } from '../../identity/index.js'
 import { signCard, verifyCard, type AgentCard, type Capability, type UnsignedCard } from './card.js'
 import { encodeFrame, readFrame } from './frame.js'
+import { BoundedMap } from '../../utils/bounded-map.js'
 import { CardServiceStoppedError, CardTimeoutError, InvalidCardError } from './errors.js'
 import * as c from './constants.js'
 import { JsonTooDeepError, parseBoundedJson } from '../../json/index.js'
@@ -123,7 +124,7 @@ class DefaultCardService implements CardService {
   private readonly cacheSize: number
   private readonly validity: number
   private readonly fetchTimeout: number
-  private readonly cache = new Map<string, CacheEntry>()
+  private readonly cache: BoundedMap<string, CacheEntry>
   private readonly pending = new Map<string, PendingFetch>()
   private readonly verdicts = new WeakMap<AgentCard, Map<string, OrgVerdict>>()
   private current?: OwnCard
@@ -140,6 +141,7 @@ class DefaultCardService implements CardService {
     this.protocol = init.protocol ?? c.PROTOCOL
     this.cacheTtl = init.cacheTtl ?? c.CACHE_TTL
     this.cacheSize = init.cacheSize ?? c.CACHE_SIZE
+    this.cache = new BoundedMap(Math.max(0, this.cacheSize))
     this.validity = init.validity ?? c.CARD_VALIDITY
     this.fetchTimeout = init.fetchTimeout ?? c.FETCH_TIMEOUT
     if (!(this.validity > 0 && this.validity <= c.MAX_CARD_VALIDITY)) {
@@ -342,11 +344,7 @@ class DefaultCardService implements CardService {
 
   private store (key: string, card: AgentCard): void {
     if (this.cacheSize <= 0) return
-    this.cache.delete(key)
     this.cache.set(key, { card, until: Math.min(Date.now() + this.cacheTtl, card.expires) })
-    while (this.cache.size > this.cacheSize) {
-      this.cache.delete(this.cache.keys().next().value as string)
-    }
   }
 
   /** Serve one inbound stream: our card as one frame, then close; nothing is read */
