@@ -7,7 +7,7 @@ import { ConnectionLoad, MailboxSession, Watchers } from './session.js'
 import { MailboxRefusedError } from './errors.js'
 import { verifyDeposit } from './deposit-signature.js'
 import type { DepositItem, MailboxStats, MailboxStore } from './store.js'
-import { ipKey } from '../../relay/ip-key.js'
+import { ipKey } from '../../utils/ip-key.js'
 import * as c from './constants.js'
 
 export interface MailboxServerInit {
