@@ -8,6 +8,16 @@ export const minute = 60 * second
 export const hour = 60 * minute
 export const day = 24 * hour
 
+export const KiB = 1024
+export const MiB = 1024 * KiB
+
+/**
+ * Largest chunk a js-libp2p stream hands its 'message' listeners at once: a
+ * paused stream keeps up to 4 MiB (`maxReadBufferLength`) and dispatches it
+ * whole on resume. A frame reader holds at most a partial frame plus this.
+ */
+export const MAX_STREAM_CHUNK_BYTES = 4 * MiB
+
 /** Name of the data directory under $HOME when neither --data-dir nor MOLT_HOME is set */
 export const DEFAULT_DATA_DIR_NAME = '.molt'
 

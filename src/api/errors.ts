@@ -35,3 +35,9 @@ export class HttpError extends Error {
     super(message)
   }
 }
+
+/** The HTTP client closed its connection before the answer was written: the request's work is aborted */
+export class ClientClosedError extends Error {
+  static override name = 'ClientClosedError'
+  override name = 'ClientClosedError'
+}

@@ -16,30 +16,14 @@ import type {
 import { DELIVERY_MODES, type DeliveryMode } from '../delivery/constants.js'
 import { trustRoutes } from './trust-routes.js'
 import { taskRoutes } from './task-routes.js'
+import type { Method, Route, RouteContext } from './route.js'
 
-export interface RouteContext {
-  url: URL
-  /** Parsed JSON body of a POST */
-  body: unknown
-  /** Aborted when the client goes away */
-  signal: AbortSignal
-}
-
-export interface Route {
-  /** Answers JSON */
-  handler?: (context: RouteContext) => Promise<unknown>
-  /** Writes the response itself (GET /v1/stream) */
-  stream?: (context: StreamContext) => Promise<void>
-  /** Served without the bearer token */
-  public?: boolean
-}
+export type { Method, Route, RouteContext } from './route.js'
 
 export interface RoutesOptions {
   /** Interval of the `: keepalive` comment on /v1/stream. @default 15 s */
   keepaliveMs?: number
 }
-
-export type Method = 'GET' | 'POST'
 
 /** Longest wait a client may ask of /v1/requests and /v1/ping */
 const MAX_TIMEOUT_MS = 10 * 60 * 1000

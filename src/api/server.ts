@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { isIP } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import type { MoltNode } from '../node.js'
-import { HttpError, RemoteHostRefusedError } from './errors.js'
+import { ClientClosedError, HttpError, RemoteHostRefusedError } from './errors.js'
 import { parseJson, readBody, sendError, sendJson } from './http.js'
 import { toHttpError } from './error-status.js'
 import { createRoutes, type Method } from './routes.js'
@@ -67,7 +67,7 @@ export async function startApiServer (node: MoltNode, options: ApiServerOptions)
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const controller = new AbortController()
     res.on('close', () => {
-      if (!res.writableFinished) controller.abort(new Error('client closed the connection'))
+      if (!res.writableFinished) controller.abort(new ClientClosedError('client closed the connection'))
     })
     try {
       // first, for every route (public ones too: /v1/health names the PeerId)

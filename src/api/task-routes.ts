@@ -2,7 +2,7 @@ import type { MoltNode } from '../node.js'
 import type { ErrorCode } from '../moltspeak/index.js'
 import { HttpError } from './errors.js'
 import { invalid, missing, optionalBoolean, optionalInteger, parsePeer, queryInteger, queryString, requireObject } from './validate.js'
-import type { Method, Route, RouteContext } from './routes.js'
+import type { Method, Route, RouteContext } from './route.js'
 import { MAX_OFFER_PEERS, TASK_STATES, type TaskInit, type TaskRecord, type TaskState } from '../services/tasks/index.js'
 
 const MAX_LIST = 1000

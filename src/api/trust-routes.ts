@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { MoltNode } from '../node.js'
 import { HttpError } from './errors.js'
 import { invalid, queryInteger, queryString, requireObject } from './validate.js'
-import type { Method, Route, RouteContext } from './routes.js'
+import type { Method, Route, RouteContext } from './route.js'
 import { ATTESTATION_TYPES, type AttestInput } from '../services/trust/index.js'
 
 const MAX_PEER_LENGTH = 128

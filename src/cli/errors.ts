@@ -9,3 +9,9 @@ export class ListenAddressInUseError extends Error {
   static override name = 'ListenAddressInUseError'
   override name = 'ListenAddressInUseError'
 }
+
+/** The first SIGINT/SIGTERM: the running command is asked to finish (a second one exits at once, 130) */
+export class InterruptedError extends Error {
+  static override name = 'InterruptedError'
+  override name = 'InterruptedError'
+}

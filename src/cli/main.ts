@@ -5,7 +5,7 @@ import { resolveDataDir } from '../config/index.js'
 import { ApiError } from '../api/errors.js'
 import { toHttpError } from '../api/error-status.js'
 import { commandHelp, mainHelp, parseCommandArgs, stringFlag, booleanFlag } from './args.js'
-import { UsageError } from './errors.js'
+import { InterruptedError, UsageError } from './errors.js'
 import { NoAgentError } from './agent-here.js'
 import { Output } from './output.js'
 import { COMMANDS } from './commands/index.js'
@@ -25,7 +25,7 @@ export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream
   const controller = new AbortController()
   const onSignal = (): void => {
     if (controller.signal.aborted) process.exit(130)
-    controller.abort(new Error('interrupted'))
+    controller.abort(new InterruptedError('interrupted'))
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)

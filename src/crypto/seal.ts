@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto'
 import { ed25519 } from '@noble/curves/ed25519.js'
 import { SealError } from './errors.js'
+import { BoundedMap } from '../utils/bounded-map.js'
 
 /**
  * Sealed boxes for messages that rest at a relay (protocols/mailbox.md "Sealing").
@@ -83,13 +84,14 @@ export interface SealParties {
  */
 export class Sealer {
   private readonly privateKey: KeyObject
-  private readonly keys = new Map<string, Buffer>()
+  private readonly keys: BoundedMap<string, Buffer>
   private noncePool: Buffer = Buffer.alloc(0)
   private nonceOffset = 0
 
   /** `random` is the CSPRNG nonces come from (a test gives a fixed one to compare boxes byte for byte) */
-  constructor (seed: Uint8Array, readonly ownPublic: Uint8Array, private readonly cacheSize = 1024, private readonly random: (bytes: number) => Buffer = randomBytes) {
+  constructor (seed: Uint8Array, readonly ownPublic: Uint8Array, cacheSize = 1024, private readonly random: (bytes: number) => Buffer = randomBytes) {
     this.privateKey = x25519PrivateKeyObject(ed25519SeedToX25519(seed))
+    this.keys = new BoundedMap(cacheSize)
   }
 
   /** Encrypt `plaintext` for `parties.recipient` (this node must be `parties.sender`) */
@@ -143,7 +145,6 @@ export class Sealer {
       const secret = diffieHellman({ privateKey: this.privateKey, publicKey: x25519PublicKeyObject(ed25519PublicToX25519(peerEdPublic)) })
       if (secret.every(byte => byte === 0)) throw new SealError('the peer key is a low-order point')
       key = Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), Buffer.concat([INFO_PREFIX, parties.sender, parties.recipient]), 32))
-      if (this.keys.size >= this.cacheSize) this.keys.delete(this.keys.keys().next().value as string)
       this.keys.set(cacheKey, key)
     }
     return key

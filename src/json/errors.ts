@@ -12,3 +12,9 @@ export class JsonSyntaxError extends Error {
   static override name = 'JsonSyntaxError'
   override name = 'JsonSyntaxError'
 }
+
+/** A value other than an Error was thrown while serializing; it is carried in the message */
+export class NonErrorThrownError extends Error {
+  static override name = 'NonErrorThrownError'
+  override name = 'NonErrorThrownError'
+}

@@ -1,3 +1,5 @@
+import { NonErrorThrownError } from './errors.js'
+
 /**
  * JSON.stringify that never throws. A value it cannot serialize (nested
  * past the call stack, a cycle, a BigInt) gives `fallback(err)` serialized
@@ -7,6 +9,6 @@ export function stringifyOr (value: unknown, fallback: (err: Error) => unknown):
   try {
     return JSON.stringify(value)
   } catch (err: any) {
-    return JSON.stringify(fallback(err instanceof Error ? err : new Error(String(err))))
+    return JSON.stringify(fallback(err instanceof Error ? err : new NonErrorThrownError(String(err))))
   }
 }

@@ -1,6 +1,6 @@
 /** Limits and defaults of `molt mcp` (README "Use from an LLM agent") */
 
-const second = 1000
+import { MiB, second } from '../constants.js'
 
 /** Name the server gives itself in the MCP `initialize` answer */
 export const MCP_SERVER_NAME = 'molt'
@@ -10,7 +10,7 @@ export const MCP_SERVER_NAME = 'molt'
  * most 1 MiB (the API's limit); this leaves room for JSON escaping. Over it the
  * transport drops its buffer and reports an error (logged on stderr).
  */
-export const MAX_STDIN_MESSAGE_BYTES = 4 * 1024 * 1024
+export const MAX_STDIN_MESSAGE_BYTES = 4 * MiB
 
 /** Most array elements plus object members one `tools/call` may carry (bounds nesting and width before the tool runs) */
 export const MAX_TOOL_INPUT_ELEMENTS = 10_000
@@ -34,7 +34,7 @@ export const MAX_INBOX_LIMIT = 100
  * message always (a message is ≤ 1 MiB). Keeps a page within a model's context
  * and under the 10 MB an MCP client reads in one line; `next` says where the rest starts.
  */
-export const MAX_INBOX_PAGE_BYTES = 2 * 1024 * 1024
+export const MAX_INBOX_PAGE_BYTES = 2 * MiB
 /** Longest `waitMs` of `read_inbox` (wait for a first message), in ms; under the client's 60 s tool timeout */
 export const MAX_INBOX_WAIT_MS = 50 * second
 /** How often `read_inbox` looks again while it waits for a message, in ms */

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { MOLT_KEY_PATTERN } from './constants.js'
 import { InvalidKeyError } from './errors.js'
+import { BoundedMap } from '../utils/bounded-map.js'
 
 const MOLT_KEY_PREFIX = 'ed25519:'
 // DER headers that turn a raw Ed25519 key into SPKI / PKCS#8 for node:crypto
@@ -9,7 +10,7 @@ const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'he
 
 /** How many parsed public keys to keep; parsing costs more than a cache lookup on hot paths */
 const KEY_CACHE_SIZE = 1024
-const keyCache = new Map<string, KeyObject>()
+const keyCache = new BoundedMap<string, KeyObject>(KEY_CACHE_SIZE)
 
 /** `ed25519:` + base64 of a raw 32-byte public key (the `from.key` form) */
 export function publicKeyToMoltKey (raw32: Uint8Array): string {
@@ -92,9 +93,6 @@ function cachedPublicKey (moltKey: string, raw32: Uint8Array): KeyObject {
     throw new InvalidKeyError('Not a usable Ed25519 public key', { cause: err })
   }
   // FIFO eviction: cheaper than LRU bookkeeping and good enough for a working set of peers
-  if (keyCache.size >= KEY_CACHE_SIZE) {
-    keyCache.delete(keyCache.keys().next().value as string)
-  }
   keyCache.set(moltKey, key)
   return key
 }

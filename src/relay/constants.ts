@@ -3,10 +3,7 @@
  * ~100 Mbit/s uplink. protocols/relay.md explains every number; change both
  * together.
  */
-import { second, minute, hour } from '../constants.js'
-
-const KiB = 1024
-const MiB = 1024 * KiB
+import { second, minute, hour, KiB, MiB } from '../constants.js'
 
 /**
  * Listen addresses of `molt relay`. Fixed, well-known ports (unlike agents):
@@ -111,17 +108,4 @@ export const RELAY_INFO_TIMEOUT = 10 * second
 /** Log component (`DEBUG=molt:relay`) */
 export const LOG_COMPONENT = 'molt:relay'
 
-/**
- * Accepted ranges of the limits (config.json `relay.*` and `molt relay` flags).
- * The duration is carried in a uint32 field of the circuit v2 Limit message.
- */
-export const RELAY_LIMIT_BOUNDS = {
-  maxReservations: { min: 1, max: 1_000_000 },
-  maxReservationsPerIp: { min: 1, max: 1_000_000 },
-  reservationTtlMs: { min: second, max: 7 * 24 * hour },
-  connectionDataLimitBytes: { min: KiB, max: Number.MAX_SAFE_INTEGER },
-  connectionDurationLimitMs: { min: second, max: 0xffff_ffff },
-  bandwidthBytesPerSecond: { min: 0, max: Number.MAX_SAFE_INTEGER }
-} as const
-
-export type RelayLimitName = keyof typeof RELAY_LIMIT_BOUNDS
+export { RELAY_LIMIT_BOUNDS, type RelayLimitName } from '../config/relay-limits.js'

@@ -1,21 +1,8 @@
 import * as c from './constants.js'
 import { InvalidRelayOptionError } from './errors.js'
+import type { RelayLimitsInit } from '../config/relay-limits.js'
 
-/** The limits a relay operator sets (config.json `relay.*`, `molt relay` flags). Every field is optional. */
-export interface RelayLimitsInit {
-  /** Reservations held at once. @default 1024 */
-  maxReservations?: number
-  /** Reservations from one IPv4 address or IPv6 /64. @default 16 */
-  maxReservationsPerIp?: number
-  /** Reservation lifetime unless refreshed, in ms. @default 2 h */
-  reservationTtlMs?: number
-  /** Bytes per relayed connection, both directions together. @default 64 MiB */
-  connectionDataLimitBytes?: number
-  /** Lifetime of a relayed connection, in ms. @default 30 min */
-  connectionDurationLimitMs?: number
-  /** Relayed bytes/s (sliding window) above which new reservations and circuits are refused; 0 = no budget. @default 8 MiB/s */
-  bandwidthBytesPerSecond?: number
-}
+export type { RelayLimitsInit } from '../config/relay-limits.js'
 
 /** Tuning below the operator-facing limits; rarely changed */
 export interface RelayTuningInit {

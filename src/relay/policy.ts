@@ -4,7 +4,7 @@ import { BandwidthMeter } from './bandwidth.js'
 import type { RelayLimits } from './limits.js'
 import * as c from './constants.js'
 import { RelayMemoryLimitError } from './errors.js'
-import { ipKey } from './ip-key.js'
+import { ipKey } from '../utils/ip-key.js'
 
 export { ipKey }
 

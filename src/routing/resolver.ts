@@ -6,6 +6,7 @@ import type { RouteRecord, RoutingRecordService } from '../services/routing-reco
 import { isRelayedAddress, relayOf } from './route.js'
 import { NoRouteError } from './errors.js'
 import * as c from './constants.js'
+import { BoundedMap } from '../utils/bounded-map.js'
 
 export interface ResolverInit {
   peerStore: PeerStore
@@ -31,9 +32,9 @@ interface CachedRecord {
  * are dialled; and the relays whose mailboxes the peer reads, for deposits.
  */
 export class Resolver {
-  private readonly records = new Map<string, CachedRecord>()
+  private readonly records = new BoundedMap<string, CachedRecord>(c.RECORD_CACHE_SIZE)
   /** Relays named by explicit circuit addresses the application sent to */
-  private readonly hints = new Map<string, MailboxTarget[]>()
+  private readonly hints = new BoundedMap<string, MailboxTarget[]>(c.RECORD_CACHE_SIZE)
   private readonly connecting = new Map<string, Promise<void>>()
 
   constructor (private readonly init: ResolverInit) {}
@@ -46,7 +47,7 @@ export class Resolver {
     if (peer == null || relay == null || relay === this.init.self.toString()) return
     const targets = this.hints.get(peer) ?? []
     if (!targets.some(t => t.peerId.toString() === relay)) targets.push({ peerId: peerIdFromString(relay), addrs: [multiaddr(parts[0])] })
-    remember(this.hints, peer, targets)
+    this.hints.set(peer, targets)
   }
 
   /**
@@ -78,7 +79,7 @@ export class Resolver {
     if (cached != null && now - cached.fetchedAt < maxAge) return usable
     const found = await this.init.records.lookup(peer, { signal: options.signal, first: options.first })
     const record = found != null && (usable == null || found.seq >= usable.seq) ? found : usable
-    remember(this.records, key, { record, fetchedAt: Date.now() })
+    this.records.set(key, { record, fetchedAt: Date.now() })
     this.init.log('routing record of %p: %s', peer, record != null ? `seq ${record.seq}, ${record.addrs.length} direct, ${record.circuits.length} circuit, ${record.mailboxes.length} mailboxes` : 'none')
     return record
   }
@@ -196,13 +197,6 @@ function parse (address: string): Multiaddr[] {
   } catch {
     return []
   }
-}
-
-/** Map insert that keeps the map bounded, least recently set dropped first */
-function remember<V> (map: Map<string, V>, key: string, value: V): void {
-  map.delete(key)
-  map.set(key, value)
-  while (map.size > c.RECORD_CACHE_SIZE) map.delete(map.keys().next().value as string)
 }
 
 /** A shared attempt, given up by this caller (not by the others) when its signal aborts */

@@ -1,4 +1,5 @@
 import { writeGuarded, type Database } from './index.js'
+import { DatabaseClosingError } from './errors.js'
 
 /** One write of a group commit: a put or a del in some sublevel of the database */
 export type CommitOp =
@@ -23,7 +24,7 @@ export class GroupCommit {
 
   /** Queue ops; resolves when the batch holding them is durably written */
   async write (ops: CommitOp[]): Promise<void> {
-    if (this.closed) throw new Error('the database is closing')
+    if (this.closed) throw new DatabaseClosingError('the database is closing')
     if (ops.length === 0) return
     for (const op of ops) this.queue.push(op)
     const done = new Promise<void>((resolve, reject) => { this.waiters.push({ resolve, reject }) })

@@ -4,10 +4,10 @@ import type { AttestInput, TrustRecord } from '../../services/trust/index.js'
 import type { TrustScore } from '../../trust/index.js'
 import { integerFlag, stringFlag } from '../args.js'
 import { UsageError } from '../errors.js'
+import { day } from '../../constants.js'
 import type { Command } from '../command.js'
 
 const SUBCOMMANDS = ['attest', 'score', 'list', 'revoke'] as const
-const day = 86_400_000
 
 export const trustCommand: Command = {
   spec: {

@@ -8,7 +8,11 @@ import {
 import { InvalidCertificateError } from './errors.js'
 import * as c from './constants.js'
 import { verifyRevocation, type OrgRevocation } from './revocation.js'
-import { assertJsonDepth } from '../../json/index.js'
+import { parseBounded } from './decode.js'
+import type { OrgRoot } from './root.js'
+
+export { parseBounded, tooDeep } from './decode.js'
+export type { OrgRoot } from './root.js'
 
 /**
  * An organisation's statement "the agent with this key is our agent `agent`,
@@ -38,13 +42,6 @@ export interface OrgCertificate {
   expires: number
   /** `ed25519:` + base64 of the organisation's signature over the canonical JSON without `sig` */
   sig: string
-}
-
-/** A trusted organisation: config.json `trust.orgs` entry */
-export interface OrgRoot {
-  name: string
-  /** `ed25519:<base64>` public key */
-  key: string
 }
 
 export interface IssueOptions {
@@ -118,29 +115,6 @@ export function decodeCertificate (input: string | Uint8Array): OrgCertificate {
   const value = parseBounded(input, 'certificate')
   checkCertificate(value)
   return value
-}
-
-/**
- * JSON.parse of at most MAX_CERT_BYTES of UTF-8 nesting at most MAX_CERT_DEPTH,
- * both checked on the raw input first (certificates and revocations)
- *
- * @throws {InvalidCertificateError} with `field` = `what`
- */
-export function parseBounded (input: string | Uint8Array, what: string): unknown {
-  const bytes = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.byteLength
-  if (bytes > c.MAX_CERT_BYTES) throw new InvalidCertificateError(`${what} is ${bytes} bytes, over the ${c.MAX_CERT_BYTES} byte limit`, what)
-  let text: string
-  try {
-    text = typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input)
-  } catch {
-    throw new InvalidCertificateError(`${what} is not UTF-8`, what)
-  }
-  if (tooDeep(text, c.MAX_CERT_DEPTH)) throw new InvalidCertificateError(`${what} nests deeper than ${c.MAX_CERT_DEPTH}`, what)
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new InvalidCertificateError(`${what} is not JSON`, what)
-  }
 }
 
 /** Encode as canonical JSON (what is signed, plus `sig`): the form files and cards carry */
@@ -293,14 +267,4 @@ function checkString (value: unknown, field: string, maxLength: number, pattern:
   if (typeof value !== 'string' || value.length === 0) throw new InvalidCertificateError(`${field} must be a non-empty string`, field)
   if (value.length > maxLength) throw new InvalidCertificateError(`${field} is longer than ${maxLength} characters`, field)
   if (!pattern.test(value)) throw new InvalidCertificateError(`${field} is malformed`, field)
-}
-
-/** Whether JSON `text` nests deeper than `max` (checked on the raw text before JSON.parse builds anything) */
-export function tooDeep (text: string, max: number): boolean {
-  try {
-    assertJsonDepth(text, max)
-    return false
-  } catch {
-    return true
-  }
 }

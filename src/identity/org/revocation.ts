@@ -1,6 +1,7 @@
 import { sign, verify, type KeyObject } from 'node:crypto'
 import { canonicalize, keyObjectToRawPublicKey, moltKeyToKeyObject, publicKeyToMoltKey, MAX_NAME_LENGTH, MOLT_KEY_PATTERN, NAME_PATTERN } from '../../moltspeak/index.js'
-import { parseBounded, type OrgRoot } from './certificate.js'
+import { parseBounded } from './decode.js'
+import type { OrgRoot } from './root.js'
 import { InvalidCertificateError } from './errors.js'
 import * as c from './constants.js'
 

@@ -5,7 +5,8 @@ import { canonicalize, PROTOCOL_VERSION, type Classification } from '../../molts
 import type { Identity } from '../../identity/index.js'
 import { signCard, verifyCard, type AgentCard, type Capability, type UnsignedCard } from './card.js'
 import { encodeFrame, readFrame } from './frame.js'
-import { CardTimeoutError, InvalidCardError } from './errors.js'
+import { BoundedMap } from '../../utils/bounded-map.js'
+import { CardServiceStoppedError, CardTimeoutError, InvalidCardError } from './errors.js'
 import * as c from './constants.js'
 import { JsonTooDeepError, parseBoundedJson } from '../../json/index.js'
 import { verifyOrgClaim, type OrgCertificate, type OrgRoot, type OrgVerdict } from '../../identity/org/certificate.js'
@@ -123,7 +124,7 @@ class DefaultCardService implements CardService {
   private readonly cacheSize: number
   private readonly validity: number
   private readonly fetchTimeout: number
-  private readonly cache = new Map<string, CacheEntry>()
+  private readonly cache: BoundedMap<string, CacheEntry>
   private readonly pending = new Map<string, PendingFetch>()
   private readonly verdicts = new WeakMap<AgentCard, Map<string, OrgVerdict>>()
   private current?: OwnCard
@@ -140,6 +141,7 @@ class DefaultCardService implements CardService {
     this.protocol = init.protocol ?? c.PROTOCOL
     this.cacheTtl = init.cacheTtl ?? c.CACHE_TTL
     this.cacheSize = init.cacheSize ?? c.CACHE_SIZE
+    this.cache = new BoundedMap(Math.max(0, this.cacheSize))
     this.validity = init.validity ?? c.CARD_VALIDITY
     this.fetchTimeout = init.fetchTimeout ?? c.FETCH_TIMEOUT
     if (!(this.validity > 0 && this.validity <= c.MAX_CARD_VALIDITY)) {
@@ -163,7 +165,7 @@ class DefaultCardService implements CardService {
   async stop (): Promise<void> {
     this.started = false
     await this.components.registrar.unhandle(this.protocol)
-    this.shutdown.abort(new Error('card service stopped'))
+    this.shutdown.abort(new CardServiceStoppedError('card service stopped'))
     this.pending.clear()
   }
 
@@ -342,17 +344,13 @@ class DefaultCardService implements CardService {
 
   private store (key: string, card: AgentCard): void {
     if (this.cacheSize <= 0) return
-    this.cache.delete(key)
     this.cache.set(key, { card, until: Math.min(Date.now() + this.cacheTtl, card.expires) })
-    while (this.cache.size > this.cacheSize) {
-      this.cache.delete(this.cache.keys().next().value as string)
-    }
   }
 
   /** Serve one inbound stream: our card as one frame, then close; nothing is read */
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     if (!this.started) {
-      stream.abort(new Error('card service is stopping'))
+      stream.abort(new CardServiceStoppedError('card service is stopping'))
       return
     }
     const signal = AbortSignal.timeout(this.fetchTimeout)

@@ -45,3 +45,9 @@ export class CardTimeoutError extends Error {
   static override name = 'CardTimeoutError'
   override name = 'CardTimeoutError'
 }
+
+/** The card service stopped: fetches in progress are abandoned and new streams refused */
+export class CardServiceStoppedError extends Error {
+  static override name = 'CardServiceStoppedError'
+  override name = 'CardServiceStoppedError'
+}

@@ -69,7 +69,8 @@ export class MailboxChannel {
     const onAbort = (): void => { this.settle(rid)?.reject(signal?.reason) }
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
-      await writeFrame(this.stream, { ...frame, rid }, signal)
+      // the answer has `timeout` to come; the write waits no longer for the stream to drain
+      await writeFrame(this.stream, { ...frame, rid }, signal ?? AbortSignal.timeout(this.timeout))
       return await answer
     } catch (err) {
       this.settle(rid)
@@ -81,7 +82,7 @@ export class MailboxChannel {
 
   close (): void {
     this.fail(new MailboxClosedError('mailbox channel closed'))
-    this.stream.close().catch(() => { this.stream.abort(new Error('close failed')) })
+    this.stream.close().catch(() => { this.stream.abort(new MailboxClosedError('closing the mailbox stream failed')) })
   }
 
   private onFrame (frame: Record<string, unknown>): void {

@@ -5,9 +5,7 @@
  */
 import { MAX_MESSAGE_BYTES } from '../../moltspeak/constants.js'
 import { SEAL_OVERHEAD } from '../../crypto/index.js'
-import { second, minute, hour, day } from '../../constants.js'
-
-const MiB = 1024 * 1024
+import { second, minute, hour, day, MiB } from '../../constants.js'
 
 /** Protocol id of store-and-forward deposits and fetches */
 export const PROTOCOL = '/molt/mailbox/1.0.0'

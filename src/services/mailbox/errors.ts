@@ -26,3 +26,9 @@ export class MailboxClosedError extends Error {
   static override name = 'MailboxClosedError'
   override name = 'MailboxClosedError'
 }
+
+/** A mailbox peer read none of the relay's answers for as long as an idle stream may last: its stream is cut off */
+export class MailboxStalledError extends Error {
+  static override name = 'MailboxStalledError'
+  override name = 'MailboxStalledError'
+}

@@ -1,84 +1,102 @@
-import { Uint8ArrayList } from 'uint8arraylist'
-import * as varint from 'uint8-varint'
+import { LengthPrefixedDecoder } from '@libp2p/utils'
 import type { Stream } from '@libp2p/interface'
+import type { Uint8ArrayList } from 'uint8arraylist'
 import { MailboxProtocolError } from './errors.js'
 import { JsonTooDeepError, parseBoundedJson } from '../../json/index.js'
+import { boundedLength, encodeLengthPrefixed } from '../../utils/length-prefix.js'
+import { MAX_STREAM_CHUNK_BYTES } from '../../constants.js'
 
 /** One mailbox frame: varint(length) ‖ UTF-8 JSON object */
 export function encodeFrame (value: unknown): Uint8Array {
-  const body = Buffer.from(JSON.stringify(value), 'utf8')
-  const prefix = varint.encode(body.byteLength)
-  const frame = Buffer.allocUnsafe(prefix.byteLength + body.byteLength)
-  frame.set(prefix, 0)
-  frame.set(body, prefix.byteLength)
-  return frame
+  return encodeLengthPrefixed(Buffer.from(JSON.stringify(value), 'utf8'))
 }
 
-
 /**
- * Incremental decoder of mailbox frames. A length over `maxBytes` is refused
- * as soon as its prefix is read, before any of the body is kept.
+ * Incremental decoder of mailbox frames over `LengthPrefixedDecoder`. A
+ * length over `maxBytes` is refused as soon as its prefix is read, before any
+ * of the body is kept; so are a padded prefix and an empty frame (molt never
+ * writes either, and the library decoder could not place the body after the
+ * one nor report the other). An error is raised in frame order: the whole
+ * frames before a bad one are handed out first.
  */
 export class FrameDecoder {
-  private readonly buffer = new Uint8ArrayList()
-  private readonly maxPrefixBytes: number
+  private readonly lp: LengthPrefixedDecoder
+  private frames: Iterator<Uint8ArrayList> = [][Symbol.iterator]()
+  /** Whole frames the library already took out of its buffer */
+  private readonly ready: Uint8ArrayList[] = []
+  private failure?: MailboxProtocolError
+  private lastBytes = 0
 
-  constructor (private readonly maxBytes: number) {
-    this.maxPrefixBytes = varint.encodingLength(maxBytes)
+  constructor (maxBytes: number) {
+    const invalid = (message: string): MailboxProtocolError => new MailboxProtocolError(message)
+    this.lp = new LengthPrefixedDecoder({
+      maxDataLength: maxBytes,
+      // a partial frame plus the chunk a stream hands over at once
+      maxBufferSize: maxBytes + MAX_STREAM_CHUNK_BYTES,
+      lengthDecoder: boundedLength({ maxDataLength: maxBytes, invalid, minimal: true, nonEmpty: true })
+    })
   }
 
-  get bufferedBytes (): number {
-    return this.buffer.byteLength
+  /** Body bytes of the frame `next()` returned last (what it weighs while its request is handled) */
+  get frameBytes (): number {
+    return this.lastBytes
   }
 
   push (data: Uint8Array | Uint8ArrayList): void {
-    this.buffer.append(data)
+    if (this.failure !== undefined) return
+    // the library appends `data` when its generator first runs: run it now,
+    // so the bytes are kept even if the caller takes no frame for a while
+    this.frames = this.lp.decode(data)
+    this.pull()
   }
 
   /**
    * The next whole frame's JSON object, or undefined until one is complete
    *
-   * @throws {MailboxProtocolError} oversized length, bad UTF-8/JSON, or not an object
+   * @throws {MailboxProtocolError} oversized or malformed prefix, bad UTF-8/JSON, too deep, or not an object
    */
   next (): Record<string, unknown> | undefined {
-    let length = 0
-    let scale = 1
-    let prefixBytes = 0
-    for (let i = 0; ; i++) {
-      if (i >= this.buffer.byteLength) return undefined
-      const byte = this.buffer.get(i)
-      length += (byte & 0x7f) * scale
-      if (length > this.maxBytes || i >= this.maxPrefixBytes) {
-        throw new MailboxProtocolError(`frame is longer than the ${this.maxBytes} byte limit`)
-      }
-      if ((byte & 0x80) === 0) {
-        prefixBytes = i + 1
-        break
-      }
-      scale *= 128
+    if (this.ready.length === 0) this.pull()
+    const body = this.ready.shift()
+    if (body === undefined) {
+      if (this.failure !== undefined) throw this.failure
+      return undefined
     }
-    if (this.buffer.byteLength < prefixBytes + length) return undefined
-    const body = this.buffer.subarray(prefixBytes, prefixBytes + length)
-    this.buffer.consume(prefixBytes + length)
-    let value: unknown
-    try {
-      // bounded: a megabyte of `[[[…` would hold the relay's event loop inside JSON.parse
-      value = parseBoundedJson(body.subarray())
-    } catch (err: any) {
-      throw new MailboxProtocolError(err instanceof JsonTooDeepError ? `frame ${err.message}` : `frame is not UTF-8 JSON: ${err.message}`)
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new MailboxProtocolError('frame is not a JSON object')
-    }
-    return value as Record<string, unknown>
+    this.lastBytes = body.byteLength
+    return parseFrame(body.subarray())
   }
+
+  private pull (): void {
+    if (this.failure !== undefined) return
+    try {
+      const next = this.frames.next()
+      if (next.done !== true) this.ready.push(next.value)
+    } catch (err: any) {
+      // the library's buffer limit (InvalidParametersError) or a refused prefix
+      this.failure = err instanceof MailboxProtocolError ? err : new MailboxProtocolError(`frame refused: ${err.message}`)
+    }
+  }
+}
+
+function parseFrame (body: Uint8Array): Record<string, unknown> {
+  let value: unknown
+  try {
+    // bounded: a megabyte of `[[[…` would hold the relay's event loop inside JSON.parse
+    value = parseBoundedJson(body)
+  } catch (err: any) {
+    throw new MailboxProtocolError(err instanceof JsonTooDeepError ? `frame ${err.message}` : `frame is not UTF-8 JSON: ${err.message}`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new MailboxProtocolError('frame is not a JSON object')
+  }
+  return value as Record<string, unknown>
 }
 
 /**
  * Write a frame, waiting for the stream to drain when its send buffer is full
- * (a fetch answer can be megabytes; never queue without bound).
+ * (a fetch answer can be megabytes; never queue without bound) until `signal`.
  */
-export async function writeFrame (stream: Stream, value: unknown, signal?: AbortSignal): Promise<void> {
+export async function writeFrame (stream: Stream, value: unknown, signal: AbortSignal): Promise<void> {
   if (stream.writeStatus !== 'writable') throw new MailboxProtocolError(`stream is ${stream.writeStatus}`)
   if (!stream.send(encodeFrame(value))) await stream.onDrain({ signal })
 }

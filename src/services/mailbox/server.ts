@@ -3,11 +3,11 @@ import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } f
 import type { Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { rawPublicKeyToKeyObject } from '../../moltspeak/keys.js'
-import { FrameDecoder, writeFrame } from './frames.js'
-import { MailboxProtocolError, MailboxRefusedError } from './errors.js'
+import { ConnectionLoad, MailboxSession, Watchers } from './session.js'
+import { MailboxRefusedError } from './errors.js'
 import { verifyDeposit } from './deposit-signature.js'
 import type { DepositItem, MailboxStats, MailboxStore } from './store.js'
-import { ipKey } from '../../relay/ip-key.js'
+import { ipKey } from '../../utils/ip-key.js'
 import * as c from './constants.js'
 
 export interface MailboxServerInit {
@@ -36,13 +36,11 @@ const MAX_PEER_ID_LENGTH = 128
 /** A box is opaque to the relay: only its shape is checked (a regex over every byte cost ~10 µs a box) */
 const isBase64Shaped = (text: string): boolean => text.length > 0 && text.length % 4 === 0
 
-/** Request bytes in processing on one connection's mailbox streams, and how to wake the streams paused for it */
-interface ConnectionLoad { bytes: number, streams: Set<() => void> }
-
 class DefaultMailboxServer implements MailboxServer {
   readonly protocol: string
   private readonly log: Logger
-  private readonly watchers = new Map<string, Set<(pending: number) => void>>()
+  private readonly watchers = new Watchers()
+  /** Request bytes in processing per connection id, shared by its mailbox streams */
   private readonly loads = new Map<string, ConnectionLoad>()
   private unsubscribe?: () => void
   private sweeper?: ReturnType<typeof setInterval>
@@ -57,8 +55,7 @@ class DefaultMailboxServer implements MailboxServer {
 
   async start (): Promise<void> {
     this.unsubscribe = this.init.store.onDeposit((recipient) => {
-      const pending = this.init.store.pending(recipient)
-      for (const notify of this.watchers.get(recipient) ?? []) notify(pending)
+      this.watchers.notify(recipient, this.init.store.pending(recipient))
     })
     await this.components.registrar.handle(this.protocol, (stream, connection) => { this.serve(stream, connection) }, {
       maxInboundStreams: c.MAX_INBOUND_STREAMS
@@ -80,114 +77,22 @@ class DefaultMailboxServer implements MailboxServer {
   }
 
   stats (): MailboxStats & { watchers: number } {
-    let watchers = 0
-    for (const set of this.watchers.values()) watchers += set.size
-    return { ...this.init.store.stats(), watchers }
+    return { ...this.init.store.stats(), watchers: this.watchers.size }
   }
 
+  /** One inbound stream: a session reading its request frames, sharing its connection's load */
   private serve (stream: Stream, connection: Connection): void {
-    const peer = connection.remotePeer
-    const peerKey = peer.toString()
-    const source = ipKey(connection.remoteAddr)
     let load = this.loads.get(connection.id)
-    if (load === undefined) this.loads.set(connection.id, load = { bytes: 0, streams: new Set() })
+    if (load === undefined) this.loads.set(connection.id, load = new ConnectionLoad())
+    const source = ipKey(connection.remoteAddr)
+    MailboxSession.open(stream, connection, {
+      log: this.log,
+      load,
+      watchers: this.watchers,
+      request: async (frame, watch) => this.request(frame, connection.remotePeer, source, watch)
+    })
     const connectionLoad = load
-    const frames = new FrameDecoder(c.MAX_FRAME_BYTES)
-    stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
-    let watching: ((pending: number) => void) | undefined
-    let queue: Promise<void> = Promise.resolve()
-    let inFlight = 0
-
-    // resolves once the answer is written (or could not be): callers count it as pending until then
-    const answer = async (value: Record<string, unknown>): Promise<void> => {
-      queue = queue.then(async () => writeFrame(stream, value)).catch((err) => {
-        this.log('could not answer %p - %e', peer, err)
-      })
-      return queue
-    }
-    const stopWatching = (): void => {
-      if (watching === undefined) return
-      this.watchers.get(peerKey)?.delete(watching)
-      if (this.watchers.get(peerKey)?.size === 0) this.watchers.delete(peerKey)
-      watching = undefined
-    }
-    const handle = (frame: Record<string, unknown>, frameBytes: number): void => {
-      const rid = frame.rid
-      if (!Number.isSafeInteger(rid) || (rid as number) <= 0) throw new MailboxProtocolError('rid must be a positive integer')
-      inFlight++
-      connectionLoad.bytes += frameBytes
-      if (overloaded() && stream.readStatus === 'readable') stream.pause()
-      this.request(frame, peer, source, (pending) => {
-        if (watching !== undefined) return pending
-        let scheduled = false
-        watching = (count) => {
-          // one notification per tick however many deposits landed in it
-          // and none while one is still unwritten: a watcher that never reads costs one queued frame
-          if (scheduled) return
-          scheduled = true
-          queueMicrotask(() => {
-            answer({ t: 'notify', rid, pending: count }).finally(() => { scheduled = false }).catch(() => {})
-          })
-        }
-        let set = this.watchers.get(peerKey)
-        if (set === undefined) this.watchers.set(peerKey, set = new Set())
-        set.add(watching)
-        return pending
-      }).then(answer, async (err: any) => {
-        if (err instanceof MailboxRefusedError) {
-          await answer({ t: 'error', rid, code: err.code, reason: err.reason, message: err.message, ...(err.retryAfter != null ? { retryAfter: err.retryAfter } : {}) })
-        } else {
-          this.log.error('mailbox request from %p failed - %e', peer, err)
-          await answer({ t: 'error', rid, code: 'E_INTERNAL', reason: 'storage-error', message: 'the relay failed to handle the request' })
-        }
-      }).finally(() => {
-        // a request counts until its answer is written: a client that never reads
-        // its answers stops being read after 32 of them (hostile.test.ts), instead
-        // of making the relay queue every answer (megabytes each for a fetch)
-        inFlight--
-        connectionLoad.bytes -= frameBytes
-        for (const wake of connectionLoad.streams) wake()
-      }).catch(() => {})
-    }
-    /** Too much pending on this stream (32 requests) or on the whole connection (MAX_CONNECTION_PENDING_BYTES) */
-    const overloaded = (): boolean => inFlight > 4 * c.MAX_INBOUND_STREAMS || connectionLoad.bytes >= c.MAX_CONNECTION_PENDING_BYTES
-    const wake = (): void => {
-      if (inFlight > 2 * c.MAX_INBOUND_STREAMS || connectionLoad.bytes >= c.MAX_CONNECTION_PENDING_BYTES) return
-      if (stream.readStatus === 'paused') stream.resume()
-      pump()
-    }
-    connectionLoad.streams.add(wake)
-
-    /** Handle the whole frames buffered so far, while fewer than the cap of requests are pending */
-    let broken = false
-    const pump = (): void => {
-      if (broken) return
-      try {
-        let frame
-        let buffered = frames.bufferedBytes
-        while (!overloaded() && (frame = frames.next()) !== undefined) {
-          handle(frame, buffered - frames.bufferedBytes)
-          buffered = frames.bufferedBytes
-        }
-      } catch (err: any) {
-        broken = true
-        this.log('closing mailbox stream from %p: %s', peer, err.message)
-        stopWatching()
-        answer({ t: 'error', rid: 0, code: 'E_PARSE', reason: 'malformed', message: err.message }).catch(() => {})
-        queue.finally(() => { stream.close().catch(() => { stream.abort(err) }) }).catch(() => {})
-      }
-    }
-
-    stream.addEventListener('message', (evt) => {
-      frames.push(evt.data)
-      pump()
-    })
-    stream.addEventListener('remoteCloseWrite', () => {
-      queue.finally(() => { stream.close().catch(() => {}) }).catch(() => {})
-    })
     stream.addEventListener('close', () => {
-      stopWatching()
-      connectionLoad.streams.delete(wake)
       if (connectionLoad.streams.size === 0 && this.loads.get(connection.id) === connectionLoad) this.loads.delete(connection.id)
     })
   }
@@ -270,11 +175,13 @@ function checkPeerId (value: unknown, why: string): string {
   // base58 decoding is quadratic: a 300,000-character `to` held the relay's event loop
   // for about a minute (test/fuzz/mailbox.test.ts). PeerId strings are ≤ 128 characters.
   if (typeof value !== 'string' || value.length > MAX_PEER_ID_LENGTH) throw malformed(why)
+  let type: string
   try {
-    if (peerIdFromString(value).type !== 'Ed25519') throw new Error('not Ed25519')
+    type = peerIdFromString(value).type
   } catch {
     throw malformed(why)
   }
+  if (type !== 'Ed25519') throw malformed(why)
   return value
 }
 

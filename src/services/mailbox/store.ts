@@ -3,7 +3,7 @@ import { GroupCommit, type CommitOp } from '../../storage/group-commit.js'
 import { MailboxRefusedError } from './errors.js'
 import type { MailboxLimits } from './limits.js'
 import { MailboxRegistry } from './registry.js'
-import { TokenBuckets } from './buckets.js'
+import { TokenBuckets } from '../../utils/token-buckets.js'
 
 /** One box as a depositor hands it over */
 export interface DepositItem {

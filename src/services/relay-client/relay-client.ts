@@ -1,7 +1,8 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { ComponentLogger, Connection, Listener, Logger, PeerId, PeerStore, Startable, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
-import type { AddressManager, TransportManager } from '@libp2p/interface-internal'
+import type { AddressManager, ConnectionManager, TransportManager } from '@libp2p/interface-internal'
 import * as c from './constants.js'
+import { RelayClientStoppedError, ReservationTimeoutError } from './errors.js'
 import { isRelayedAddress, peerIdOf, relayOf } from '../../routing/route.js'
 
 export interface RelayClientInit {
@@ -17,11 +18,14 @@ export interface RelayClientInit {
   maxReservations?: number
   /** @default 5000 */
   checkInterval?: number
+  /** Time for one reservation attempt (dial and reservation), in ms; it is aborted after. @default 10 s */
+  reserveTimeout?: number
 }
 
 export interface RelayClientComponents {
   peerStore: PeerStore
   transportManager: TransportManager
+  connectionManager: ConnectionManager
   addressManager: AddressManager
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
@@ -88,6 +92,8 @@ class DefaultRelayClient implements RelayClient {
   private timer?: ReturnType<typeof setInterval>
   private running?: Promise<void>
   private started = false
+  /** Aborts the attempt in progress when the service stops */
+  private shutdown = new AbortController()
   private readonly punch: HolePunchStats = { relayedConnections: 0, upgradedToDirect: 0 }
 
   constructor (private readonly components: RelayClientComponents, init: RelayClientInit) {
@@ -101,13 +107,16 @@ class DefaultRelayClient implements RelayClient {
     })
     this.discoverRelays = init.discoverRelays ?? false
     this.checkInterval = init.checkInterval ?? c.CHECK_INTERVAL
+    this.reserveTimeout = init.reserveTimeout ?? c.RESERVE_TIMEOUT
   }
 
   private readonly checkInterval: number
+  private readonly reserveTimeout: number
   private readonly discoverRelays: boolean
 
   async start (): Promise<void> {
     this.started = true
+    this.shutdown = new AbortController()
     this.components.events.addEventListener('connection:open', this.onConnection)
     this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
     if (this.discoverRelays) this.components.events.addEventListener('peer:identify', this.onIdentify)
@@ -137,6 +146,7 @@ class DefaultRelayClient implements RelayClient {
 
   async stop (): Promise<void> {
     this.started = false
+    this.shutdown.abort(new RelayClientStoppedError('the relay client stopped'))
     this.components.events.removeEventListener('connection:open', this.onConnection)
     clearInterval(this.timer)
     this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
@@ -172,7 +182,7 @@ class DefaultRelayClient implements RelayClient {
       if (this.reservedRelays().size >= this.max) return
       if (reserved.has(candidate.relay) || candidate.retryAt > now) continue
       try {
-        await withTimeout(this.listen(candidate), c.RESERVE_TIMEOUT)
+        await this.reserve(candidate)
         candidate.failures = 0
         candidate.lastError = undefined
         candidate.reservedSince = Date.now()
@@ -190,15 +200,38 @@ class DefaultRelayClient implements RelayClient {
   }
 
   /**
+   * One reservation attempt, given up after `reserveTimeout` or when the
+   * service stops. Giving up aborts the attempt: the dial to the relay is
+   * cancelled. (The circuit listener's own reservation request takes no
+   * signal; it ends by its own timeout, and a reservation it makes late is
+   * simply found reserved by the next pass.)
+   */
+  private async reserve (candidate: Candidate): Promise<void> {
+    const deadline = new AbortController()
+    const timer = setTimeout(() => {
+      deadline.abort(new ReservationTimeoutError(`no reservation on ${candidate.relay} within ${this.reserveTimeout} ms`))
+    }, this.reserveTimeout)
+    const signal = AbortSignal.any([deadline.signal, this.shutdown.signal])
+    try {
+      await untilAborted(this.listen(candidate, signal), signal)
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /**
    * Reserve on the candidate's relay. The transport manager keeps every
    * listener it made until libp2p stops, also those whose listen() failed or
    * whose relay went away (each still subscribed to the reservation store), so
    * a transportManager.listen() per attempt piles one up per relay restart and
    * per failed retry: make one listener per relay and listen on it again.
    */
-  private async listen (candidate: Candidate): Promise<void> {
+  private async listen (candidate: Candidate, signal: AbortSignal): Promise<void> {
     const addr = candidate.address.encapsulate('/p2p-circuit')
-    const { transportManager } = this.components
+    const { transportManager, connectionManager } = this.components
+    // dialled here, where the dial can be aborted: the listener then finds the connection open
+    await connectionManager.openConnection(candidate.address, { signal })
+    signal.throwIfAborted()
     if (candidate.listener != null && transportManager.getListeners().includes(candidate.listener)) {
       await candidate.listener.listen(addr)
       return
@@ -255,14 +288,17 @@ class DefaultRelayClient implements RelayClient {
   }
 }
 
-async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
+/** `promise`, or `signal.reason` as soon as `signal` aborts (the work behind `promise` was told by the same signal) */
+async function untilAborted<T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted()
+  let onAbort: (() => void) | undefined
   try {
-    return await Promise.race([promise, new Promise<T>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms`)) }, ms)
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => {
+      onAbort = () => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
     })])
   } finally {
-    clearTimeout(timer)
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
   }
 }
 
