@@ -27,7 +27,7 @@ import { cards, type CardService, type AgentCard } from './services/card/index.j
 import { loadInstalledCertificate, loadRevocations } from './identity/org/index.js'
 import { AgentMetrics } from './metrics/index.js'
 import { createHash } from 'node:crypto'
-import { ReplayWindow } from './delivery/replay-window.js'
+import { ReplayWindow } from './moltspeak/replay-window.js'
 import { Outbox, type OutboxEntry, type DeadLetter } from './delivery/outbox.js'
 import { Delivery, type DeliveryStatus, type MailboxRefusal } from './delivery/delivery.js'
 import { DEFAULT_DELIVERY, DEFAULT_MESSAGE_TTL, DELIVERY_MODES, EXT_NAMESPACE, MAX_DEAD_LETTERS, MAX_OUTBOX_MESSAGES, type DeliveryMode } from './delivery/constants.js'
