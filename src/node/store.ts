@@ -1,5 +1,5 @@
 import type { ComponentLogger, Logger, Startable } from '@libp2p/interface'
-import type { Database } from '../storage/index.js'
+import { reopenDatabase, type Database } from '../storage/index.js'
 import { Inbox } from '../inbox/index.js'
 import { Outbox } from '../delivery/outbox.js'
 import { MAX_DEAD_LETTERS, MAX_OUTBOX_MESSAGES } from '../delivery/constants.js'
@@ -51,7 +51,8 @@ export class MoltStore implements Startable {
   }
 
   async beforeStart (): Promise<void> {
-    if (this.db.status !== 'open') await this.db.open()
+    // after a stop (libp2p can be started again) the database and its sublevels were closed
+    if (this.db.status !== 'open') await reopenDatabase(this.db)
     const inbox = new Inbox(this.db, this.init.inboxMaxMessages ?? DEFAULT_INBOX_MAX_MESSAGES)
     await inbox.open()
     // exactly-once: ids received before a restart are still known after it

@@ -70,6 +70,12 @@ export async function writeGuarded<T> (db: Database, write: () => Promise<T>): P
   }
 }
 
+/** Open a database again after close(), with the sublevels taken from it before (closing it closed them) */
+export async function reopenDatabase (db: Database): Promise<void> {
+  await db.open()
+  for (const sublevel of health.get(db)?.sublevels ?? []) await sublevel.open()
+}
+
 /** Reopen a database whose write failed, once the disk has room for LevelDB's recovery (else StorageFullError) */
 async function recoverDatabase (db: Database, state: Health): Promise<void> {
   state.recovering ??= (async () => {
