@@ -208,7 +208,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     node.tasks = await createTaskService({ node, db, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
 
     const relays = options.relays ?? config.relays
-    node.libp2p = await createLibp2p(baseLibp2pOptions({
+    const libp2pOptions = baseLibp2pOptions({
       privateKey: key,
       listen: options.listen ?? config.listen,
       transports: [circuitRelayTransport()],
@@ -249,9 +249,11 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         staleAfter: options.staleAfter,
         unhandledRequests: options.unhandledRequests
       })
-    }))
-    // the task service answers its own requests: they are not "unhandled"
+    })
+    // started below, once the task service answers its own requests (they are not "unhandled")
+    node.libp2p = await createLibp2p({ ...libp2pOptions, start: false })
     node.libp2p.services.moltHandlers.addResponder(node.tasks)
+    await node.libp2p.start()
     node.tasks.start()
     return node
   } catch (err) {
