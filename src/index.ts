@@ -1,4 +1,5 @@
 export { createMoltNode } from './node.js'
+export { moltServices, type MoltServicesInit, type MoltServiceMap } from './node/services.js'
 export type { MoltNode, MoltNodeOptions, MessageInit, SendOptions, RequestOptions, SendResult, ReceivedMessage, HandlerContext, HandlerResult, MessageHandler, PeerInput, DeliveryReceipt } from './node.js'
 export type { DeliveryMode } from './delivery/constants.js'
 export { DELIVERY_MODES } from './delivery/constants.js'

@@ -1,8 +1,10 @@
-import type { Libp2pEvents, Logger, PeerId, TypedEventTarget } from '@libp2p/interface'
+import { TypedEventEmitter, serviceDependencies } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Libp2pEvents, Logger, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { MAX_MESSAGE_BYTES, MoltSpeakError, validateMessage, type MoltMessage } from '../moltspeak/index.js'
 import { MessageTooLargeError } from '../services/speak/errors.js'
 import type { Route } from '../routing/route.js'
+import type { Speak } from '../services/speak/index.js'
 import type { MailboxClient, MailboxTarget } from '../services/mailbox/index.js'
 import { MailboxRefusedError } from '../services/mailbox/index.js'
 import type { Outbox, OutboxEntry, DeadLetter } from './outbox.js'
@@ -35,29 +37,40 @@ export interface DeliveryOutcome {
   lastError?: string
 }
 
-export interface DeliveryInit {
-  outbox: Outbox
-  mailbox: MailboxClient
-  events: TypedEventTarget<Libp2pEvents>
-  log: Logger
-  /** speak: resolves when the peer acknowledged */
-  speakSend: (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal }) => Promise<void>
-  /** How traffic to a connected peer travels now */
-  routeTo: (peer: PeerId) => { route: Route, relay?: string }
+/** How Delivery reaches peers: resolution and what the connections say (the node's PeerResolver) */
+export interface DeliveryRoutes {
+  /** Make sure a connection is open: peer store → routing record → direct → circuit */
+  connect(peer: PeerId, options: { signal?: AbortSignal }): Promise<void>
+  connections(peer: PeerId): Connection[]
   /** Whether an open connection to the peer exists (then speak's ack timeout bounds the attempt, no dial timer is needed) */
-  isConnected: (peer: PeerId) => boolean
+  isConnected(peer: PeerId): boolean
+  /** How traffic to a connected peer travels now */
+  routeTo(peer: PeerId): { route: Route, relay?: string }
   /** The relays whose mailboxes a peer reads (its routing record, circuit addresses, card) */
-  mailboxTargets: (peer: PeerId, options: { signal?: AbortSignal }) => Promise<MailboxTarget[]>
+  mailboxTargets(peer: PeerId, options: { signal?: AbortSignal }): Promise<MailboxTarget[]>
   /** Whether `relay` carries or holds mail for `peer`: its reconnection is a reason to retry that peer at once */
-  reachesVia?: (peer: string, relay: string) => boolean
-  /** Sign a message that is about to outlive its stream */
-  sign: (message: MoltMessage) => MoltMessage
-  /** Entries the outbox delivered later (for metrics and events) */
-  onDelivered?: (entries: OutboxEntry[], route: Route) => void
-  /** Entries handed to relay mailboxes later */
-  onStored?: (entries: OutboxEntry[]) => void
+  reachesVia(peer: string, relay: string): boolean
+}
+
+export interface DeliveryComponents {
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+  speak: Pick<Speak, 'send'>
+  mailbox: Pick<MailboxClient, 'deposit'>
+  /** Where the outbox lives (opened before services start) */
+  moltStore: { readonly outbox: Outbox }
+  moltPeers: DeliveryRoutes
+  /** Signs a message that is about to outlive its stream */
+  moltMessages: { sign(message: MoltMessage): MoltMessage }
+}
+
+export interface DeliveryEvents {
+  /** Outbox entries delivered later, and how */
+  'outbox:delivered': CustomEvent<{ entries: OutboxEntry[], route: Route }>
+  /** Outbox entries handed to relay mailboxes later */
+  'outbox:stored': CustomEvent<OutboxEntry[]>
   /** Entries given up on: expired or refused by the recipient */
-  onDead?: (letters: DeadLetter[]) => void
+  'outbox:dead': CustomEvent<DeadLetter[]>
 }
 
 interface RetryState {
@@ -77,50 +90,68 @@ const FLUSH_CHUNK = 1024
  * recipient's relay mailboxes. A message goes to the outbox before the
  * mailbox, so nothing is lost if the deposit fails or the process dies.
  */
-export class Delivery {
+export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Startable {
   private readonly encoder = new TextEncoder()
   private readonly retries = new Map<string, RetryState>()
   private readonly unreachableUntil = new Map<string, number>()
+  private readonly log: Logger
   private started = false
 
-  constructor (private readonly init: DeliveryInit) {}
+  readonly [Symbol.toStringTag] = 'molt/delivery'
+  readonly [serviceDependencies] = ['@molt/speak', '@molt/mailbox-client']
+
+  constructor (private readonly components: DeliveryComponents) {
+    super()
+    this.log = components.logger.forComponent('molt:delivery')
+  }
+
+  private get outbox (): Outbox {
+    return this.components.moltStore.outbox
+  }
 
   start (): void {
     this.started = true
-    this.init.events.addEventListener('peer:connect', this.onConnect)
-    for (const peer of this.init.outbox.peers()) this.schedule(peer, 0)
+    this.components.events.addEventListener('peer:connect', this.onConnect)
   }
 
-  stop (): void {
+  /** Once the node listens: retry what the outbox kept from before */
+  afterStart (): void {
+    for (const peer of this.outbox.peers()) this.schedule(peer, 0)
+  }
+
+  /** Before the other services stop: no retry starts while they go down */
+  beforeStop (): void {
     this.started = false
-    this.init.events.removeEventListener('peer:connect', this.onConnect)
+    this.components.events.removeEventListener('peer:connect', this.onConnect)
     for (const state of this.retries.values()) clearTimeout(state.timer)
     this.retries.clear()
   }
 
+  stop (): void {}
+
   /** Retry one peer's outbox now (e.g. discovery just found it) */
   retryNow (peer: string): void {
-    if (this.init.outbox.hasPending(peer)) this.schedule(peer, 0)
+    if (this.outbox.hasPending(peer)) this.schedule(peer, 0)
   }
 
   async send (peer: PeerId, message: MoltMessage, mode: DeliveryMode, options: { signal?: AbortSignal } = {}): Promise<DeliveryOutcome> {
     const body = this.encoder.encode(JSON.stringify(message))
     if (mode === 'best-effort') {
-      await this.init.speakSend(peer, body, options)
-      return { status: 'delivered', ...this.init.routeTo(peer) }
+      await this.speakSend(peer, body, options)
+      return { status: 'delivered', ...this.components.moltPeers.routeTo(peer) }
     }
     const peerKey = peer.toString()
     // taken now, so concurrent sends keep their order in the outbox whatever finishes first
-    const seq = this.init.outbox.takeSeq()
+    const seq = this.outbox.takeSeq()
     let lastError: string | undefined
-    if (!this.init.outbox.hasPending(peerKey) && !this.heldUnreachable(peerKey)) {
+    if (!this.outbox.hasPending(peerKey) && !this.heldUnreachable(peerKey)) {
       // a timer per message is measurable at 50k msg/s: bound only attempts that must dial
-      const signal = this.init.isConnected(peer)
+      const signal = this.components.moltPeers.isConnected(peer)
         ? options.signal
         : AbortSignal.any([...(options.signal != null ? [options.signal] : []), AbortSignal.timeout(c.DIRECT_ATTEMPT_TIMEOUT)])
       try {
-        await this.init.speakSend(peer, body, { signal })
-        return { status: 'delivered', ...this.init.routeTo(peer) }
+        await this.speakSend(peer, body, { signal })
+        return { status: 'delivered', ...this.components.moltPeers.routeTo(peer) }
       } catch (err: any) {
         if (options.signal?.aborted === true || isFinal(err)) throw err
         lastError = err.message
@@ -133,7 +164,7 @@ export class Delivery {
     if (body.byteLength > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(`message of ${body.byteLength} bytes exceeds the ${MAX_MESSAGE_BYTES} byte limit`)
     validateMessage(message)
     // it must outlive this stream: sign it (the recipient checks mailbox messages' signatures)
-    const signed = message.sig == null ? this.init.sign(message) : message
+    const signed = message.sig == null ? this.components.moltMessages.sign(message) : message
     const entry: OutboxEntry = {
       seq,
       peer: peerKey,
@@ -146,25 +177,36 @@ export class Delivery {
       attempts: lastError !== undefined ? 1 : 0,
       lastError
     }
-    await this.init.outbox.add(entry)
+    await this.outbox.add(entry)
     const deposited = await this.deposit(peer, [entry], options.signal)
     if (deposited.mailboxes.length > 0) {
-      await this.init.outbox.remove([entry])
+      await this.outbox.remove([entry])
       return { status: 'stored', route: 'mailbox', relay: deposited.mailboxes[0].relay, mailboxes: deposited.mailboxes, refusals: deposited.refusals, lastError }
     }
     this.schedule(peerKey)
     return { status: 'queued', refusals: deposited.refusals, lastError }
   }
 
+  /** speak, after resolution (peer store → routing record → direct → circuit) on every attempt, retries included */
+  private async speakSend (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal }): Promise<void> {
+    // checked here first: no extra await per message on the hot path of an open connection
+    if (this.components.moltPeers.connections(peer).length === 0) await this.components.moltPeers.connect(peer, options)
+    await this.components.speak.send(peer, body, options)
+  }
+
+  private dead (letters: DeadLetter[]): void {
+    if (letters.length > 0) this.safeDispatchEvent('outbox:dead', { detail: letters })
+  }
+
   /** Deposit entries with up to MAILBOX_COPIES of the peer's relays; all must be taken by one relay to count */
   private async deposit (peer: PeerId, entries: OutboxEntry[], signal?: AbortSignal): Promise<{ mailboxes: Array<{ relay: string, expires: number }>, refusals: MailboxRefusal[] }> {
-    const targets = (await this.init.mailboxTargets(peer, { signal })).slice(0, c.MAILBOX_COPIES)
+    const targets = (await this.components.moltPeers.mailboxTargets(peer, { signal })).slice(0, c.MAILBOX_COPIES)
     const mailboxes: Array<{ relay: string, expires: number }> = []
     const refusals: MailboxRefusal[] = []
     const messages = entries.map(entry => JSON.parse(entry.json) as MoltMessage)
     await Promise.all(targets.map(async (target) => {
       const relay = target.peerId.toString()
-      const results = await Promise.allSettled(messages.map(async message => this.init.mailbox.deposit(target, peer, message, { signal })))
+      const results = await Promise.allSettled(messages.map(async message => this.components.mailbox.deposit(target, peer, message, { signal })))
       const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected')
       if (failed === undefined) {
         mailboxes.push({ relay, expires: Math.max(...results.map(r => (r as PromiseFulfilledResult<{ expires: number }>).value.expires)) })
@@ -174,7 +216,7 @@ export class Delivery {
       refusals.push(err instanceof MailboxRefusedError
         ? { relay, code: err.code, reason: err.reason, message: err.message, ...(err.retryAfter != null ? { retryAfter: err.retryAfter } : {}) }
         : { relay, code: 'E_INTERNAL', reason: 'unreachable', message: err?.message ?? String(err) })
-      this.init.log('deposit with %s for %p failed - %s', relay, peer, err?.message)
+      this.log('deposit with %s for %p failed - %s', relay, peer, err?.message)
     }))
     return { mailboxes, refusals }
   }
@@ -190,10 +232,10 @@ export class Delivery {
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     const peer = evt.detail.toString()
     this.unreachableUntil.delete(peer)
-    if (this.init.outbox.hasPending(peer)) this.schedule(peer, 0)
+    if (this.outbox.hasPending(peer)) this.schedule(peer, 0)
     // a relay of a waiting recipient is back: the recipient may be reachable through it, or its mailbox open
-    for (const waiting of this.init.outbox.peers()) {
-      if (waiting !== peer && this.init.reachesVia?.(waiting, peer) === true) this.schedule(waiting, 0)
+    for (const waiting of this.outbox.peers()) {
+      if (waiting !== peer && this.components.moltPeers.reachesVia(waiting, peer)) this.schedule(waiting, 0)
     }
   }
 
@@ -214,7 +256,7 @@ export class Delivery {
       const current = this.retries.get(peer)
       if (current === undefined) return
       current.timer = undefined
-      this.flush(peer, current).catch((err) => { this.init.log.error('outbox flush to %s failed - %e', peer, err) })
+      this.flush(peer, current).catch((err) => { this.log.error('outbox flush to %s failed - %e', peer, err) })
     }, wait)
     state.timer.unref?.()
   }
@@ -227,7 +269,7 @@ export class Delivery {
       do {
         state.again = false
         failed = !(await this.flushRound(peer))
-      } while (!failed && this.started && (state.again || this.init.outbox.hasPending(peer)))
+      } while (!failed && this.started && (state.again || this.outbox.hasPending(peer)))
     } finally {
       state.flushing = false
     }
@@ -244,15 +286,15 @@ export class Delivery {
   /** One round: expire, send a chunk directly, deposit what failed; true when everything sent went out */
   private async flushRound (peer: string): Promise<boolean> {
     const now = Date.now()
-    const pending = this.init.outbox.pending(peer)
+    const pending = this.outbox.pending(peer)
     const expired = pending.filter(entry => entry.exp <= now)
-    if (expired.length > 0) this.init.onDead?.(await this.init.outbox.bury(expired, 'expired', now))
+    if (expired.length > 0) this.dead(await this.outbox.bury(expired, 'expired', now))
     const chunk = pending.filter(entry => entry.exp > now).slice(0, FLUSH_CHUNK)
     if (chunk.length === 0) return true
     const peerId = peerIdFromString(peer)
     const results = await Promise.allSettled(chunk.map(async (entry) => {
       entry.attempts++
-      await this.init.speakSend(peerId, this.encoder.encode(entry.json), {})
+      await this.speakSend(peerId, this.encoder.encode(entry.json), {})
     }))
     const delivered: OutboxEntry[] = []
     const refused: OutboxEntry[] = []
@@ -267,16 +309,16 @@ export class Delivery {
       }
     })
     if (delivered.length > 0) {
-      await this.init.outbox.remove(delivered)
-      this.init.onDelivered?.(delivered, this.init.routeTo(peerId).route)
+      await this.outbox.remove(delivered)
+      this.safeDispatchEvent('outbox:delivered', { detail: { entries: delivered, route: this.components.moltPeers.routeTo(peerId).route } })
     }
-    if (refused.length > 0) this.init.onDead?.(await this.init.outbox.bury(refused, 'refused'))
+    if (refused.length > 0) this.dead(await this.outbox.bury(refused, 'refused'))
     if (undelivered.length === 0) return true
     // still unreachable: hand what waits to the peer's relay mailboxes, if it has any
     const { mailboxes } = await this.deposit(peerId, undelivered)
     if (mailboxes.length > 0) {
-      await this.init.outbox.remove(undelivered)
-      this.init.onStored?.(undelivered)
+      await this.outbox.remove(undelivered)
+      this.safeDispatchEvent('outbox:stored', { detail: undelivered })
       return true
     }
     return false
@@ -295,4 +337,8 @@ function isFinal (err: any): boolean {
 function backoff (attempt: number): number {
   const base = Math.min(c.RETRY_MAX, c.RETRY_MIN * 2 ** attempt)
   return Math.round(base * (1 - c.RETRY_JITTER + Math.random() * 2 * c.RETRY_JITTER))
+}
+
+export function delivery (): (components: DeliveryComponents) => Delivery {
+  return (components) => new Delivery(components)
 }

@@ -1,14 +1,19 @@
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import type { Logger } from '@libp2p/interface'
-import type { Libp2p } from 'libp2p'
+import type { ContentRouting, Logger } from '@libp2p/interface'
 import { ADVERTISE_RETRY_MAX, ADVERTISE_RETRY_MIN, CAPABILITY_KEY_PREFIX } from './constants.js'
 
 /** The DHT key a capability is advertised under */
 export async function capabilityCid (name: string): Promise<CID> {
   const digest = await sha256.digest(new TextEncoder().encode(CAPABILITY_KEY_PREFIX + name))
   return CID.createV1(raw.code, digest)
+}
+
+/** What the advertiser uses: content routing to provide, the DHT (if any) to cancel and watch */
+export interface AdvertiserComponents {
+  contentRouting: ContentRouting
+  readonly dht?: unknown
 }
 
 interface DhtWithCancel {
@@ -34,7 +39,7 @@ export class CapabilityAdvertiser {
   private advertisedAtSize = 0
   private growthTimer?: ReturnType<typeof setTimeout>
 
-  constructor (private readonly libp2p: Libp2p<{ dht?: unknown }>, private readonly log: Logger) {
+  constructor (private readonly components: AdvertiserComponents, private readonly log: Logger) {
     // A record is stored on the closest peers the provider knows *at that moment*.
     // A node that advertised while the network was still forming (or while it
     // knew only its bootstrap peer) must advertise again as it learns the
@@ -44,7 +49,7 @@ export class CapabilityAdvertiser {
   }
 
   private get dht (): DhtWithCancel | undefined {
-    return this.libp2p.services.dht as DhtWithCancel | undefined
+    return this.components.dht as DhtWithCancel | undefined
   }
 
   private readonly onPeerAdded = (): void => {
@@ -90,7 +95,7 @@ export class CapabilityAdvertiser {
       this.retries.delete(name)
       if (this.controller.signal.aborted || !this.advertised.has(name)) return
       try {
-        await this.libp2p.contentRouting.provide(await capabilityCid(name), { signal: this.controller.signal })
+        await this.components.contentRouting.provide(await capabilityCid(name), { signal: this.controller.signal })
         this.log('advertised capability %s', name)
       } catch (err: any) {
         if (this.controller.signal.aborted) return

@@ -1,6 +1,7 @@
-import type { Libp2p } from 'libp2p'
+import { serviceDependencies } from '@libp2p/interface'
+import type { ComponentLogger, Connection, ContentRouting, Libp2pEvents, Logger, PeerId, PeerStore, Startable, TypedEventTarget } from '@libp2p/interface'
+import type { ConnectionManager } from '@libp2p/interface-internal'
 import { routingTableReady, type ObservableRoutingTable } from './dht-ready.js'
-import type { Connection, Logger, PeerId } from '@libp2p/interface'
 import type { CardService, AgentCard } from '../services/card/index.js'
 import { routeOver } from '../routing/route.js'
 import type { MoltMessage } from '../moltspeak/index.js'
@@ -31,16 +32,27 @@ export interface DiscoverOptions {
   trustDomain?: string
 }
 
-interface Services extends Record<string, unknown> {
-  cards: CardService
-  dht?: unknown
+export interface DiscoveryInit {
+  /** ms between presence pings of connected agents; 0 = off. @default 60000 */
+  heartbeatInterval?: number
+  /** ms after which an agent not seen is reported `stale`. @default 300000 */
+  staleAfter?: number
 }
 
-export interface DiscoveryInit {
-  heartbeatInterval?: number
-  staleAfter?: number
+export interface DiscoveryComponents {
+  peerId: PeerId
+  logger: ComponentLogger
+  events: TypedEventTarget<Libp2pEvents>
+  connectionManager: ConnectionManager
+  peerStore: PeerStore
+  contentRouting: ContentRouting
+  cards: CardService
+  /** The private DHT, when the node runs one (a missing service throws on access: read through dhtOf) */
+  dht?: unknown
+  /** The agent's capabilities, advertised at start */
+  moltMessages: { readonly profile: { readonly capabilities: readonly string[] } }
   /** MoltSpeak ping of a peer, for heartbeats */
-  ping: (peer: PeerId, options: { signal: AbortSignal }) => Promise<{ rtt: number, pong: MoltMessage }>
+  molt: { ping(peer: PeerId, options: { signal: AbortSignal }): Promise<{ rtt: number, pong: MoltMessage }> }
 }
 
 /**
@@ -50,22 +62,32 @@ export interface DiscoveryInit {
  * discover() from local knowledge merged with DHT providers, and pings
  * connected agents on a heartbeat.
  */
-export class Discovery {
+export class Discovery implements Startable {
   readonly presence: Presence
-  private readonly advertiser: CapabilityAdvertiser
+  private advertiser?: CapabilityAdvertiser
   private heartbeat?: ReturnType<typeof setInterval>
   private readonly controller = new AbortController()
+  private readonly log: Logger
+  private readonly events: TypedEventTarget<Libp2pEvents>
 
-  constructor (private readonly libp2p: Libp2p<Services>, private readonly log: Logger, private readonly init: DiscoveryInit) {
+  readonly [Symbol.toStringTag] = 'molt/discovery'
+  readonly [serviceDependencies] = ['@molt/card']
+
+  constructor (private readonly components: DiscoveryComponents, private readonly init: DiscoveryInit = {}) {
     this.presence = new Presence({ staleAfter: init.staleAfter })
-    this.advertiser = new CapabilityAdvertiser(libp2p as Libp2p<{ dht?: unknown }>, log)
+    this.log = components.logger.forComponent('molt:discovery')
+    this.events = components.events
   }
 
-  async start (capabilities: string[]): Promise<void> {
-    this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
-    this.libp2p.addEventListener('peer:identify', this.onIdentify)
-    this.libp2p.addEventListener('peer:connect', this.onConnect)
-    if (this.libp2p.services.dht != null) await this.advertiser.update(capabilities)
+  start (): void {
+    this.events.addEventListener('peer:discovery', this.onDiscovery)
+    this.events.addEventListener('peer:identify', this.onIdentify)
+    this.events.addEventListener('peer:connect', this.onConnect)
+  }
+
+  /** Once the DHT runs: advertise the capabilities, start the heartbeat */
+  async afterStart (): Promise<void> {
+    await this.advertise([...this.components.moltMessages.profile.capabilities])
     const interval = this.init.heartbeatInterval ?? c.HEARTBEAT_INTERVAL
     if (interval > 0) {
       this.heartbeat = setInterval(() => { this.beat().catch(() => {}) }, interval)
@@ -73,24 +95,44 @@ export class Discovery {
     }
   }
 
-  stop (): void {
+  /** Before the connections close: no dial, card fetch or ping starts any more */
+  beforeStop (): void {
     this.controller.abort()
     clearInterval(this.heartbeat)
-    this.advertiser.stop()
-    this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
-    this.libp2p.removeEventListener('peer:identify', this.onIdentify)
-    this.libp2p.removeEventListener('peer:connect', this.onConnect)
+    this.advertiser?.stop()
+    this.events.removeEventListener('peer:discovery', this.onDiscovery)
+    this.events.removeEventListener('peer:identify', this.onIdentify)
+    this.events.removeEventListener('peer:connect', this.onConnect)
   }
+
+  stop (): void {}
 
   /** Re-advertise after the profile's capabilities changed */
   async advertise (capabilities: string[]): Promise<void> {
-    if (this.libp2p.services.dht != null) await this.advertiser.update(capabilities)
+    const dht = this.dht
+    if (dht == null) return
+    // created on first use: the DHT's routing table exists once the DHT service does
+    this.advertiser ??= new CapabilityAdvertiser({ contentRouting: this.components.contentRouting, dht }, this.log)
+    await this.advertiser.update(capabilities)
+  }
+
+  /** The DHT service, or undefined when the node runs none (libp2p's components throw on a missing one) */
+  private get dht (): unknown {
+    try {
+      return this.components.dht
+    } catch {
+      return undefined
+    }
+  }
+
+  private connections (peer?: PeerId): Connection[] {
+    return this.components.connectionManager.getConnections(peer)
   }
 
   /** Known agents with their status, most recently seen first */
   peers (): KnownPeer[] {
     const byPeer = new Map<string, Connection[]>()
-    for (const connection of this.libp2p.getConnections()) {
+    for (const connection of this.connections()) {
       const peer = connection.remotePeer.toString()
       byPeer.set(peer, [...(byPeer.get(peer) ?? []), connection])
     }
@@ -109,10 +151,10 @@ export class Discovery {
       if (found.size >= limit) break
       found.set(agent.peerId, agent)
     }
-    if (found.size >= limit || this.libp2p.services.dht == null) return [...found.values()]
+    if (found.size >= limit || this.dht == null) return [...found.values()]
 
     // a node just started (a one-off CLI, molt mcp) may still be dialling its bootstrap peers
-    const dht = this.libp2p.services.dht as { routingTable?: ObservableRoutingTable }
+    const dht = this.dht as { routingTable?: ObservableRoutingTable }
     await routingTableReady(dht.routingTable, AbortSignal.any([AbortSignal.timeout(c.DISCOVER_DHT_READY_TIMEOUT), ...(options.signal != null ? [options.signal] : [])]))
     if (options.local !== false) {
       for (const agent of this.localMatches(capability)) {
@@ -120,15 +162,15 @@ export class Discovery {
       }
     }
 
-    const self = this.libp2p.peerId.toString()
+    const self = this.components.peerId.toString()
     let candidates = 0
     const lookups: Array<Promise<void>> = []
     try {
-      for await (const provider of this.libp2p.contentRouting.findProviders(await capabilityCid(capability), { signal: options.signal })) {
+      for await (const provider of this.components.contentRouting.findProviders(await capabilityCid(capability), { signal: options.signal })) {
         const id = provider.id.toString()
         if (id === self || found.has(id)) continue
         if (++candidates > c.DISCOVER_MAX_CANDIDATES) break
-        if (provider.multiaddrs.length > 0) await this.libp2p.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
+        if (provider.multiaddrs.length > 0) await this.components.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs })
         lookups.push((async () => {
           let card = await this.cardOf(provider.id, options.signal)
           // the DHT says it offers this but our cached card does not: the profile changed, ask again
@@ -154,8 +196,8 @@ export class Discovery {
    */
   localMatches (capability: string): DiscoveredAgent[] {
     const out: DiscoveredAgent[] = []
-    const connected = new Set(this.libp2p.getConnections().map(connection => connection.remotePeer.toString()))
-    for (const card of this.libp2p.services.cards.cachedCards()) {
+    const connected = new Set(this.connections().map(connection => connection.remotePeer.toString()))
+    for (const card of this.components.cards.cachedCards()) {
       if (connected.has(card.peer_id) && offers(card, capability)) {
         out.push({ peerId: card.peer_id, card, source: 'local' })
       }
@@ -170,8 +212,8 @@ export class Discovery {
    */
   async cardOf (peer: PeerId, signal?: AbortSignal, refresh = false): Promise<AgentCard | undefined> {
     try {
-      const force = refresh || this.libp2p.getConnections(peer).length === 0
-      const card = await this.libp2p.services.cards.fetch(peer, { signal, force })
+      const force = refresh || this.connections(peer).length === 0
+      const card = await this.components.cards.fetch(peer, { signal, force })
       this.presence.seen(peer.toString(), { card })
       return card
     } catch (err: any) {
@@ -182,11 +224,11 @@ export class Discovery {
 
   private readonly onDiscovery = (evt: CustomEvent<{ id: PeerId, multiaddrs: Array<{ toString: () => string }> }>): void => {
     const { id, multiaddrs } = evt.detail
-    if (id.equals(this.libp2p.peerId)) return
+    if (id.equals(this.components.peerId)) return
     this.presence.seen(id.toString(), { addresses: multiaddrs.map(String) })
-    if (this.libp2p.getConnections(id).length > 0 || this.libp2p.getConnections().length >= c.AUTO_DIAL_MAX_CONNECTIONS) return
+    if (this.connections(id).length > 0 || this.connections().length >= c.AUTO_DIAL_MAX_CONNECTIONS) return
     // discovery modules only report peers; connecting is ours to do
-    this.libp2p.dial(id, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(10_000)]) })
+    this.components.connectionManager.openConnection(id, { priority: 75, signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(10_000)]) })
       .catch((err: Error) => { this.log('could not dial discovered %p - %s', id, err.message) })
   }
 
@@ -204,9 +246,9 @@ export class Discovery {
 
   /** Ping every connected molt agent; a pong refreshes presence with rtt, load and queue depth */
   private async beat (): Promise<void> {
-    const peers = new Set(this.libp2p.getConnections().map(connection => connection.remotePeer))
+    const peers = new Set(this.connections().map(connection => connection.remotePeer))
     await Promise.allSettled([...peers].filter(peer => this.presence.card(peer.toString()) != null).map(async (peer) => {
-      const { rtt, pong } = await this.init.ping(peer, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(10_000)]) })
+      const { rtt, pong } = await this.components.molt.ping(peer, { signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(10_000)]) })
       this.presence.seen(peer.toString(), {
         rttMs: rtt,
         load: typeof pong.p.load === 'number' ? pong.p.load : undefined,
@@ -218,6 +260,10 @@ export class Discovery {
 
 function offers (card: AgentCard, capability: string): boolean {
   return card.capabilities.some(cap => cap.name === capability)
+}
+
+export function discovery (init: DiscoveryInit = {}): (components: DiscoveryComponents) => Discovery {
+  return (components) => new Discovery(components, init)
 }
 
 export { capabilityCid }

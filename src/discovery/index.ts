@@ -1,4 +1,4 @@
-export { Discovery, type DiscoveredAgent, type DiscoverOptions } from './discovery.js'
+export { Discovery, discovery, type DiscoveredAgent, type DiscoverOptions, type DiscoveryInit, type DiscoveryComponents } from './discovery.js'
 export { peerDiscoveryModules, dhtService, type DiscoveryOptions, type DhtOptions } from './config.js'
 export { capabilityCid } from './capabilities.js'
 export type { KnownPeer, PeerStatus } from './presence.js'

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs'
 import { mkdir, readdir, stat, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
@@ -20,11 +21,21 @@ const RECOVERY_MARGIN = 1024 * 1024
 /** Open (creating) the LevelDB at `path` */
 export async function openDatabase (path: string): Promise<Database> {
   await mkdir(path, { recursive: true, mode: 0o700 })
+  const db = createDatabase(path)
+  await db.open()
+  return db
+}
+
+/**
+ * The LevelDB at `path`, opening: operations wait until it is open (for a
+ * caller that cannot await, e.g. a libp2p service factory)
+ */
+export function createDatabase (path: string): Database {
+  mkdirSync(path, { recursive: true, mode: 0o700 })
   const db = new Level<string, string>(path, { keyEncoding: 'utf8', valueEncoding: 'utf8' })
   const state: Health = { path, sublevels: new Set(), failed: false }
   db.hooks.newsub.add((sublevel: Sublevel) => { state.sublevels.add(sublevel) })
   health.set(db, state)
-  await db.open()
   return db
 }
 
@@ -57,6 +68,12 @@ export async function writeGuarded<T> (db: Database, write: () => Promise<T>): P
     if (state !== undefined && err?.code === 'LEVEL_IO_ERROR') state.failed = true
     throw err
   }
+}
+
+/** Open a database again after close(), with the sublevels taken from it before (closing it closed them) */
+export async function reopenDatabase (db: Database): Promise<void> {
+  await db.open()
+  for (const sublevel of health.get(db)?.sublevels ?? []) await sublevel.open()
 }
 
 /** Reopen a database whose write failed, once the disk has room for LevelDB's recovery (else StorageFullError) */

@@ -26,4 +26,9 @@ describe('examples (real processes, built by pretest)', () => {
     const { stdout } = await run(process.execPath, [join(root, 'dist/examples/trust/run.js')], { timeout: 60_000 })
     expect(stdout.trim().split('\n').at(-1)).toBe('example trust: alice attested bob (task_completion, completed, 5/5); carol scores bob above neutral (band moderate) because of alice')
   }, 70_000)
+
+  it('libp2p: moltServices() in two plain createLibp2p() nodes: a signed message and a query → respond', async () => {
+    const { stdout } = await run(process.execPath, [join(root, 'dist/examples/libp2p/run.js')], { timeout: 30_000 })
+    expect(stdout.trim().split('\n').at(-1)).toBe('example libp2p: bob got a signed "hello from a plain libp2p node"; alice asked weather.forecast and got "sunny"')
+  })
 })

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { encodeFrame, FrameDecoder, FRAME_MESSAGE, FRAME_ACK } from '../../src/services/speak/frames.js'
-import { ReplayWindow } from '../../src/delivery/replay-window.js'
+import { ReplayWindow } from '../../src/moltspeak/replay-window.js'
 
 describe('speak frames', () => {
   it('round-trips frames split at every byte boundary', () => {

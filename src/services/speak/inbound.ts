@@ -3,7 +3,7 @@ import type { Uint8ArrayList } from 'uint8arraylist'
 import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT } from './frames.js'
 import { checkMessageDepth, MoltSpeakError, validateMessage, verifyMessageSource, createMessage, errorPayload, isMoltSpeakName } from '../../moltspeak/index.js'
 import type { AgentRef, MoltMessage } from '../../moltspeak/index.js'
-import type { ReplayWindow } from '../../delivery/replay-window.js'
+import type { ReplayWindow } from '../../moltspeak/replay-window.js'
 import { connectionRoute, type Route } from '../../routing/route.js'
 import { MAX_MESSAGE_LIFETIME } from '../../moltspeak/constants.js'
 
