@@ -9,7 +9,7 @@ import { identityFromKey, loadOrCreateKey, type Identity } from './identity/inde
 import { resolveDataDir, loadConfig, saveConfig, parseConfig, acquireLock, type AgentProfile, type MoltConfig, type NodeLock } from './config/index.js'
 import { openDatabase, type Database } from './storage/index.js'
 import { Inbox, type InboxEntry } from './inbox/index.js'
-import { speak, type Speak, type SpeakInit, type InboundMessage } from './services/speak/index.js'
+import { speak, PRIORITIES, priorityOf, type Speak, type SpeakInit, type InboundMessage, type Priority } from './services/speak/index.js'
 import { peerIdOf, routeOver, type Route } from './routing/route.js'
 import {
   createMessage, signMessage, MoltSpeakError, errorPayload, pong, ping as pingPayload, hello as helloPayload, replyClassification,
@@ -40,6 +40,7 @@ import { signingBytes } from './moltspeak/index.js'
 import { Discovery, type DiscoveredAgent, type DiscoverOptions, type DhtOptions, type KnownPeer } from './discovery/index.js'
 import { trust, trustPubsub, type TrustService, type TrustInit } from './services/trust/index.js'
 import { createTaskService, type TaskService, type TaskServiceInit } from './services/tasks/index.js'
+import { createTopicService, type TopicService, type TopicInbound } from './services/topics/index.js'
 
 export interface MoltNodeOptions {
   /** Where the key, config and LevelDB live. @default $MOLT_HOME or ~/.molt */
@@ -149,6 +150,12 @@ export interface SendOptions {
   delivery?: DeliveryMode
   /** Ask the recipient for a signed delivery receipt (see `receipt()`) */
   receipt?: boolean
+  /**
+   * Its band in this node's per-peer queues (protocols/speak.md, "Priority
+   * bands"): high overtakes a backlog of normal and low, low is never starved.
+   * @default a `task` message's `p.priority` (`urgent` = high), else 'normal'
+   */
+  priority?: Priority
 }
 
 export interface RequestOptions extends SendOptions {
@@ -271,6 +278,8 @@ export interface MoltNode {
   readonly trust: TrustService
   /** Tasks offered, claimed, run and finished over MoltSpeak, with "first agent wins" claims (protocols/tasks.md) */
   readonly tasks: TaskService
+  /** Team topics (gossipsub `molt/topic/<name>`): join, leave, publish; their messages reach the inbox with `topic` (protocols/topics.md) */
+  readonly topics: TopicService
   /** This node's relay mailboxes: `node.mailbox.purge(sender)` deletes what a sender left there (protocols/mailbox.md "Purge") */
   readonly mailbox: Pick<MailboxClient, 'purge'>
   /** Every inbox entry as it arrives. `passive: true`: a listener that only watches (logs) and never answers requests (see `unhandledRequests`) */
@@ -311,6 +320,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
   get mailbox (): Pick<MailboxClient, 'purge'> { return this.libp2p.services.mailbox }
   delivery!: Delivery
   tasks!: TaskService & { start: () => void }
+  topics!: TopicService & { stop: () => void }
   resolver!: Resolver
   private get log (): Logger { return this.libp2p.logger.forComponent('molt:node') }
   readonly peerId: PeerId
@@ -483,6 +493,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     this.assertRunning()
     const delivery = options.delivery ?? DEFAULT_DELIVERY
     if (!DELIVERY_MODES.includes(delivery)) throw new InvalidParametersError(`delivery must be one of ${DELIVERY_MODES.join(', ')}`)
+    if (options.priority !== undefined && !(PRIORITIES as readonly unknown[]).includes(options.priority)) throw new InvalidParametersError(`priority must be one of ${PRIORITIES.join(', ')}`)
     let result: SendResult
     try {
       const peerId = await this.resolvePeer(peer, options).catch((err) => {
@@ -492,7 +503,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
         return named
       })
       const message = this.buildMessage(peerId, withDelivery(init, delivery, options.receipt === true), options.sign)
-      const outcome = await this.delivery.send(peerId, message, delivery, options)
+      const priority = options.priority ?? (init.op === 'task' ? priorityOf(init.p?.priority) : undefined)
+      const outcome = await this.delivery.send(peerId, message, delivery, { signal: options.signal, priority })
       result = {
         id: message.id,
         peer: peerId.toString(),
@@ -730,6 +742,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     this.stopped = true
     this.discovery?.stop()
     this.dispatchEvent(new Event('stop'))
+    this.topics?.stop()
     for (const pending of this.requests.values()) pending.reject(new NotStartedError('node stopped'))
     this.delivery?.stop()
     await this.libp2p.stop()
@@ -743,7 +756,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
    * at once; the returned promise — after which speak acknowledges — waits for
    * the inbox write.
    */
-  async receive (batch: InboundMessage[]): Promise<void> {
+  async receive (batch: Array<InboundMessage | TopicInbound>): Promise<void> {
     batch = batch.filter(item => this.trust.inboxDecision(item.peer) !== 'hold' || (this.trust.hold(item.peer, item.message), false))
     if (batch.length === 0) return
     const receivedAt = Date.now()
@@ -754,6 +767,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       peer: item.peer.toString(),
       route: item.route,
       receivedAt,
+      ...('topic' in item ? { topic: item.topic } : {}),
       // exactly-once ids, and every mailbox one (a relay can serve a box again), are remembered across restarts
       ...(deliveryOf(item.message) === 'exactly-once' || item.route === 'mailbox'
         ? { id: item.message.id, dedupUntil: Math.max(item.message.exp ?? 0, item.message.ts + REPLAY_WINDOW) }
@@ -767,7 +781,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
       if (cursor !== undefined && this.unstored.size > 0 && this.unstored.delete(`${item.peer.toString()}/${item.message.id}`)) continue
       this.metrics.received(item.message.op, item.route)
       // cursor 0: housekeeping, not in the inbox
-      this.dispatch({ cursor: cursor ?? 0, receivedAt, peer: item.peer.toString(), route: item.route, message: item.message, ...this.orgFlag(item) }, item)
+      this.dispatch({ cursor: cursor ?? 0, receivedAt, peer: item.peer.toString(), route: item.route, ...('topic' in item ? { topic: item.topic } : {}), message: item.message, ...this.orgFlag(item) }, item)
     }
     try {
       await stored
@@ -785,7 +799,8 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     }
     if (kept.length > 0) this.dispatchEvent(new Event('stored'))
     for (const item of kept) {
-      if (molt(item.message)?.receipt === true) this.sendReceipt(item, receivedAt)
+      // a topic message is not acknowledged by each member (it would make every publish a flood back)
+      if (molt(item.message)?.receipt === true && !('topic' in item)) this.sendReceipt(item, receivedAt)
     }
   }
 
@@ -884,7 +899,7 @@ class DefaultMoltNode extends EventTarget implements MoltNode {
     else if (this.messageListeners > 0) this.dispatchEvent(new CustomEvent('message', { detail: entry }))
     const handler = this.handlers.get(message.op)
     if (handler == null) {
-      if (this.unhandledRequests === 'refuse' && message.re == null && REQUEST_OPS.has(message.op) && !this.hasReader() && !this.tasks.handles(message)) {
+      if (this.unhandledRequests === 'refuse' && message.re == null && REQUEST_OPS.has(message.op) && !this.hasReader() && !this.tasks.handles(message) && entry.topic === undefined) {
         this.refuseUnhandled(item.peer, message)
       }
       return
@@ -1019,7 +1034,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     node.unhandledRequests = options.unhandledRequests ?? 'keep'
     const metrics = node.metrics = new AgentMetrics({ processMetrics: options.processMetrics })
     // listening before libp2p starts: no task message is dispatched unseen
-    node.tasks = await createTaskService({ node, db, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
+    node.tasks = await createTaskService({ node, db, topics: () => node.topics, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
 
     const relays = options.relays ?? config.relays
     node.libp2p = await createLibp2p(baseLibp2pOptions({
@@ -1128,6 +1143,17 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       }
     })
     node.delivery.start()
+    node.topics = await createTopicService({
+      pubsub: node.libp2p.services.pubsub as any,
+      self: node.peerId,
+      db,
+      signingKey: identity.signingKey,
+      agent: () => node.agent,
+      deliver: async (items) => node.receive(items),
+      routeTo: (peer) => routeOver(node.libp2p.getConnections(peer)).route,
+      accept: (peer) => node.trust.inboxDecision(peer) !== 'refuse',
+      log: node.libp2p.logger.forComponent('molt:topics')
+    })
     node.tasks.start()
     node.libp2p.services.mailbox.watchConnectedRelays()
     metrics.bind({

@@ -16,6 +16,7 @@ import type {
 import { DELIVERY_MODES, type DeliveryMode } from '../delivery/constants.js'
 import { trustRoutes } from './trust-routes.js'
 import { taskRoutes } from './task-routes.js'
+import { topicRoutes } from './topic-routes.js'
 
 export interface RouteContext {
   url: URL
@@ -228,7 +229,8 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     ['/v1/discover', { GET: { handler: discover } }],
     ['/v1/card', { GET: { handler: card } }],
     ...trustRoutes(node),
-    ...taskRoutes(node)
+    ...taskRoutes(node),
+    ...topicRoutes(node)
   ])
 }
 

@@ -24,9 +24,10 @@ import { relay } from './commands/relay.js'
 import { config } from './commands/config.js'
 import { mcp } from './commands/mcp.js'
 import { taskCommand } from './commands/task.js'
+import { topicCommand } from './commands/topic.js'
 import { org } from './commands/org.js'
 
-const COMMANDS: Command[] = [init, id, agent, send, receipt, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp, taskCommand, org]
+const COMMANDS: Command[] = [init, id, agent, send, receipt, ping, inbox, outbox, find, card, trustCommand, peers, relay, config, mcp, taskCommand, topicCommand, org]
 
 /** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted; molt send/receipt add 75 (queued / not yet: SEND_EXIT) */
 export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream, stderr?: NodeJS.WritableStream } = {}): Promise<number> {

@@ -7,6 +7,7 @@ import type { MailboxClient, MailboxTarget } from '../services/mailbox/index.js'
 import { MailboxRefusedError } from '../services/mailbox/index.js'
 import type { Outbox, OutboxEntry, DeadLetter } from './outbox.js'
 import * as c from './constants.js'
+import { PRIORITIES, type Priority } from '../services/speak/priority-queue.js'
 import type { DeliveryMode } from './constants.js'
 
 /** Where a send ended up when send() resolved */
@@ -41,7 +42,7 @@ export interface DeliveryInit {
   events: TypedEventTarget<Libp2pEvents>
   log: Logger
   /** speak: resolves when the peer acknowledged */
-  speakSend: (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal }) => Promise<void>
+  speakSend: (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal, priority?: Priority }) => Promise<void>
   /** How traffic to a connected peer travels now */
   routeTo: (peer: PeerId) => { route: Route, relay?: string }
   /** Whether an open connection to the peer exists (then speak's ack timeout bounds the attempt, no dial timer is needed) */
@@ -103,8 +104,9 @@ export class Delivery {
     if (this.init.outbox.hasPending(peer)) this.schedule(peer, 0)
   }
 
-  async send (peer: PeerId, message: MoltMessage, mode: DeliveryMode, options: { signal?: AbortSignal } = {}): Promise<DeliveryOutcome> {
+  async send (peer: PeerId, message: MoltMessage, mode: DeliveryMode, options: { signal?: AbortSignal, priority?: Priority } = {}): Promise<DeliveryOutcome> {
     const body = this.encoder.encode(JSON.stringify(message))
+    const priority = options.priority
     if (mode === 'best-effort') {
       await this.init.speakSend(peer, body, options)
       return { status: 'delivered', ...this.init.routeTo(peer) }
@@ -119,7 +121,7 @@ export class Delivery {
         ? options.signal
         : AbortSignal.any([...(options.signal != null ? [options.signal] : []), AbortSignal.timeout(c.DIRECT_ATTEMPT_TIMEOUT)])
       try {
-        await this.init.speakSend(peer, body, { signal })
+        await this.init.speakSend(peer, body, { signal, priority })
         return { status: 'delivered', ...this.init.routeTo(peer) }
       } catch (err: any) {
         if (options.signal?.aborted === true || isFinal(err)) throw err
@@ -144,7 +146,8 @@ export class Delivery {
       createdAt: Date.now(),
       exp: signed.exp ?? Date.now() + c.DEFAULT_MESSAGE_TTL,
       attempts: lastError !== undefined ? 1 : 0,
-      lastError
+      lastError,
+      ...(priority !== undefined && priority !== 'normal' ? { priority } : {})
     }
     await this.init.outbox.add(entry)
     const deposited = await this.deposit(peer, [entry], options.signal)
@@ -247,12 +250,13 @@ export class Delivery {
     const pending = this.init.outbox.pending(peer)
     const expired = pending.filter(entry => entry.exp <= now)
     if (expired.length > 0) this.init.onDead?.(await this.init.outbox.bury(expired, 'expired', now))
-    const chunk = pending.filter(entry => entry.exp > now).slice(0, FLUSH_CHUNK)
+    // by band, in send order within each: a high-priority message overtakes a backlog of low ones
+    const chunk = byPriority(pending.filter(entry => entry.exp > now)).slice(0, FLUSH_CHUNK)
     if (chunk.length === 0) return true
     const peerId = peerIdFromString(peer)
     const results = await Promise.allSettled(chunk.map(async (entry) => {
       entry.attempts++
-      await this.init.speakSend(peerId, this.encoder.encode(entry.json), {})
+      await this.init.speakSend(peerId, this.encoder.encode(entry.json), { priority: entry.priority })
     }))
     const delivered: OutboxEntry[] = []
     const refused: OutboxEntry[] = []
@@ -290,6 +294,12 @@ export class Delivery {
  */
 function isFinal (err: any): boolean {
   return (err instanceof MoltSpeakError && err.code !== 'E_INTERNAL') || err?.name === 'MessageTooLargeError'
+}
+
+/** Entries high band first, then normal, then low, each band in send order */
+function byPriority (entries: OutboxEntry[]): OutboxEntry[] {
+  if (entries.every(entry => entry.priority === undefined)) return entries
+  return PRIORITIES.flatMap(band => entries.filter(entry => (entry.priority ?? 'normal') === band))
 }
 
 function backoff (attempt: number): number {
