@@ -1,6 +1,5 @@
-import { createServer } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TestNetwork } from '../support/nodes.js'
+import { TestNetwork, freePort } from '../support/nodes.js'
 import { eventually } from '../support/eventually.js'
 import type { MoltNode, ReceivedMessage } from '../../src/index.js'
 
@@ -84,11 +83,3 @@ describe('priority bands', { timeout: 120_000 }, () => {
     expect(inbox[0].message.p.band).toBe('high')
   })
 })
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
-}

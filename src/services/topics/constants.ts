@@ -33,31 +33,3 @@ export const MAX_CLOCK_SKEW = 5 * minute
 
 /** Message ids remembered for MAX_TOPIC_MESSAGE_AGE (replay window) */
 export const MAX_REMEMBERED_IDS = 100_000
-
-/** Gossipsub peer score (P4) weight of each invalid message a peer delivers on a team topic (squared counter): the trust topic's */
-export const INVALID_MESSAGE_WEIGHT = -10
-
-/**
- * Gossipsub score parameters of every team topic: those of the trust topic
- * (protocols/trust.md), so an invalid message costs its sender the same
- */
-export const TOPIC_SCORE_PARAMS = Object.freeze({
-  topicWeight: 1,
-  timeInMeshWeight: 0.01,
-  timeInMeshQuantum: 1000,
-  timeInMeshCap: 100,
-  firstMessageDeliveriesWeight: 0.5,
-  firstMessageDeliveriesDecay: 0.9,
-  firstMessageDeliveriesCap: 20,
-  // topics can be quiet: a delivery quota would punish honest peers
-  meshMessageDeliveriesWeight: 0,
-  meshMessageDeliveriesDecay: 0.5,
-  meshMessageDeliveriesCap: 10,
-  meshMessageDeliveriesThreshold: 1,
-  meshMessageDeliveriesWindow: 10,
-  meshMessageDeliveriesActivation: 60_000,
-  meshFailurePenaltyWeight: 0,
-  meshFailurePenaltyDecay: 0.5,
-  invalidMessageDeliveriesWeight: INVALID_MESSAGE_WEIGHT,
-  invalidMessageDeliveriesDecay: 0.99
-})

@@ -7,6 +7,7 @@ import type { Database } from '../../storage/index.js'
 import type { InboundMessage, Route } from '../speak/index.js'
 import { ReplayWindow } from '../../delivery/replay-window.js'
 import { RateLimiter } from '../trust/rate-limit.js'
+import { TOPIC as TRUST_TOPIC } from '../trust/constants.js'
 import * as c from './constants.js'
 import { InvalidTopicError, TooManyTopicsError, TopicMessageError } from './errors.js'
 import { decodeTopicMessage, topicRecipient } from './validate.js'
@@ -161,8 +162,11 @@ class DefaultTopicService implements TopicService {
   private subscribe (name: string): void {
     const topic = topicOf(name)
     const pubsub = this.components.pubsub
-    // scored like the trust topic: without parameters gossipsub would not count invalid messages here
-    ;(pubsub as unknown as { score: { params: { topics: Record<string, unknown> } } }).score.params.topics[topic] ??= { ...c.TOPIC_SCORE_PARAMS }
+    // scored with the trust topic's own parameters (an invalid message costs the same there and here);
+    // without parameters gossipsub would not count invalid messages on this topic at all
+    const scored = (pubsub as unknown as { score: { params: { topics: Record<string, unknown> } } }).score.params.topics
+    if (scored[TRUST_TOPIC] !== undefined) scored[topic] ??= { ...scored[TRUST_TOPIC] as object }
+    else this.components.log('the trust topic is not scored: invalid messages on %s cost their sender nothing', topic)
     pubsub.topicValidators.set(topic, (peer, msg) => this.validate(peer, msg, topic))
     pubsub.subscribe(topic)
     this.names.add(name)
