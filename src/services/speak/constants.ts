@@ -24,7 +24,7 @@ export const MAX_IN_FLIGHT = 4096
  * Low-priority messages one peer session keeps in flight: a high-priority
  * message waits behind at most this many on the wire (priority-queue.ts)
  */
-export const MAX_LOW_IN_FLIGHT = 256
+export const MAX_LOW_IN_FLIGHT = 32
 
 /** Unacknowledged bytes one peer session keeps in flight before send() waits */
 export const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024

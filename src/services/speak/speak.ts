@@ -21,7 +21,7 @@ export interface SpeakInit {
   maxInFlight?: number
   /** @default 16 MiB */
   maxInFlightBytes?: number
-  /** Low-priority messages in flight per session (bounds what a high-priority one waits behind). @default 256 */
+  /** Low-priority messages in flight per session (bounds what a high-priority one waits behind). @default 32 */
   maxLowInFlight?: number
   /** @default 4 MiB */
   readHighWaterBytes?: number
