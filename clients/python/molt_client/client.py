@@ -151,13 +151,14 @@ class MoltClient:
     # --- messages ----------------------------------------------------------
 
     def send(self, to: str, op: str, p: Optional[JSON] = None, *, sign: Optional[bool] = None, delivery: Optional[str] = None,
-             receipt: Optional[bool] = None, **message: Any) -> SendResult:
+             receipt: Optional[bool] = None, priority: Optional[str] = None, **message: Any) -> SendResult:
         """Send one message; ``to`` is a PeerId or a multiaddr ending in ``/p2p/<PeerId>``.
 
         ``message`` takes the other MoltSpeak fields (``cls``, ``re``, ``exp``, ``cap``, ``ext``, ``pii_meta``).
-        ``delivery`` is ``best-effort``, ``at-least-once`` (default) or ``exactly-once``.
+        ``delivery`` is ``best-effort``, ``at-least-once`` (default) or ``exactly-once``;
+        ``priority`` ``high``, ``normal`` (default) or ``low`` (a high one overtakes queued lower ones).
         """
-        body = _fields(to=to, message=_message(op, p, message), sign=sign, delivery=delivery, receipt=receipt)
+        body = _fields(to=to, message=_message(op, p, message), sign=sign, delivery=delivery, receipt=receipt, priority=priority)
         return cast(SendResult, self._call("POST", "/v1/messages", body))
 
     def request(self, to: str, op: str, p: Optional[JSON] = None, *, timeout_ms: Optional[int] = None, sign: Optional[bool] = None,
