@@ -24,3 +24,4 @@ export {
 } from './api/index.js'
 export * from './relay/index.js'
 export * from './services/tasks/index.js'
+export * from './services/topics/index.js'

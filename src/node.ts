@@ -21,6 +21,8 @@ import type { MailboxClient } from './services/mailbox/index.js'
 import type { DiscoveredAgent, DiscoverOptions, KnownPeer } from './discovery/index.js'
 import type { TrustService } from './services/trust/index.js'
 import { createTaskService, type TaskService } from './services/tasks/index.js'
+import { createTopicService, type TopicService } from './services/topics/index.js'
+import { routeOver } from './routing/route.js'
 import { MoltEvents } from './node/events.js'
 import { moltServices, type MoltServiceMap } from './node/services.js'
 import type {
@@ -34,6 +36,7 @@ export type * from './node/types.js'
 class DefaultMoltNode implements MoltNode {
   libp2p!: Libp2p<MoltServices & MoltServiceMap>
   tasks!: TaskService & { start: () => void }
+  topics!: TopicService & { stop: () => void }
   readonly peerId: PeerId
   readonly did: string
   readonly moltKey: string
@@ -169,6 +172,7 @@ class DefaultMoltNode implements MoltNode {
     this.stopped = true
     // readers, waiters and requesters first; then the services (libp2p stops them), the database and the lock
     this.events.stop()
+    this.topics?.stop()
     await this.libp2p.stop()
     await this.db.close()
     await this.lock?.release()
@@ -205,7 +209,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     const events = new MoltEvents()
     const node = new DefaultMoltNode(identity, config, dataDir, db, lock, events, metrics)
     // listening before libp2p starts: no task message is dispatched unseen
-    node.tasks = await createTaskService({ node, db, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
+    node.tasks = await createTaskService({ node, db, topics: () => node.topics, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
 
     const relays = options.relays ?? config.relays
     const libp2pOptions = baseLibp2pOptions({
@@ -254,6 +258,18 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     node.libp2p = await createLibp2p({ ...libp2pOptions, start: false })
     node.libp2p.services.moltHandlers.addResponder(node.tasks)
     await node.libp2p.start()
+    const services = node.libp2p.services
+    node.topics = await createTopicService({
+      pubsub: services.pubsub as any,
+      self: node.peerId,
+      db,
+      signingKey: identity.signingKey,
+      agent: () => node.agent,
+      deliver: async (items) => services.moltInbound.receive(items),
+      routeTo: (peer) => routeOver(node.libp2p.getConnections(peer)).route,
+      accept: (peer) => services.trust.inboxDecision(peer) !== 'refuse',
+      log: node.libp2p.logger.forComponent('molt:topics')
+    })
     node.tasks.start()
     return node
   } catch (err) {

@@ -9,12 +9,12 @@
  *   example python-agent: respond from python: rainy in Lisbon
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createMoltNode, query } from '../../src/index.js'
+import { startAgent, stop, tcpAddress, waitForLine } from '../python-tasks/processes.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 // this file runs from dist/examples/python-agent; agent.py is not compiled, so it stays in the repo
@@ -22,59 +22,17 @@ const root = join(here, '..', '..', '..')
 const cli = join(root, 'dist', 'src', 'cli', 'main.js')
 const script = join(root, 'examples', 'python-agent', 'agent.py')
 
-/** Resolve with the first stdout line `accept` returns a value for; reject if the process exits first */
-async function waitForLine<T> (child: ChildProcess, name: string, accept: (line: string) => T | undefined, timeoutMs = 20_000): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! })
-    const timer = setTimeout(() => { finish(); reject(new Error(`${name} did not start within ${timeoutMs} ms`)) }, timeoutMs)
-    const onExit = (code: number | null): void => { finish(); reject(new Error(`${name} exited with code ${code}`)) }
-    const onLine = (line: string): void => {
-      const value = accept(line)
-      if (value !== undefined) { finish(); resolve(value) }
-    }
-    const finish = (): void => {
-      clearTimeout(timer)
-      lines.off('line', onLine)
-      child.off('exit', onExit)
-    }
-    lines.on('line', onLine)
-    child.once('exit', onExit)
-  })
-}
-
-async function stop (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => { child.once('exit', () => { resolve() }) })
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, 5000)
-  await exited
-  clearTimeout(timer)
-}
-
 const agentDir = await mkdtemp(join(tmpdir(), 'molt-example-python-agent-'))
 const askerDir = await mkdtemp(join(tmpdir(), 'molt-example-python-asker-'))
 const children: ChildProcess[] = []
 try {
-  const agent = spawn(process.execPath, [cli, 'agent', '--data-dir', agentDir, '--no-mdns', '--listen', '/ip4/127.0.0.1/tcp/0', '--json'], {
-    env: { ...process.env, MOLT_HOME: agentDir },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  children.push(agent)
-  const listening = await waitForLine(agent, 'molt agent', (line) => {
-    try {
-      const value = JSON.parse(line) as { event?: string, peerId: string, addresses: string[], apiPort: number }
-      return value.event === 'listening' ? value : undefined
-    } catch {
-      return undefined
-    }
-  })
+  const listening = await startAgent(cli, agentDir, children)
 
   const python = spawn('python3', [script, agentDir], { stdio: ['ignore', 'pipe', 'inherit'] })
   children.unshift(python)
   await waitForLine(python, 'agent.py', (line) => line === 'python agent ready' ? true : undefined)
 
-  const address = listening.addresses.find(a => a.startsWith('/ip4/127.0.0.1/tcp/') && !a.includes('/ws')) ?? `${listening.addresses[0]}`
-  const to = address.includes('/p2p/') ? address : `${address}/p2p/${listening.peerId}`
+  const to = tcpAddress(listening)
   const node = await createMoltNode({ dataDir: askerDir, listen: ['/ip4/127.0.0.1/tcp/0'], agent: { name: 'asker', org: 'example' } })
   try {
     const reply = await node.request(to, {

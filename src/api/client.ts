@@ -106,6 +106,11 @@ export class ApiClient {
     return this.call<T>(method, `/v1/tasks${path}`, body, options)
   }
 
+  /** The team topic routes under /v1/topics (protocols/topics.md) */
+  async topics<T = unknown> (method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<T> {
+    return this.call<T>(method, `/v1/topics${path}`, body, options)
+  }
+
   private async call<T> (method: 'GET' | 'POST', path: string, body: unknown, options: CallOptions): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}` }
     if (body !== undefined) headers['content-type'] = 'application/json'

@@ -17,6 +17,8 @@ import { DELIVERY_MODES, type DeliveryMode } from '../delivery/constants.js'
 import { trustRoutes } from './trust-routes.js'
 import { taskRoutes } from './task-routes.js'
 import type { Method, Route, RouteContext } from './route.js'
+import { topicRoutes } from './topic-routes.js'
+import { PRIORITIES, type Priority } from '../services/speak/index.js'
 
 export type { Method, Route, RouteContext } from './route.js'
 
@@ -108,7 +110,7 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
   const identity = async (): Promise<IdentityResponse> => describeIdentity(node)
 
   const send = async ({ body, signal }: RouteContext): Promise<SendResponse> => {
-    const fields = requireObject(body, ['to', 'message', 'sign', 'delivery', 'receipt'])
+    const fields = requireObject(body, ['to', 'message', 'sign', 'delivery', 'receipt', 'priority'])
     const to = parsePeer(fields.to)
     const message = parseMessageInit(fields.message)
     const sign = optionalBoolean(fields.sign, 'sign')
@@ -116,7 +118,8 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     if (fields.delivery !== undefined && !(DELIVERY_MODES as readonly unknown[]).includes(fields.delivery)) {
       throw invalid('delivery', `must be one of ${DELIVERY_MODES.join(', ')}`)
     }
-    return node.send(to, message, { signal, sign, receipt, delivery: fields.delivery as DeliveryMode | undefined })
+    if (fields.priority !== undefined && !(PRIORITIES as readonly unknown[]).includes(fields.priority)) throw invalid('priority', `must be one of ${PRIORITIES.join(', ')}`)
+    return node.send(to, message, { signal, sign, receipt, delivery: fields.delivery as DeliveryMode | undefined, priority: fields.priority as Priority | undefined })
   }
 
   const outbox = async ({ url }: RouteContext): Promise<OutboxResponse> => {
@@ -212,7 +215,8 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     ['/v1/discover', { GET: { handler: discover } }],
     ['/v1/card', { GET: { handler: card } }],
     ...trustRoutes(node),
-    ...taskRoutes(node)
+    ...taskRoutes(node),
+    ...topicRoutes(node)
   ])
 }
 

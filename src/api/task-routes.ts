@@ -25,7 +25,13 @@ export function taskRoutes (node: MoltNode): Array<[string, Partial<Record<Metho
   }
 
   const offer = async ({ body, signal }: RouteContext): Promise<unknown> => {
-    const fields = requireObject(body, ['to', 'task'])
+    const fields = requireObject(body, ['to', 'topic', 'task'])
+    if (fields.topic !== undefined) {
+      if (fields.to !== undefined) throw invalid('topic', 'and to are exclusive: offer to agents or to a topic')
+      if (typeof fields.topic !== 'string') throw invalid('topic', 'must be a topic name')
+      const task = requireObject(fields.task ?? {}, ['id', 'type', 'description', 'params', 'deadline', 'priority'], 'task')
+      return mapErrors(async () => node.tasks.offer({ topic: fields.topic as string }, task as TaskInit, { signal }))
+    }
     if (fields.to === undefined) throw missing('to')
     const to = Array.isArray(fields.to) ? fields.to : [fields.to]
     if (to.length === 0 || to.length > MAX_OFFER_PEERS) throw invalid('to', `must name 1 to ${MAX_OFFER_PEERS} agents`)
@@ -86,6 +92,7 @@ async function mapErrors<T> (fn: () => Promise<T>): Promise<T> {
   } catch (err: any) {
     switch (err?.name) {
       case 'InvalidTaskError': throw new HttpError(400, 'E_INVALID_PARAM', err.message, err.field)
+      case 'InvalidTopicError': throw new HttpError(400, 'E_INVALID_PARAM', err.message, 'topic')
       case 'InvalidParametersError': throw new HttpError(400, 'E_INVALID_PARAM', err.message)
       case 'TaskNotFoundError': throw new HttpError(404, 'E_TASK_UNKNOWN' as ErrorCode, err.message)
       case 'TaskStateError': throw new HttpError(409, 'E_INVALID_PARAM', err.message)

@@ -9,6 +9,7 @@ import type { MailboxClient, MailboxTarget } from '../services/mailbox/index.js'
 import { MailboxRefusedError } from '../services/mailbox/index.js'
 import type { Outbox, OutboxEntry, DeadLetter } from './outbox.js'
 import * as c from './constants.js'
+import { PRIORITIES, type Priority } from '../services/speak/priority-queue.js'
 import type { DeliveryMode } from './constants.js'
 
 /** Where a send ended up when send() resolved */
@@ -134,8 +135,9 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
     if (this.outbox.hasPending(peer)) this.schedule(peer, 0)
   }
 
-  async send (peer: PeerId, message: MoltMessage, mode: DeliveryMode, options: { signal?: AbortSignal } = {}): Promise<DeliveryOutcome> {
+  async send (peer: PeerId, message: MoltMessage, mode: DeliveryMode, options: { signal?: AbortSignal, priority?: Priority } = {}): Promise<DeliveryOutcome> {
     const body = this.encoder.encode(JSON.stringify(message))
+    const priority = options.priority
     if (mode === 'best-effort') {
       await this.speakSend(peer, body, options)
       return { status: 'delivered', ...this.components.moltPeers.routeTo(peer) }
@@ -150,7 +152,7 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
         ? options.signal
         : AbortSignal.any([...(options.signal != null ? [options.signal] : []), AbortSignal.timeout(c.DIRECT_ATTEMPT_TIMEOUT)])
       try {
-        await this.speakSend(peer, body, { signal })
+        await this.speakSend(peer, body, { signal, priority })
         return { status: 'delivered', ...this.components.moltPeers.routeTo(peer) }
       } catch (err: any) {
         if (options.signal?.aborted === true || isFinal(err)) throw err
@@ -175,7 +177,8 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
       createdAt: Date.now(),
       exp: signed.exp ?? Date.now() + c.DEFAULT_MESSAGE_TTL,
       attempts: lastError !== undefined ? 1 : 0,
-      lastError
+      lastError,
+      ...(priority !== undefined && priority !== 'normal' ? { priority } : {})
     }
     await this.outbox.add(entry)
     const deposited = await this.deposit(peer, [entry], options.signal)
@@ -188,7 +191,7 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
   }
 
   /** speak, after resolution (peer store → routing record → direct → circuit) on every attempt, retries included */
-  private async speakSend (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal }): Promise<void> {
+  private async speakSend (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal, priority?: Priority }): Promise<void> {
     // checked here first: no extra await per message on the hot path of an open connection
     if (this.components.moltPeers.connections(peer).length === 0) await this.components.moltPeers.connect(peer, options)
     await this.components.speak.send(peer, body, options)
@@ -289,12 +292,13 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
     const pending = this.outbox.pending(peer)
     const expired = pending.filter(entry => entry.exp <= now)
     if (expired.length > 0) this.dead(await this.outbox.bury(expired, 'expired', now))
-    const chunk = pending.filter(entry => entry.exp > now).slice(0, FLUSH_CHUNK)
+    // by band, in send order within each: a high-priority message overtakes a backlog of low ones
+    const chunk = byPriority(pending.filter(entry => entry.exp > now)).slice(0, FLUSH_CHUNK)
     if (chunk.length === 0) return true
     const peerId = peerIdFromString(peer)
     const results = await Promise.allSettled(chunk.map(async (entry) => {
       entry.attempts++
-      await this.speakSend(peerId, this.encoder.encode(entry.json), {})
+      await this.speakSend(peerId, this.encoder.encode(entry.json), { priority: entry.priority })
     }))
     const delivered: OutboxEntry[] = []
     const refused: OutboxEntry[] = []
@@ -332,6 +336,12 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
  */
 function isFinal (err: any): boolean {
   return (err instanceof MoltSpeakError && err.code !== 'E_INTERNAL') || err?.name === 'MessageTooLargeError'
+}
+
+/** Entries high band first, then normal, then low, each band in send order */
+function byPriority (entries: OutboxEntry[]): OutboxEntry[] {
+  if (entries.every(entry => entry.priority === undefined)) return entries
+  return PRIORITIES.flatMap(band => entries.filter(entry => (entry.priority ?? 'normal') === band))
 }
 
 function backoff (attempt: number): number {

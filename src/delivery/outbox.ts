@@ -1,3 +1,4 @@
+import type { Priority } from '../services/speak/priority-queue.js'
 import type { Database } from '../storage/index.js'
 import { GroupCommit, type CommitOp } from '../storage/group-commit.js'
 import type { Op } from '../moltspeak/index.js'
@@ -19,6 +20,8 @@ export interface OutboxEntry {
   /** Delivery attempts so far (this process) */
   attempts: number
   lastError?: string
+  /** Its band (protocols/speak.md, "Priority bands"): a flush sends high before normal before low. @default 'normal' */
+  priority?: Priority
 }
 
 /** A message the outbox gave up on, kept so the application can be told */

@@ -13,6 +13,8 @@ export interface InboxEntry {
   message: MoltMessage
   /** On live messages claiming `from.org`: whether a trusted organisation's certificate on the sender's card backs the claim */
   org_verified?: boolean
+  /** The team topic it was published on (protocols/topics.md); absent for direct messages */
+  topic?: string
 }
 
 export interface InboxRecord {
@@ -28,6 +30,8 @@ export interface InboxRecord {
   dedupUntil?: number
   /** The message id (needed with dedupUntil) */
   id?: string
+  /** The team topic it was published on */
+  topic?: string
 }
 
 const CURSOR_DIGITS = 16
@@ -95,7 +99,7 @@ export class Inbox {
       const cursor = this.next++
       cursors.push(cursor)
       if (record.dedupUntil !== undefined && record.id !== undefined) seen.push([`${record.peer}/${record.id}`, record.dedupUntil])
-      parts.push(`{"cursor":${cursor},"receivedAt":${record.receivedAt},"peer":${JSON.stringify(record.peer)},"route":"${record.route}","message":${record.json}}`)
+      parts.push(`{"cursor":${cursor},"receivedAt":${record.receivedAt},"peer":${JSON.stringify(record.peer)},"route":"${record.route}",${record.topic !== undefined ? `"topic":${JSON.stringify(record.topic)},` : ''}"message":${record.json}}`)
     }
     const ops: Array<{ type: 'put' | 'del', key: string, value?: string }> = [
       { type: 'put', key: encodeCursor(first), value: `[${parts.join(',')}]` }

@@ -8,6 +8,7 @@ import { DELIVERY_MODES } from '../delivery/constants.js'
 import { OUTCOMES, SEVERITIES, STRENGTHS } from '../services/trust/index.js'
 import type { TrustScore } from '../trust/index.js'
 import * as c from './constants.js'
+import { registerTaskTools } from './task-tools.js'
 
 /*
  * The MCP tools. Every tool calls the agent's local API (ApiClient), so the
@@ -28,7 +29,7 @@ const cardSchema = z.looseObject({
   capabilities: z.array(z.looseObject({ name: z.string() })), addresses: z.array(z.string()), expires: z.number()
 })
 
-const TASKS_NOTE = 'Tasks (offer/claim/complete) have no local API yet: send `task` messages with send_message or request.'
+const TASKS_NOTE = 'To hand work to other agents with "first agent wins" claims, use offer_task, claim_task and complete_task.'
 
 export function registerTools (server: McpServer, client: ApiClient): void {
   server.registerTool('whoami', {
@@ -217,6 +218,8 @@ export function registerTools (server: McpServer, client: ApiClient): void {
       'POST', '/attestations', args, { signal })
     return { id: record.attestation.id, type: record.attestation.type, issuer: record.issuer, subject: record.subject, revoked: record.revoked }
   }))
+
+  registerTaskTools(server, client, run)
 }
 
 async function scoreOf (client: ApiClient, peerId: string, domain: string | undefined, signal: AbortSignal): Promise<TrustScore> {

@@ -107,7 +107,7 @@ export class HandlerRegistry {
     else if (events.hasMessageListeners()) events.dispatchEvent(new CustomEvent('message', { detail: entry }))
     const handler = this.handlers.get(message.op)
     if (handler == null) {
-      if (this.unhandledRequests === 'refuse' && message.re == null && REQUEST_OPS.has(message.op) && !events.hasReader() && !this.answeredElsewhere(message)) {
+      if (this.unhandledRequests === 'refuse' && message.re == null && REQUEST_OPS.has(message.op) && !events.hasReader() && !this.answeredElsewhere(message) && entry.topic === undefined) {
         this.refuseUnhandled(item.peer, message)
       }
       return

@@ -1,4 +1,5 @@
 import type { InboundMessage } from '../services/speak/index.js'
+import type { TopicInbound } from '../services/topics/index.js'
 import type { TrustService } from '../services/trust/index.js'
 import type { CardService } from '../services/card/index.js'
 import type { Discovery } from '../discovery/index.js'
@@ -44,7 +45,7 @@ export class InboundPipeline {
    * at once; the returned promise — after which speak acknowledges — waits for
    * the inbox write.
    */
-  async receive (batch: InboundMessage[]): Promise<void> {
+  async receive (batch: Array<InboundMessage | TopicInbound>): Promise<void> {
     const { trust, moltStore: store, moltMetrics: metrics } = this.components
     batch = batch.filter(item => trust.inboxDecision(item.peer) !== 'hold' || (trust.hold(item.peer, item.message), false))
     if (batch.length === 0) return
@@ -56,6 +57,7 @@ export class InboundPipeline {
       peer: item.peer.toString(),
       route: item.route,
       receivedAt,
+      ...('topic' in item ? { topic: item.topic } : {}),
       // exactly-once ids, and every mailbox one (a relay can serve a box again), are remembered across restarts
       ...(deliveryOf(item.message) === 'exactly-once' || item.route === 'mailbox'
         ? { id: item.message.id, dedupUntil: Math.max(item.message.exp ?? 0, item.message.ts + REPLAY_WINDOW) }
@@ -69,7 +71,7 @@ export class InboundPipeline {
       if (cursor !== undefined && this.unstored.size > 0 && this.unstored.delete(`${item.peer.toString()}/${item.message.id}`)) continue
       metrics.received(item.message.op, item.route)
       // cursor 0: housekeeping, not in the inbox
-      this.components.moltHandlers.dispatch({ cursor: cursor ?? 0, receivedAt, peer: item.peer.toString(), route: item.route, message: item.message, ...this.orgFlag(item) }, item)
+      this.components.moltHandlers.dispatch({ cursor: cursor ?? 0, receivedAt, peer: item.peer.toString(), route: item.route, ...('topic' in item ? { topic: item.topic } : {}), message: item.message, ...this.orgFlag(item) }, item)
     }
     try {
       await stored
@@ -87,7 +89,8 @@ export class InboundPipeline {
     }
     if (kept.length > 0) this.components.moltEvents.dispatchEvent(new Event('stored'))
     for (const item of kept) {
-      if (moltExt(item.message)?.receipt === true) this.components.moltReceipts.send(item, receivedAt)
+      // a topic message is not acknowledged by each member (it would make every publish a flood back)
+      if (moltExt(item.message)?.receipt === true && !('topic' in item)) this.components.moltReceipts.send(item, receivedAt)
     }
   }
 

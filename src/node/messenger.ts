@@ -7,7 +7,7 @@ import { DEFAULT_REQUEST_TIMEOUT } from '../constants.js'
 import { DEFAULT_DELIVERY, DELIVERY_MODES } from '../delivery/constants.js'
 import type { Delivery } from '../delivery/delivery.js'
 import type { OutboxEntry, DeadLetter } from '../delivery/outbox.js'
-import type { Speak } from '../services/speak/index.js'
+import { PRIORITIES, priorityOf, type Speak } from '../services/speak/index.js'
 import type { TrustService } from '../services/trust/index.js'
 import type { RelayClient } from '../services/relay-client/index.js'
 import type { Discovery } from '../discovery/index.js'
@@ -89,6 +89,7 @@ export class Messenger implements Startable {
     const { moltMetrics: metrics, moltPeers: peers } = this.components
     const delivery = options.delivery ?? DEFAULT_DELIVERY
     if (!DELIVERY_MODES.includes(delivery)) throw new InvalidParametersError(`delivery must be one of ${DELIVERY_MODES.join(', ')}`)
+    if (options.priority !== undefined && !(PRIORITIES as readonly unknown[]).includes(options.priority)) throw new InvalidParametersError(`priority must be one of ${PRIORITIES.join(', ')}`)
     let result: SendResult
     try {
       const peerId = await peers.resolvePeer(peer, options).catch((err) => {
@@ -98,7 +99,8 @@ export class Messenger implements Startable {
         return named
       })
       const message = this.components.moltMessages.build(peerId, withDelivery(init, delivery, options.receipt === true), options.sign)
-      const outcome = await this.components.delivery.send(peerId, message, delivery, options)
+      const priority = options.priority ?? (init.op === 'task' ? priorityOf(init.p?.priority) : undefined)
+      const outcome = await this.components.delivery.send(peerId, message, delivery, { signal: options.signal, priority })
       result = {
         id: message.id,
         peer: peerId.toString(),

@@ -3,7 +3,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Ed25519PrivateKey, PeerId } from '@libp2p/interface'
 import type { AgentProfile, MoltConfig } from '../config/index.js'
 import type { InboxEntry } from '../inbox/index.js'
-import type { Speak, SpeakInit } from '../services/speak/index.js'
+import type { Speak, SpeakInit, Priority } from '../services/speak/index.js'
 import type { Route } from '../routing/route.js'
 import type { AgentRef, MoltMessage, Op, Classification } from '../moltspeak/index.js'
 import type { RelayClient, RelayStatus } from '../services/relay-client/index.js'
@@ -17,6 +17,7 @@ import type { RoutingRecordService } from '../services/routing-record/index.js'
 import type { DiscoveredAgent, DiscoverOptions, DhtOptions, KnownPeer } from '../discovery/index.js'
 import type { TrustService, TrustInit } from '../services/trust/index.js'
 import type { TaskService, TaskServiceInit } from '../services/tasks/index.js'
+import type { TopicService } from '../services/topics/index.js'
 
 export interface MoltNodeOptions {
   /** Where the key, config and LevelDB live. @default $MOLT_HOME or ~/.molt */
@@ -126,6 +127,12 @@ export interface SendOptions {
   delivery?: DeliveryMode
   /** Ask the recipient for a signed delivery receipt (see `receipt()`) */
   receipt?: boolean
+  /**
+   * Its band in this node's per-peer queues (protocols/speak.md, "Priority
+   * bands"): high overtakes a backlog of normal and low, low is never starved.
+   * @default a `task` message's `p.priority` (`urgent` = high), else 'normal'
+   */
+  priority?: Priority
 }
 
 export interface RequestOptions extends SendOptions {
@@ -248,6 +255,8 @@ export interface MoltNode {
   readonly trust: TrustService
   /** Tasks offered, claimed, run and finished over MoltSpeak, with "first agent wins" claims (protocols/tasks.md) */
   readonly tasks: TaskService
+  /** Team topics (gossipsub `molt/topic/<name>`): join, leave, publish; their messages reach the inbox with `topic` (protocols/topics.md) */
+  readonly topics: TopicService
   /** This node's relay mailboxes: `node.mailbox.purge(sender)` deletes what a sender left there (protocols/mailbox.md "Purge") */
   readonly mailbox: Pick<MailboxClient, 'purge'>
   /** Every inbox entry as it arrives. `passive: true`: a listener that only watches (logs) and never answers requests (see `unhandledRequests`) */

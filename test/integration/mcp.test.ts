@@ -5,9 +5,10 @@ import type { ApiClient } from '../../src/api/index.js'
 import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
 import { McpSession, alive, errorText } from '../helpers/mcp.js'
 import { agentPair, apiOf } from '../helpers/agent-pair.js'
+import { eventually } from '../support/eventually.js'
 
 const CAPABILITY = 'mcp.echo'
-const TOOLS = ['attest', 'find_agents', 'get_card', 'list_peers', 'read_inbox', 'request', 'send_message', 'trust_score', 'whoami']
+const TOOLS = ['attest', 'claim_task', 'complete_task', 'find_agents', 'get_card', 'list_peers', 'list_tasks', 'offer_task', 'read_inbox', 'request', 'send_message', 'trust_score', 'whoami']
 
 describe('molt mcp attached to a running agent (SDK Client over stdio, real agents)', () => {
   const sandbox = new CliSandbox()
@@ -146,6 +147,30 @@ describe('molt mcp attached to a running agent (SDK Client over stdio, real agen
     expect(mcp.errors).toEqual([])
     expect(alive(mcp.pid!)).toBe(true)
   }, 60_000)
+
+  it('offer_task / list_tasks: a task offered through MCP is claimed and completed by the peer; the result shows in list_tasks', async () => {
+    const { task } = await mcp.ok('offer_task', { to: [b.listening.peerId], id: 'mcp-offer-1', type: 'echo', params: { n: 7 } })
+    expect(task).toMatchObject({ id: 'mcp-offer-1', role: 'offerer', state: 'offered' })
+    await eventually(async () => (await bApi.tasks<{ tasks: Array<{ id: string }> }>('GET', '?role=worker')).tasks.some(t => t.id === 'mcp-offer-1'), 30_000, 'the offer at b')
+    expect(await bApi.tasks('POST', '/mcp-offer-1', { action: 'claim' })).toMatchObject({ state: 'claimed' })
+    await bApi.tasks('POST', '/mcp-offer-1', { action: 'complete', result: { n: 49 } })
+    const done = await eventually(async () => {
+      const { tasks } = await mcp.ok('list_tasks', { role: 'offerer', state: 'completed' })
+      return tasks.find((t: { id: string }) => t.id === 'mcp-offer-1')
+    }, 30_000, 'the completion at a')
+    expect(done).toMatchObject({ worker: b.listening.peerId, result: { n: 49 } })
+  }, 90_000)
+
+  it('claim_task / complete_task: a task offered to this agent is claimed and completed through MCP; a finished or unknown task is a named error', async () => {
+    await bApi.tasks('POST', '', { to: a.listening.peerId, task: { id: 'mcp-claim-1', type: 'echo' } })
+    await eventually(async () => (await mcp.ok('list_tasks', { role: 'worker', state: 'offered' })).tasks.some((t: { id: string }) => t.id === 'mcp-claim-1'), 30_000, 'the offer at a')
+    expect((await mcp.ok('claim_task', { id: 'mcp-claim-1' })).task).toMatchObject({ state: 'claimed', worker: a.listening.peerId })
+    expect((await mcp.ok('complete_task', { id: 'mcp-claim-1', result: 'done' })).task).toMatchObject({ state: 'completed' })
+    await eventually(async () => (await bApi.tasks<{ state: string }>('GET', '/mcp-claim-1')).state === 'completed', 30_000, 'the completion at b')
+    // a finished task cannot be completed again; unknown ones are named
+    expect(errorText(await mcp.call('complete_task', { id: 'mcp-claim-1', result: 'again' }))).toMatch(/^E_INVALID_PARAM: /)
+    expect(errorText(await mcp.call('claim_task', { id: 'no-such-task' }))).toMatch(/^E_TASK_UNKNOWN: /)
+  }, 90_000)
 
   it('a tool whose agent went away answers an error that says so', async () => {
     const cDir = await sandbox.dir()

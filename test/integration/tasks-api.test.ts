@@ -63,6 +63,33 @@ describe('/v1/tasks', () => {
     }), { numRuns: 150 })
   }, 120_000)
 
+  it('/v1/topics answers hostile bodies with a documented status and error, never a 500; join/publish/leave work', async () => {
+    const { server, token, alice } = scene
+    const call = async (method: string, p: string, b?: unknown): Promise<Response> => fetch(server.url + p, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: b !== undefined ? JSON.stringify(b) : undefined
+    })
+    const body = fc.oneof(anyJson, fc.record({ action: fc.oneof(fc.constantFrom('join', 'leave', 'publish'), anyJson), message: fc.oneof(anyJson, fc.record({ op: fc.constantFrom('query', 'task', 'bogus'), p: anyJson }, { requiredKeys: [] })) }, { requiredKeys: [] }))
+    const path = fc.constantFrom('/v1/topics', '/v1/topics/crew', '/v1/topics/bad%2Fname', '/v1/topics/' + 'x'.repeat(100), '/v1/topics/%E0%A4%A')
+    await fc.assert(fc.asyncProperty(path, body, fc.constantFrom('GET', 'POST'), async (p, b, method) => {
+      const res = await call(method, p, method === 'POST' ? b : undefined)
+      const text = await res.text()
+      expect(new Set([...STATUSES, 405, 429]).has(res.status), `${method} ${p} ${JSON.stringify(b)} → ${res.status} ${text}`).toBe(true)
+      if (res.status !== 200) expect(JSON.parse(text).error.code).toMatch(/^E_/)
+    }), { numRuns: 150 })
+    expect((await (await call('POST', '/v1/topics/crew', { action: 'join' })).json()).name).toBe('crew')
+    const sent = await (await call('POST', '/v1/topics/crew', { action: 'publish', message: { op: 'query', p: { domain: 'crew' } } })).json()
+    expect(sent).toMatchObject({ topic: 'crew', message: { to: { agent: 'molt/topic/crew', org: 'topic' }, from: { key: alice.moltKey } } })
+    expect((await (await call('POST', '/v1/topics/crew', { action: 'leave' })).json())).toEqual({ name: 'crew', left: true })
+    // the send route takes a priority band, checked
+    const bad = await call('POST', '/v1/messages', { to: scene.bob.peerId.toString(), message: { op: 'register', p: {} }, priority: 'bogus' })
+    expect(bad.status).toBe(400)
+    expect((await bad.json()).error).toMatchObject({ code: 'E_INVALID_PARAM', field: 'priority' })
+    const ok = await call('POST', '/v1/messages', { to: scene.bob.peerId.toString(), message: { op: 'register', p: {} }, priority: 'high' })
+    expect((await ok.json()).status).toBe('delivered')
+  }, 120_000)
+
   it('survives hostile task messages from a peer, then still arbitrates', async () => {
     const { alice, bob } = scene
     const payload = fc.record({

@@ -1,10 +1,9 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
-import { createServer } from 'node:net'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { TestNetwork, addressOf } from '../support/nodes.js'
+import { TestNetwork, addressOf, freePort } from '../support/nodes.js'
 import { eventually } from '../support/eventually.js'
 import { TaskClaimRefusedError, type MoltNode } from '../../src/index.js'
 
@@ -59,14 +58,6 @@ class Offerer {
     if (this.child.exitCode == null && this.child.signalCode == null && this.child.pid != null) process.kill(this.child.pid, signal)
     await this.exited
   }
-}
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
 
 describe('"first agent wins" with the offerer killed -9 between claims', () => {

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -56,4 +57,13 @@ export function addressOf (node: MoltNode): string {
   const addr = node.getMultiaddrs().find(ma => ma.toString().includes('/tcp/') && !ma.toString().includes('/ws'))
   if (addr == null) throw new Error('node has no TCP address')
   return addr.toString()
+}
+
+/** A TCP port on 127.0.0.1 free right now (to restart a node on the same address) */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise(resolve => server.close(resolve))
+  return port
 }

@@ -151,13 +151,14 @@ class MoltClient:
     # --- messages ----------------------------------------------------------
 
     def send(self, to: str, op: str, p: Optional[JSON] = None, *, sign: Optional[bool] = None, delivery: Optional[str] = None,
-             receipt: Optional[bool] = None, **message: Any) -> SendResult:
+             receipt: Optional[bool] = None, priority: Optional[str] = None, **message: Any) -> SendResult:
         """Send one message; ``to`` is a PeerId or a multiaddr ending in ``/p2p/<PeerId>``.
 
         ``message`` takes the other MoltSpeak fields (``cls``, ``re``, ``exp``, ``cap``, ``ext``, ``pii_meta``).
-        ``delivery`` is ``best-effort``, ``at-least-once`` (default) or ``exactly-once``.
+        ``delivery`` is ``best-effort``, ``at-least-once`` (default) or ``exactly-once``;
+        ``priority`` ``high``, ``normal`` (default) or ``low`` (a high one overtakes queued lower ones).
         """
-        body = _fields(to=to, message=_message(op, p, message), sign=sign, delivery=delivery, receipt=receipt)
+        body = _fields(to=to, message=_message(op, p, message), sign=sign, delivery=delivery, receipt=receipt, priority=priority)
         return cast(SendResult, self._call("POST", "/v1/messages", body))
 
     def request(self, to: str, op: str, p: Optional[JSON] = None, *, timeout_ms: Optional[int] = None, sign: Optional[bool] = None,
@@ -243,6 +244,66 @@ class MoltClient:
     def revoke(self, attestation_id: str, reason: Optional[str] = None) -> JSON:
         """Revoke one of this agent's attestations."""
         return cast(JSON, self._call("POST", "/v1/trust/revocations", _fields(id=attestation_id, reason=reason))["revocation"])
+
+    # --- tasks (protocols/tasks.md) ----------------------------------------
+
+    def offer_task(self, to: Optional[Any] = None, *, topic: Optional[str] = None, **task: Any) -> JSON:
+        """Offer a task to one agent, a list of agents (``to``), or a team ``topic``; the first valid claim wins it.
+
+        ``task``: ``id``, ``type``, ``description``, ``params``, ``deadline`` (Unix ms), ``priority``. Answers the task record.
+        """
+        body = {"topic": topic, "task": task} if topic is not None else {"to": to, "task": task}
+        return self._call("POST", "/v1/tasks", body)
+
+    def tasks(self, *, role: Optional[str] = None, state: Optional[str] = None, limit: Optional[int] = None) -> List[JSON]:
+        """Tasks this agent offered (``role="offerer"``) or was offered (``"worker"``), newest first."""
+        return cast(List[JSON], self._call("GET", f"/v1/tasks{_query(role=role, state=state, limit=limit)}")["tasks"])
+
+    def task(self, task_id: str) -> JSON:
+        """One task record (:class:`MoltApiError` ``E_TASK_UNKNOWN`` when there is none)."""
+        return self._call("GET", f"/v1/tasks/{quote(task_id, safe='')}")
+
+    def claim(self, task_id: str, *, wait: bool = True, timeout_ms: Optional[int] = None) -> JSON:
+        """Claim a task offered to this agent. Granted: the record (state ``claimed``). Refused at once:
+        :class:`MoltApiError` with ``status`` 409 and ``code`` ``E_TASK_CLAIMED`` (another agent won it),
+        ``E_TASK_CLOSED`` or ``E_TASK_NOT_OFFERED``."""
+        wait_ms = (timeout_ms or 30_000) if wait else None
+        return self._task_action(task_id, _fields(action="claim", wait=None if wait else False, timeoutMs=timeout_ms), wait_ms=wait_ms)
+
+    def progress(self, task_id: str, progress: Optional[float] = None, note: Optional[str] = None) -> JSON:
+        """Report progress (0..1) and/or a note on a task granted to this agent."""
+        return self._task_action(task_id, _fields(action="progress", progress=progress, note=note))
+
+    def complete(self, task_id: str, result: Any = None) -> JSON:
+        """The task is done: ``result`` (any JSON) goes to the offerer."""
+        return self._task_action(task_id, _fields(action="complete", result=result))
+
+    def fail(self, task_id: str, reason: str) -> JSON:
+        return self._task_action(task_id, {"action": "fail", "reason": reason})
+
+    def cancel(self, task_id: str, reason: Optional[str] = None) -> JSON:
+        """Offerer: withdraw the task."""
+        return self._task_action(task_id, _fields(action="cancel", reason=reason))
+
+    def _task_action(self, task_id: str, body: JSON, *, wait_ms: Optional[int] = None) -> JSON:
+        return self._call("POST", f"/v1/tasks/{quote(task_id, safe='')}", body, wait_ms=wait_ms)
+
+    # --- team topics (protocols/topics.md) ---------------------------------
+
+    def join_topic(self, name: str) -> JSON:
+        """Join ``molt/topic/<name>``: its messages reach the inbox with ``"topic": name``."""
+        return self._call("POST", f"/v1/topics/{quote(name, safe='')}", {"action": "join"})
+
+    def leave_topic(self, name: str) -> JSON:
+        return self._call("POST", f"/v1/topics/{quote(name, safe='')}", {"action": "leave"})
+
+    def publish(self, name: str, op: str, p: Optional[JSON] = None, **message: Any) -> JSON:
+        """Sign and publish a message to every member of a topic: ``{id, topic, recipients, message}``."""
+        return self._call("POST", f"/v1/topics/{quote(name, safe='')}", {"action": "publish", "message": _message(op, p, message)})
+
+    def topics(self) -> List[JSON]:
+        """Joined topics: ``[{name, topic, peers}]``."""
+        return cast(List[JSON], self._call("GET", "/v1/topics")["topics"])
 
     # --- transport ---------------------------------------------------------
 

@@ -10,7 +10,8 @@ export const mcp: Command = {
     name: 'mcp',
     details: [
       'Speaks MCP on stdin/stdout; everything else (logs, errors) goes to stderr. Tools: whoami, list_peers,',
-      'send_message, request, read_inbox, find_agents (with trust scores), get_card, trust_score, attest.',
+      'send_message, request, read_inbox, find_agents (with trust scores), get_card, trust_score, attest,',
+      'offer_task, claim_task, complete_task, list_tasks.',
       'Uses the agent running with the data dir (through its local API), else starts one here (with its',
       'config.json and local API) for as long as the MCP client stays connected. Every tool goes through',
       'the local API, so the agent\'s limits, validation and trust policy apply.',

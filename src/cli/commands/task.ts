@@ -1,6 +1,4 @@
-import { connectToRunningAgent } from '../../api/local-agent.js'
-import { ApiError } from '../../api/errors.js'
-import type { MoltNode } from '../../node.js'
+import { openLocalApi } from './task-api.js'
 import type { TaskInit, TaskRecord } from '../../services/tasks/index.js'
 import { integerFlag, stringFlag, booleanFlag } from '../args.js'
 import { UsageError } from '../errors.js'
@@ -15,7 +13,7 @@ export const taskCommand: Command = {
     name: 'task',
     args: '<offer|list|show|claim|progress|complete|fail|cancel> …',
     details: [
-      'molt task offer <peer>… [--type t] [--description d] [--params JSON] [--priority p] [--ttl <s>] [--id id]',
+      'molt task offer <peer>…|--topic <name> [--type t] [--description d] [--params JSON] [--priority p] [--ttl <s>] [--id id]',
       '                                 offer one task to one or more agents; the first valid claim wins it',
       'molt task list [--role offerer|worker] [--state s] [--limit n]   tasks this agent knows, newest first',
       'molt task show <id>              one task: state, offerer, worker, grant, result, messages',
@@ -34,6 +32,7 @@ export const taskCommand: Command = {
     ].join('\n'),
     options: {
       id: { type: 'string', arg: '<id>', description: 'offer: the task id (default: a random UUID)' },
+      topic: { type: 'string', arg: '<name>', description: 'offer: to every member of this team topic instead of named agents (protocols/topics.md)' },
       type: { type: 'string', arg: '<type>', description: 'offer: the kind of work, e.g. translate.text' },
       description: { type: 'string', arg: '<text>', description: 'offer: what to do' },
       params: { type: 'string', arg: '<json>', description: 'offer: parameters, a JSON object' },
@@ -55,7 +54,9 @@ export const taskCommand: Command = {
     const [sub, ...rest] = args.positionals
     if (sub === undefined) throw new UsageError('molt task needs a subcommand (see molt task --help)')
     if (!(SUBCOMMANDS as readonly string[]).includes(sub)) throw new UsageError(`unknown subcommand "${sub}" (see molt task --help)`)
-    if (sub === 'offer' && rest.length === 0) throw new UsageError('molt task offer needs at least one <peer>')
+    const topic = stringFlag(args.values, 'topic')
+    if (topic !== undefined && (sub !== 'offer' || rest.length > 0)) throw new UsageError('--topic is for molt task offer, instead of <peer>…')
+    if (sub === 'offer' && rest.length === 0 && topic === undefined) throw new UsageError('molt task offer needs at least one <peer>, or --topic <name>')
     if (sub === 'list' && rest.length > 0) throw new UsageError('unexpected argument (see molt task --help)')
     if (sub !== 'offer' && sub !== 'list' && rest.length !== 1) throw new UsageError(`molt task ${sub} needs exactly one <id>`)
     const v = args.values
@@ -73,7 +74,7 @@ export const taskCommand: Command = {
       }
       let record: TaskRecord
       const id = rest[0]
-      if (sub === 'offer') record = await tasks.post('', { to: rest, task: request })
+      if (sub === 'offer') record = await tasks.post('', topic !== undefined ? { topic, task: request } : { to: rest, task: request })
       else if (sub === 'show') record = await tasks.show(id)
       else {
         const body: Record<string, unknown> = { action: sub }
@@ -121,37 +122,12 @@ interface TaskAccess {
 
 /** The running agent's API when there is one, else a short-lived node answering through the same routes */
 async function openTasks (dataDir: string, signal: AbortSignal): Promise<TaskAccess> {
-  const running = await connectToRunningAgent(dataDir, { signal })
-  if (running != null) {
-    const c = running.client
-    return {
-      list: async (q) => (await c.tasks<{ tasks: TaskRecord[] }>('GET', `?${new URLSearchParams(defined(q)).toString()}`, undefined, { signal })).tasks,
-      show: async (id) => c.tasks<TaskRecord>('GET', `/${encodeURIComponent(id)}`, undefined, { signal }),
-      post: async (path, body) => c.tasks<TaskRecord>('POST', path, body, { signal }),
-      close: async () => {}
-    }
-  }
-  // libp2p is loaded only when no agent runs here
-  const { createMoltNode } = await import('../../node.js')
-  const node: MoltNode = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'] })
-  // the same routes in process: one set of checks and error codes whichever way the command runs
-  const { taskRoutes } = await import('../../api/task-routes.js')
-  const routes = new Map(taskRoutes(node))
-  const call = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<any> => {
-    const url = new URL(`http://local/v1/tasks${path}`)
-    const route = routes.get(url.pathname) ?? routes.get('/v1/tasks/*')
-    try {
-      return await route?.[method]?.handler?.({ url, body, signal })
-    } catch (err: any) {
-      if (err?.name === 'HttpError') throw new ApiError(err.message, err.code, err.status, err.field)
-      throw err
-    }
-  }
+  const api = await openLocalApi(dataDir, signal, '/v1/tasks')
   return {
-    list: async (q) => (await call('GET', `?${new URLSearchParams(defined(q)).toString()}`)).tasks,
-    show: async (id) => call('GET', `/${encodeURIComponent(id)}`),
-    post: async (path, body) => call('POST', path, body),
-    close: async () => { await node.stop() }
+    list: async (q) => (await api.call<{ tasks: TaskRecord[] }>('GET', `?${new URLSearchParams(defined(q)).toString()}`)).tasks,
+    show: async (id) => api.call('GET', `/${encodeURIComponent(id)}`),
+    post: async (path, body) => api.call('POST', path, body),
+    close: async () => { await api.close() }
   }
 }
 
@@ -183,7 +159,7 @@ function parseLoose (text: string): unknown {
 }
 
 function formatTask (t: TaskRecord): string {
-  const other = t.role === 'offerer' ? (t.worker != null ? `→ ${t.worker}` : `→ ${t.offeredTo?.length ?? 0} agents`) : `from ${t.offerer}`
+  const other = t.role === 'offerer' ? (t.worker != null ? `→ ${t.worker}` : t.topic !== undefined ? `→ topic ${t.topic}` : `→ ${t.offeredTo?.length ?? 0} agents`) : `from ${t.offerer}`
   return `${t.id} ${t.state} ${t.role}${t.type !== undefined ? ` [${t.type}]` : ''} ${other} ${new Date(t.updatedAt).toISOString()}`
 }
 

@@ -20,6 +20,12 @@ export const ACK_TIMEOUT = 30 * second
 /** Unacknowledged messages one peer session keeps in flight before send() waits */
 export const MAX_IN_FLIGHT = 4096
 
+/**
+ * Low-priority messages one peer session keeps in flight: a high-priority
+ * message waits behind at most this many on the wire (priority-queue.ts)
+ */
+export const MAX_LOW_IN_FLIGHT = 32
+
 /** Unacknowledged bytes one peer session keeps in flight before send() waits */
 export const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024
 

@@ -2,3 +2,4 @@ export { speak, type Speak, type SpeakInit, type SpeakComponents, type SpeakStat
 export type { InboundMessage, Route } from './inbound.js'
 export { AckTimeoutError, SessionClosedError, MessageTooLargeError } from './errors.js'
 export { PROTOCOL as SPEAK_PROTOCOL } from './constants.js'
+export { PRIORITIES, PRIORITY_WEIGHTS, priorityOf, type Priority } from './priority-queue.js'

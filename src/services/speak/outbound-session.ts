@@ -4,12 +4,22 @@ import { AckTimeoutError, SessionClosedError } from './errors.js'
 import { MoltSpeakError } from '../../moltspeak/index.js'
 import type { MoltMessage, ErrorCode } from '../../moltspeak/index.js'
 import { parseBoundedJson } from '../../json/index.js'
+import { PriorityQueue, type Priority } from './priority-queue.js'
 
 export interface SessionLimits {
   ackTimeout: number
   maxInFlight: number
   maxInFlightBytes: number
   maxFrameBytes: number
+  /** Low-priority messages in flight at most: what a high-priority one can find ahead of it on the wire. @default maxInFlight */
+  maxLowInFlight?: number
+}
+
+/** A send() waiting for room in the window; woken with its slot reserved */
+interface SlotWaiter {
+  wake: () => void
+  bytes: number
+  priority: Priority
 }
 
 interface Pending {
@@ -17,6 +27,7 @@ interface Pending {
   reject: (err: Error) => void
   bytes: number
   deadline: number
+  low: boolean
 }
 
 /**
@@ -32,7 +43,11 @@ export class OutboundSession {
   private queuedBytes = 0
   private flushScheduled = false
   private waitingForDrain = false
-  private readonly slotWaiters: Array<() => void> = []
+  /** Sends waiting for room, by priority band (priority-queue.ts) */
+  private readonly slotWaiters = new PriorityQueue<SlotWaiter>()
+  /** Slots handed to woken waiters that have not taken them yet */
+  private reserved = { count: 0, bytes: 0, low: 0 }
+  private lowInFlight = 0
   private readonly decoder: FrameDecoder
   private readonly sweep: ReturnType<typeof setInterval>
   private closedWith?: Error
@@ -65,19 +80,36 @@ export class OutboundSession {
     return this.pending.size
   }
 
-  /** Queue one encoded message; resolves when the peer acknowledges it */
-  async send (body: Uint8Array, signal?: AbortSignal): Promise<void> {
-    while (this.pending.size >= this.limits.maxInFlight || this.inFlightBytes >= this.limits.maxInFlightBytes) {
-      await new Promise<void>((resolve) => this.slotWaiters.push(resolve))
-      signal?.throwIfAborted()
+  /**
+   * Queue one encoded message; resolves when the peer acknowledges it. When
+   * the window is full it waits in its priority band: a high-priority message
+   * takes the next free slot before a backlog of lower ones
+   */
+  async send (body: Uint8Array, signal?: AbortSignal, priority: Priority = 'normal'): Promise<void> {
+    const low = priority === 'low'
+    // behind anyone already waiting (their order is the bands'), or until the window has room
+    if (this.slotWaiters.size > 0 || !this.hasRoom(low)) {
+      const waiter: SlotWaiter = { wake: () => {}, bytes: body.byteLength, priority }
+      await new Promise<void>((resolve) => {
+        waiter.wake = resolve
+        this.slotWaiters.push(waiter, priority)
+        // a free slot a capped band cannot take is this one's now
+        this.wakeWaiters()
+      })
+      this.unreserve(waiter)
+      if (signal?.aborted === true) {
+        this.wakeWaiters()
+        signal.throwIfAborted()
+      }
     }
     if (this.closedWith != null) throw this.closedWith
 
     const seq = ++this.seq
     const frame = encodeFrame(FRAME_MESSAGE, seq, body)
     const acked = new Promise<void>((resolve, reject) => {
-      this.pending.set(seq, { resolve, reject, bytes: frame.byteLength, deadline: Date.now() + this.limits.ackTimeout })
+      this.pending.set(seq, { resolve, reject, bytes: frame.byteLength, deadline: Date.now() + this.limits.ackTimeout, low })
     })
+    if (low) this.lowInFlight++
     this.inFlightBytes += frame.byteLength
     this.queue.push(frame)
     this.queuedBytes += frame.byteLength
@@ -179,7 +211,33 @@ export class OutboundSession {
   private settle (seq: number, entry: Pending): void {
     this.pending.delete(seq)
     this.inFlightBytes -= entry.bytes
-    if (this.slotWaiters.length > 0) this.slotWaiters.shift()?.()
+    if (entry.low) this.lowInFlight--
+    this.wakeWaiters()
+  }
+
+  private hasRoom (low: boolean): boolean {
+    return this.pending.size + this.reserved.count < this.limits.maxInFlight &&
+      this.inFlightBytes + this.reserved.bytes < this.limits.maxInFlightBytes &&
+      (!low || this.lowInFlight + this.reserved.low < (this.limits.maxLowInFlight ?? this.limits.maxInFlight))
+  }
+
+  /** Hand free slots to waiters, band by band (weighted round-robin); a low band at its cap keeps its place */
+  private wakeWaiters (): void {
+    while (this.slotWaiters.size > 0) {
+      // once closed, everyone is woken (to throw the reason)
+      const next = this.closedWith != null ? this.slotWaiters.shift() : this.slotWaiters.shift(band => this.hasRoom(band === 'low'))
+      if (next === undefined) return
+      this.reserved.count++
+      this.reserved.bytes += next.bytes
+      if (next.priority === 'low') this.reserved.low++
+      next.wake()
+    }
+  }
+
+  private unreserve (waiter: SlotWaiter): void {
+    this.reserved.count--
+    this.reserved.bytes -= waiter.bytes
+    if (waiter.priority === 'low') this.reserved.low--
   }
 
   private checkAckDeadlines (): void {
@@ -200,8 +258,9 @@ export class OutboundSession {
       entry.reject(err)
     }
     this.inFlightBytes = 0
+    this.lowInFlight = 0
     this.queue = []
-    for (const wake of this.slotWaiters.splice(0)) wake()
+    this.wakeWaiters()
     this.onClose(this)
   }
 }

@@ -2,6 +2,7 @@ import { serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { OutboundSession } from './outbound-session.js'
+import type { Priority } from './priority-queue.js'
 import { serveInboundStream, type InboundMessage, type InboundStreamHandle } from './inbound.js'
 import { MessageTooLargeError } from './errors.js'
 import { ReplayWindow } from '../../moltspeak/replay-window.js'
@@ -20,6 +21,8 @@ export interface SpeakInit {
   maxInFlight?: number
   /** @default 16 MiB */
   maxInFlightBytes?: number
+  /** Low-priority messages in flight per session (bounds what a high-priority one waits behind). @default 32 */
+  maxLowInFlight?: number
   /** @default 4 MiB */
   readHighWaterBytes?: number
   /** Refuse unsigned messages with E_SIGNATURE. @default false */
@@ -65,7 +68,7 @@ export interface SpeakStats {
 export interface Speak extends Startable {
   readonly protocol: string
   /** Send one encoded MoltSpeak message; resolves when `peer` acknowledged receipt */
-  send(peer: PeerId, body: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  send(peer: PeerId, body: Uint8Array, options?: { signal?: AbortSignal, priority?: Priority }): Promise<void>
   stats(): SpeakStats
 }
 
@@ -118,14 +121,14 @@ class DefaultSpeak implements Speak {
     return { sessions: this.sessions.size, inFlight, replayCacheSize: this.replay.size }
   }
 
-  async send (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+  async send (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal, priority?: Priority } = {}): Promise<void> {
     if (body.byteLength > this.maxMessageBytes) {
       throw new MessageTooLargeError(`message of ${body.byteLength} bytes exceeds the ${this.maxMessageBytes} byte limit`)
     }
     for (let attempt = 0; ; attempt++) {
       const session = await this.session(peer, options.signal)
       try {
-        await session.send(body, options.signal)
+        await session.send(body, options.signal, options.priority)
         return
       } catch (err: any) {
         // The stream died before the ack (a relay cut a limited connection, the
@@ -166,6 +169,7 @@ class DefaultSpeak implements Speak {
       ackTimeout: this.init.ackTimeout ?? c.ACK_TIMEOUT,
       maxInFlight: this.init.maxInFlight ?? c.MAX_IN_FLIGHT,
       maxInFlightBytes: this.init.maxInFlightBytes ?? c.MAX_IN_FLIGHT_BYTES,
+      maxLowInFlight: this.init.maxLowInFlight ?? c.MAX_LOW_IN_FLIGHT,
       maxFrameBytes: this.maxFrameBytes
     }, this.log, (closed) => {
       if (this.sessions.get(key) === closed) this.sessions.delete(key)

@@ -26,6 +26,8 @@ export interface TaskRecord {
   offerer: string
   /** Offerer: the agents it was offered to */
   offeredTo?: string[]
+  /** The team topic it was offered to (protocols/topics.md): any member may claim it */
+  topic?: string
   /** The agent the task is granted to (the offerer's decision, as both sides know it) */
   worker?: string
   type?: string

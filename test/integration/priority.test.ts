@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TestNetwork, freePort } from '../support/nodes.js'
+import { eventually } from '../support/eventually.js'
+import type { MoltNode, ReceivedMessage } from '../../src/index.js'
+
+/*
+ * Priority bands on a real connection (127.0.0.1) and in the outbox: the
+ * order in which the receiver gets messages, never how fast.
+ */
+const WINDOW = 64
+const LOW_IN_FLIGHT = 8
+
+describe('priority bands', { timeout: 120_000 }, () => {
+  const net = new TestNetwork()
+  let a: MoltNode
+  let b: MoltNode
+  const arrivals: ReceivedMessage[] = []
+
+  beforeAll(async () => {
+    a = await net.node({ heartbeatInterval: 0, speak: { maxInFlight: WINDOW, maxLowInFlight: LOW_IN_FLIGHT } })
+    b = await net.node({ heartbeatInterval: 0 })
+    await net.introduce()
+    b.addEventListener('message', (evt) => { arrivals.push(evt.detail) }, { passive: true })
+    await a.ping(b.peerId)
+  }, 60_000)
+  afterAll(async () => { await net.cleanup() })
+
+  const order = (tag: string): string[] => arrivals.filter(e => e.message.p.tag === tag).map(e => String(e.message.p.band))
+
+  it('a high-priority message overtakes a backlog of low ones on the same connection', async () => {
+    const LOW = 3000
+    const sends = Array.from({ length: LOW }, async (_, i) => a.send(b.peerId, { op: 'register', p: { tag: 'overtake', band: 'low', i } }, { priority: 'low', delivery: 'best-effort' }))
+    const high = a.send(b.peerId, { op: 'register', p: { tag: 'overtake', band: 'high' } }, { priority: 'high', delivery: 'best-effort' })
+    await Promise.all([...sends, high])
+    const seen = order('overtake')
+    expect(seen).toHaveLength(LOW + 1)
+    // behind it at most the low messages already in flight (capped) when it was sent, not the 3000 queued
+    expect(seen.indexOf('high')).toBeLessThanOrEqual(2 * LOW_IN_FLIGHT)
+    // the lows kept their order among themselves
+    const lows = arrivals.filter(e => e.message.p.tag === 'overtake' && e.message.p.band === 'low').map(e => Number(e.message.p.i))
+    expect(lows).toEqual([...lows].sort((x, y) => x - y))
+  })
+
+  it('low is never starved: under a flood of high-priority messages low ones keep moving', async () => {
+    const N = 1000
+    const lows = Array.from({ length: N }, async () => a.send(b.peerId, { op: 'register', p: { tag: 'fair', band: 'low' } }, { priority: 'low', delivery: 'best-effort' }))
+    const highs = Array.from({ length: N }, async () => a.send(b.peerId, { op: 'register', p: { tag: 'fair', band: 'high' } }, { priority: 'high', delivery: 'best-effort' }))
+    await Promise.all([...lows, ...highs])
+    const seen = order('fair')
+    const lastHigh = seen.lastIndexOf('high')
+    const lowsBeforeLastHigh = seen.slice(0, lastHigh).filter(x => x === 'low').length
+    // the highs went first overall, yet lows got turns while highs waited (weighted round-robin 8:1)
+    expect(seen.indexOf('high')).toBeLessThanOrEqual(2 * LOW_IN_FLIGHT)
+    expect(lowsBeforeLastHigh).toBeGreaterThanOrEqual(Math.floor(N / 9) - 2 * LOW_IN_FLIGHT)
+  })
+
+  it('a task message travels in the band of its task.priority', async () => {
+    // the same mechanism, chosen by the MoltSpeak payload instead of the send option
+    const sends = Array.from({ length: 1000 }, async () => a.send(b.peerId, { op: 'register', p: { tag: 'task-band', band: 'low' } }, { priority: 'low', delivery: 'best-effort' }))
+    const urgent = a.send(b.peerId, { op: 'task', p: { action: 'create', task_id: 'urgent-1', priority: 'urgent', tag: 'task-band', band: 'urgent' } }, { delivery: 'best-effort' })
+    await Promise.all([...sends, urgent])
+    expect(order('task-band').indexOf('urgent')).toBeLessThanOrEqual(2 * LOW_IN_FLIGHT)
+  })
+
+  it('in the outbox: a high-priority message queued after low ones is delivered first', async () => {
+    const dataDir = await net.dir()
+    const port = await freePort()
+    const listen = [`/ip4/127.0.0.1/tcp/${port}`]
+    let c = await net.node({ dataDir, listen, heartbeatInterval: 0 })
+    const cId = c.peerId
+    await a.libp2p.peerStore.merge(cId, { multiaddrs: c.getMultiaddrs() })
+    await c.stop()
+    const LOW = 200
+    for (let i = 0; i < LOW; i++) expect((await a.send(cId, { op: 'register', p: { tag: 'outbox', band: 'low', i } }, { priority: 'low' })).status).toBe('queued')
+    expect((await a.send(cId, { op: 'register', p: { tag: 'outbox', band: 'high' } }, { priority: 'high' })).status).toBe('queued')
+    expect(a.outbox({ peer: cId.toString() })).toHaveLength(LOW + 1)
+
+    c = await net.node({ dataDir, listen, heartbeatInterval: 0 })
+    await a.retryOutbox(cId)
+    await eventually(() => a.outbox({ peer: cId.toString() }).length === 0, 60_000, 'the outbox delivered')
+    const inbox = (await c.inbox({ limit: 1000 })).filter(e => e.message.p.tag === 'outbox')
+    expect(inbox).toHaveLength(LOW + 1)
+    expect(inbox[0].message.p.band).toBe('high')
+  })
+})
