@@ -31,8 +31,8 @@ export async function routingTableReady (table: ObservableRoutingTable | undefin
  * must go out again as the network grows, or lookups walking to the truly
  * closest servers miss it. Each publication is a walk plus a store on up to
  * K servers, so it fires only when the routing table has both doubled and
- * gained REPUBLISH_GROWTH_MIN_PEERS peers since the last publication
- * (debounced): counting doublings from a table of 1 made every node publish
+ * gained REPUBLISH_GROWTH_MIN_PEERS peers since the last publication, or
+ * got its first peer after a publication that found none (debounced): counting doublings from a table of 1 made every node publish
  * 6–7 times while joining a 100-node network, and the joins of many nodes
  * at once slowed to seconds each. While fewer than that many peers joined, a
  * lookup's walk, which asks at least K servers near the key, still meets a
@@ -59,8 +59,13 @@ export class RoutingTableGrowth {
     this.publishedAtSize = Math.max(this.publishedAtSize, this.table?.size ?? 0)
   }
 
-  /** Whether a table of `size` peers has grown enough since the last publication */
+  /**
+   * Whether a table of `size` peers has grown enough since the last
+   * publication. One that went out while the table was empty reached no
+   * server: the first peer is enough then.
+   */
   grown (size: number): boolean {
+    if (this.publishedAtSize === 0) return size > 0
     return size >= Math.max(this.publishedAtSize * REPUBLISH_GROWTH_FACTOR, this.publishedAtSize + REPUBLISH_GROWTH_MIN_PEERS)
   }
 
@@ -69,6 +74,8 @@ export class RoutingTableGrowth {
     this.timer = setTimeout(() => {
       this.timer = undefined
       const size = this.table?.size ?? 0
+      // a publication may have gone out meanwhile
+      if (!this.grown(size)) return
       this.publishedAtSize = size
       this.onGrown(size)
     }, this.debounce)
