@@ -153,7 +153,7 @@ if (sections.has('reach')) {
   out.push('', '### Reaching an agent by PeerId (loopback, one process)', '', `Load average ${loadBefore} at the start, ${load()} at the end.`, '',
     '| measure | runs | p50 | p99 | p50 / p99 vs by address | target |',
     '|---|---|---|---|---|---|',
-    `| request(PeerId) → reply, never-met agent via DHT record + relay (${reach.cold.relayed}/${reach.cold.runs} relayed) | ${reach.cold.runs} | ${fmt(reach.cold.p50, 1)} ms | ${fmt(reach.cold.p99, 1)} ms | ${fmt(reach.cold.p50 / reach.byAddress.p50, 2)}× / ${fmt(reach.cold.p99 / reach.byAddress.p99, 2)}× | p50 ≤ 1 s — ${check(reach.cold.p50 <= 1000)}; p99 ≤ 3 s — ${check(reach.cold.p99 <= 3000)} |`,
+    `| request(PeerId) → reply, never-met agent via DHT record + relay (${reach.cold.relayed}/${reach.cold.runs} relayed, ${reach.cold.failed} failed) | ${reach.cold.runs} | ${fmt(reach.cold.p50, 1)} ms | ${fmt(reach.cold.p99, 1)} ms | ${fmt(reach.cold.p50 / reach.byAddress.p50, 2)}× / ${fmt(reach.cold.p99 / reach.byAddress.p99, 2)}× | p50 ≤ 1 s — ${check(reach.cold.p50 <= 1000)}; p99 ≤ 3 s — ${check(reach.cold.p99 <= 3000)} |`,
     `| baseline: request(circuit address copied by hand) → reply, fresh sender | ${reach.byAddress.runs} | ${fmt(reach.byAddress.p50, 1)} ms | ${fmt(reach.byAddress.p99, 1)} ms | 1× | — |`,
     `| mailbox: recipient start → stored message in its inbox | ${reach.mailbox.runs} | ${fmt(reach.mailbox.p50, 1)} ms | ${fmt(reach.mailbox.p99, 1)} ms | — | p99 ≤ 10 s — ${check(reach.mailbox.p99 <= 10_000)} |`)
 }
