@@ -32,7 +32,6 @@ export class CapabilityAdvertiser {
   constructor (private readonly libp2p: Libp2p<{ dht?: unknown }>, private readonly log: Logger) {
     this.growth = new RoutingTableGrowth(this.dht?.routingTable, (size) => {
       if (this.advertised.size === 0) return
-      this.growth.published()
       this.log('routing table grew to %d peers, advertising %d capabilities again', size, this.advertised.size)
       for (const name of this.advertised) this.provide(name, ADVERTISE_RETRY_MIN)
     })
@@ -50,7 +49,6 @@ export class CapabilityAdvertiser {
     for (const name of previous) {
       if (!this.advertised.has(name)) await this.withdraw(name)
     }
-    if (this.advertised.size > 0) this.growth.published()
     for (const name of this.advertised) {
       if (!previous.has(name)) this.provide(name, ADVERTISE_RETRY_MIN)
     }
@@ -73,6 +71,8 @@ export class CapabilityAdvertiser {
       if (this.controller.signal.aborted || !this.advertised.has(name)) return
       try {
         await this.libp2p.contentRouting.provide(await capabilityCid(name), { signal: this.controller.signal })
+        // the walk filled the routing table: growth beyond this is what calls for a re-advert
+        this.growth.published()
         this.log('advertised capability %s', name)
       } catch (err: any) {
         if (this.controller.signal.aborted) return

@@ -54,15 +54,9 @@ export const DISCOVER_DHT_READY_TIMEOUT = 5_000
 
 /**
  * Publish DHT records (routing record, capability adverts) again once the
- * routing table is this many times its size at the last publication ...
+ * routing table is this many times its size when the last publication's walk ended
  */
 export const REPUBLISH_GROWTH_FACTOR = 2
-
-/**
- * ... and has gained at least this many peers (kad-dht's K, the number of
- * servers a record is stored on): small tables double every few peers
- */
-export const REPUBLISH_GROWTH_MIN_PEERS = 20
 
 /** Coalesce a burst of routing table additions into one republication, in ms */
 export const REPUBLISH_GROWTH_DEBOUNCE = 1000

@@ -1,4 +1,4 @@
-import { REPUBLISH_GROWTH_FACTOR, REPUBLISH_GROWTH_MIN_PEERS, REPUBLISH_GROWTH_DEBOUNCE } from './constants.js'
+import { REPUBLISH_GROWTH_FACTOR, REPUBLISH_GROWTH_DEBOUNCE } from './constants.js'
 
 /** The part of kad-dht's routing table this waits on */
 export interface ObservableRoutingTable extends EventTarget {
@@ -27,16 +27,15 @@ export async function routingTableReady (table: ObservableRoutingTable | undefin
  * Tells a publisher of DHT records (routing record, capability adverts) when
  * to publish again because the network grew. A record is stored on the
  * closest servers the publisher knows *at that moment*: one published while
- * the network was forming (or while the node knew only its bootstrap peer)
- * must go out again as the network grows, or lookups walking to the truly
- * closest servers miss it. Each publication is a walk plus a store on up to
- * K servers, so it fires only when the routing table has both doubled and
- * gained REPUBLISH_GROWTH_MIN_PEERS peers since the last publication, or
- * got its first peer after a publication that found none (debounced): counting doublings from a table of 1 made every node publish
- * 6–7 times while joining a 100-node network, and the joins of many nodes
- * at once slowed to seconds each. While fewer than that many peers joined, a
- * lookup's walk, which asks at least K servers near the key, still meets a
- * server that stored the record.
+ * the network was forming must go out again as the network grows, or lookups
+ * walking to the truly closest servers miss it. The measure of "the network
+ * it knew" is the routing table's size once the publication's walk is over
+ * (`published()` after it), not before: a node joining a large network starts
+ * with one peer, and its first walk both finds the closest servers and fills
+ * its table. Counted from the size before the walk (1, 2, 4, … 64), every
+ * node joining a 100-node network published 6–7 times, most of the cost of
+ * starting many nodes. A publication made with an empty table reached no
+ * server: the first peer is enough then.
  */
 export class RoutingTableGrowth {
   private publishedAtSize = 0
@@ -54,19 +53,18 @@ export class RoutingTableGrowth {
     this.table?.removeEventListener('peer:add', this.onPeerAdded)
   }
 
-  /** A publication is going out now, to the servers this table knows */
+  /** A publication's walk is over: it reached the servers this table knows now */
   published (): void {
-    this.publishedAtSize = Math.max(this.publishedAtSize, this.table?.size ?? 0)
+    this.publishedAtSize = this.table?.size ?? 0
   }
 
   /**
    * Whether a table of `size` peers has grown enough since the last
-   * publication. One that went out while the table was empty reached no
-   * server: the first peer is enough then.
+   * publication: doubled, or a first peer after one made with none.
    */
   grown (size: number): boolean {
     if (this.publishedAtSize === 0) return size > 0
-    return size >= Math.max(this.publishedAtSize * REPUBLISH_GROWTH_FACTOR, this.publishedAtSize + REPUBLISH_GROWTH_MIN_PEERS)
+    return size >= this.publishedAtSize * REPUBLISH_GROWTH_FACTOR
   }
 
   private readonly onPeerAdded = (): void => {

@@ -1,6 +1,5 @@
 import { describe, it, expect } from 'vitest'
 import { RoutingTableGrowth } from '../../src/discovery/dht-ready.js'
-import { REPUBLISH_GROWTH_MIN_PEERS } from '../../src/discovery/constants.js'
 
 /** A routing table as RoutingTableGrowth sees it: a size and `peer:add` events */
 class Table extends EventTarget {
@@ -31,22 +30,24 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
     growth.stop()
   })
 
-  it('then only once the table has doubled and gained K peers, not at every doubling of a small table', async () => {
+  it('then once the table has doubled since the last publication\'s walk ended, not since it began', async () => {
     const table = new Table()
     const fired: number[] = []
     const growth = new RoutingTableGrowth(table, size => fired.push(size), 10)
     growth.start()
-    table.add(1)
+    table.add(5)
     growth.published()
-    // 1 → 2 → 4 → 8 → 16 → 20 doubled four times: no republication yet
-    expect(await grow(table, fired, REPUBLISH_GROWTH_MIN_PEERS - 1)).toEqual([])
-    expect(await grow(table, fired, 1)).toEqual([REPUBLISH_GROWTH_MIN_PEERS + 1])
-    // from 21: 20 more is not enough, doubling to 42 is
-    expect(await grow(table, fired, 20)).toEqual([REPUBLISH_GROWTH_MIN_PEERS + 1])
-    expect(await grow(table, fired, 1)).toEqual([REPUBLISH_GROWTH_MIN_PEERS + 1, 42])
+    expect(await grow(table, fired, 4)).toEqual([])
+    expect(await grow(table, fired, 1)).toEqual([10])
+    // that republication's walk fills the table (a joining node meets the network): it is the new base
+    table.add(20)
+    growth.published()
+    expect(await grow(table, fired, 0)).toEqual([10])
+    expect(await grow(table, fired, 29)).toEqual([10])
+    expect(await grow(table, fired, 1)).toEqual([10, 60])
     growth.stop()
     // stopped: no more
-    expect(await grow(table, fired, 100)).toEqual([REPUBLISH_GROWTH_MIN_PEERS + 1, 42])
+    expect(await grow(table, fired, 100)).toEqual([10, 60])
   })
 
   it('a burst of additions is one republication', async () => {

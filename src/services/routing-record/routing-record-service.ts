@@ -185,7 +185,6 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     const record = await signRouteRecord({ ...contents, seq: now, exp: now + this.ttl }, this.components.privateKey)
     this.record = record
     this.published = this.fingerprint(contents)
-    this.growth?.published()
     const signal = AbortSignal.any([AbortSignal.timeout(c.PUBLISH_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
     let stored = 0
     try {
@@ -196,6 +195,8 @@ class DefaultRoutingRecordService implements RoutingRecordService {
       if (this.controller.signal.aborted) return stored
       this.log('publishing the routing record ended early - %s', err.message)
     }
+    // the walk filled the routing table: growth beyond this is what calls for a republication
+    if (stored > 0) this.growth?.published()
     clearTimeout(this.republishTimer)
     if (stored === 0) {
       // no server took it (none known yet, or all gone): try again soon, backing off
