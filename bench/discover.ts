@@ -1,8 +1,10 @@
 /**
  * discover() latency over the private DHT at 12, 50 and 100 nodes on
- * 127.0.0.1. Nodes run in host processes of ≤ 25 each; a seeker in this
- * process looks up capabilities that exactly one random node offers, DHT only
- * (no local shortcut), and the time includes fetching and verifying the card.
+ * 127.0.0.1. Nodes run in host processes of ≤ 25 each; half of them offer a
+ * capability of their own (`bench.node<i>`), the other half none. A seeker in
+ * this process looks up capabilities that exactly one random offering node
+ * offers, DHT only (no local shortcut), and the time includes fetching and
+ * verifying the card.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -17,6 +19,8 @@ const PER_HOST = 25
 
 export interface DiscoverBenchResult {
   nodes: number
+  /** nodes offering a capability (the others offer none) */
+  offering: number
   lookups: number
   found: number
   p50: number
@@ -46,9 +50,10 @@ async function runOne (size: number, lookups: number, log: (line: string) => voi
     const boot = await make('boot', [])
     const bootstrap = [boot.getMultiaddrs()[0].toString()]
     const start = performance.now()
+    const offering = Math.ceil((size - 2) / 2)
     for (let first = 0; first < size - 2; first += PER_HOST) {
       const count = Math.min(PER_HOST, size - 2 - first)
-      const child = spawn(process.execPath, [join(here, 'dht-host.js'), JSON.stringify({ count, first, bootstrap })], { stdio: ['pipe', 'pipe', 'inherit'] })
+      const child = spawn(process.execPath, [join(here, 'dht-host.js'), JSON.stringify({ count, first, bootstrap, offering })], { stdio: ['pipe', 'pipe', 'inherit'] })
       hosts.push(child)
       await new Promise<void>((resolve, reject) => {
         createInterface({ input: child.stdout! }).once('line', () => { resolve() })
@@ -62,15 +67,15 @@ async function runOne (size: number, lookups: number, log: (line: string) => voi
     const samples: number[] = []
     let found = 0
     for (let i = 0; i < lookups; i++) {
-      const target = Math.floor(Math.random() * (size - 2))
+      const target = Math.floor(Math.random() * offering)
       const t = performance.now()
       const agents = await seeker.discover(`bench.node${target}`, { limit: 1, local: false, signal: AbortSignal.timeout(15_000) }).catch(() => [])
       samples.push(performance.now() - t)
       if (agents.length > 0) found++
     }
     const { p50, p99 } = summarize(samples)
-    log(`  ${size} nodes: discover p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, found ${found}/${lookups}`)
-    return { nodes: size, lookups, found, p50, p99 }
+    log(`  ${size} nodes (${offering} offering): discover p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, found ${found}/${lookups}`)
+    return { nodes: size, offering, lookups, found, p50, p99 }
   } finally {
     for (const host of hosts) host.stdin?.end()
     await Promise.allSettled(own.map(async n => n.stop()))

@@ -3,6 +3,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { ContentRouting, Logger } from '@libp2p/interface'
 import { ADVERTISE_RETRY_MAX, ADVERTISE_RETRY_MIN, CAPABILITY_KEY_PREFIX } from './constants.js'
+import { RoutingTableGrowth } from './dht-ready.js'
 
 /** The DHT key a capability is advertised under */
 export async function capabilityCid (name: string): Promise<CID> {
@@ -21,11 +22,6 @@ interface DhtWithCancel {
   routingTable?: EventTarget & { size: number }
 }
 
-/** After the routing table grows this much (×) since the last advert, advertise again */
-const REPROVIDE_GROWTH = 2
-/** Coalesce bursts of routing table additions into one re-advert */
-const REPROVIDE_DEBOUNCE = 1000
-
 /**
  * Keeps this node's capabilities advertised as DHT provider records: provides
  * each one (retrying with backoff while the routing table is still empty),
@@ -35,34 +31,22 @@ export class CapabilityAdvertiser {
   private advertised = new Set<string>()
   private readonly retries = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly controller = new AbortController()
-  /** routing table size when the adverts last went out */
-  private advertisedAtSize = 0
-  private growthTimer?: ReturnType<typeof setTimeout>
+  /** advertises again when the network grew (see RoutingTableGrowth) */
+  private readonly growth: RoutingTableGrowth
 
   constructor (private readonly components: AdvertiserComponents, private readonly log: Logger) {
-    // A record is stored on the closest peers the provider knows *at that moment*.
-    // A node that advertised while the network was still forming (or while it
-    // knew only its bootstrap peer) must advertise again as it learns the
-    // network, or lookups walking to the truly closest peers miss it. The DHT's
-    // own re-provide runs only every interval (1 h).
-    this.dht?.routingTable?.addEventListener('peer:add', this.onPeerAdded)
+    // A record is stored on the closest peers the provider knows *at that moment*: a node that advertised
+    // while the network was still forming must advertise again as it learns it (see RoutingTableGrowth)
+    this.growth = new RoutingTableGrowth(this.dht?.routingTable, (size) => {
+      if (this.advertised.size === 0) return
+      this.log('routing table grew to %d peers, advertising %d capabilities again', size, this.advertised.size)
+      for (const name of this.advertised) this.provide(name, ADVERTISE_RETRY_MIN)
+    })
+    this.growth.start()
   }
 
   private get dht (): DhtWithCancel | undefined {
     return this.components.dht as DhtWithCancel | undefined
-  }
-
-  private readonly onPeerAdded = (): void => {
-    const size = this.dht?.routingTable?.size ?? 0
-    if (this.growthTimer != null || this.advertised.size === 0) return
-    if (size < Math.max(this.advertisedAtSize * REPROVIDE_GROWTH, this.advertisedAtSize + 1)) return
-    this.growthTimer = setTimeout(() => {
-      this.growthTimer = undefined
-      this.advertisedAtSize = this.dht?.routingTable?.size ?? 0
-      this.log('routing table grew to %d peers, advertising %d capabilities again', this.advertisedAtSize, this.advertised.size)
-      for (const name of this.advertised) this.provide(name, ADVERTISE_RETRY_MIN)
-    }, REPROVIDE_DEBOUNCE)
-    this.growthTimer.unref()
   }
 
   /** Advertise exactly `capabilities`: new ones are provided, dropped ones withdrawn */
@@ -72,7 +56,6 @@ export class CapabilityAdvertiser {
     for (const name of previous) {
       if (!this.advertised.has(name)) await this.withdraw(name)
     }
-    this.advertisedAtSize = this.dht?.routingTable?.size ?? 0
     for (const name of this.advertised) {
       if (!previous.has(name)) this.provide(name, ADVERTISE_RETRY_MIN)
     }
@@ -84,8 +67,7 @@ export class CapabilityAdvertiser {
 
   stop (): void {
     this.controller.abort()
-    clearTimeout(this.growthTimer)
-    this.dht?.routingTable?.removeEventListener('peer:add', this.onPeerAdded)
+    this.growth.stop()
     for (const timer of this.retries.values()) clearTimeout(timer)
     this.retries.clear()
   }
@@ -96,6 +78,8 @@ export class CapabilityAdvertiser {
       if (this.controller.signal.aborted || !this.advertised.has(name)) return
       try {
         await this.components.contentRouting.provide(await capabilityCid(name), { signal: this.controller.signal })
+        // the walk filled the routing table: growth beyond this is what calls for a re-advert
+        this.growth.published()
         this.log('advertised capability %s', name)
       } catch (err: any) {
         if (this.controller.signal.aborted) return

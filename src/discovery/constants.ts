@@ -51,3 +51,12 @@ export const MAX_AGENT_VERSION_LENGTH = 128
 
 /** How long discover() waits for a first DHT peer when its routing table is empty (bootstrap still dialling), in ms */
 export const DISCOVER_DHT_READY_TIMEOUT = 5_000
+
+/**
+ * Publish DHT records (routing record, capability adverts) again once the
+ * routing table is this many times its size when the last publication's walk ended
+ */
+export const REPUBLISH_GROWTH_FACTOR = 2
+
+/** Coalesce a burst of routing table additions into one republication, in ms */
+export const REPUBLISH_GROWTH_DEBOUNCE = 1000

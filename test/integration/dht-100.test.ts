@@ -1,101 +1,145 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
+import { memory } from '@libp2p/memory'
+import { plaintext } from '@libp2p/plaintext'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { randomBytes } from 'node:crypto'
 import { dhtService } from '../../src/discovery/config.js'
 import { capabilityCid } from '../../src/discovery/index.js'
 import { CapabilityAdvertiser } from '../../src/discovery/capabilities.js'
+import { routingTableReady } from '../../src/discovery/dht-ready.js'
 import { routingRecord, type RoutingRecordService } from '../../src/services/routing-record/index.js'
 import { eventually } from '../support/eventually.js'
 
 /**
- * 100 DHT servers on 127.0.0.1, each running molt's DHT configuration
- * (/molt/kad/1.0.0 with the routing record validator and selector) and the
- * routing record publisher; each advertises a capability of its own. Nodes
- * join one after another through a random earlier one and publish as soon as they
- * listen, so the first ones publish while the network is still forming. The
- * nodes are bare libp2p (no speak, inbox, LevelDB): 100 full agents do not
- * fit in one test process on the CI machine.
+ * 100 DHT servers in this process, each running molt's DHT configuration
+ * (/molt/kad/1.0.0 with the routing record validator and selector), the
+ * routing record publisher and a capability advertiser with a capability of
+ * its own. Nodes join in waves of 10, each through a random node of the
+ * earlier waves, and publish as soon as they start: the first ones publish
+ * while the network is still forming, and must be found anyway.
+ *
+ * What is under test is the DHT: molt's record namespace, validator,
+ * selector, republication as the network grows, lookups. So the nodes are
+ * bare libp2p (no speak, inbox, LevelDB) over the in-memory transport with
+ * plaintext, without the connection monitor: TCP + Noise cost ≈ 35 ms of CPU
+ * per connection on the shared 2-core machine, and 100 nodes open ≈ 1,500
+ * connections (TCP + Noise are covered by dht.test.ts and the reach suites).
+ *
+ * `npm test` runs it at 12 nodes; `MOLT_DHT_TEST_NODES=100` at 100. At 30
+ * and 100 nodes (shared machine, load 10–27) the network formed (100 nodes:
+ * 25–43 s of CPU) but the record and the capability of node 0, the very first
+ * publisher, were not found within 30 s while the others were looked up:
+ * not diagnosed yet (bench/README.md, "Starting many DHT nodes"). Make 100
+ * the default once that is fixed and the run is checked on an idle machine.
  */
-/**
- * Runs only when `MOLT_DHT_TEST_NODES` is set (`MOLT_DHT_TEST_NODES=100 npx vitest run
- * test/integration/dht-100.test.ts`): on the shared 2-core machine at load ≈ 20, nodes
- * took 3–7 s each to join (the same without routing records), far beyond a CI budget.
- */
-const N = Number(process.env.MOLT_DHT_TEST_NODES ?? 100)
+const N = Number(process.env.MOLT_DHT_TEST_NODES ?? 12)
 const SAMPLE = Math.min(50, N)
+/** Nodes started together: joins overlap their round trips, each through a node of an earlier wave */
+const WAVE = 10
 type Node = Libp2p<{ dht: unknown, routes: RoutingRecordService }>
 const nodes: Node[] = []
 const advertisers: CapabilityAdvertiser[] = []
 const capability = (i: number): string => `test.cap${i}`
+const run = randomBytes(4).toString('hex')
+const log = (line: string): void => { process.stderr.write(`dht-${N}: ${line}\n`) }
+const tableSize = (n: Node): number => (n.services.dht as any).routingTable.size as number
+
+async function startNode (i: number, joined: number): Promise<void> {
+  const node = await createLibp2p({
+    addresses: { listen: [`/memory/molt-dht-${run}-${i}`] },
+    transports: [memory()],
+    connectionEncrypters: [plaintext()],
+    streamMuxers: [yamux()],
+    connectionMonitor: { enabled: false },
+    services: { identify: identify(), ping: ping(), dht: dhtService({ clientMode: false })!, routes: routingRecord() }
+  }) as unknown as Node
+  nodes[i] = node
+  // join through a node of an earlier wave, until that node is in the routing table. On a busy
+  // machine a handshake may time out, or the DHT's ping of the new contact: kad-dht then never
+  // adds it, and a node whose only contact was refused stays outside the DHT. Try another.
+  for (let attempt = 0; joined > 0; attempt++) {
+    try {
+      await node.dial(nodes[Math.floor(Math.random() * joined)].getMultiaddrs()[0], { signal: AbortSignal.timeout(20_000) })
+      await routingTableReady((node.services.dht as any).routingTable, AbortSignal.timeout(20_000))
+      if (tableSize(node) > 0) break
+      if (attempt >= 3) throw new Error(`node ${i} has an empty routing table after ${attempt + 1} joins`)
+    } catch (err) {
+      if (attempt >= 3) throw err
+    }
+  }
+  const advertiser = new CapabilityAdvertiser(node as any, node.logger.forComponent('test:advertise'))
+  advertisers[i] = advertiser
+  await advertiser.update([capability(i)])
+}
 
 beforeAll(async () => {
-  if (process.env.MOLT_DHT_TEST_NODES == null) return
   const started = performance.now()
-  for (let i = 0; i < N; i++) {
-    const node = await createLibp2p({
-      privateKey: await generateKeyPair('Ed25519'),
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      connectionManager: { allow: ['/ip4/127.0.0.1'], inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 1000 } as any,
-      services: { identify: identify(), ping: ping(), dht: dhtService({ clientMode: false })!, routes: routingRecord() }
-    }) as unknown as Node
-    nodes.push(node)
-    // join through an earlier node (a busy machine may time a handshake out: try another)
-    for (let attempt = 0; i > 0; attempt++) {
-      try {
-        await node.dial(nodes[Math.floor(Math.random() * i)].getMultiaddrs()[0], { signal: AbortSignal.timeout(20_000) })
-        break
-      } catch (err) {
-        if (attempt >= 3) throw err
-      }
-    }
-    const advertiser = new CapabilityAdvertiser(node as any, node.logger.forComponent('test:advertise'))
-    advertisers.push(advertiser)
-    await advertiser.update([capability(i)])
-    if (process.env.DHT100_VERBOSE != null && i % 10 === 9) process.stderr.write(`${i + 1} nodes up after ${Math.round(performance.now() - started)} ms\n`)
+  const cpu = process.cpuUsage()
+  await startNode(0, 0)
+  for (let first = 1; first < N; first += WAVE) {
+    await Promise.all(Array.from({ length: Math.min(WAVE, N - first) }, async (_, k) => startNode(first + k, first)))
   }
+  const used = process.cpuUsage(cpu)
+  log(`${N} nodes up after ${Math.round(performance.now() - started)} ms (${Math.round((used.user + used.system) / 1000)} ms CPU), ${nodes.reduce((sum, n) => sum + n.getConnections().length, 0) / 2} connections`)
   // every node has joined: its routing table holds a DHT server
-  await eventually(() => nodes.every(n => ((n.services.dht as any).routingTable.size as number) >= 1), 1000 * N, 'every node in the DHT').catch((err) => { throw new Error(`${err.message}: ${nodes.map(n => `${(n.services.dht as any).routingTable.size as number}/${n.getConnections().length}`).join(' ')}`) })
-  if (process.env.DHT100_VERBOSE != null) process.stderr.write(`network formed after ${Math.round(performance.now() - started)} ms\n`)
-}, 30 * N * 1000)
+  await eventually(() => nodes.every(n => tableSize(n) >= 1), 180_000, 'every node in the DHT')
+    .catch((err) => { throw new Error(`${err.message}: ${nodes.map(n => `${tableSize(n)}/${n.getConnections().length}`).join(' ')}`) })
+  // a deadline for a stuck start, not a speed requirement: ≈ 43 s of CPU, which took 310 s at load average 25 on 2 shared cores
+}, 900_000)
 
 afterAll(async () => {
-  for (const advertiser of advertisers) advertiser.stop()
-  await Promise.allSettled(nodes.map(async n => n.stop()))
-})
+  for (const advertiser of advertisers) advertiser?.stop()
+  await Promise.allSettled(nodes.map(async n => n?.stop()))
+}, 120_000)
 
-describe.runIf(process.env.MOLT_DHT_TEST_NODES != null)(`private DHT, ${N} nodes`, () => {
-  const pick = (): number[] => {
-    const order = [...Array(N).keys()].sort(() => Math.random() - 0.5)
-    // the first 10 nodes published while the network was forming: always include them
-    return [...new Set([...Array(Math.min(10, N)).keys(), ...order])].slice(0, SAMPLE)
-  }
+/** `SAMPLE` node indexes: the first 10 (they published while the network was forming) and random others */
+function pick (): number[] {
+  const order = [...Array(N).keys()].sort(() => Math.random() - 0.5)
+  return [...new Set([...Array(Math.min(10, N)).keys(), ...order])].slice(0, SAMPLE)
+}
 
-  it(`finds the routing records of ${SAMPLE} random nodes, verified, from another node`, async () => {
+/**
+ * A node that knows nothing of `target`: not connected to it, and with no
+ * address of it in its peer store (DHT answers may have named it), so the
+ * record it looks up is the only way it can reach it
+ */
+async function strangerOf (target: number): Promise<Node> {
+  const others = nodes.filter((n, i) => i !== target)
+  const unconnected = others.filter(n => n.getConnections(nodes[target].peerId).length === 0)
+  const seeker = (unconnected.length > 0 ? unconnected : others)[Math.floor(Math.random() * (unconnected.length > 0 ? unconnected : others).length)]
+  await seeker.hangUp(nodes[target].peerId)
+  await seeker.peerStore.delete(nodes[target].peerId)
+  expect(seeker.getConnections(nodes[target].peerId)).toHaveLength(0)
+  return seeker
+}
+
+describe(`private DHT, ${N} nodes`, () => {
+  it(`resolves ${SAMPLE} never-met PeerIds through the DHT: the routing record is found, verified, and its address reaches the node`, async () => {
     let firstTry = 0
     for (const i of pick()) {
       const target = nodes[i]
-      const seeker = nodes[(i + 1 + Math.floor(Math.random() * (N - 1))) % N]
+      const seeker = await strangerOf(i)
       let tries = 0
       const record = await eventually(async () => {
         tries++
-        return await seeker.services.routes.lookup(target.peerId, { signal: AbortSignal.timeout(10_000) })
-      }, 20_000, `record of node ${i}`)
+        // a lookup that runs out of time is tried again, like a miss
+        return await seeker.services.routes.lookup(target.peerId, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined)
+      }, 30_000, `record of node ${i}`)
       if (tries === 1) firstTry++
       expect(record.peer).toBe(target.peerId.toString())
+      // the record's address is how the seeker reaches the node (no other source had it)
       expect(record.addrs.length).toBeGreaterThan(0)
+      const connection = await seeker.dial(multiaddr(`${record.addrs[0]}/p2p/${target.peerId.toString()}`), { signal: AbortSignal.timeout(20_000) })
+      expect(connection.remotePeer.equals(target.peerId)).toBe(true)
     }
-    process.stderr.write(`routing records: ${SAMPLE}/${SAMPLE} found, ${firstTry} at the first lookup\n`)
-  }, 240_000)
+    log(`routing records: ${SAMPLE}/${SAMPLE} found and reached, ${firstTry} at the first lookup`)
+  }, 300_000)
 
-  it(`finds the providers of ${SAMPLE} random capabilities`, async () => {
+  it(`finds the providers of ${SAMPLE} capabilities, each offered by one node`, async () => {
     let firstTry = 0
     for (const i of pick()) {
       const seeker = nodes[(i + 1 + Math.floor(Math.random() * (N - 1))) % N]
@@ -112,9 +156,9 @@ describe.runIf(process.env.MOLT_DHT_TEST_NODES != null)(`private DHT, ${N} nodes
           if (!signal.aborted) throw err
         }
         return false
-      }, 20_000, `provider of ${capability(i)}`)
+      }, 30_000, `provider of ${capability(i)}`)
       if (tries === 1) firstTry++
     }
-    process.stderr.write(`capabilities: ${SAMPLE}/${SAMPLE} found, ${firstTry} at the first lookup\n`)
-  }, 240_000)
+    log(`capabilities: ${SAMPLE}/${SAMPLE} found, ${firstTry} at the first lookup`)
+  }, 300_000)
 })

@@ -1,10 +1,10 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest'
-import { access } from 'node:fs/promises'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { tempRoot } from './namespace.js'
-import { NatNetwork, Driver, MOLT_CLI, assertTopologyTools, sweepStale, startMolt, circuitVia, exited, type MoltProcess, type NsName } from './nat/net.js'
+import { Driver, circuitVia, exited, type MoltProcess, type NsName } from './nat/net.js'
+import { NatSuite } from './nat/suite.js'
 import { skipWithout } from '../support/tools.js'
 import { eventually } from '../support/eventually.js'
 
@@ -41,15 +41,11 @@ const suiteStarted = performance.now()
 // data dirs of every process; the pid in the name lets a later run remove it if this one is killed
 const root = await tempRoot(`molt-nat-${process.pid}-`)
 if (SKIP) await root.remove()
-const net = new NatNetwork(root.dir)
+const suite = new NatSuite(root, { env: DEBUG_ENV })
+const { net, drivers, expectedUp } = suite
 const relays: Record<string, MoltProcess> = {}
 const agents: Record<string, MoltProcess> = {}
-const drivers: Partial<Record<NsName, Driver>> = {}
 const summaries: unknown[] = []
-/** How to start each process again (same args, data dir, namespace) */
-const specs = new Map<string, { ns: NsName, args: string[] }>()
-/** Processes that should be running: one that exits on its own fails the test it happened in */
-const expectedUp = new Set<string>()
 
 function summary (scenario: string, values: Record<string, unknown>): void {
   const line = { scenario, ...values }
@@ -62,9 +58,7 @@ const relayAddr = (listen: string, relay: MoltProcess): string => `${listen}/p2p
 const driverOf = (agent: MoltProcess): Driver => drivers[agent.proc.ns]!
 
 async function launch (name: string, ns: NsName, args: string[]): Promise<MoltProcess> {
-  const p = await startMolt(net, ns, name, join(root.dir, name.toLowerCase()), args, DEBUG_ENV)
-  specs.set(name, { ns, args })
-  expectedUp.add(name)
+  const p = await suite.launch(name, ns, args)
   if (args[0] === 'relay') relays[name] = p
   else agents[name] = p
   return p
@@ -147,15 +141,7 @@ function logs (): string {
 }
 
 beforeAll(async () => {
-  await access(MOLT_CLI).catch(() => { throw new Error(`${MOLT_CLI} is missing: run \`npm run build\` first`) })
-  assertTopologyTools()
-  const swept = sweepStale()
-  if (swept.length > 0) console.log(`removed namespaces left by killed runs: ${swept.join(', ')}`)
-  const started = performance.now()
-  await net.up()
-  const topologyMs = Math.round(performance.now() - started)
-  drivers.la = Driver.start(net, 'la', 'driver lanA')
-  drivers.lb = Driver.start(net, 'lb', 'driver lanB')
+  const topologyMs = await suite.up()
   const [r1] = await Promise.all([startRelay('R1', R1_LISTEN), startRelay('R2', R2_LISTEN)])
   const [a, b] = await Promise.all([
     startAgent('A', 'la', '10.1.0.2', [relayAddr(R1_LISTEN, r1)]),
@@ -177,29 +163,20 @@ beforeAll(async () => {
  * still tests what it is about.
  */
 afterEach(async () => {
-  const died = [...expectedUp].map(name => relays[name] ?? agents[name]).filter(p => p != null && exited(p))
-  if (died.length === 0) return
-  const reports = died.map(p => `${p.proc.label} exited on its own (${String(p.proc.child.exitCode ?? p.proc.child.signalCode)}); stderr tail:\n${p.proc.stderr.slice(-2500)}`)
-  for (const p of died) {
-    const spec = specs.get(p.proc.label)!
-    await launch(p.proc.label, spec.ns, spec.args)
-    summary('restarted-after-crash', { process: p.proc.label })
+  const died = suite.takeDied()
+  if (died.names.length === 0) return
+  for (const name of died.names) {
+    const p = await suite.restart(name)
+    if (p.args[0] === 'relay') relays[name] = p
+    else agents[name] = p
+    summary('restarted-after-crash', { process: name })
   }
-  throw new Error(reports.join('\n'))
+  throw new Error(died.report)
 }, 60_000)
 
 afterAll(async () => {
-  for (const driver of Object.values(drivers)) driver?.close()
-  let failure: unknown
-  try {
-    await net.down()
-  } catch (err) {
-    failure = err
-  }
-  await root.remove()
-  const left = net.existing()
+  const left = await suite.down()
   summary('done', { totalMs: Math.round(performance.now() - suiteStarted), namespacesLeft: left.length })
-  if (failure != null) throw failure
   expect(left, 'namespaces of this run left behind').toEqual([])
 }, 60_000)
 

@@ -1,9 +1,10 @@
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest'
-import { access, readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { tempRoot } from './namespace.js'
-import { NatNetwork, Driver, MOLT_CLI, assertTopologyTools, sweepStale, startMolt, exited, type MoltProcess, type NsName, type Spawned } from './nat/net.js'
+import { MOLT_CLI, type MoltProcess, type NsName, type NatNetwork, type Spawned } from './nat/net.js'
+import { NatSuite } from './nat/suite.js'
 
 /**
  * Cold paths of issue #14, as a user meets them: A has never met B and knows
@@ -34,11 +35,8 @@ const START_MS = 60_000
 const EXIT_QUEUED = 75
 
 const root = await tempRoot(`molt-nat-${process.pid}-`)
-const net = new NatNetwork(root.dir)
-const procs: Record<string, MoltProcess> = {}
-const drivers: Partial<Record<NsName, Driver>> = {}
-const specs = new Map<string, { ns: NsName, args: string[] }>()
-const expectedUp = new Set<string>()
+const suite = new NatSuite(root, { env: DEBUG_ENV, startTimeoutMs: START_MS })
+const { net, procs, drivers } = suite
 const cDir = join(root.dir, 'c')
 
 const peerOf = (p: MoltProcess): string => p.listening.peerId
@@ -46,25 +44,14 @@ const relayAddr = (listen: string, relay: MoltProcess): string => `${listen}/p2p
 /** A string found nowhere but in the one message that carries it */
 const marker = (): string => `reach-${randomBytes(24).toString('hex')}`
 
-async function launch (name: string, ns: NsName, args: string[]): Promise<MoltProcess> {
-  const p = await startMolt(net, ns, name, join(root.dir, name.toLowerCase()), args, DEBUG_ENV, START_MS)
-  procs[name] = p
-  specs.set(name, { ns, args })
-  expectedUp.add(name)
-  return p
-}
+const launch = async (name: string, ns: NsName, args: string[]): Promise<MoltProcess> => suite.launch(name, ns, args)
+const restart = async (name: string): Promise<MoltProcess> => suite.restart(name)
 
 async function stop (name: string): Promise<void> {
   const p = procs[name]
-  expectedUp.delete(name)
+  suite.expectedUp.delete(name)
   const exit = await p.proc.stop('SIGTERM')
   expect(exit.code, `${name} exit after SIGTERM; stderr ${p.proc.stderr.slice(-2000)}`).toBe(0)
-}
-
-/** Start a process again: same namespace, args and data dir (so the same PeerId and port) */
-async function restart (name: string): Promise<MoltProcess> {
-  const spec = specs.get(name)!
-  return launch(name, spec.ns, spec.args)
 }
 
 /** Resolves once `proc`'s stderr matches `pattern` (from its start), or rejects when it exits first or after `timeoutMs` */
@@ -125,18 +112,10 @@ async function molt (ns: NsName, args: string[], timeoutMs = 60_000): ReturnType
 
 const stream = (tag: string): string => JSON.stringify({ action: 'chunk', stream_id: 'reach', seq: 0, tag })
 
-function logs (): string {
-  return Object.entries(procs).map(([name, p]) => `--- ${name} stderr (tail)\n${p.proc.stderr.slice(-3000)}`).join('\n')
-}
+const logs = (): string => suite.logs()
 
 beforeAll(async () => {
-  await access(MOLT_CLI).catch(() => { throw new Error(`${MOLT_CLI} is missing: run \`npm run build\` first`) })
-  assertTopologyTools()
-  const swept = sweepStale()
-  if (swept.length > 0) console.log(`removed namespaces left by killed runs: ${swept.join(', ')}`)
-  await net.up()
-  drivers.la = Driver.start(net, 'la', 'driver lanA')
-  drivers.lb = Driver.start(net, 'lb', 'driver lanB')
+  await suite.up()
   const r1 = await launch('R1', 'wan', ['relay', '--listen', R1_LISTEN])
   const r2 = await launch('R2', 'wan', ['relay', '--listen', R2_LISTEN, '--bootstrap', relayAddr(R1_LISTEN, r1)])
   const [, b] = await Promise.all([
@@ -148,25 +127,13 @@ beforeAll(async () => {
 }, 150_000)
 
 /** A molt process that died on its own fails the test it died in, with its stderr */
-afterEach(async () => {
-  const died = [...expectedUp].filter(name => exited(procs[name]))
-  if (died.length === 0) return
-  const reports = died.map(name => `${name} exited on its own (${String(procs[name].proc.child.exitCode ?? procs[name].proc.child.signalCode)}); stderr tail:\n${procs[name].proc.stderr.slice(-2500)}`)
-  for (const name of died) expectedUp.delete(name)
-  throw new Error(reports.join('\n'))
+afterEach(() => {
+  const died = suite.takeDied()
+  if (died.names.length > 0) throw new Error(died.report)
 })
 
 afterAll(async () => {
-  for (const driver of Object.values(drivers)) driver?.close()
-  let failure: unknown
-  try {
-    await net.down()
-  } catch (err) {
-    failure = err
-  }
-  await root.remove()
-  const left = net.existing()
-  if (failure != null) throw failure
+  const left = await suite.down()
   expect(left, 'namespaces of this run left behind').toEqual([])
 }, 60_000)
 

@@ -4,7 +4,7 @@ import type { AddressManager } from '@libp2p/interface-internal'
 import { isRelayedAddress, relayOf } from '../../routing/route.js'
 import { decodeRouteRecord, encodeRouteRecord, routeKey, signRouteRecord, type MailboxRelay, type RouteRecord, type UnsignedRouteRecord } from './record.js'
 import * as c from './constants.js'
-import { routingTableReady } from '../../discovery/dht-ready.js'
+import { routingTableReady, RoutingTableGrowth } from '../../discovery/dht-ready.js'
 
 /** What the service needs of the DHT (a @libp2p/kad-dht instance) */
 interface Dht {
@@ -68,7 +68,7 @@ class DefaultRoutingRecordService implements RoutingRecordService {
   private publishing?: Promise<number>
   private again = false
   private controller = new AbortController()
-  private publishedAtSize = 0
+  private growth?: RoutingTableGrowth
   private readonly ttl: number
   private readonly republishInterval: number
   private readonly debounce: number
@@ -99,14 +99,15 @@ class DefaultRoutingRecordService implements RoutingRecordService {
 
   afterStart (): void {
     if (this.init.publish === false || this.dht == null) return
-    this.dht.routingTable?.addEventListener('peer:add', this.onPeerAdded)
+    this.growth = new RoutingTableGrowth(this.dht.routingTable, () => { this.schedule(0) }, this.debounce)
+    this.growth.start()
     this.schedule(0)
   }
 
   stop (): void {
     this.controller.abort()
     this.components.events.removeEventListener('self:peer:update', this.onChange)
-    this.dht?.routingTable?.removeEventListener('peer:add', this.onPeerAdded)
+    this.growth?.stop()
     clearTimeout(this.debounceTimer)
     clearTimeout(this.republishTimer)
     clearTimeout(this.retryTimer)
@@ -165,20 +166,6 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     this.debounceTimer.unref?.()
   }
 
-  /**
-   * A record is stored on the closest servers this node knows at that moment:
-   * one published while the network was forming must go out again as the
-   * routing table grows, or lookups walking to the truly closest miss it.
-   */
-  private readonly onPeerAdded = (): void => {
-    const size = this.dht?.routingTable?.size ?? 0
-    if (size < Math.max(this.publishedAtSize * 2, this.publishedAtSize + 1)) return
-    this.publishedAtSize = size
-    clearTimeout(this.debounceTimer)
-    this.debounceTimer = setTimeout(() => { this.schedule(0) }, this.debounce)
-    this.debounceTimer.unref?.()
-  }
-
   private schedule (delay: number): void {
     if (this.controller.signal.aborted) return
     clearTimeout(this.retryTimer)
@@ -198,7 +185,6 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     const record = await signRouteRecord({ ...contents, seq: now, exp: now + this.ttl }, this.components.privateKey)
     this.record = record
     this.published = this.fingerprint(contents)
-    this.publishedAtSize = Math.max(this.publishedAtSize, dht.routingTable?.size ?? 0)
     const signal = AbortSignal.any([AbortSignal.timeout(c.PUBLISH_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
     let stored = 0
     try {
@@ -209,6 +195,8 @@ class DefaultRoutingRecordService implements RoutingRecordService {
       if (this.controller.signal.aborted) return stored
       this.log('publishing the routing record ended early - %s', err.message)
     }
+    // the walk filled the routing table: growth beyond this is what calls for a republication
+    if (stored > 0) this.growth?.published()
     clearTimeout(this.republishTimer)
     if (stored === 0) {
       // no server took it (none known yet, or all gone): try again soon, backing off

@@ -5,7 +5,7 @@ import { createMessage, signMessage, type AgentRef, type MoltMessage } from '../
 import type { MessageInit } from '../../node.js'
 import type { Database } from '../../storage/index.js'
 import type { InboundMessage, Route } from '../speak/index.js'
-import { ReplayWindow } from '../../delivery/replay-window.js'
+import { ReplayWindow } from '../../moltspeak/replay-window.js'
 import { RateLimiter } from '../trust/rate-limit.js'
 import { TOPIC as TRUST_TOPIC } from '../trust/constants.js'
 import * as c from './constants.js'
