@@ -64,7 +64,7 @@ export class CliSandbox {
    * is tested; signals, exit on EPIPE, a `molt agent` that starts need `run()`/`start()`.
    * $MOLT_HOME is this sandbox's home for the call.
    */
-  async call (args: string[], timeoutMs = 20_000): Promise<CliResult> {
+  async call (args: string[], timeoutMs = 60_000): Promise<CliResult> {
     const env = await this.env()
     const { main } = await cliMain()
     let stdout = ''
