@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { eventually } from '../support/eventually.js'
-import { CliSandbox, type CliResult, type Listening, type RunningAgent } from '../helpers/cli.js'
+import { CliSandbox, type CliResult, type Listening, type RunningAgent } from '../support/cli.js'
 
 /**
  * What a newcomer meets following the README (issue #23): a query to a bare

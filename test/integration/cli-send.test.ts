@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { spawn } from 'node:child_process'
-import { CLI, CliSandbox, RunningCli, type RunningAgent } from '../helpers/cli.js'
+import { CLI, CliSandbox, RunningCli, type RunningAgent } from '../support/cli.js'
 
 /**
  * molt send's exit codes and receipts, with and without a running agent

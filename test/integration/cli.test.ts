@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { eventually as waitFor } from '../support/eventually.js'
 import { chmod, readFile, stat, access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
+import { CliSandbox, type RunningAgent } from '../support/cli.js'
 
 /*
  * Agents (and `inbox --follow`) run as real processes: start, signals, exit

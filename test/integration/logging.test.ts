@@ -6,7 +6,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { CLI, CliSandbox, RunningCli } from '../helpers/cli.js'
+import { CLI, CliSandbox, RunningCli } from '../support/cli.js'
 import { eventually } from '../support/eventually.js'
 
 const sandbox = new CliSandbox()

@@ -2,9 +2,9 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { ApiClient } from '../../src/api/index.js'
-import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
-import { McpSession, alive, errorText } from '../helpers/mcp.js'
-import { agentPair, apiOf } from '../helpers/agent-pair.js'
+import { CliSandbox, type RunningAgent } from '../support/cli.js'
+import { McpSession, alive, errorText } from '../support/mcp.js'
+import { agentPair, apiOf } from '../support/agent-pair.js'
 
 const CAPABILITY = 'mcp.echo'
 const TOOLS = ['attest', 'find_agents', 'get_card', 'list_peers', 'read_inbox', 'request', 'send_message', 'trust_score', 'whoami']

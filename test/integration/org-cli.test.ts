@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { access, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
+import { CliSandbox, type RunningAgent } from '../support/cli.js'
 
 const sandbox = new CliSandbox()
 /** Harness budget per test: each CLI run is a fresh Node process (seconds on a loaded machine); nothing asserts speed */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Writable } from 'node:stream'
-import { completion } from '../support/process.js'
+import { completion } from './process.js'
 
 /** The built CLI: the tests run after `npm run build` (pretest) */
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url))
