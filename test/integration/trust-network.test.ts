@@ -23,9 +23,10 @@ const subscribed = (a: MoltNode, b: MoltNode): boolean => pubsub(a).getSubscribe
 const DEADLINE = 30_000
 
 beforeAll(async () => {
-  // started and dialled side by side: each waits on disk and handshakes much of the time
-  nodes.push(...await Promise.all(Array.from({ length: N }, async () => net.node(options))))
-  await Promise.all(nodes.flatMap((node, i) => [1, 2, 7].map(async k => node.libp2p.dial(nodes[(i + k) % N].getMultiaddrs()[0]))))
+  for (let i = 0; i < N; i++) nodes.push(await net.node(options))
+  for (let i = 0; i < N; i++) {
+    for (const k of [1, 2, 7]) await nodes[i].libp2p.dial(nodes[(i + k) % N].getMultiaddrs()[0])
+  }
   await eventually(() => nodes.every(n => pubsub(n).getMeshPeers(TOPIC).length >= 2), 60_000, 'every node in the mesh')
   // starting 23 nodes is seconds of CPU: a deadline for a busy machine, not a speed requirement
 }, 180_000)
