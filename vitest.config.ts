@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config'
+import SlowestFirst from './test/setup/sequencer.js'
 
 export default defineConfig({
   test: {
@@ -12,6 +13,8 @@ export default defineConfig({
     // vitest's default on 2 cores is 1 worker (cores - 1): files would run one after another while
     // the namespace, fault and CLI suites mostly wait on their processes. Two files at a time keep
     // both cores busy; the namespace suites are safe side by side (per-pid namespace names)
-    maxWorkers: 2
+    maxWorkers: 2,
+    // the longest files first (a fresh clone has no durations cached by vitest)
+    sequence: { sequencer: SlowestFirst }
   }
 })

@@ -1,8 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
-import { agentPair } from '../helpers/agent-pair.js'
+import { CliSandbox, type RunningAgent } from '../support/cli.js'
+import { agentPair } from '../support/agent-pair.js'
 import { completion } from '../support/process.js'
 
 const root = join(import.meta.dirname, '..', '..')

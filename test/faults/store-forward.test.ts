@@ -6,7 +6,7 @@
  */
 import { describe, it, expect, afterEach } from 'vitest'
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,18 +19,31 @@ import { freePort } from '../../bench/ports.js'
 import { eventually } from '../support/eventually.js'
 
 const WORKER = join(import.meta.dirname, 'worker.mjs')
-const MESSAGES = 10_000
+/**
+ * Messages per sender/recipient crash scenario: each kill lands at a share of them (progress()), with
+ * at most 4 in flight, so the kills, not the total, make the coverage; more messages only lengthen the run
+ */
+const MESSAGES = 4000
+/**
+ * The relay scenario's: while the relay is down every send is promised at once (queued), so the
+ * sender races to its end; a longer run is what lets the relay be killed more than once
+ */
+const RELAY_MESSAGES = 10_000
+/** Bound on a process's start or a line it owes: only to report a hang (each wait ends on the line or on exit) */
+const HANG_MS = 120_000
 
 class Proc {
   readonly lines: string[] = []
   readonly got = new Set<string>()
   stderr = ''
   exited: Promise<number | null>
-  readonly child: ChildProcessByStdio<null, Readable, Readable>
-  private waiters: Array<() => void> = []
+  readonly child: ChildProcessByStdio<Writable, Readable, Readable>
+  private readonly waiters = new Set<() => void>()
+  private closed = false
 
   constructor (args: string[]) {
-    this.child = spawn(process.execPath, [WORKER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = spawn(process.execPath, [WORKER, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.child.stdin.on('error', () => {})
     let partial = ''
     this.child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       partial += chunk
@@ -43,22 +56,35 @@ class Proc {
       for (const wake of this.waiters) wake()
     })
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })
-    this.exited = new Promise(resolve => { this.child.once('exit', (code) => { resolve(code) }) })
+    this.exited = new Promise(resolve => {
+      this.child.once('exit', (code) => {
+        this.closed = true
+        for (const wake of this.waiters) wake()
+        resolve(code)
+      })
+    })
     procs.push(this)
   }
 
-  async line (prefix: string, timeout = 20_000): Promise<string> {
+  /** The first line starting with `prefix`: waits for it to be printed, fails at once if the process exits first */
+  async line (prefix: string, timeout = HANG_MS): Promise<string> {
     const deadline = Date.now() + timeout
     for (;;) {
       const found = this.lines.find(l => l.startsWith(prefix))
       if (found != null) return found.slice(prefix.length).trim()
+      if (this.closed) throw new Error(`exited (${String(this.child.exitCode ?? this.child.signalCode)}) before a "${prefix}" line; stderr: ${this.stderr.slice(-2000)}`)
       if (Date.now() > deadline) throw new Error(`no "${prefix}" line within ${timeout} ms; stderr: ${this.stderr.slice(-2000)}`)
       await new Promise<void>(resolve => {
-        this.waiters.push(resolve)
-        setTimeout(resolve, 200)
+        const wake = (): void => { this.waiters.delete(wake); clearTimeout(timer); resolve() }
+        const timer = setTimeout(wake, Math.max(0, deadline - Date.now()) + 1)
+        this.waiters.add(wake)
       })
-      this.waiters = []
     }
+  }
+
+  /** A sender retries its outbox now (a killed peer is back) instead of at its next backoff */
+  retry (): void {
+    this.child.stdin.write('retry\n')
   }
 
   has (prefix: string): boolean {
@@ -116,8 +142,8 @@ async function inboxCounts (dataDir: string): Promise<Map<string, number>> {
  * each kill lands in mid-traffic, at the same point of the run whatever the
  * machine's speed (a fixed pause would kill a fast run too late, a slow one early)
  */
-async function progress (delivered: () => number, share: number, done: () => boolean): Promise<void> {
-  const target = Math.ceil(share * MESSAGES)
+async function progress (delivered: () => number, share: number, done: () => boolean, total = MESSAGES): Promise<void> {
+  const target = Math.ceil(share * total)
   await eventually(() => delivered() >= target || done(), 180_000, `${target} messages delivered`)
 }
 
@@ -167,7 +193,7 @@ describe('a relay holding mailboxes cannot read them', () => {
     const marker = `PLAINTEXT-${Math.random().toString(36).slice(2)}-MARKER`
     const ledger = join(await dir(), 'ledger')
     const sender = new Proc(['sender', await dir(), to, circuit, '200', 'at-least-once', ledger, '16', marker])
-    await sender.line('DONE', 60_000)
+    await sender.line('DONE')
     const statuses = new Set((await readLedger(ledger)).map(e => e.status))
     expect([...statuses]).toEqual(['stored'])
     // positive control: the scan finds the payload where it is: the sender built these messages
@@ -182,7 +208,7 @@ describe('a relay holding mailboxes cannot read them', () => {
 })
 
 describe('store-and-forward under crashes (kill -9)', () => {
-  it(`relay killed repeatedly during ${MESSAGES} at-least-once messages: zero acknowledged messages lost`, async () => {
+  it(`relay killed repeatedly during ${RELAY_MESSAGES} at-least-once messages: zero acknowledged messages lost`, async () => {
     const relayDir = await dir()
     const relayPort = await freePort()
     let relay = new Proc(['relay', relayDir, String(relayPort)])
@@ -194,24 +220,25 @@ describe('store-and-forward under crashes (kill -9)', () => {
     const to = circuit.split('/p2p/').pop() as string
     const ledger = join(await dir(), 'ledger')
     // few in flight, so the stream lasts long enough to be cut several times
-    const sender = new Proc(['sender', await dir(), to, circuit, String(MESSAGES), 'at-least-once', ledger, '4'])
+    const sender = new Proc(['sender', await dir(), to, circuit, String(RELAY_MESSAGES), 'at-least-once', ledger, '4'])
 
     let kills = 0
     while (!sender.has('DONE') && kills < 6) {
-      await progress(() => recipient.got.size, (kills + 1) / 8, () => sender.has('DONE'))
+      await progress(() => recipient.got.size, (kills + 1) / 8, () => sender.has('DONE'), RELAY_MESSAGES)
       if (sender.has('DONE')) break
       await relay.kill('SIGKILL')
       kills++
       await sleep(300)
       relay = new Proc(['relay', relayDir, String(relayPort)])
       await relay.line('READY')
+      sender.retry()
     }
-    await sender.line('DONE', 120_000)
+    await sender.line('DONE')
     const { promised, missing } = await waitForAll(() => recipient.got, ledger, 60_000)
     const statuses = (await readLedger(ledger)).reduce<Record<string, number>>((acc, e) => ({ ...acc, [e.status]: (acc[e.status] ?? 0) + 1 }), {})
     console.log(`relay kills: ${kills}; promised ${promised} (${JSON.stringify(statuses)}); missing ${missing.length}`)
     expect(kills).toBeGreaterThanOrEqual(2)
-    expect(promised).toBe(MESSAGES)
+    expect(promised).toBe(RELAY_MESSAGES)
     expect(missing).toEqual([])
   }, 240_000)
 
@@ -240,10 +267,11 @@ describe('store-and-forward under crashes (kill -9)', () => {
           recipient = new Proc(['recipient', recipientDir, String(port)])
           recipients.push(recipient)
           await recipient.line('READY')
+          sender.retry()
         }
         kills++
       }
-      await sender.line('DONE', 120_000)
+      await sender.line('DONE')
       const { promised, missing } = await waitForAll(() => new Set(recipients.flatMap(r => [...r.got])), ledger, 60_000)
       await recipient.kill('SIGTERM')
       const counts = await inboxCounts(recipientDir)

@@ -6,11 +6,14 @@
  *   recipient <dataDir> <port> [relayAddr]              prints READY <multiaddr>, then GOT <id> per query received
  *   sender    <dataDir> <to> <toAddr> <count> <mode> <ledger> [concurrency] [marker]
  *             sends queries seq 0..count-1 (resuming after the last seq in the ledger),
- *             appends "seq id status" to the ledger once each send resolved; prints DONE
+ *             appends "seq id status" to the ledger once each send resolved; prints DONE.
+ *             A "retry" line on stdin retries the recipient's outbox now (the test writes it once
+ *             a killed peer is back, rather than wait for the outbox's next backoff)
  *
  * Everything listens on and dials 127.0.0.1 only; mDNS stays off.
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { createMoltNode } from '../../dist/src/index.js'
 import { createRelayNode } from '../../dist/src/relay/index.js'
 
@@ -45,6 +48,9 @@ async function recipient ([dataDir, port, relayAddr]) {
 
 async function sender ([dataDir, to, toAddr, count, mode, ledger, concurrency = '64', marker]) {
   const node = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], libp2p: loopbackOnly, heartbeatInterval: 0 })
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line === 'retry') node.retryOutbox(to).catch(() => {})
+  })
   await node.libp2p.peerStore.merge((await import('@libp2p/peer-id')).peerIdFromString(to), { multiaddrs: [(await import('@multiformats/multiaddr')).multiaddr(toAddr)] })
   // resume: every seq without a ledger line (one killed mid-send was never promised) is sent again
   const done = new Set()

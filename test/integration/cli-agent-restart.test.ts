@@ -2,7 +2,7 @@ import { describe, it, expect, afterAll } from 'vitest'
 import { readFile, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { CliSandbox, type RunningCli } from '../helpers/cli.js'
+import { CliSandbox, type RunningCli } from '../support/cli.js'
 
 /**
  * `molt agent` starts the same after a restart (issues #14.6 and #23.2): the

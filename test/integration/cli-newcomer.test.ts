@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { eventually } from '../support/eventually.js'
-import { CliSandbox, type CliResult, type Listening, type RunningAgent } from '../helpers/cli.js'
+import { CliSandbox, type CliResult, type Listening, type RunningAgent } from '../support/cli.js'
 
 /**
  * What a newcomer meets following the README (issue #23): a query to a bare
@@ -17,10 +17,20 @@ const SLOW = 180_000
 let bare: RunningAgent
 /** a second agent whose API the commands below go through */
 let asker: RunningAgent
+/** an agent of its own for the /v1/stream test: a stream client that left still counts for 30 s (it may be reconnecting) */
+let served: RunningAgent
+/** started with --keep-unhandled */
+let quiet: RunningAgent
+/** started with --show-housekeeping */
+let shown: RunningAgent
 
 beforeAll(async () => {
-  const [bareDir, askerDir] = await Promise.all([sandbox.dir(), sandbox.dir()])
-  ;[bare, asker] = await Promise.all([startAgent(bareDir), startAgent(askerDir)])
+  // every agent of the file starts here, side by side: each spends most of its start loading modules and waiting on disk
+  const dirs = await Promise.all(Array.from({ length: 5 }, async () => sandbox.dir()))
+  ;[bare, asker, served, quiet, shown] = await Promise.all([
+    startAgent(dirs[0]), startAgent(dirs[1]), startAgent(dirs[2]),
+    startAgent(dirs[3], ['--keep-unhandled']), startAgent(dirs[4], ['--show-housekeeping'])
+  ])
 }, SLOW)
 
 afterAll(async () => {
@@ -37,7 +47,7 @@ async function startAgent (dataDir: string, extra: string[] = []): Promise<Runni
 
 /** `molt <args>` to completion, with room for a loaded machine */
 async function molt (args: string[]): Promise<CliResult> {
-  return sandbox.run(args, 90_000)
+  return sandbox.call(args, 90_000)
 }
 
 async function apiToken (agent: RunningAgent): Promise<string> {
@@ -58,8 +68,6 @@ describe('a request to a bare agent', () => {
   }, SLOW)
 
   it('waits for an API client subscribed to /v1/stream; the timeout then says the peer acknowledged but nothing answered', async () => {
-    // an agent of its own: a stream client that left still counts for 30 s (it may be reconnecting)
-    const served = await startAgent(await sandbox.dir())
     const controller = new AbortController()
     try {
       const res = await fetch(`http://127.0.0.1:${served.listening.apiPort}/v1/stream`, { headers: { authorization: `Bearer ${await apiToken(served)}` }, signal: controller.signal })
@@ -70,19 +78,13 @@ describe('a request to a bare agent', () => {
       expect(stderr).toContain('molt send --no-wait')
     } finally {
       controller.abort()
-      await served.stop()
     }
   }, SLOW)
 
   it('--keep-unhandled keeps the old silence', async () => {
-    const quiet = await startAgent(await sandbox.dir(), ['--keep-unhandled'])
-    try {
-      const { code, stderr } = await molt(['send', quiet.listening.addresses[0], '--op', 'query', '--payload', '{"domain":"weather"}', '--timeout', '5000', '--data-dir', asker.dataDir])
-      expect(code).toBe(1)
-      expect(stderr).toMatch(/within 5000 ms: the peer acknowledged it/)
-    } finally {
-      await quiet.stop()
-    }
+    const { code, stderr } = await molt(['send', quiet.listening.addresses[0], '--op', 'query', '--payload', '{"domain":"weather"}', '--timeout', '5000', '--data-dir', asker.dataDir])
+    expect(code).toBe(1)
+    expect(stderr).toMatch(/within 5000 ms: the peer acknowledged it/)
   }, SLOW)
 
   it('a message answering another (with re) is not refused: no error ping-pong between bare agents', async () => {
@@ -115,15 +117,10 @@ describe('ping/pong housekeeping', () => {
   }, SLOW)
 
   it('--show-housekeeping prints them, marked and without a cursor', async () => {
-    const shown = await startAgent(await sandbox.dir(), ['--show-housekeeping'])
-    try {
-      expect((await molt(['ping', shown.listening.addresses[0], '--count', '1', '--data-dir', asker.dataDir])).code).toBe(0)
-      const line = await shown.waitForJson(v => v.event === 'message' && v.message.op === 'ping')
-      expect(line).toMatchObject({ housekeeping: true, peer: asker.listening.peerId })
-      expect(line.cursor).toBeUndefined()
-    } finally {
-      await shown.stop()
-    }
+    expect((await molt(['ping', shown.listening.addresses[0], '--count', '1', '--data-dir', asker.dataDir])).code).toBe(0)
+    const line = await shown.waitForJson(v => v.event === 'message' && v.message.op === 'ping')
+    expect(line).toMatchObject({ housekeeping: true, peer: asker.listening.peerId })
+    expect(line.cursor).toBeUndefined()
   }, SLOW)
 
   it('an exactly-once ping is stored, where exactly-once keeps its id across restarts', async () => {

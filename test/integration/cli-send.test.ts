@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { spawn } from 'node:child_process'
-import { CLI, CliSandbox, RunningCli, type RunningAgent } from '../helpers/cli.js'
+import { CLI, CliSandbox, RunningCli, type RunningAgent } from '../support/cli.js'
 
 /**
  * molt send's exit codes and receipts, with and without a running agent
@@ -41,7 +41,7 @@ afterAll(async () => {
 
 describe('molt send exit codes', { timeout: 120_000 }, () => {
   it('documents every exit code in --help', async () => {
-    const { code, stdout } = await sandbox.run(['send', '--help'])
+    const { code, stdout } = await sandbox.call(['send', '--help'])
     expect(code).toBe(0)
     for (const line of [/^ {2}0 +delivered, stored, or the reply arrived/m, /^ {2}1 +the reply is an `error`/m, /^ {2}2 +bad command line/m, /^ {2}75 +queued/m, /^ {2}130 +interrupted/m]) {
       expect(stdout).toMatch(line)
@@ -52,63 +52,63 @@ describe('molt send exit codes', { timeout: 120_000 }, () => {
 
   it('without an agent: queued exits 75 and says the outbox of this data dir waits for the next molt agent', async () => {
     const dir = await sandbox.dir()
-    const human = await sandbox.run(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--data-dir', dir])
+    const human = await sandbox.call(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--data-dir', dir])
     expect(human.code).toBe(75)
     expect(human.stdout).toMatch(new RegExp(`^queued stream [0-9a-f-]{36} to ${NOBODY} in the outbox of ${dir} `))
     expect(human.stderr).toContain(`no agent is running for ${dir}`)
     expect(human.stderr).toContain(`\`molt agent --data-dir ${dir}\``)
-    const json = await sandbox.run(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', dir])
+    const json = await sandbox.call(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', dir])
     expect(json.code).toBe(75)
     expect(JSON.parse(json.stdout)).toMatchObject({ status: 'queued', peer: NOBODY, outbox: { dataDir: dir, retriedBy: 'next-agent' } })
     // both wait in that data dir's outbox
-    const listed = JSON.parse((await sandbox.run(['outbox', '--json', '--data-dir', dir])).stdout)
+    const listed = JSON.parse((await sandbox.call(['outbox', '--json', '--data-dir', dir])).stdout)
     expect(listed.pending.map((e: any) => e.peer)).toEqual([NOBODY, NOBODY])
   })
 
   it('through a running agent: queued exits 75 too and names the agent that retries it', async () => {
-    const { code, stdout, stderr } = await sandbox.run(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', sender.dataDir])
+    const { code, stdout, stderr } = await sandbox.call(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', sender.dataDir])
     expect(code).toBe(75)
     const result = JSON.parse(stdout)
     expect(result).toMatchObject({ status: 'queued', outbox: { dataDir: sender.dataDir, retriedBy: 'agent', agentPid: sender.child.pid } })
     expect(stderr).toBe('')
-    const human = await sandbox.run(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--data-dir', sender.dataDir])
+    const human = await sandbox.call(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--data-dir', sender.dataDir])
     expect(human.code).toBe(75)
     expect(human.stderr).toContain(`the agent running for ${sender.dataDir} (pid ${sender.child.pid}) retries it until `)
   })
 
   it('delivered exits 0, with and without a running agent', async () => {
-    const viaAgent = await sandbox.run(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', sender.dataDir])
+    const viaAgent = await sandbox.call(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', sender.dataDir])
     expect(viaAgent.code).toBe(0)
     expect(JSON.parse(viaAgent.stdout)).toMatchObject({ status: 'delivered', route: 'direct' })
-    const oneOff = await sandbox.run(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', await sandbox.dir()])
+    const oneOff = await sandbox.call(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', await sandbox.dir()])
     expect(oneOff.code).toBe(0)
     expect(JSON.parse(oneOff.stdout)).toMatchObject({ status: 'delivered' })
   })
 
   it('without an agent: a bare PeerId is reached through a --bootstrap peer (queued without it)', async () => {
     const dir = await sandbox.dir()
-    const without = await sandbox.run(['send', echo.listening.peerId, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', dir])
+    const without = await sandbox.call(['send', echo.listening.peerId, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', dir])
     expect(without.code).toBe(75)
-    const withFlag = await sandbox.run(['send', echo.listening.peerId, '--op', 'stream', '--payload', CHUNK, '--bootstrap', echoAddress, '--json', '--data-dir', dir])
+    const withFlag = await sandbox.call(['send', echo.listening.peerId, '--op', 'stream', '--payload', CHUNK, '--bootstrap', echoAddress, '--json', '--data-dir', dir])
     expect(withFlag.code).toBe(0)
     expect(JSON.parse(withFlag.stdout)).toMatchObject({ status: 'delivered', peer: echo.listening.peerId })
     // the message queued by the first run went too: the short-lived node flushes what waits for that peer before it exits
-    const listed = JSON.parse((await sandbox.run(['outbox', '--json', '--data-dir', dir])).stdout)
+    const listed = JSON.parse((await sandbox.call(['outbox', '--json', '--data-dir', dir])).stdout)
     expect(listed.pending).toEqual([])
   })
 
   it('refuses a malformed --relay / --bootstrap with exit 2', async () => {
-    const relay = await sandbox.run(['send', echoAddress, '--op', 'stream', '--relay', '/ip4/127.0.0.1/tcp/1', '--data-dir', await sandbox.dir()])
+    const relay = await sandbox.call(['send', echoAddress, '--op', 'stream', '--relay', '/ip4/127.0.0.1/tcp/1', '--data-dir', await sandbox.dir()])
     expect(relay.code).toBe(2)
     expect(relay.stderr).toContain('--relay /ip4/127.0.0.1/tcp/1 must end in /p2p/<PeerId>')
-    const bootstrap = await sandbox.run(['send', echoAddress, '--op', 'stream', '--bootstrap', 'nope', '--data-dir', await sandbox.dir()])
+    const bootstrap = await sandbox.call(['send', echoAddress, '--op', 'stream', '--bootstrap', 'nope', '--data-dir', await sandbox.dir()])
     expect(bootstrap.code).toBe(2)
   })
 })
 
 describe('molt send --receipt', { timeout: 120_000 }, () => {
   it('prints the signed receipt once it arrives, through a running agent; --json carries it', async () => {
-    const json = await sandbox.run(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--receipt', '--json', '--data-dir', sender.dataDir])
+    const json = await sandbox.call(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--receipt', '--json', '--data-dir', sender.dataDir])
     expect(json.code).toBe(0)
     const result = JSON.parse(json.stdout)
     expect(result.status).toBe('delivered')
@@ -116,45 +116,45 @@ describe('molt send --receipt', { timeout: 120_000 }, () => {
     expect(result.receipt.message.sig).toEqual(expect.any(String))
     expect(result.receipt.message.re).toBe(result.id)
 
-    const human = await sandbox.run(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--receipt', '--data-dir', sender.dataDir])
+    const human = await sandbox.call(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--receipt', '--data-dir', sender.dataDir])
     expect(human.code).toBe(0)
     expect(human.stdout).toMatch(new RegExp(`^delivered stream ([0-9a-f-]{36}) .*\\nreceipt for \\1: ${echo.listening.peerId} received it at `))
 
     // and molt receipt reads it again later
-    const again = await sandbox.run(['receipt', result.id, '--json', '--data-dir', sender.dataDir])
+    const again = await sandbox.call(['receipt', result.id, '--json', '--data-dir', sender.dataDir])
     expect(again.code).toBe(0)
     expect(JSON.parse(again.stdout).receipt).toEqual(result.receipt)
   })
 
   it('prints the receipt from a short-lived node too', async () => {
     const dir = await sandbox.dir()
-    const { code, stdout } = await sandbox.run(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--receipt', '--json', '--data-dir', dir])
+    const { code, stdout } = await sandbox.call(['send', echoAddress, '--op', 'stream', '--payload', CHUNK, '--receipt', '--json', '--data-dir', dir])
     expect(code).toBe(0)
     const result = JSON.parse(stdout)
     expect(result.receipt).toMatchObject({ id: result.id, peer: echo.listening.peerId })
     // kept in the data dir: molt receipt finds it without an agent
-    const again = await sandbox.run(['receipt', result.id, '--json', '--data-dir', dir])
+    const again = await sandbox.call(['receipt', result.id, '--json', '--data-dir', dir])
     expect(again.code).toBe(0)
     expect(JSON.parse(again.stdout).receipt.digest).toBe(result.receipt.digest)
   })
 
   it('says the receipt comes later and how to read it when the message is only queued', async () => {
     const dir = await sandbox.dir()
-    const human = await sandbox.run(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--receipt', '--data-dir', dir])
+    const human = await sandbox.call(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--receipt', '--data-dir', dir])
     expect(human.code).toBe(75)
     const id = /^queued stream ([0-9a-f-]{36})/.exec(human.stdout)?.[1]
     expect(id).toBeDefined()
     expect(human.stderr).toContain(`the receipt comes when ${NOBODY} gets the message: read it then with molt receipt ${id}`)
-    const json = await sandbox.run(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--receipt', '--json', '--data-dir', dir])
+    const json = await sandbox.call(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--receipt', '--json', '--data-dir', dir])
     expect(JSON.parse(json.stdout).receipt).toBeNull()
     // not there yet: molt receipt exits 75 (try later)
-    const missing = await sandbox.run(['receipt', id!, '--json', '--data-dir', dir])
+    const missing = await sandbox.call(['receipt', id!, '--json', '--data-dir', dir])
     expect(missing.code).toBe(75)
     expect(JSON.parse(missing.stdout).error.code).toBe('E_TIMEOUT')
   })
 
   it('refuses --receipt on a request that waits for its reply (exit 2)', async () => {
-    const { code, stderr } = await sandbox.run(['send', echoAddress, '--op', 'query', '--payload', '{"domain":"x"}', '--receipt', '--data-dir', sender.dataDir])
+    const { code, stderr } = await sandbox.call(['send', echoAddress, '--op', 'query', '--payload', '{"domain":"x"}', '--receipt', '--data-dir', sender.dataDir])
     expect(code).toBe(2)
     expect(stderr).toContain('add --no-wait')
   })
@@ -190,12 +190,12 @@ describe('the README walk-through: copy a PeerId, send to it (one relay on 127.0
     })
 
     const senderDir = await sandbox.dir()
-    const query = await sandbox.run(['send', bId, '--op', 'query', '--payload', '{"domain":"weather"}', '--relay', relayAddress, '--json', '--data-dir', senderDir], 60_000)
+    const query = await sandbox.call(['send', bId, '--op', 'query', '--payload', '{"domain":"weather"}', '--relay', relayAddress, '--json', '--data-dir', senderDir], 60_000)
     expect(query.code, query.stderr).toBe(0)
     expect(JSON.parse(query.stdout)).toMatchObject({ op: 'respond', p: { data: { echo: { domain: 'weather' } } } })
 
     await b.stop('SIGTERM')
-    const stored = await sandbox.run(['send', bId, '--op', 'stream', '--payload', CHUNK, '--relay', relayAddress, '--json', '--data-dir', senderDir], 60_000)
+    const stored = await sandbox.call(['send', bId, '--op', 'stream', '--payload', CHUNK, '--relay', relayAddress, '--json', '--data-dir', senderDir], 60_000)
     expect(stored.code, stored.stderr).toBe(0)
     expect(JSON.parse(stored.stdout)).toMatchObject({ status: 'stored', peer: bId })
     await relay.stop()

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { eventually as waitFor } from '../support/eventually.js'
 import { chmod, readFile, stat, access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
+import { CliSandbox, type RunningAgent } from '../support/cli.js'
 
 /*
  * Agents (and `inbox --follow`) run as real processes: start, signals, exit
@@ -228,9 +228,9 @@ describe('molt id and init', () => {
     const keyFile = join(dir, 'identity.key')
     await chmod(keyFile, 0o644)
     const before = await readFile(keyFile, 'utf8')
-    for (const args of [['id'], ['agent', '--listen', '/ip4/127.0.0.1/tcp/0']]) {
-      // a real process: `molt agent` would run on in this one if it started
-      const { code, stdout, stderr } = await sandbox.run([...args, '--data-dir', dir])
+    // real processes (`molt agent` would run on in this one if it started), side by side
+    const results = await Promise.all([['id'], ['agent', '--listen', '/ip4/127.0.0.1/tcp/0']].map(async args => sandbox.run([...args, '--data-dir', dir])))
+    for (const { code, stdout, stderr } of results) {
       expect(code).toBe(1)
       expect(stdout).toBe('')
       expect(stderr).toMatch(/^molt: .*mode 644.*chmod 600.*\n$/)
@@ -242,11 +242,10 @@ describe('molt id and init', () => {
   }, PROCESS_TEST_TIMEOUT)
 
   it('id without an identity says to run init', async () => {
-    // through a real process: the exit code a script sees
-    const { code, stderr } = await sandbox.run(['id', '--data-dir', await sandbox.dir()])
+    const { code, stderr } = await sandbox.call(['id', '--data-dir', await sandbox.dir()])
     expect(code).toBe(1)
     expect(stderr).toContain('molt init')
-  }, PROCESS_TEST_TIMEOUT)
+  })
 })
 
 /** (check, what, timeout) order kept for this file's call sites */
@@ -436,11 +435,10 @@ describe('help and usage errors', () => {
   })
 
   it('an unknown command or flag exits 2 with a message on stderr', async () => {
-    // real processes: the exit code a script sees
-    const command = await sandbox.run(['frobnicate'])
+    // real processes, side by side: the exit code a script sees
+    const [command, flag] = await Promise.all([sandbox.run(['frobnicate']), sandbox.run(['inbox', '--frobnicate'])])
     expect(command.code).toBe(2)
     expect(command.stderr).toMatch(/^molt: unknown command "frobnicate"/)
-    const flag = await sandbox.run(['inbox', '--frobnicate'])
     expect(flag.code).toBe(2)
     expect(flag.stderr).toMatch(/^molt: Unknown option '--frobnicate'/)
   }, PROCESS_TEST_TIMEOUT)

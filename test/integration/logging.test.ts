@@ -6,7 +6,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { CLI, CliSandbox, RunningCli } from '../helpers/cli.js'
+import { CLI, CliSandbox, RunningCli } from '../support/cli.js'
 import { eventually } from '../support/eventually.js'
 
 const sandbox = new CliSandbox()
@@ -108,12 +108,15 @@ describe('molt relay --log-format json', () => {
   })
 
   it('takes MOLT_LOG_FORMAT / MOLT_LOG_LEVEL; flags win over them', async () => {
-    const env = await startRelay([], { MOLT_LOG_FORMAT: 'json', MOLT_LOG_LEVEL: 'debug' })
+    // two relays side by side
+    const [env, flag] = await Promise.all([
+      startRelay([], { MOLT_LOG_FORMAT: 'json', MOLT_LOG_LEVEL: 'debug' }),
+      startRelay(['--log-format', 'pretty'], { MOLT_LOG_FORMAT: 'json' })
+    ])
     expect((await env.waitForJson<LogLine>(v => v.msg === 'listening', 20_000)).level).toBe('info')
     expect(await env.stop('SIGTERM')).toEqual({ code: 0, signal: null })
     logLines(env)
 
-    const flag = await startRelay(['--log-format', 'pretty'], { MOLT_LOG_FORMAT: 'json' })
     await eventually(() => flag.lines.includes('molt relay'), 20_000, 'the pretty listening lines')
     expect(await flag.stop('SIGTERM')).toEqual({ code: 0, signal: null })
     expect(flag.lines.some(line => line.startsWith('{'))).toBe(false)
@@ -127,7 +130,7 @@ describe('molt agent --log-format json', () => {
     const listening = await agent.waitForJson<LogLine>(v => v.msg === 'listening', 20_000)
     const address = (listening.addresses as string[])[0]
     const marker = 'PAYLOAD-MUST-NOT-BE-LOGGED'
-    const sent = await sandbox.run(['send', address, '--op', 'hello', '--payload', JSON.stringify({ capabilities: [], note: marker }), '--sign', '--no-wait', '--json', '--data-dir', senderDir])
+    const sent = await sandbox.call(['send', address, '--op', 'hello', '--payload', JSON.stringify({ capabilities: [], note: marker }), '--sign', '--no-wait', '--json', '--data-dir', senderDir])
     expect(sent.code, sent.stderr).toBe(0)
     const { id } = JSON.parse(sent.stdout)
     const line = await agent.waitForJson<LogLine>(v => v.msg === 'message' && v.id === id, 10_000)
@@ -144,13 +147,16 @@ describe('molt agent --log-format json', () => {
 
 describe('log flags on the command line', () => {
   it('a bad --log-level or --log-format exits 2 naming the flag; a bad MOLT_LOG_LEVEL exits 1', async () => {
-    const level = await sandbox.run(['relay', '--log-level', 'loud', '--listen', '/ip4/127.0.0.1/tcp/0'])
+    // real processes (a relay or agent that started anyway would run on in this one), side by side
+    const [level, format, cli] = await Promise.all([
+      sandbox.run(['relay', '--log-level', 'loud', '--listen', '/ip4/127.0.0.1/tcp/0']),
+      sandbox.run(['agent', '--log-format', 'xml', '--listen', '/ip4/127.0.0.1/tcp/0']),
+      startRelay([], { MOLT_LOG_LEVEL: 'chatty' })
+    ])
     expect(level.code).toBe(2)
     expect(level.stderr).toContain('--log-level must be one of error, warn, info, debug, got "loud"')
-    const format = await sandbox.run(['agent', '--log-format', 'xml', '--listen', '/ip4/127.0.0.1/tcp/0'])
     expect(format.code).toBe(2)
     expect(format.stderr).toContain('--log-format must be one of json, pretty')
-    const cli = await startRelay([], { MOLT_LOG_LEVEL: 'chatty' })
     expect(await cli.exited).toEqual({ code: 1, signal: null })
     expect(cli.stderr).toContain('MOLT_LOG_LEVEL')
     expect(cli.stderr).toContain('log.level')
@@ -158,7 +164,7 @@ describe('log flags on the command line', () => {
 
   it('agent and relay --help document both flags', async () => {
     for (const command of ['agent', 'relay']) {
-      const { code, stdout } = await sandbox.run([command, '--help'])
+      const { code, stdout } = await sandbox.call([command, '--help'])
       expect(code).toBe(0)
       expect(stdout).toContain('--log-level <level>')
       expect(stdout).toContain('--log-format <format>')

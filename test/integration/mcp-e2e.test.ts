@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createMoltNode, type MoltNode } from '../../src/index.js'
-import { McpSession, alive } from '../helpers/mcp.js'
+import { McpSession, alive } from '../support/mcp.js'
 import { eventually } from '../support/eventually.js'
 
 /**

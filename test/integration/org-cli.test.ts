@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { access, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
+import { CliSandbox, type RunningAgent } from '../support/cli.js'
 
 const sandbox = new CliSandbox()
 /** Harness budget per test: each CLI run is a fresh Node process (seconds on a loaded machine); nothing asserts speed */
@@ -16,7 +16,7 @@ let address: string
 
 beforeAll(async () => {
   ;[orgDir, agentDir] = await Promise.all([sandbox.dir(), sandbox.dir()])
-  const init = await sandbox.run(['init', '--name', 'translator', '--org', 'acme', '--json', '--data-dir', agentDir])
+  const init = await sandbox.call(['init', '--name', 'translator', '--org', 'acme', '--json', '--data-dir', agentDir])
   expect(init.code).toBe(0)
   peerId = JSON.parse(init.stdout).peerId
   certFile = join(orgDir, 'translator.cert.json')
@@ -28,7 +28,7 @@ afterAll(async () => {
 
 describe('molt org', () => {
   it('init creates the organisation key (0600, under <data-dir>/org) and prints the root to trust', async () => {
-    const { code, stdout, stderr } = await sandbox.run(['org', 'init', 'acme', '--json', '--data-dir', orgDir])
+    const { code, stdout, stderr } = await sandbox.call(['org', 'init', 'acme', '--json', '--data-dir', orgDir])
     expect(stderr).toBe('')
     expect(code).toBe(0)
     const result = JSON.parse(stdout)
@@ -36,14 +36,14 @@ describe('molt org', () => {
     orgKey = result.key
     expect((await stat(result.path)).mode & 0o777).toBe(0o600)
     // never overwritten: a second init fails and the key stays
-    const again = await sandbox.run(['org', 'init', 'acme', '--data-dir', orgDir])
+    const again = await sandbox.call(['org', 'init', 'acme', '--data-dir', orgDir])
     expect(again.code).toBe(1)
     expect(again.stderr).toMatch(/already exists/)
     expect(JSON.parse(await readFile(result.path, 'utf8')).public_key).toBe(orgKey)
   }, SLOW)
 
   it('issue signs a certificate for the agent\'s PeerId and writes it to --out', async () => {
-    const { code, stdout } = await sandbox.run(['org', 'issue', peerId, '--org', 'acme', '--name', 'translator', '--capabilities', 'translate.text,summarise', '--expires', '30d', '--out', certFile, '--data-dir', orgDir])
+    const { code, stdout } = await sandbox.call(['org', 'issue', peerId, '--org', 'acme', '--name', 'translator', '--capabilities', 'translate.text,summarise', '--expires', '30d', '--out', certFile, '--data-dir', orgDir])
     expect(code).toBe(0)
     expect(stdout).toMatch(new RegExp(`certificate [0-9a-f]{32} for translator@acme \\(${peerId}\\) until .* written to`))
     const cert = JSON.parse(await readFile(certFile, 'utf8'))
@@ -62,26 +62,26 @@ describe('molt org', () => {
       [['org', 'trust', 'acme', 'not-a-key'], 2, /ed25519:/]
     ]
     for (const [args, exit, message] of cases) {
-      const { code, stderr } = await sandbox.run([...args, '--data-dir', orgDir])
+      const { code, stderr } = await sandbox.call([...args, '--data-dir', orgDir])
       expect({ args, code }).toEqual({ args, code: exit })
       expect(stderr).toMatch(message)
     }
     // a certificate for this agent cannot go into another agent's data dir
     const other = await sandbox.dir()
-    await sandbox.run(['init', '--data-dir', other])
-    const wrong = await sandbox.run(['org', 'install-cert', certFile, '--data-dir', other])
+    await sandbox.call(['init', '--data-dir', other])
+    const wrong = await sandbox.call(['org', 'install-cert', certFile, '--data-dir', other])
     expect(wrong.code).toBe(1)
     expect(wrong.stderr).toMatch(/not for this agent/)
     await expect(access(join(other, 'org-cert.json'))).rejects.toThrow()
   }, SLOW)
 
   it('install-cert puts the certificate in the agent\'s data dir, and its card carries it', async () => {
-    const { code, stdout } = await sandbox.run(['org', 'install-cert', certFile, '--data-dir', agentDir])
+    const { code, stdout } = await sandbox.call(['org', 'install-cert', certFile, '--data-dir', agentDir])
     expect(code).toBe(0)
     expect(stdout).toMatch(/installed certificate [0-9a-f]{32}: translator@acme/)
     agent = await sandbox.agent(agentDir)
     address = agent.listening.addresses[0]
-    const own = await sandbox.run(['card', '--json', '--data-dir', agentDir])
+    const own = await sandbox.call(['card', '--json', '--data-dir', agentDir])
     expect(JSON.parse(own.stdout).cert).toMatchObject({ org: 'acme', peer_id: peerId })
    }, SLOW)
 })
@@ -89,42 +89,42 @@ describe('molt org', () => {
 describe('molt card shows the org verdict', () => {
   it('a viewer that trusts acme sees "verified for acme"; --json carries the verdict', async () => {
     const viewer = await sandbox.dir()
-    const trust = await sandbox.run(['org', 'trust', 'acme', orgKey, '--data-dir', viewer])
+    const trust = await sandbox.call(['org', 'trust', 'acme', orgKey, '--data-dir', viewer])
     expect(trust.code).toBe(0)
     expect(JSON.parse(await readFile(join(viewer, 'config.json'), 'utf8')).trust.orgs).toEqual([{ name: 'acme', key: orgKey }])
-    const human = await sandbox.run(['card', address, '--data-dir', viewer])
+    const human = await sandbox.call(['card', address, '--data-dir', viewer])
     expect(human.code).toBe(0)
     expect(human.stdout).toContain('Agent     translator@acme')
     expect(human.stdout).toMatch(/^Org {7}verified for acme$/m)
-    const json = await sandbox.run(['card', address, '--json', '--data-dir', viewer])
+    const json = await sandbox.call(['card', address, '--json', '--data-dir', viewer])
     expect(JSON.parse(json.stdout).org_verdict).toMatchObject({ org: 'acme', verified: true, code: 'verified', agent: 'translator' })
   }, SLOW)
 
   it('a viewer that does not trust acme sees the claim unverified, and why', async () => {
     const viewer = await sandbox.dir()
-    const human = await sandbox.run(['card', address, '--data-dir', viewer])
+    const human = await sandbox.call(['card', address, '--data-dir', viewer])
     expect(human.code).toBe(0)
     expect(human.stdout).toMatch(/^Org {7}org acme unverified: org acme is not a trusted organisation/m)
-    const json = await sandbox.run(['card', address, '--json', '--data-dir', viewer])
+    const json = await sandbox.call(['card', address, '--json', '--data-dir', viewer])
     expect(JSON.parse(json.stdout).org_verdict).toMatchObject({ org: 'acme', verified: false, code: 'unknown_org' })
   }, SLOW)
 
   it('after molt org revoke and import-revocation, the trusting viewer sees the certificate revoked', async () => {
     const viewer = await sandbox.dir()
-    expect((await sandbox.run(['org', 'trust', 'acme', orgKey, '--data-dir', viewer])).code).toBe(0)
+    expect((await sandbox.call(['org', 'trust', 'acme', orgKey, '--data-dir', viewer])).code).toBe(0)
     const revocationFile = join(orgDir, 'translator.revocation.json')
-    const revoke = await sandbox.run(['org', 'revoke', certFile, '--org', 'acme', '--reason', 'key leaked', '--out', revocationFile, '--data-dir', orgDir])
+    const revoke = await sandbox.call(['org', 'revoke', certFile, '--org', 'acme', '--reason', 'key leaked', '--out', revocationFile, '--data-dir', orgDir])
     expect(revoke.code).toBe(0)
     const serial = JSON.parse(await readFile(certFile, 'utf8')).serial
     expect(JSON.parse(await readFile(revocationFile, 'utf8'))).toMatchObject({ type: 'molt-org-revocation', org: 'acme', serial, reason: 'key leaked' })
     // a viewer that does not trust acme cannot import it: it would count for nothing
-    const stranger = await sandbox.run(['org', 'import-revocation', revocationFile, '--data-dir', await sandbox.dir()])
+    const stranger = await sandbox.call(['org', 'import-revocation', revocationFile, '--data-dir', await sandbox.dir()])
     expect(stranger.code).toBe(1)
     expect(stranger.stderr).toMatch(/not signed by a trusted key of acme/)
-    const imported = await sandbox.run(['org', 'import-revocation', revocationFile, '--data-dir', viewer])
+    const imported = await sandbox.call(['org', 'import-revocation', revocationFile, '--data-dir', viewer])
     expect(imported.code).toBe(0)
     expect(imported.stdout).toContain(`imported the revocation of certificate ${serial} of acme`)
-    const json = await sandbox.run(['card', address, '--json', '--data-dir', viewer])
+    const json = await sandbox.call(['card', address, '--json', '--data-dir', viewer])
     expect(JSON.parse(json.stdout).org_verdict).toMatchObject({ org: 'acme', verified: false, code: 'revoked' })
   }, SLOW)
 })

@@ -14,7 +14,7 @@ import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createRelayNode, fetchRelayInfo, ipKey, BandwidthMeter, resolveRelayLimits, type RelayNode, type RelayNodeOptions } from '../../src/relay/index.js'
 import { parseConfig } from '../../src/config/index.js'
-import { CliSandbox } from '../helpers/cli.js'
+import { CliSandbox } from '../support/cli.js'
 import { startTestRelay, relayAddress } from '../support/relays.js'
 
 const KiB = 1024

@@ -69,7 +69,7 @@ describe('"first agent wins" with the offerer killed -9 between claims', () => {
     net = new TestNetwork()
     claimants = []
     // a fast retry of acknowledged but undecided claims, so the test need not wait 15 s
-    for (let i = 0; i < CLAIMANTS; i++) claimants.push(await net.node({ tasks: { receipts: false, claimRetryInterval: 300 } }))
+    claimants.push(...await Promise.all(Array.from({ length: CLAIMANTS }, async () => net.node({ tasks: { receipts: false, claimRetryInterval: 300 } }))))
   }, 60_000)
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { eventually } from '../support/eventually.js'
-import { CliSandbox, type RunningAgent } from '../helpers/cli.js'
+import { CliSandbox, type RunningAgent } from '../support/cli.js'
 
 const sandbox = new CliSandbox()
 let boss: RunningAgent

@@ -4,7 +4,7 @@ import { eventually } from '../support/eventually.js'
 import type { MoltNode } from '../../src/index.js'
 import { startApiServer, loadOrCreateApiToken, ApiClient, ApiError } from '../../src/api/index.js'
 import { newIdentity, record } from '../support/trust.js'
-import { CliSandbox } from '../helpers/cli.js'
+import { CliSandbox } from '../support/cli.js'
 
 const net = new TestNetwork()
 const meshed = (n: MoltNode): boolean => (n.libp2p.services.pubsub as any).getMeshPeers('molt/trust/1').length > 0

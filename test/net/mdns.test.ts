@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest'
 import { access } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
-import { CLI } from '../helpers/cli.js'
+import { CLI } from '../support/cli.js'
 import { assertNamespacesWork, runInNamespace, tempRoot } from './namespace.js'
 import { skipWithout } from '../support/tools.js'
 

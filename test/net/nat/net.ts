@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { CLI, RunningCli } from '../../helpers/cli.js'
+import { CLI, RunningCli } from '../../support/cli.js'
 import { completion } from '../../support/process.js'
 
 /**

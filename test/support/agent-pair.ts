@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ApiClient } from '../../src/api/index.js'
 import type { CliSandbox, RunningAgent } from './cli.js'
-import { eventually } from '../support/eventually.js'
+import { eventually } from './eventually.js'
 
 /** A client of a running agent's local API, with the token from its data dir */
 export async function apiOf (agent: RunningAgent): Promise<ApiClient> {

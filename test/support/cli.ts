@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Writable } from 'node:stream'
-import { completion } from '../support/process.js'
+import { completion } from './process.js'
 
 /** The built CLI: the tests run after `npm run build` (pretest) */
 export const CLI = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url))
@@ -64,7 +64,7 @@ export class CliSandbox {
    * is tested; signals, exit on EPIPE, a `molt agent` that starts need `run()`/`start()`.
    * $MOLT_HOME is this sandbox's home for the call.
    */
-  async call (args: string[], timeoutMs = 20_000): Promise<CliResult> {
+  async call (args: string[], timeoutMs = 60_000): Promise<CliResult> {
     const env = await this.env()
     const { main } = await cliMain()
     let stdout = ''
