@@ -1,7 +1,7 @@
 import type { MoltNode } from '../node.js'
 import { HttpError } from './errors.js'
 import { invalid, missing, parseMessageInit, requireObject } from './validate.js'
-import type { Method, Route, RouteContext } from './routes.js'
+import type { Method, Route, RouteContext } from './route.js'
 import { TOPIC_NAME_PATTERN } from '../services/topics/index.js'
 
 const ACTIONS = ['join', 'leave', 'publish'] as const

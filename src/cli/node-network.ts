@@ -9,7 +9,7 @@ import type { InboxEntry } from '../inbox/index.js'
 import type { MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
 import type { DiscoveredAgent } from '../discovery/index.js'
-import type { Network, OpenOptions, SendFlags } from './network.js'
+import type { Network, OpenOptions, SendFlags } from './network-types.js'
 
 /** Listen on loopback only: a short-lived node is a client, not a server */
 const SHORT_LIVED_LISTEN = ['/ip4/127.0.0.1/tcp/0']

@@ -1,5 +1,5 @@
 import { errorPayload, respond, task as taskPayload, TASK_PRIORITIES, type ErrorCode, type MoltMessage, type TaskPriority } from '../../moltspeak/index.js'
-import type { MessageInit } from '../../node.js'
+import type { MessageInit } from '../../node/message-types.js'
 import { DEFAULT_TASK_TTL, MAX_TASK_TTL, MAX_TEXT_LENGTH, TASK_ID_PATTERN, TASK_STEPS } from './constants.js'
 import { InvalidTaskError } from './errors.js'
 import type { TaskRecord } from './store.js'

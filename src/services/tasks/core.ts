@@ -1,5 +1,6 @@
 import type { Logger } from '@libp2p/interface'
-import type { MessageInit, MoltNode, SendResult } from '../../node.js'
+import type { PeerId } from '@libp2p/interface'
+import type { MessageInit, PeerInput, ReceivedMessage, SendOptions, SendResult } from '../../node/message-types.js'
 import type { Database } from '../../storage/index.js'
 import { MAX_TASKS, MAX_TIMER, TERMINAL_STATES } from './constants.js'
 import { TaskNotFoundError, TaskStateError } from './errors.js'
@@ -21,8 +22,17 @@ export interface TaskTopics {
   publish(topic: string, message: MessageInit): Promise<{ id: string }>
 }
 
+/** What the task service uses of its node (a MoltNode) */
+export interface TaskNode {
+  readonly peerId: PeerId
+  send(peer: PeerInput, init: MessageInit, options?: SendOptions): Promise<SendResult>
+  resolvePeer(peer: PeerInput, options?: { signal?: AbortSignal }): Promise<PeerId>
+  addEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void, options?: { passive?: boolean }): void
+  removeEventListener(type: 'message', listener: (evt: CustomEvent<ReceivedMessage>) => void): void
+}
+
 export interface TaskServiceComponents {
-  node: Pick<MoltNode, 'peerId' | 'send' | 'resolvePeer' | 'addEventListener' | 'removeEventListener'>
+  node: TaskNode
   db: Database
   log: Logger
   /** Team topics, for offers to a topic; read at each use (they exist once libp2p does) */

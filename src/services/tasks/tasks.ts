@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { MoltMessage, TaskPriority } from '../../moltspeak/index.js'
-import type { PeerInput, ReceivedMessage } from '../../node.js'
+import type { PeerInput, ReceivedMessage } from '../../node/message-types.js'
 import { TOPIC_NAME_PATTERN } from '../topics/constants.js'
 import { CLAIM_RETRY_INTERVAL, MAX_OFFER_PEERS, MAX_OPEN_OFFERS_PER_PEER, MAX_TEXT_LENGTH, TASK_ID_PATTERN, TERMINAL_STATES } from './constants.js'
 import { InvalidTaskError, TaskStateError } from './errors.js'
