@@ -1039,12 +1039,12 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
       metrics: options.libp2pMetrics === true ? metrics.registry : undefined,
       extra: options.libp2p
     }, {
-      cards: cards({ identity, profile: () => node.profile, certificate: () => certificate, trustedOrgs: () => config.trust.orgs, revocations: () => revocations }),
+      cards: cards({ identity, profile: () => node.profile, certificate: () => certificate, trustedOrgs: () => config.trust.orgs, revocations: () => node.trust.orgRevocations() }),
       // hole punching after a relayed connection; known to fail from Node over TCP, so relays carry the traffic
       dcutr: dcutr(),
       // attestations travel on gossipsub (relays and relayed agents included)
       pubsub: trustPubsub(),
-      trust: trust({ identity, db, ...options.trust, preTrusted: options.trust?.preTrusted ?? config.trust.preTrusted, inbox: options.trust?.inbox ?? config.trust.inbox }),
+      trust: trust({ identity, db, orgs: () => config.trust.orgs, revocations, ...options.trust, preTrusted: options.trust?.preTrusted ?? config.trust.preTrusted, inbox: options.trust?.inbox ?? config.trust.inbox }),
       relayClient: relayClient({
         relays,
         maxReservations: options.maxRelayReservations,

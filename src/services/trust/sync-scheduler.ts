@@ -1,10 +1,11 @@
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { verifyAttestation, type VerifiedAttestation } from './attestation.js'
-import { AttestationExpiredError, TrustSyncError } from './errors.js'
+import { AttestationExpiredError, TrustStoreFullError, TrustSyncError } from './errors.js'
 import type { RecordIntake } from './intake.js'
+import type { OrgRevocations } from './org-revocations.js'
 import type { TrustStore } from './store.js'
-import { pullSync, serveSync, type SyncLimits } from './sync.js'
+import { pullSync, serveSync, unionSource, type SyncLimits, type SyncSource } from './sync.js'
 import type { SyncResult } from './types.js'
 import * as c from './constants.js'
 
@@ -16,6 +17,8 @@ export interface SyncSchedulerComponents {
 export interface SyncSchedulerInit {
   protocol: string
   store: TrustStore
+  /** Organisation revocations: reconciled in the same session with clients that name the kind */
+  orgRevocations: OrgRevocations
   intake: RecordIntake
   limits: SyncLimits
   /** Limit on one session, both sides, in ms */
@@ -44,8 +47,19 @@ export class SyncScheduler {
   private timer?: ReturnType<typeof setInterval>
   private topologyId?: string
   private started = false
+  private readonly attestations: SyncSource
+  private readonly everything: SyncSource
 
-  constructor (private readonly components: SyncSchedulerComponents, private readonly init: SyncSchedulerInit) {}
+  constructor (private readonly components: SyncSchedulerComponents, private readonly init: SyncSchedulerInit) {
+    const { store } = init
+    this.attestations = {
+      digest: () => store.digest(),
+      idsInBuckets: (buckets, limit) => store.idsInBuckets(buckets, limit),
+      has: (id) => store.has(id),
+      wire: (id) => store.get(id)?.record
+    }
+    this.everything = unionSource(this.attestations, init.orgRevocations)
+  }
 
   async start (): Promise<void> {
     this.shutdown = new AbortController()
@@ -76,7 +90,7 @@ export class SyncScheduler {
 
   /** Pull the records `peer` has and this node lacks */
   async sync (peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<SyncResult> {
-    const { intake, store, limits, log } = this.init
+    const { intake, limits, log } = this.init
     const signal = AbortSignal.any([
       AbortSignal.timeout(this.init.timeout), this.shutdown.signal, ...(options.signal != null ? [options.signal] : [])
     ])
@@ -85,15 +99,19 @@ export class SyncScheduler {
     let accepted = 0
     try {
       stream = await this.components.connectionManager.openStream(peer, this.init.protocol, { signal, runOnLimitedConnection: true })
-      const { offered, received } = await pullSync(stream, store, limits, signal, async (records) => {
+      const { offered, received } = await pullSync(stream, this.everything, [c.SYNC_KIND_ORG_REVOCATION], limits, signal, async (records) => {
         const valid: VerifiedAttestation[] = []
         for (const record of records) {
           try {
+            if (isOrgRevocation(record)) {
+              if (await this.init.orgRevocations.addFromSync(record)) accepted++
+              continue
+            }
             valid.push(intake.check(verifyAttestation(record)))
           } catch (err: any) {
-            // an expired record is a race with the clock, anything else is the peer's fault
+            // an expired record is a race with the clock and a full store is ours: anything else is the peer's fault
             intake.reject(err)
-            if (!(err instanceof AttestationExpiredError)) throw err
+            if (!(err instanceof AttestationExpiredError) && !(err instanceof TrustStoreFullError)) throw err
           }
         }
         accepted += (await intake.keep(valid)).length
@@ -119,7 +137,7 @@ export class SyncScheduler {
     if (this.lastServed.size > c.MAX_SYNC_PEERS_REMEMBERED) this.lastServed.delete(this.lastServed.keys().next().value as string)
     const signal = AbortSignal.any([AbortSignal.timeout(this.init.timeout), this.shutdown.signal])
     try {
-      const served = await serveSync(stream, this.init.store, this.init.limits, signal)
+      const served = await serveSync(stream, (kinds) => kinds.includes(c.SYNC_KIND_ORG_REVOCATION) ? this.everything : this.attestations, this.init.limits, signal)
       this.init.log('served %d records to %p', served, connection.remotePeer)
     } catch (err: any) {
       this.init.log('sync session with %p failed - %e', connection.remotePeer, err)
@@ -146,4 +164,9 @@ export class SyncScheduler {
     const peer = peers[Math.floor(Math.random() * peers.length)]
     this.sync(peer).catch((err: Error) => { this.init.log('background sync with %p failed - %e', peer, err) })
   }
+}
+
+/** A sync record that carries an organisation revocation rather than an attestation */
+function isOrgRevocation (record: unknown): record is { id?: unknown, org_revocation?: unknown } {
+  return typeof record === 'object' && record !== null && 'org_revocation' in record
 }

@@ -7,18 +7,21 @@ import { RevocationMismatchError } from './errors.js'
 import { TrustGossip } from './gossip.js'
 import { InboxPolicyQueue } from './inbox-policy.js'
 import { RecordIntake } from './intake.js'
+import { OrgRevocations } from './org-revocations.js'
 import { RateLimiter } from './rate-limit.js'
 import { TrustStore, type StoredAttestation } from './store.js'
 import { SyncScheduler } from './sync-scheduler.js'
 import type {
-  AttestInput, HeldMessage, ListOptions, RankOptions, SyncResult, TrustComponents, TrustInit, TrustRecord, TrustService, TrustStats
+  AttestInput, HeldMessage, ListOptions, OrgRevocationRecord, RankOptions, SyncResult, TrustComponents, TrustInit, TrustRecord, TrustService, TrustStats
 } from './types.js'
+import type { OrgRevocation } from '../../identity/org/index.js'
 import * as c from './constants.js'
 
 /**
- * The composition: the store (store.ts), gossip (gossip.ts), sync scheduling
- * (sync-scheduler.ts over sync.ts), the inbox policy (inbox-policy.ts) and the
- * score model (model/), with the operations `node.trust` offers on top
+ * The composition: the store (store.ts), gossip (gossip.ts), organisation
+ * revocations (org-revocations.ts), sync scheduling (sync-scheduler.ts over
+ * sync.ts), the inbox policy (inbox-policy.ts) and the score model (model/),
+ * with the operations `node.trust` offers on top
  */
 export class DefaultTrustService implements TrustService {
   readonly topic: string
@@ -26,6 +29,7 @@ export class DefaultTrustService implements TrustService {
   private readonly store: TrustStore
   private readonly intake: RecordIntake
   private readonly gossip: TrustGossip
+  private readonly revocations: OrgRevocations
   private readonly syncs: SyncScheduler
   private readonly inbox: InboxPolicyQueue
   private readonly preTrusted: string[]
@@ -56,9 +60,18 @@ export class DefaultTrustService implements TrustService {
       intake: this.intake,
       limiter: new RateLimiter(init.issuerBurst ?? c.ISSUER_BURST, init.issuerRatePerMinute ?? c.ISSUER_RATE_PER_MINUTE, c.MAX_RATE_BUCKETS)
     })
+    this.revocations = new OrgRevocations(components.pubsub, {
+      db: init.db,
+      topic: init.orgRevocationTopic,
+      roots: init.orgs ?? (() => []),
+      intake: this.intake,
+      burst: init.issuerBurst,
+      ratePerMinute: init.issuerRatePerMinute
+    })
     this.syncs = new SyncScheduler(components, {
       protocol: init.syncProtocol ?? c.SYNC_PROTOCOL,
       store: this.store,
+      orgRevocations: this.revocations,
       intake: this.intake,
       limits: {
         maxIds: init.syncLimits?.maxIds ?? c.MAX_SYNC_IDS,
@@ -75,12 +88,18 @@ export class DefaultTrustService implements TrustService {
 
   async start (): Promise<void> {
     await this.store.open()
+    await this.revocations.open()
+    for (const revocation of this.init.revocations ?? []) {
+      // imported from a file: one that no longer verifies (its root left trust.orgs) is skipped, not fatal
+      await this.revocations.add(revocation).catch((err: Error) => { this.intake.reject(err, 'an imported org revocation') })
+    }
     await this.syncs.start()
   }
 
   /** gossipsub only subscribes once started, which is after every service's start() */
   afterStart (): void {
     this.gossip.start()
+    this.revocations.start()
     this.pruneTimer = setInterval(() => { this.prune() }, c.PRUNE_INTERVAL)
     this.syncs.afterStart()
   }
@@ -89,6 +108,7 @@ export class DefaultTrustService implements TrustService {
     clearInterval(this.pruneTimer)
     clearTimeout(this.flushTimer)
     this.gossip.stop()
+    this.revocations.stop()
     await this.syncs.stop()
     await this.store.flushExperience().catch(() => {})
     await this.store.close()
@@ -240,8 +260,17 @@ export class DefaultTrustService implements TrustService {
       accepted: this.intake.accepted,
       synced: this.syncs.synced,
       syncSessions: this.syncs.sessions,
+      orgRevocations: this.revocations.size,
       rejected: { ...this.intake.rejected }
     }
+  }
+
+  async publishOrgRevocation (revocation: unknown): Promise<OrgRevocationRecord> {
+    return this.revocations.publish(revocation)
+  }
+
+  orgRevocations (): readonly OrgRevocation[] {
+    return this.revocations.all()
   }
 
   async sync (peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<SyncResult> {

@@ -7,6 +7,7 @@ import type { Database } from '../../storage/index.js'
 import type { TrustModel, ScoreOptions, ScoreParams, TrustScore } from './model/index.js'
 import type { Attestation, AttestationType, Evidence, Outcome, Severity, Strength } from './attestation.js'
 import type { SyncLimits } from './sync.js'
+import type { OrgRevocation, OrgRoot } from '../../identity/org/index.js'
 
 /*
  * The trust service's public types: `node.trust.*` and `trust(init)`.
@@ -46,6 +47,21 @@ export interface TrustInit {
   syncLimits?: Partial<SyncLimits>
   /** Inbox policy: messages from agents scoring below `threshold` are held or refused (E_AUTH_FAILED). @default none */
   inbox?: InboxPolicy
+  /** The organisations this node trusts (config `trust.orgs`): their revocations are kept and honoured. @default none */
+  orgs?: () => readonly OrgRoot[]
+  /** Revocations imported from files (`<data-dir>/org-revocations.json`), taken in at start. @default [] */
+  revocations?: readonly unknown[]
+  /** @default 'molt/org-revocation/1' */
+  orgRevocationTopic?: string
+}
+
+/** An organisation's certificate revocation as this node holds it */
+export interface OrgRevocationRecord {
+  /** hex SHA-256 of the canonical signed revocation */
+  id: string
+  revocation: OrgRevocation
+  /** Signed by a root in `trust.orgs` (else only carried on, in a bounded space) */
+  trusted: boolean
 }
 
 export interface InboxPolicy {
@@ -132,6 +148,8 @@ export interface TrustStats {
   /** Records received by sync since start */
   synced: number
   syncSessions: number
+  /** Organisation revocations held (trusted or carried on) */
+  orgRevocations: number
 }
 
 export interface SyncResult {
@@ -181,4 +199,13 @@ export interface TrustService extends Startable {
   held(): HeldMessage[]
   /** Take a held message out of the hold (returns it, or undefined) */
   release(id: string): HeldMessage | undefined
+  /**
+   * Keep an organisation's certificate revocation and publish it on its topic
+   * (`molt org revoke` on a running agent); it reaches offline nodes by sync.
+   *
+   * @throws {InvalidCertificateError | RevocationSignatureError | TrustStoreFullError}
+   */
+  publishOrgRevocation(revocation: unknown): Promise<OrgRevocationRecord>
+  /** Every organisation revocation held: what card verdicts check (a new array after each change) */
+  orgRevocations(): readonly OrgRevocation[]
 }
