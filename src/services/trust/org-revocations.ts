@@ -134,11 +134,12 @@ export class OrgRevocations implements SyncSource {
     return record
   }
 
-  /** A sync record (`{ id, org_revocation }`): the id must be the revocation's */
+  /** A sync record (`{ id, org_revocation }`): the id must be the revocation's; true when it was new */
   async addFromSync (value: { id?: unknown, org_revocation?: unknown }): Promise<boolean> {
-    const { id, added } = await this.add(value.org_revocation)
+    const revocation = decodeRevocation(canonicalize(value.org_revocation))
+    const id = revocationId(revocation)
     if (id !== value.id) throw new TrustSyncError(`the peer sent revocation ${id} as ${String(value.id)}`)
-    return added
+    return (await this.add(revocation)).added
   }
 
   /** The topic validator: size, structure, duplicates, rate, then the signature */
