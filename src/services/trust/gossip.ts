@@ -30,22 +30,15 @@ export class TrustGossip {
 
   /** gossipsub only subscribes once started, which is after every service's start() */
   start (): void {
-    this.pubsub.topicValidators.set(this.topic, async (peer, msg) => this.validate(peer, msg))
-    this.pubsub.subscribe(this.topic)
+    subscribeValidated(this.pubsub, this.topic, async (peer, msg) => this.validate(peer, msg))
   }
 
   stop (): void {
-    try {
-      this.pubsub.topicValidators.delete(this.topic)
-      this.pubsub.unsubscribe(this.topic)
-    } catch {}
+    unsubscribeValidated(this.pubsub, this.topic)
   }
 
   async publish (verified: VerifiedAttestation): Promise<void> {
-    // gossipsub refuses messages it has seen (its own included): a known record is not news
-    await this.pubsub.publish(this.topic, verified.bytes).catch((err: Error) => {
-      if (!err.message.includes('Duplicate')) throw err
-    })
+    await publishOnce(this.pubsub, this.topic, verified.bytes)
   }
 
   /** The gossipsub score this node gives `peer` (negative after invalid messages) */
@@ -95,6 +88,26 @@ export class TrustGossip {
     this.init.intake.reject(err)
     return TopicValidatorResult.Reject
   }
+}
+
+/** Subscribe to `topic` with every message checked by `validator` before it is kept or forwarded */
+export function subscribeValidated (pubsub: GossipSub, topic: string, validator: (peer: PeerId, msg: Message) => Promise<TopicValidatorResult>): void {
+  pubsub.topicValidators.set(topic, validator)
+  pubsub.subscribe(topic)
+}
+
+export function unsubscribeValidated (pubsub: GossipSub, topic: string): void {
+  try {
+    pubsub.topicValidators.delete(topic)
+    pubsub.unsubscribe(topic)
+  } catch {}
+}
+
+/** Publish a record; gossipsub refuses messages it has seen (its own included): a known record is not news */
+export async function publishOnce (pubsub: GossipSub, topic: string, data: Uint8Array): Promise<void> {
+  await pubsub.publish(topic, data).catch((err: Error) => {
+    if (!err.message.includes('Duplicate')) throw err
+  })
 }
 
 function tryParse (data: Uint8Array): Attestation | undefined {

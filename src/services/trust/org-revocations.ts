@@ -6,6 +6,7 @@ import {
 import { canonicalize } from '../../moltspeak/index.js'
 import type { Database } from '../../storage/index.js'
 import { IssuerRateLimitError, TrustStoreFullError, TrustSyncError } from './errors.js'
+import { publishOnce, subscribeValidated, unsubscribeValidated } from './gossip.js'
 import type { RecordIntake } from './intake.js'
 import { RateLimiter } from './rate-limit.js'
 import { SyncDigest, bucketOf } from './sync-digest.js'
@@ -81,15 +82,11 @@ export class OrgRevocations implements SyncSource {
 
   /** gossipsub subscribes once started */
   start (): void {
-    this.pubsub.topicValidators.set(this.topic, async (peer, msg) => this.validate(peer, msg))
-    this.pubsub.subscribe(this.topic)
+    subscribeValidated(this.pubsub, this.topic, async (peer, msg) => this.validate(peer, msg))
   }
 
   stop (): void {
-    try {
-      this.pubsub.topicValidators.delete(this.topic)
-      this.pubsub.unsubscribe(this.topic)
-    } catch {}
+    unsubscribeValidated(this.pubsub, this.topic)
   }
 
   get size (): number {
@@ -126,11 +123,7 @@ export class OrgRevocations implements SyncSource {
   /** Keep and publish (the local API, `molt org revoke` on a running agent) */
   async publish (value: unknown): Promise<OrgRevocationRecord> {
     const { added, ...record } = await this.add(value)
-    const entry = this.entries.get(record.id) as Entry
-    // gossipsub refuses a message it has seen: a known revocation is not news
-    await this.pubsub.publish(this.topic, entry.bytes).catch((err: Error) => {
-      if (!err.message.includes('Duplicate')) throw err
-    })
+    await publishOnce(this.pubsub, this.topic, (this.entries.get(record.id) as Entry).bytes)
     return record
   }
 
