@@ -110,7 +110,6 @@ describe(`organisation revocations over gossipsub and trust-sync, ${N} nodes`, {
     await late.libp2p.dial(nodes[5].getMultiaddrs()[0])
     // held once the session's batch is stored; counted as synced once the session ends
     await eventually(() => late.trust.orgRevocations().some(r => r.serial === cert.serial) && late.trust.stats().synced >= 1, DEADLINE, 'the late node caught up by sync')
-    const card = await late.card(nodes[0].peerId)
     expect(late.libp2p.services.cards.verdict(card)).toMatchObject({ verified: false, code: 'revoked' })
   })
 
