@@ -5,7 +5,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createMoltNode, type MoltNode } from '../src/index.js'
 import { identityFromKey, type Identity } from '../src/identity/index.js'
 import { signAttestation, verifyAttestation, type Attestation } from '../src/services/trust/index.js'
-import { TrustModel, type Signal } from '../src/trust/index.js'
+import { TrustModel, type Signal } from '../src/services/trust/model/index.js'
 
 export interface TrustBenchResult {
   verifyPerSecond: number

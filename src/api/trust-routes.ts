@@ -16,12 +16,15 @@ const RECORD_ERRORS: Record<string, 'E_INVALID_PARAM' | 'E_SIGNATURE' | 'E_TIMEO
   SelfAttestationError: 'E_INVALID_PARAM',
   AttestationTooLargeError: 'E_INVALID_PARAM',
   RevocationMismatchError: 'E_INVALID_PARAM',
-  InvalidParametersError: 'E_INVALID_PARAM'
+  InvalidParametersError: 'E_INVALID_PARAM',
+  InvalidCertificateError: 'E_INVALID_PARAM',
+  RevocationSignatureError: 'E_SIGNATURE'
 }
 
 /**
  * GET /v1/trust/{peer} (score), GET|POST /v1/trust/attestations,
- * POST /v1/trust/revocations (protocols/api.md, "Trust")
+ * POST /v1/trust/revocations (protocols/api.md, "Trust"),
+ * GET|POST /v1/trust/org-revocations (protocols/identity.md, "Revocation propagation")
  */
 export function trustRoutes (node: MoltNode): Array<[string, Partial<Record<Method, Route>>]> {
   const score = async ({ url }: RouteContext): Promise<unknown> => {
@@ -66,7 +69,13 @@ export function trustRoutes (node: MoltNode): Array<[string, Partial<Record<Meth
     return mapErrors(async () => ({ revocation: await node.trust.revoke(fields.id as string, typeof fields.reason === 'string' ? fields.reason : undefined) }))
   }
 
+  const orgRevoke = async ({ body }: RouteContext): Promise<unknown> => {
+    const fields = requireObject(body, ['revocation'])
+    return mapErrors(async () => node.trust.publishOrgRevocation(fields.revocation))
+  }
+
   return [
+    ['/v1/trust/org-revocations', { GET: { handler: async () => ({ revocations: node.trust.orgRevocations() }) }, POST: { handler: orgRevoke } }],
     ['/v1/trust/attestations', { GET: { handler: list }, POST: { handler: create } }],
     ['/v1/trust/revocations', { POST: { handler: revoke } }],
     // matched for any /v1/trust/<peer> (the server falls back to `<dir>/*`)

@@ -6,7 +6,7 @@ import { ApiError, type ApiClient, type ApiMessageInit, type InboxResponse } fro
 import { CLASSIFICATIONS, OPS, type Classification, type Op } from '../moltspeak/index.js'
 import { DELIVERY_MODES } from '../delivery/constants.js'
 import { OUTCOMES, SEVERITIES, STRENGTHS } from '../services/trust/index.js'
-import type { TrustScore } from '../trust/index.js'
+import type { TrustScore } from '../services/trust/model/index.js'
 import * as c from './constants.js'
 import { registerTaskTools } from './task-tools.js'
 

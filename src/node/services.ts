@@ -151,11 +151,13 @@ export function moltServices (init: MoltServicesInit = {}): ServiceFactoryMap<Mo
     cards: (components) => cards({
       identity: identityOf(components.privateKey),
       profile: () => components.moltMessages.profile,
-      ...init.org
+      ...init.org,
+      // what the trust service holds: file-imported revocations and those received over gossip and sync
+      revocations: () => components.trust.orgRevocations()
     })(components),
     // attestations travel on gossipsub (relays and relayed agents included)
     pubsub: trustPubsub(),
-    trust: (components) => trust({ identity: identityOf(components.privateKey), db: dbOf(), ...init.trust })(components),
+    trust: (components) => trust({ identity: identityOf(components.privateKey), db: dbOf(), orgs: init.org?.trustedOrgs, revocations: init.org?.revocations?.(), ...init.trust })(components),
     relayClient: relayClient({ relays: init.relays ?? [], maxReservations: init.maxRelayReservations, discoverRelays: init.discoverRelays }),
     // this agent's signed routing record in the DHT (protocols/routing.md)
     routes: (components) => routingRecord({ publish: init.publishRoute, mailboxRelays: () => mailboxRelays(components.relayClient) })(components),

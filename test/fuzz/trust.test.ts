@@ -282,7 +282,7 @@ describe('a real node: gossip validator, submit() and /molt/trust-sync/1.0.0 ove
 
     // 3. a hostile client of the node's sync server (the 10 s per-peer session limit is lifted for the
     //    fuzz by clearing the node's record of served peers before each session)
-    const lastServed = (victim.trust as any).lastServed as Map<string, number>
+    const lastServed = (victim.trust as any).syncs.lastServed as Map<string, number>
     expect(lastServed).toBeInstanceOf(Map)
     const connection = await attacker.libp2p.dial(victim.getMultiaddrs()[0])
     await fc.assert(fc.asyncProperty(syncClientSession, async (frames) => {

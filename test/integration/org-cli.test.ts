@@ -2,6 +2,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { access, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CliSandbox, type RunningAgent } from '../support/cli.js'
+import { ApiClient } from '../../src/api/index.js'
+import { eventually } from '../support/eventually.js'
 
 const sandbox = new CliSandbox()
 /** Harness budget per test: each CLI run is a fresh Node process (seconds on a loaded machine); nothing asserts speed */
@@ -126,5 +128,32 @@ describe('molt card shows the org verdict', () => {
     expect(imported.stdout).toContain(`imported the revocation of certificate ${serial} of acme`)
     const json = await sandbox.call(['card', address, '--json', '--data-dir', viewer])
     expect(JSON.parse(json.stdout).org_verdict).toMatchObject({ org: 'acme', verified: false, code: 'revoked' })
+  }, SLOW)
+})
+
+describe('molt org revoke with a running agent', () => {
+  it('publishes the revocation through the agent: it holds it as trusted, and it reaches the agent it is connected to by gossip', async () => {
+    // the organisation's own agent runs on the org's data dir, trusts acme, and is connected to the translator
+    expect((await sandbox.run(['org', 'trust', 'acme', orgKey, '--data-dir', orgDir])).code).toBe(0)
+    const orgAgent = await sandbox.agent(orgDir, ['--bootstrap', address])
+    const api = async (dir: string, port: number): Promise<ApiClient> => new ApiClient({ url: `http://127.0.0.1:${port}`, token: (await readFile(join(dir, 'api-token'), 'utf8')).trim() })
+    const orgApi = await api(orgDir, orgAgent.listening.apiPort)
+    const translatorApi = await api(agentDir, agent.listening.apiPort)
+    try {
+      // connected (gossipsub exchanges subscriptions when the connection opens; the CLI below starts long after)
+      await eventually(async () => (await orgApi.peers()).peers.some(p => p.peerId === peerId && p.status === 'connected'), 60_000, 'the org agent connected to the translator')
+      const serial = JSON.parse(await readFile(certFile, 'utf8')).serial
+      const revoke = await sandbox.run(['org', 'revoke', serial, '--org', 'acme', '--reason', 'rotated', '--json', '--data-dir', orgDir])
+      expect(revoke.stderr).toBe('')
+      expect(revoke.code).toBe(0)
+      const result = JSON.parse(revoke.stdout)
+      expect(result).toMatchObject({ published: true, trusted: true, revocation: { serial, reason: 'rotated' } })
+      const held = async (client: ApiClient): Promise<boolean> => (await client.trust<{ revocations: any[] }>('GET', '/org-revocations')).revocations.some(r => r.sig === result.revocation.sig)
+      expect(await held(orgApi)).toBe(true)
+      // the translator does not trust acme: it carries the revocation on (bounded), which is how it reaches nodes that do
+      await eventually(async () => held(translatorApi), 60_000, 'the revocation at the translator')
+    } finally {
+      await orgAgent.stop()
+    }
   }, SLOW)
 })

@@ -14,7 +14,9 @@ import type { Identity } from '../../src/identity/index.js'
 const N = 22
 const net = new TestNetwork()
 const nodes: MoltNode[] = []
-const options = { heartbeatInterval: 0, trust: { syncInterval: 0 } }
+// libp2p's connection monitor off: on a loaded shared machine its pings time out and it aborts
+// healthy loopback connections, cutting this one-process network apart (seen on the base code too)
+const options = { heartbeatInterval: 0, trust: { syncInterval: 0 }, libp2p: { connectionMonitor: { enabled: false } } as any }
 const pubsub = (n: MoltNode): any => n.libp2p.services.pubsub
 const everywhere = (id: string, list = nodes): boolean => list.every(n => n.trust.get(id) !== undefined)
 /** `a` knows `b` subscribes to the trust topic (a publishes to peers it knows subscribe) */
@@ -78,9 +80,9 @@ describe(`trust over gossipsub, ${N} nodes`, { timeout: 120_000 }, () => {
     // bring them: what it holds came by the sync it starts when it connects
     const late = await net.node({ ...options, trust: { ...options.trust, topic: 'molt/trust/late-joiner-test' } })
     await late.libp2p.dial(nodes[5].getMultiaddrs()[0])
-    await eventually(() => published.every(id => late.trust.get(id) !== undefined), DEADLINE, 'the late node caught up')
+    // records are stored batch by batch, and counted as synced when the session ends: wait for both
+    await eventually(() => published.every(id => late.trust.get(id) !== undefined) && late.trust.stats().synced >= published.length, DEADLINE, 'the late node caught up')
     expect(late.trust.get(published[published.length - 2])?.revoked).toBe(true)
-    expect(late.trust.stats().synced).toBeGreaterThanOrEqual(published.length)
   })
 
   describe('adversarial', () => {

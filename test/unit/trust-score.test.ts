@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest'
-import { TrustModel, scorePeer, type Signal } from '../../src/trust/index.js'
+import { TrustModel, scorePeer, type Signal } from '../../src/services/trust/model/index.js'
 
 const day = 86_400_000
 const NOW = 1_750_000_000_000

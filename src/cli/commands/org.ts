@@ -1,11 +1,12 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { connectToRunningAgent } from '../../api/index.js'
 import { loadConfig, saveConfig } from '../../config/index.js'
 import { IDENTITY_FILE } from '../../constants.js'
 import { identityFromKey, loadKey } from '../../identity/index.js'
 import {
   createOrgKey, decodeCertificate, decodeRevocation, encodeCertificate, importRevocation, installCertificate, issueCertificate, loadOrgKey, orgKeyPath, revokeCertificate,
-  DEFAULT_CERT_VALIDITY, MAX_CERT_BYTES, MAX_CERT_VALIDITY, type OrgCertificate
+  DEFAULT_CERT_VALIDITY, MAX_CERT_BYTES, MAX_CERT_VALIDITY, type OrgCertificate, type OrgRevocation
 } from '../../identity/org/index.js'
 import { canonicalize, MOLT_KEY_PATTERN } from '../../moltspeak/index.js'
 import { stringFlag } from '../args.js'
@@ -28,9 +29,10 @@ export const org: Command = {
       'molt org install-cert <file>   install a certificate for this data dir\'s agent: its card carries it from the next start',
       'molt org trust <name> <ed25519:key>   trust an organisation: add it to config.json trust.orgs',
       'molt org revoke <serial|certificate file> --org <name> [--reason <text>] [--out <file>]',
-      '      sign a revocation of a certificate; printed, or written to --out',
+      '      sign a revocation of a certificate; printed, or written to --out. When an agent runs with this',
+      '      data dir it also publishes it (molt/org-revocation/1 and trust-sync): every node that trusts the org honours it',
       'molt org import-revocation <file>   keep a revocation (signed by a trusted org) in this data dir:',
-      '      this node then shows the certificate as revoked. Revocations are not yet spread over the network.',
+      '      this node then shows the certificate as revoked; a running agent also publishes it',
       '',
       `--expires takes <n>m, <n>h or <n>d (default 90d, at most ${MAX_CERT_VALIDITY / UNITS.d}d).`
     ].join('\n'),
@@ -46,7 +48,7 @@ export const org: Command = {
     }
   },
 
-  async run ({ args, dataDir, out }) {
+  async run ({ args, dataDir, out, signal }) {
     const [sub, ...rest] = args.positionals
     if (sub === undefined) throw new UsageError('molt org needs a subcommand: init, issue, install-cert or trust (see molt org --help)')
     if (!(SUBCOMMANDS as readonly string[]).includes(sub)) throw new UsageError(`unknown subcommand "${sub}" (see molt org --help)`)
@@ -91,19 +93,21 @@ export const org: Command = {
       const serial = /^[0-9a-f]{32}$/.test(rest[0]) ? rest[0] : (await readCertificate(rest[0])).serial
       const key = await loadOrgKey(orgKeyPath(orgName, dataDir, stringFlag(v, 'org-dir')), { passphrase: await passphrase(stringFlag(v, 'passphrase-file')) })
       const revocation = revokeCertificate({ org: key.name, serial, reason: stringFlag(v, 'reason') }, key.privateKey)
+      const published = await publish(dataDir, revocation, signal)
       const file = stringFlag(v, 'out')
       if (file !== undefined) {
         await writeFile(file, canonicalize(revocation) + '\n', { mode: 0o644 })
-        out.result(`revocation of certificate ${serial} of ${key.name} written to ${file}`, { revocation, path: file })
+        out.result(`revocation of certificate ${serial} of ${key.name} written to ${file}${published.published ? '; published by the running agent' : ''}`, { revocation, path: file, ...published })
       } else {
-        out.result(canonicalize(revocation), { revocation })
+        out.result(canonicalize(revocation), { revocation, ...published })
       }
     } else if (sub === 'import-revocation') {
       const text = await readFile(rest[0], 'utf8').catch((err: any) => { throw new UsageError(`cannot read ${rest[0]}: ${err.message as string}`) })
       const revocation = decodeRevocation(text.trim())
       const { trust } = await loadConfig(dataDir)
       const added = await importRevocation(dataDir, revocation, trust.orgs)
-      out.result(`${added ? 'imported' : 'already had'} the revocation of certificate ${revocation.serial} of ${revocation.org}`, { revocation, added })
+      const published = await publish(dataDir, revocation, signal)
+      out.result(`${added ? 'imported' : 'already had'} the revocation of certificate ${revocation.serial} of ${revocation.org}${published.published ? '; published by the running agent' : ''}`, { revocation, added, ...published })
     } else {
       const [name, key] = rest
       if (!MOLT_KEY_PATTERN.test(key)) throw new UsageError('<key> must be ed25519:<base64 of 32 bytes>, as molt org init prints it')
@@ -113,6 +117,17 @@ export const org: Command = {
       out.result(`trusting organisation ${name} (${key}); a running agent reads it at its next start`, { orgs: config.trust.orgs })
     }
   }
+}
+
+/**
+ * Hand a revocation to the agent running with `dataDir`, if one runs: it keeps and publishes it.
+ * `published` false when none runs; `trusted` whether that agent trusts the org (else it only carries it on)
+ */
+async function publish (dataDir: string, revocation: OrgRevocation, signal: AbortSignal): Promise<{ published: boolean, trusted?: boolean }> {
+  const running = await connectToRunningAgent(dataDir, { signal })
+  if (running == null) return { published: false }
+  const { trusted } = await running.client.trust<{ trusted: boolean }>('POST', '/org-revocations', { revocation }, { signal })
+  return { published: true, trusted }
 }
 
 /** `90d`, `12h`, `30m` in ms, within (0, MAX_CERT_VALIDITY] */

@@ -1,7 +1,7 @@
 import { connectToRunningAgent } from '../../api/local-agent.js'
 import type { MoltNode } from '../../node.js'
 import type { AttestInput, TrustRecord } from '../../services/trust/index.js'
-import type { TrustScore } from '../../trust/index.js'
+import type { TrustScore } from '../../services/trust/model/index.js'
 import { integerFlag, stringFlag } from '../args.js'
 import { UsageError } from '../errors.js'
 import { day } from '../../constants.js'

@@ -12,3 +12,9 @@ export class OrgKeyError extends Error {
   static override name = 'OrgKeyError'
   override name = 'OrgKeyError'
 }
+
+/** A revocation names an organisation this node trusts but is not signed by that organisation's key, or its signature does not verify */
+export class RevocationSignatureError extends Error {
+  static override name = 'RevocationSignatureError'
+  override name = 'RevocationSignatureError'
+}

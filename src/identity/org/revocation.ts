@@ -1,14 +1,14 @@
-import { sign, verify, type KeyObject } from 'node:crypto'
+import { createHash, sign, verify, type KeyObject } from 'node:crypto'
 import { canonicalize, keyObjectToRawPublicKey, moltKeyToKeyObject, publicKeyToMoltKey, MAX_NAME_LENGTH, MOLT_KEY_PATTERN, NAME_PATTERN } from '../../moltspeak/index.js'
 import { parseBounded } from './decode.js'
 import type { OrgRoot } from './root.js'
-import { InvalidCertificateError } from './errors.js'
+import { InvalidCertificateError, RevocationSignatureError } from './errors.js'
 import * as c from './constants.js'
 
 /**
  * An organisation's signed statement "certificate `serial` is withdrawn from
- * `revoked` on" (protocols/identity.md, "Revocation"). Groundwork: the format
- * and its check; carrying it over the trust gossip is not built yet.
+ * `revoked` on" (protocols/identity.md, "Revocation"). It travels on its own
+ * gossipsub topic and in trust-sync sessions (src/services/trust/org-revocations.ts).
  */
 export interface OrgRevocation {
   v: 1
@@ -46,7 +46,7 @@ export function revokeCertificate (options: { org: string, serial: string, revok
 }
 
 /** Decode with the certificate's bounds (size, depth) before parsing, then the structure */
-export function decodeRevocation (text: string): OrgRevocation {
+export function decodeRevocation (text: string | Uint8Array): OrgRevocation {
   const value = parseBounded(text, 'revocation')
   checkRevocation(value)
   return value
@@ -89,4 +89,28 @@ export function verifyRevocation (revocation: unknown, roots: readonly OrgRoot[]
       return false
     }
   })
+}
+
+/** Its content address: hex SHA-256 of the canonical signed revocation (the trust-sync id) */
+export function revocationId (revocation: OrgRevocation): string {
+  return createHash('sha256').update(canonicalize(revocation)).digest('hex')
+}
+
+/**
+ * Whether a well-formed revocation counts here (`trusted`: signed by a root
+ * of its org in `roots`) or is only carried along (`untrusted`: its org is
+ * not in `roots`, and it verifies under the key it names, so it is at least
+ * what its author signed). Never trusted on its own `org_key`.
+ *
+ * @throws {RevocationSignatureError} its org is trusted but no root of that name signed it, or it does not verify under its own key
+ */
+export function classifyRevocation (revocation: OrgRevocation, roots: readonly OrgRoot[]): 'trusted' | 'untrusted' {
+  // verifyRevocation is a type guard: called on `unknown` so a false does not narrow the revocation away
+  const value: unknown = revocation
+  if (roots.some(root => root.name === revocation.org)) {
+    if (verifyRevocation(value, roots)) return 'trusted'
+    throw new RevocationSignatureError(`the revocation of ${revocation.serial} is not signed by a trusted key of ${revocation.org}`)
+  }
+  if (verifyRevocation(value, [{ name: revocation.org, key: revocation.org_key }])) return 'untrusted'
+  throw new RevocationSignatureError(`the revocation of ${revocation.serial} does not verify under its own org_key`)
 }

@@ -44,7 +44,7 @@ export interface CardInit {
   certificate?: () => OrgCertificate | undefined
   /** The organisations this node trusts (config `trust.orgs`), for verdict(). @default none */
   trustedOrgs?: () => readonly OrgRoot[]
-  /** Certificate revocations this node knows (`<data-dir>/org-revocations.json`), for verdict(). Read once per card and org */
+  /** Certificate revocations this node knows, for verdict(): remembered verdicts are recomputed when it returns a new array */
   revocations?: () => readonly unknown[]
 }
 
@@ -126,7 +126,9 @@ class DefaultCardService implements CardService {
   private readonly fetchTimeout: number
   private readonly cache: BoundedMap<string, CacheEntry>
   private readonly pending = new Map<string, PendingFetch>()
-  private readonly verdicts = new WeakMap<AgentCard, Map<string, OrgVerdict>>()
+  private verdicts = new WeakMap<AgentCard, Map<string, OrgVerdict>>()
+  /** The revocations the remembered verdicts were computed with: a new list (one arrived) forgets them */
+  private verdictRevocations?: readonly unknown[]
   private current?: OwnCard
   private shutdown = new AbortController()
   private started = false
@@ -226,10 +228,15 @@ class DefaultCardService implements CardService {
   verdict (card: AgentCard, org: string = card.org): OrgVerdict {
     // one signature check per card and org, not per message: cards are frozen, so the card object is the key
     const now = Date.now()
+    const revocations = this.init.revocations?.()
+    if (revocations !== this.verdictRevocations) {
+      this.verdicts = new WeakMap()
+      this.verdictRevocations = revocations
+    }
     let byOrg = this.verdicts.get(card)
     const known = byOrg?.get(org)
     if (known !== undefined && (known.expires === undefined || known.expires > now)) return known
-    const verdict = verifyOrgClaim(card, org, { roots: this.init.trustedOrgs?.() ?? [], revocations: this.init.revocations?.(), now })
+    const verdict = verifyOrgClaim(card, org, { roots: this.init.trustedOrgs?.() ?? [], revocations, now })
     if (verdict.code === 'not_yet_valid') return verdict
     if (byOrg === undefined) this.verdicts.set(card, byOrg = new Map())
     // a card claims one org; messages may claim others: bound what one card can make us keep

@@ -1,4 +1,4 @@
-import type { Experience, Signal } from '../../trust/index.js'
+import type { Experience, Signal } from './model/index.js'
 
 /** Does a signal give its subject a trust path from its issuer? Endorsements and completed tasks do */
 export function isVouch (signal: Pick<Signal, 'type' | 'outcome'>): boolean {

@@ -90,3 +90,24 @@ export const COLOCATION_WHITELIST = ['127.0.0.1', '::1']
 
 /** Messages the inbox policy holds back; beyond it the oldest is dropped */
 export const MAX_HELD = 1000
+
+/** Peers whose last inbound sync time is remembered (for SYNC_MIN_PEER_INTERVAL); the oldest is forgotten first */
+export const MAX_SYNC_PEERS_REMEMBERED = 10_000
+
+/** How long a computed trust model is reused while no record changes (decay over a minute is ~1e-5), in ms */
+export const MODEL_CACHE_TTL = minute
+
+/** Sender verdicts the inbox policy caches per trust model; beyond it the cache starts again */
+export const MAX_INBOX_DECISIONS = 10_000
+
+/** Gossipsub topic organisation certificate revocations are published on (protocols/identity.md, "Revocation propagation") */
+export const ORG_REVOCATION_TOPIC = 'molt/org-revocation/1'
+
+/** Sync `k` (kinds) value a client sends when it takes organisation revocations in the session */
+export const SYNC_KIND_ORG_REVOCATION = 'org-revocation'
+
+/** Revocations kept from organisations this node trusts; beyond it new ones are refused (TrustStoreFullError) */
+export const MAX_ORG_REVOCATIONS = 10_000
+
+/** Revocations kept (in memory only) from organisations this node does not trust, so they travel on; oldest evicted first */
+export const MAX_UNTRUSTED_ORG_REVOCATIONS = 1024

@@ -1,7 +1,10 @@
-export { trust, trustPubsub } from './trust-service.js'
+import { DefaultTrustService } from './trust-service.js'
+import type { TrustComponents, TrustInit, TrustService } from './types.js'
+
+export { trustPubsub } from './pubsub.js'
 export type {
   TrustService, TrustInit, InboxPolicy, HeldMessage, RankOptions, TrustComponents, AttestInput, ListOptions, TrustRecord, TrustStats, SyncResult
-} from './trust-service.js'
+} from './types.js'
 export {
   signAttestation, verifyAttestation, decodeAttestation, encodeAttestation, attestationId, peerIdOfKey, keyOfPeerId,
   ATTESTATION_TYPES, STRENGTHS, SEVERITIES, OUTCOMES
@@ -14,3 +17,8 @@ export {
   AttestationTooLargeError, RevocationMismatchError, IssuerRateLimitError, TrustStoreFullError, TrustSyncError
 } from './errors.js'
 export { TOPIC, SYNC_PROTOCOL, MAX_ATTESTATION_BYTES } from './constants.js'
+
+/** Signed attestations over gossipsub, their store, catch-up sync and this node's trust scores: `services: { trust: trust(init) }` */
+export function trust (init: TrustInit): (components: TrustComponents) => TrustService {
+  return (components) => new DefaultTrustService(components, init)
+}

@@ -1,11 +1,12 @@
 import type { Database } from '../../storage/index.js'
 import { GroupCommit, type CommitOp } from '../../storage/group-commit.js'
-import type { Experience, Signal } from '../../trust/index.js'
-import { DEFAULT_SCORE_PARAMS } from '../../trust/index.js'
+import type { Experience, Signal } from './model/index.js'
+import { DEFAULT_SCORE_PARAMS } from './model/index.js'
 import { peerIdOfKey, type Attestation, type VerifiedAttestation } from './attestation.js'
 import { TrustStoreFullError } from './errors.js'
 import { TrustPaths, isVouch } from './anchors.js'
-import { MAX_UNANCHORED_BYTES, MAX_UNANCHORED_RECORDS, SYNC_BUCKETS } from './constants.js'
+import { MAX_UNANCHORED_BYTES, MAX_UNANCHORED_RECORDS } from './constants.js'
+import { SyncDigest, bucketOf } from './sync-digest.js'
 
 /** One stored record and what the store derived from it */
 export interface StoredAttestation {
@@ -44,8 +45,7 @@ export class TrustStore {
   /** revoked credential id → revocation ids naming it (kept until the original arrives, then checked) */
   private readonly revocations = new Map<string, Set<string>>()
   private readonly signalMap = new Map<string, Signal>()
-  private readonly bucketCount = new Uint32Array(SYNC_BUCKETS)
-  private readonly bucketXor: Uint8Array[] = Array.from({ length: SYNC_BUCKETS }, () => new Uint8Array(16))
+  private readonly buckets = new SyncDigest()
   private readonly experienceMap = new Map<string, Experience>()
   private readonly att: Sublevel
   private readonly sub: Sublevel
@@ -293,13 +293,9 @@ export class TrustStore {
     await this.commit.write(ops)
   }
 
-  /** Per-bucket `count:xor` of the ids held: equal strings mean (almost surely) equal buckets */
+  /** Per-bucket `count:xor` of the ids held (sync-digest.ts) */
   digest (): string[] {
-    const out: string[] = []
-    for (let b = 0; b < SYNC_BUCKETS; b++) {
-      out.push(this.bucketCount[b] === 0 ? '' : `${this.bucketCount[b]}:${Buffer.from(this.bucketXor[b]).toString('hex')}`)
-    }
-    return out
+    return this.buckets.digest()
   }
 
   /** Ids held in the given buckets, sorted, at most `limit` */
@@ -377,17 +373,8 @@ export class TrustStore {
   }
 
   private toggleBucket (id: string): void {
-    const b = bucketOf(id)
-    const bytes = Buffer.from(id.slice(0, 32), 'hex')
-    const acc = this.bucketXor[b]
-    for (let i = 0; i < 16; i++) acc[i] ^= bytes[i]
-    this.bucketCount[b] += this.records.has(id) ? 1 : -1
+    this.buckets.toggle(id, this.records.has(id))
   }
-}
-
-/** The reconciliation bucket of an id: its first byte */
-export function bucketOf (id: string): number {
-  return parseInt(id.slice(0, 2), 16) % SYNC_BUCKETS
 }
 
 function toSignal (stored: StoredAttestation): Signal {
