@@ -72,6 +72,10 @@ export class InboundSession {
    * stream's inactivity timeout)
    */
   private writeBlocked = false
+  /** REJECTs and the newest ACK waiting for this turn's write (see reply()) */
+  private replies: Uint8Array[] = []
+  private ackThrough = 0
+  private replyScheduled = false
 
   constructor (private readonly stream: Stream, connection: Connection, private readonly policy: InboundPolicy, private readonly log: Logger) {
     this.peer = connection.remotePeer
@@ -112,8 +116,35 @@ export class InboundSession {
     }
   }
 
+  /**
+   * Queue a batch's REJECTs and its cumulative ACK. Batches acknowledged in the
+   * same turn (their stores finished together, e.g. in one group write of the
+   * inbox) leave in one write with one ACK: the last one covers the others,
+   * and every REJECT still comes before the ACK that covers its seq.
+   */
+  private reply (rejects: Uint8Array[], ackSeq: number): void {
+    this.replies.push(...rejects)
+    this.ackThrough = ackSeq
+    if (this.replyScheduled) return
+    this.replyScheduled = true
+    queueMicrotask(() => {
+      this.replyScheduled = false
+      this.flushReplies()
+    })
+  }
+
+  private flushReplies (): void {
+    if (this.ackThrough === 0 && this.replies.length === 0) return
+    const frames = this.replies
+    if (this.ackThrough > 0) frames.push(encodeFrame(FRAME_ACK, this.ackThrough))
+    this.replies = []
+    this.ackThrough = 0
+    this.write(frames)
+  }
+
   private fail (error: MoltSpeakError): void {
     if (this.finished) return
+    this.flushReplies()
     this.finished = true
     this.policy.onRefused?.(this.peer, error)
     this.log('closing speak stream from %p: %s', this.peer, error.message)
@@ -140,6 +171,7 @@ export class InboundSession {
       if (this.ended && !this.finished) {
         this.frames.end()
         await this.acks
+        this.flushReplies()
         this.finished = true
         await this.stream.close().catch(() => {})
       }
@@ -206,8 +238,7 @@ export class InboundSession {
           out.push(encodeFrame(FRAME_REJECT, batchSeqs[i], errorReply(policy.localAgent(), batch[i].message, error)))
         }
       }
-      out.push(encodeFrame(FRAME_ACK, ackSeq))
-      this.write(out)
+      this.reply(out, ackSeq)
     })
     this.acks = acked
     const full = ++this.storing >= MAX_BATCHES_STORING
