@@ -60,7 +60,6 @@ export class Inbox {
   private readonly seenTable: ReturnType<Database['sublevel']>
   /** Appends waiting for the next group write */
   private queued: QueuedAppend[] = []
-  private writing = false
   private writeScheduled = false
 
   constructor (db: Database, private readonly maxMessages: number) {
@@ -100,12 +99,14 @@ export class Inbox {
    * the write landed. Cursors are known before the write ends so the node can
    * dispatch without waiting on the disk.
    *
-   * Group commit: appends are not written at once but gathered and written
-   * together in one LevelDB batch — those of this event-loop turn on the next
-   * turn, those that arrive while a write is in flight as soon as it ends. So
-   * the write never runs before the work the caller does right after (a
-   * request's handler and its reply leave first, the disk write overlaps
-   * them), and concurrent requests share one write.
+   * Group commit: appends are not written at once but gathered, and those of
+   * one event-loop turn written together in one LevelDB batch at the start of
+   * the next. So the write never runs before the work the caller does right
+   * after (a request's handler and its reply leave first, the disk write
+   * overlaps them), and requests that arrived together share one write.
+   * Writes are not serialised behind each other: LevelDB queues concurrent
+   * writers and commits them together itself (holding the next group until
+   * the previous write ended cost a third of the acknowledged throughput).
    */
   append (records: InboxRecord[]): { cursors: number[], stored: Promise<void> } {
     const first = this.next
@@ -154,7 +155,7 @@ export class Inbox {
   }
 
   private scheduleWrite (): void {
-    if (this.writing || this.writeScheduled) return
+    if (this.writeScheduled) return
     this.writeScheduled = true
     setImmediate(() => {
       this.writeScheduled = false
@@ -162,12 +163,11 @@ export class Inbox {
     })
   }
 
-  /** One LevelDB batch for every append queued so far; appends made meanwhile wait for the next */
+  /** One LevelDB batch for every append queued so far */
   private writeQueued (): void {
-    if (this.writing || this.queued.length === 0) return
+    if (this.queued.length === 0) return
     const group = this.queued
     this.queued = []
-    this.writing = true
     const ops = group.length === 1 ? group[0].ops : group.flatMap(append => append.ops)
     // guarded like every write: a failed write (disk full) makes the database reopen before the next one
     writeGuarded(this.table.db as Database, async () => this.table.batch(ops as any)).then(() => {
@@ -176,9 +176,6 @@ export class Inbox {
       // newest first, so the batches each restores are back in their places
       for (let i = group.length - 1; i >= 0; i--) group[i].undo()
       for (const append of group) append.reject(err)
-    }).finally(() => {
-      this.writing = false
-      this.writeQueued()
     })
   }
 

@@ -63,7 +63,7 @@ describe('inbox (real LevelDB)', () => {
     await db.close()
   })
 
-  it('group commit: appends of one turn, and those made while a write is in flight, share one LevelDB batch', async () => {
+  it('group commit: the appends of one turn share one LevelDB batch, written on the next turn', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
     dirs.push(dir)
     const db = await openDatabase(dir)
@@ -79,7 +79,7 @@ describe('inbox (real LevelDB)', () => {
     expect(batches).toEqual([]) // nothing written before the caller's own work of this turn
     await Promise.all([first.stored, second.stored])
     expect(batches).toEqual([2])
-    // while that write is in flight, later appends queue and go together in the next one
+    // appends of a later turn go together in a write of their own
     const a = inbox.append([record(3)])
     await new Promise(resolve => setImmediate(resolve))
     const b = inbox.append([record(4)])
