@@ -15,9 +15,8 @@ import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createMoltNode, type MoltNode } from '../src/index.js'
-import type { PeerId } from '@libp2p/interface'
 import { MESSAGE_BYTES } from './protocol.js'
-import { moltThroughput } from './speak.js'
+import { moltThroughput, moltRequests } from './speak.js'
 import { runNatsCore } from './nats.js'
 import { summarize, fmt } from './stats.js'
 
@@ -31,9 +30,6 @@ export interface AgentBenchResult {
   molt: { p50: number, p99: number, acked: number }
   nats?: { p50: number, p99: number, pubSub: number }
 }
-
-/** A query whose serialised MoltSpeak JSON is ≈ 1 KiB (the echo answers with the same payload) */
-const queryPayload = (): Record<string, unknown> => ({ domain: 'bench', data: 'a'.repeat(MESSAGE_BYTES - 330) })
 
 interface Agent { address: string, stop: () => Promise<void> }
 
@@ -69,17 +65,6 @@ async function startAgent (dataDir: string): Promise<Agent> {
   }
 }
 
-async function requests (node: MoltNode, peer: PeerId, count: number): Promise<number[]> {
-  const p = queryPayload()
-  const samples: number[] = []
-  for (let i = 0; i < count; i++) {
-    const start = performance.now()
-    await node.request(peer, { op: 'query', p })
-    samples.push(performance.now() - start)
-  }
-  return samples
-}
-
 export async function runAgentBench (options: AgentBenchOptions): Promise<AgentBenchResult> {
   const agentDir = await mkdtemp(join(tmpdir(), 'molt-bench-agent-'))
   const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-requester-'))
@@ -91,8 +76,8 @@ export async function runAgentBench (options: AgentBenchOptions): Promise<AgentB
     node = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatInterval: 0, libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
     const peer = await node.resolvePeer(multiaddr(agent.address))
     options.log(`  molt agent ${peer.toString().slice(-8)} running; warming up`)
-    await requests(node, peer, 300)
-    const r = summarize(await requests(node, peer, options.roundTrips))
+    await moltRequests(node, peer, 300)
+    const r = summarize(await moltRequests(node, peer, options.roundTrips))
     await moltThroughput(node, peer, 2000)
     const acked = await moltThroughput(node, peer, options.messages)
     molt = { p50: r.p50, p99: r.p99, acked }
