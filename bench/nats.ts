@@ -1,15 +1,18 @@
 /**
- * Baseline for the mailbox bench: NATS JetStream (Debian's nats-server, file
- * store) async publish with acks, over a minimal client of NATS's text
- * protocol written here (no client dependency): PUBs are pipelined, each with
- * a reply subject; JetStream answers each with a PubAck once the message is
- * in the stream (file storage, the server's default sync policy).
+ * NATS baselines, with the official `nats` client (what users of NATS run):
+ * Debian's nats-server on 127.0.0.1, started and stopped here.
+ *   - JetStream file store, async publish with acks (the mailbox bench's baseline)
+ *   - core request/reply to a responder in another process (bench/nats-responder.ts)
+ *   - core publish → subscribe to a subscriber in that process
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { connect, type Socket } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import { connect, StorageType, RetentionPolicy, DiscardPolicy, type NatsConnection } from 'nats'
+import { freePort } from './ports.js'
 
 export function natsServerPath (): string | undefined {
   for (const candidate of ['nats-server', '/usr/sbin/nats-server', '/usr/bin/nats-server']) {
@@ -21,101 +24,129 @@ export function natsServerPath (): string | undefined {
   return undefined
 }
 
-class NatsConnection {
-  private buffer = ''
-  private readonly waiters = new Map<string, (payload: string) => void>()
-  private onMsgCount?: () => void
+export interface NatsServer {
+  port: number
+  stop: () => Promise<void>
+}
 
-  constructor (readonly socket: Socket) {
-    socket.setEncoding('latin1')
-    socket.on('data', (chunk: string) => { this.buffer += chunk; this.parse() })
+/** nats-server on 127.0.0.1 (with JetStream in a temp dir when asked); undefined when it is not installed */
+export async function startNatsServer (options: { jetstream?: boolean } = {}): Promise<NatsServer | undefined> {
+  const binary = natsServerPath()
+  if (binary === undefined) return undefined
+  const dir = await mkdtemp(join(tmpdir(), 'molt-bench-nats-'))
+  const port = await freePort()
+  const args = ['-a', '127.0.0.1', '-p', String(port), ...(options.jetstream === true ? ['-js', '-sd', dir] : [])]
+  const server: ChildProcess = spawn(binary, args, { stdio: 'ignore' })
+  const exited = new Promise(resolve => server.once('exit', resolve))
+  const stop = async (): Promise<void> => {
+    if (server.exitCode == null) server.kill('SIGTERM')
+    await exited
+    await rm(dir, { recursive: true, force: true })
   }
-
-  private parse (): void {
-    for (;;) {
-      const eol = this.buffer.indexOf('\r\n')
-      if (eol < 0) return
-      const line = this.buffer.slice(0, eol)
-      if (line.startsWith('MSG ')) {
-        const parts = line.split(' ')
-        const size = Number(parts[parts.length - 1])
-        if (this.buffer.length < eol + 2 + size + 2) return
-        const payload = this.buffer.slice(eol + 2, eol + 2 + size)
-        this.buffer = this.buffer.slice(eol + 2 + size + 2)
-        const subject = parts[1]
-        const waiter = this.waiters.get(subject)
-        if (waiter != null) { this.waiters.delete(subject); waiter(payload) } else this.onMsgCount?.()
-        continue
+  // ready once a client connects
+  for (let i = 0; ; i++) {
+    try {
+      const nc = await connect({ servers: `127.0.0.1:${port}`, reconnect: false })
+      await nc.close()
+      return { port, stop }
+    } catch (err) {
+      if (i >= 100 || server.exitCode != null) {
+        await stop()
+        throw new Error(`nats-server did not start: ${(err as Error).message}`)
       }
-      this.buffer = this.buffer.slice(eol + 2)
-      if (line === 'PING') this.socket.write('PONG\r\n')
-      else if (line.startsWith('-ERR')) throw new Error(`nats: ${line}`)
+      await new Promise(resolve => setTimeout(resolve, 100))
     }
-  }
-
-  async request (subject: string, body: string): Promise<string> {
-    const reply = `_INBOX.req.${Math.random().toString(36).slice(2)}`
-    const answer = new Promise<string>(resolve => { this.waiters.set(reply, resolve) })
-    this.socket.write(`PUB ${subject} ${reply} ${Buffer.byteLength(body)}\r\n${body}\r\n`)
-    return answer
-  }
-
-  /** Publish `count` payloads pipelined, `window` unacknowledged at most; resolves when all are acked */
-  async publishAll (subject: string, payload: string, count: number, window: number): Promise<void> {
-    let sent = 0
-    let acked = 0
-    await new Promise<void>((resolve) => {
-      const pump = (): void => {
-        let chunk = ''
-        while (sent < count && sent - acked < window) {
-          chunk += `PUB ${subject} _INBOX.ack.${sent} ${payload.length}\r\n${payload}\r\n`
-          sent++
-        }
-        if (chunk !== '') this.socket.write(chunk)
-      }
-      this.onMsgCount = () => {
-        acked++
-        if (acked === count) resolve()
-        else if (sent - acked < window / 2) pump()
-      }
-      pump()
-    })
   }
 }
 
 export interface NatsResult { published: number, seconds: number, perSecond: number }
 
-/** JetStream file-store async publish: `messages` of `size` bytes, acked */
+/** JetStream file-store async publish: `messages` of `size` bytes, 4,096 unacknowledged at most, each acked by a PubAck */
 export async function runNatsBaseline (messages: number, size: number): Promise<NatsResult | undefined> {
-  const binary = natsServerPath()
-  if (binary === undefined) return undefined
-  const dir = await mkdtemp(join(tmpdir(), 'molt-bench-nats-'))
-  const port = 20_000 + Math.floor(Math.random() * 20_000)
-  const server: ChildProcess = spawn(binary, ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' })
+  const server = await startNatsServer({ jetstream: true })
+  if (server === undefined) return undefined
+  let nc: NatsConnection | undefined
   try {
-    let socket: Socket | undefined
-    for (let i = 0; i < 100 && socket == null; i++) {
-      socket = await new Promise<Socket | undefined>((resolve) => {
-        const s = connect(port, '127.0.0.1', () => { resolve(s) })
-        s.once('error', () => { resolve(undefined) })
-      })
-      if (socket == null) await new Promise(resolve => setTimeout(resolve, 100))
+    nc = await connect({ servers: `127.0.0.1:${server.port}` })
+    const jsm = await nc.jetstreamManager()
+    await jsm.streams.add({ name: 'bench', subjects: ['bench.>'], storage: StorageType.File, retention: RetentionPolicy.Limits, discard: DiscardPolicy.Old })
+    const js = nc.jetstream()
+    const payload = new Uint8Array(size).fill(0x78)
+    const publishAll = async (subject: string, count: number, window: number): Promise<void> => {
+      let next = 0
+      const worker = async (): Promise<void> => {
+        while (next < count) {
+          next++
+          await js.publish(subject, payload)
+        }
+      }
+      await Promise.all(Array.from({ length: window }, worker))
     }
-    if (socket == null) throw new Error('nats-server did not start')
-    const nats = new NatsConnection(socket)
-    socket.write('CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\nSUB _INBOX.> 1\r\n')
-    const created = await nats.request('$JS.API.STREAM.CREATE.bench', JSON.stringify({ name: 'bench', subjects: ['bench.>'], storage: 'file', retention: 'limits', discard: 'old' }))
-    if (created.includes('"error"')) throw new Error(`nats stream create: ${created}`)
-    const payload = 'x'.repeat(size)
-    await nats.publishAll('bench.warm', payload, 2000, 4096)
+    await publishAll('bench.warm', 2000, 4096)
     const started = performance.now()
-    await nats.publishAll('bench.msg', payload, messages, 4096)
+    await publishAll('bench.msg', messages, 4096)
     const seconds = (performance.now() - started) / 1000
-    socket.destroy()
     return { published: messages, seconds, perSecond: messages / seconds }
   } finally {
-    server.kill('SIGTERM')
-    await new Promise(resolve => server.once('exit', resolve))
-    await rm(dir, { recursive: true, force: true })
+    await nc?.close().catch(() => {})
+    await server.stop()
+  }
+}
+
+export interface NatsCoreResult {
+  /** round-trip times of request/reply, one at a time (ms) */
+  requestSamples: number[]
+  /** publish → subscribe, messages per second received by the subscriber */
+  pubSubPerSecond: number
+}
+
+/**
+ * NATS core, as an agent developer would use it instead of molt: a responder
+ * process subscribed to a subject answers each request with its payload
+ * (request/reply through nats-server), and the same process counts what a
+ * publisher sends it (publish → subscribe, unacknowledged, at most once).
+ */
+export async function runNatsCore (options: { roundTrips: number, messages: number, size: number, warmup: number }): Promise<NatsCoreResult | undefined> {
+  const server = await startNatsServer()
+  if (server === undefined) return undefined
+  const here = dirname(fileURLToPath(import.meta.url))
+  const responder = spawn(process.execPath, [join(here, 'nats-responder.js'), String(server.port)], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const responderExited = new Promise(resolve => responder.once('exit', resolve))
+  let nc: NatsConnection | undefined
+  try {
+    await new Promise<string>((resolve, reject) => {
+      createInterface({ input: responder.stdout }).once('line', resolve)
+      responder.once('exit', (code) => { reject(new Error(`nats responder exited with ${code}`)) })
+    })
+    nc = await connect({ servers: `127.0.0.1:${server.port}` })
+    const payload = new Uint8Array(options.size).fill(0x61)
+    for (let i = 0; i < options.warmup; i++) await nc.request('bench.echo', payload, { timeout: 10_000 })
+    const requestSamples: number[] = []
+    for (let i = 0; i < options.roundTrips; i++) {
+      const start = performance.now()
+      await nc.request('bench.echo', payload, { timeout: 10_000 })
+      requestSamples.push(performance.now() - start)
+    }
+    const publishAndWait = async (count: number): Promise<number> => {
+      // the subscriber is told how many to expect (answered at once), then says `bench.sink.done` once all arrived
+      const done = nc!.subscribe('bench.sink.done', { max: 1 })
+      await nc!.request('bench.sink.expect', new TextEncoder().encode(String(count)), { timeout: 10_000 })
+      const start = performance.now()
+      for (let i = 0; i < count; i++) nc!.publish('bench.sink', payload)
+      for await (const _ of done) break
+      return count / ((performance.now() - start) / 1000)
+    }
+    await publishAndWait(options.warmup)
+    const pubSubPerSecond = await publishAndWait(options.messages)
+    return { requestSamples, pubSubPerSecond }
+  } finally {
+    await nc?.close().catch(() => {})
+    responder.stdin.end()
+    if (responder.exitCode == null) {
+      const timer = setTimeout(() => { responder.kill('SIGKILL') }, 5000)
+      await responderExited
+      clearTimeout(timer)
+    }
+    await server.stop()
   }
 }

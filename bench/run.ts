@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cpus, loadavg } from 'node:os'
 import { runSpeakBench } from './speak.js'
+import { runAgentBench } from './agent.js'
 import { runDiscoverBench } from './discover.js'
 import { runRelayPathBench, runRelayCapacityBench } from './relay.js'
 import { runApiBench } from './api.js'
@@ -64,6 +65,18 @@ if (sections.has('speak')) {
     `| acknowledged throughput vs raw coalesced (64/send) | ${fmt(speak.moltAcked)} msg/s | ${fmt(speak.rawCoalesced)} msg/s (unacknowledged) | ${fmt(ratioCoalesced, 2)}× | ≥ 0.7× — ${check(ratioCoalesced >= 0.7)} |`,
     `| request/response p50 | ${fmt(speak.moltRequest.p50, 3)} ms | ${fmt(speak.rawEcho.p50, 3)} ms (echo) | ${fmt(speak.moltRequest.p50 / speak.rawEcho.p50, 2)}× | — |`,
     `| request/response p99 | ${fmt(speak.moltRequest.p99, 3)} ms | ${fmt(speak.rawEcho.p99, 3)} ms (echo) | ${fmt(ratioP99, 2)}× | ≤ 1.5× — ${check(ratioP99 <= 1.5)} |`)
+
+  log('speak: SDK → `molt agent --echo` (another process, API/metrics/logging on) beside NATS core through nats-server')
+  const agent = await runAgentBench({ roundTrips: quick ? 500 : 3_000, messages: quick ? 5_000 : 30_000, log })
+  figures.agent = agent
+  const { molt, nats } = agent
+  const vs = (a: number, b: number | undefined, target?: number): string =>
+    b === undefined ? '— | —' : `${fmt(a / b, 2)}× | ${target !== undefined ? `≤ ${target}× — ${check(a / b <= target)}` : '—'}`
+  out.push('', '| 1 KiB, 127.0.0.1, two processes | molt: SDK → `molt agent --echo` | NATS core via nats-server (official `nats` client) | ratio | target |',
+    '|---|---|---|---|---|',
+    `| request/response p50, one at a time | ${fmt(molt.p50, 3)} ms | ${nats !== undefined ? `${fmt(nats.p50, 3)} ms request/reply` : 'nats-server not installed'} | ${vs(molt.p50, nats?.p50, 1)} |`,
+    `| request/response p99 | ${fmt(molt.p99, 3)} ms | ${nats !== undefined ? `${fmt(nats.p99, 3)} ms` : '—'} | ${vs(molt.p99, nats?.p99, 1)} |`,
+    `| throughput: molt acknowledged (inbox write) vs NATS publish → subscribe (no ack) | ${fmt(molt.acked)} msg/s | ${nats !== undefined ? `${fmt(nats.pubSub)} msg/s` : '—'} | ${nats !== undefined ? `${fmt(molt.acked / nats.pubSub, 2)}×` : '—'} | — |`)
 }
 
 if (sections.has('api')) {

@@ -107,7 +107,8 @@ export class Output {
   useLogging (options: LogOptions): void {
     this.logging = options
     // pretty log lines are diagnostics (stderr); JSON log lines are the command's output stream
-    this.logger = new StructuredLogger({ ...options, stream: options.format === 'json' ? this.stdout : this.stderr })
+    // batch: per-message info lines are written once per event-loop turn, off the message's path
+    this.logger = new StructuredLogger({ ...options, stream: options.format === 'json' ? this.stdout : this.stderr, batch: true })
   }
 
   /** Whether an event at `level` would be written */
@@ -139,6 +140,8 @@ export class Output {
    * `housekeeping`: a ping/pong that is not in the inbox (no cursor), marked so
    */
   message (entry: InboxEntry | UnserializableEntry, options: { housekeeping?: boolean } = {}): void {
+    // nothing is built for a line that is not written
+    if (!this.enabled('message' in entry ? 'info' : 'warn')) return
     if (!('message' in entry)) {
       this.event('warn', 'unserializable', { fields: { cursor: entry.cursor, peer: entry.peer, error: entry.error.message }, human: formatEntry(entry), json: { event: 'message', ...entry } })
       return
@@ -166,6 +169,7 @@ export class Output {
 
   /** Resolves once everything written so far is handed to the OS */
   async flush (): Promise<void> {
+    this.logger?.flush()
     await Promise.all([this.stdout, this.stderr].filter(stream => !closedStreams.has(stream)).map(async stream => new Promise<void>((resolve) => {
       stream.write('', () => { resolve() })
     })))

@@ -26,7 +26,21 @@ export interface LoggerInit {
   stream?: NodeJS.WritableStream
   /** Clock for `ts` (tests). @default Date.now */
   now?: () => number
+  /**
+   * Gather info/debug lines and write them once per event-loop turn, formatted
+   * then (a long-running node's per-message lines then cost its hot path one
+   * array push, not a redaction, a JSON.stringify and a write each). warn and
+   * error lines, and flush(), write everything gathered first, in order.
+   * @default false (every line written at once)
+   */
+  batch?: boolean
 }
+
+type PendingLine = [level: LogLevel, msg: string, fields: LogFields, time: number]
+
+/** Loggers holding gathered lines: written out if the process exits before their turn ends */
+const unflushed = new Set<StructuredLogger>()
+let exitHooked = false
 
 /**
  * Leveled event lines in one of two formats. Independent of libp2p's
@@ -37,12 +51,15 @@ export class StructuredLogger {
   readonly format: LogFormat
   private readonly stream: NodeJS.WritableStream
   private readonly now: () => number
+  private readonly batch: boolean
+  private pending: PendingLine[] = []
 
   constructor (init: LoggerInit = {}) {
     this.level = init.level ?? DEFAULT_LOG_LEVEL
     this.format = init.format ?? DEFAULT_LOG_FORMAT
     this.stream = init.stream ?? process.stdout
     this.now = init.now ?? Date.now
+    this.batch = init.batch ?? false
   }
 
   enabled (level: LogLevel): boolean {
@@ -51,7 +68,33 @@ export class StructuredLogger {
 
   log (level: LogLevel, msg: string, fields: LogFields = {}): void {
     if (!this.enabled(level)) return
+    if (this.batch && (level === 'info' || level === 'debug')) {
+      if (this.pending.length === 0) this.scheduleFlush()
+      this.pending.push([level, msg, fields, this.now()])
+      return
+    }
+    this.flush()
     this.stream.write(formatLogLine(this.format, level, msg, fields, this.now()) + '\n')
+  }
+
+  /** Write every gathered line now */
+  flush (): void {
+    if (this.pending.length === 0) return
+    const lines = this.pending
+    this.pending = []
+    unflushed.delete(this)
+    let text = ''
+    for (const [level, msg, fields, time] of lines) text += formatLogLine(this.format, level, msg, fields, time) + '\n'
+    this.stream.write(text)
+  }
+
+  private scheduleFlush (): void {
+    unflushed.add(this)
+    if (!exitHooked) {
+      exitHooked = true
+      process.once('exit', () => { for (const logger of unflushed) logger.flush() })
+    }
+    setImmediate(() => { this.flush() })
   }
 
   error (msg: string, fields?: LogFields): void { this.log('error', msg, fields) }

@@ -62,4 +62,53 @@ describe('inbox (real LevelDB)', () => {
     expect(all.map(e => e.cursor)).toEqual([7, 8, 9, 10, 11, 12, 13, 14, 15, 16])
     await db.close()
   })
+
+  it('group commit: the appends of one turn share one LevelDB batch, written on the next turn', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
+    dirs.push(dir)
+    const db = await openDatabase(dir)
+    const inbox = new Inbox(db, 1000)
+    await inbox.open()
+    const table = db.sublevel('inbox', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    // count the writes the inbox makes (the real database does them)
+    const batches: number[] = []
+    const real = table.db.batch.bind(table.db)
+    ;(table.db as any).batch = async (ops: unknown[], options?: unknown) => { batches.push(ops.length); return real(ops as any, options as any) }
+    const first = inbox.append([record(0)])
+    const second = inbox.append([record(1), record(2)])
+    expect(batches).toEqual([]) // nothing written before the caller's own work of this turn
+    await Promise.all([first.stored, second.stored])
+    expect(batches).toEqual([2])
+    // appends of a later turn go together in a write of their own
+    const a = inbox.append([record(3)])
+    await new Promise(resolve => setImmediate(resolve))
+    const b = inbox.append([record(4)])
+    const c = inbox.append([record(5)])
+    await Promise.all([a.stored, b.stored, c.stored])
+    expect(batches).toEqual([2, 1, 2])
+    expect((await inbox.list({ limit: 100 })).map(e => e.message.p.n)).toEqual([0, 1, 2, 3, 4, 5])
+    ;(table.db as any).batch = real
+    await db.close()
+  })
+
+  it('a failed group write rejects every append in it and gives their places back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
+    dirs.push(dir)
+    const db = await openDatabase(dir)
+    const inbox = new Inbox(db, 1000)
+    await inbox.open()
+    await inbox.append([record(0)]).stored
+    const table = db.sublevel('inbox', { keyEncoding: 'utf8', valueEncoding: 'utf8' })
+    const real = table.db.batch.bind(table.db)
+    ;(table.db as any).batch = async () => { throw Object.assign(new Error('disk full'), { code: 'LEVEL_IO_ERROR_TEST' }) }
+    const x = inbox.append([record(1)])
+    const y = inbox.append([record(2), record(3)])
+    await expect(x.stored).rejects.toThrow('disk full')
+    await expect(y.stored).rejects.toThrow('disk full')
+    expect(inbox.size).toBe(1)
+    ;(table.db as any).batch = real
+    await inbox.append([record(4)]).stored
+    expect((await inbox.list({ limit: 100 })).map(e => e.message.p.n)).toEqual([0, 4])
+    await db.close()
+  })
 })

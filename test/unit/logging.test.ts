@@ -80,4 +80,32 @@ describe('CLI output with logging', () => {
     expect(error).toMatchObject({ level: 'error', msg: 'boom', code: 'E_INTERNAL' })
     expect(rest).toEqual([])
   })
+
+  it('batch: info lines of one turn leave in one write after it; warn/error and flush() write what was gathered first, in order', async () => {
+    const writes: string[] = []
+    const stream = new PassThrough()
+    stream.on('data', (chunk: Buffer) => { writes.push(chunk.toString('utf8')) })
+    const logger = new StructuredLogger({ format: 'json', stream, batch: true, now: () => T })
+    logger.info('one', { n: 1 })
+    logger.info('two', { n: 2 })
+    logger.debug('not at this level')
+    await new Promise(resolve => setImmediate(resolve))
+    await new Promise(resolve => setImmediate(resolve))
+    expect(writes.length).toBe(1)
+    expect(writes[0].split('\n').filter(Boolean).map(l => JSON.parse(l).msg)).toEqual(['one', 'two'])
+    logger.info('three')
+    logger.error('four')
+    logger.info('five')
+    logger.flush()
+    await new Promise(resolve => setImmediate(resolve))
+    expect(writes.join('').split('\n').filter(Boolean).map(l => JSON.parse(l).msg)).toEqual(['one', 'two', 'three', 'four', 'five'])
+  })
+
+  it('a message line below the log level builds nothing', () => {
+    const out = new Output(false, new PassThrough(), new PassThrough())
+    out.useLogging({ level: 'warn', format: 'json' })
+    // an entry whose fields would throw if they were read
+    const entry = { cursor: 1, receivedAt: T, peer: PEER, route: 'direct' as const, get message (): any { throw new Error('read') } }
+    expect(() => { out.message(entry as any) }).not.toThrow()
+  })
 })

@@ -1,4 +1,5 @@
 import { Uint8ArrayList } from 'uint8arraylist'
+import * as varint from 'uint8-varint'
 
 /**
  * Wire frames of /molt/speak/1.0.0 (protocols/speak.md):
@@ -28,12 +29,14 @@ export class FrameError extends Error {
 const EMPTY = new Uint8Array(0)
 
 export function encodeFrame (type: number, seq: number, body: Uint8Array = EMPTY): Uint8Array {
-  const inner = 1 + varintLength(seq) + body.byteLength
-  const out = new Uint8Array(varintLength(inner) + inner)
-  let offset = writeVarint(out, 0, inner)
-  out[offset++] = type
-  offset = writeVarint(out, offset, seq)
-  out.set(body, offset)
+  const seqBytes = varint.encodingLength(seq)
+  const inner = 1 + seqBytes + body.byteLength
+  const lengthBytes = varint.encodingLength(inner)
+  const out = new Uint8Array(lengthBytes + inner)
+  varint.encode(inner, out, 0)
+  out[lengthBytes] = type
+  varint.encode(seq, out, lengthBytes + 1)
+  out.set(body, lengthBytes + 1 + seqBytes)
   return out
 }
 
@@ -102,31 +105,21 @@ export class FrameDecoder {
   }
 }
 
-function varintLength (value: number): number {
-  let bytes = 1
-  while (value >= 0x80) { value = Math.floor(value / 128); bytes++ }
-  return bytes
-}
+/** Longest varint the protocol allows (protocols/speak.md): lengths and seqs below 2^35 */
+const MAX_VARINT_BYTES = 5
 
-function writeVarint (out: Uint8Array, offset: number, value: number): number {
-  while (value >= 0x80) {
-    out[offset++] = (value & 0x7f) | 0x80
-    value = Math.floor(value / 128)
-  }
-  out[offset++] = value
-  return offset
-}
-
-/** [value, byteLength], or undefined when incomplete; refuses varints over 2^35 */
+/**
+ * [value, byteLength], or undefined when incomplete; refuses varints longer
+ * than MAX_VARINT_BYTES. The length is where the varint ends on the wire (a
+ * non-minimal encoding such as 0x81 0x00 is 2 bytes), the value is decoded by
+ * uint8-varint.
+ */
 function readVarint (buf: Uint8ArrayList | Uint8Array, offset: number): [number, number] | undefined {
-  let value = 0
-  let scale = 1
-  for (let i = 0; i < 5; i++) {
-    if (offset + i >= buf.length) return undefined
+  const available = Math.min(buf.length - offset, MAX_VARINT_BYTES)
+  for (let i = 0; i < available; i++) {
     const byte = buf instanceof Uint8Array ? buf[offset + i] : buf.get(offset + i)
-    value += (byte & 0x7f) * scale
-    if ((byte & 0x80) === 0) return [value, i + 1]
-    scale *= 128
+    if ((byte & 0x80) === 0) return [varint.decode(buf, offset), i + 1]
   }
-  throw new FrameError('varint longer than 5 bytes', 'malformed')
+  if (available === MAX_VARINT_BYTES) throw new FrameError(`varint longer than ${MAX_VARINT_BYTES} bytes`, 'malformed')
+  return undefined
 }

@@ -1,14 +1,14 @@
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT } from './frames.js'
-import { checkMessageDepth, MoltSpeakError, validateMessage, verifyMessageSource, createMessage, errorPayload, isMoltSpeakName } from '../../moltspeak/index.js'
+import { check, errorReply, DUPLICATE, Refusal, type CheckPolicy } from './inbound-checks.js'
+import { MoltSpeakError } from '../../moltspeak/index.js'
 import type { AgentRef, MoltMessage } from '../../moltspeak/index.js'
-import type { ReplayWindow } from '../../moltspeak/replay-window.js'
 import { connectionRoute, type Route } from '../../routing/route.js'
-import { MAX_MESSAGE_LIFETIME } from '../../moltspeak/constants.js'
 
 /** How a message reached this node */
 export type { Route } from '../../routing/route.js'
+export { errorReply } from './inbound-checks.js'
 
 /** One accepted message, handed to the node before it is acknowledged */
 export interface InboundMessage {
@@ -20,26 +20,16 @@ export interface InboundMessage {
   route: Route
 }
 
-export interface InboundPolicy {
+export interface InboundPolicy extends CheckPolicy {
   maxFrameBytes: number
   maxSkippableFrameBytes: number
-  maxMessageBytes: number
   readHighWaterBytes: number
-  requireSignatures: boolean
-  replayWindowMs: number
-  maxClockSkewMs: number
-  replay: ReplayWindow
   localAgent: () => AgentRef
   /** Persist/dispatch a batch; the batch is acknowledged only after this resolves */
   receive: (batch: InboundMessage[]) => Promise<void>
   /** Called for every refused message (for logs and metrics) */
   onRefused?: (peer: PeerId, error: MoltSpeakError) => void
-  onDuplicate?: (peer: PeerId, id: string) => void
-  /** Last check of a valid message (e.g. the trust inbox policy): an error refuses it */
-  authorize?: (peer: PeerId, message: MoltMessage) => MoltSpeakError | undefined
 }
-
-const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** Batches handed to `receive` but not yet acknowledged, per stream, before reading waits */
 const MAX_BATCHES_STORING = 4
@@ -53,243 +43,206 @@ const MAX_BATCHES_STORING = 4
 const MAX_BATCH_FRAMES = 1024
 
 /**
- * Serve one inbound speak stream: decode frames, check each message, hand the
- * accepted ones to the node in batches, then send one cumulative ack per batch.
- * Bad messages get a REJECT carrying a MoltSpeak `error`; unparseable framing
- * gets a final REJECT(seq 0) and the stream is closed. Other streams are unaffected.
+ * The receiving half of a peer session: one inbound speak stream. Decodes
+ * frames, checks each message, hands the accepted ones to the node in batches,
+ * then sends one cumulative ack per batch. Bad messages get a REJECT carrying a
+ * MoltSpeak `error`; unparseable framing gets a final REJECT(seq 0) and the
+ * stream is closed. Other streams are unaffected.
  */
-export interface InboundStreamHandle {
-  /** Resolves when every batch read so far has been acknowledged (or refused) */
-  drained(): Promise<void>
-}
-
-export function serveInboundStream (stream: Stream, connection: Connection, policy: InboundPolicy, log: Logger): InboundStreamHandle {
-  const peer = connection.remotePeer
-  const peerKey = peer.publicKey != null ? 'ed25519:' + Buffer.from(peer.publicKey.raw).toString('base64') : undefined
-  const route = connectionRoute(connection)
-  const frames = new FrameDecoder(policy.maxFrameBytes, policy.maxSkippableFrameBytes)
-  let lastSeq = 0
-  let acks: Promise<void> = Promise.resolve()
-  let storing = 0
-  let processing = false
-  let ended = false
-  let finished = false
+export class InboundSession {
+  private readonly peer: PeerId
+  private readonly peerKey: string | undefined
+  private readonly route: Route
+  private readonly frames: FrameDecoder
+  private lastSeq = 0
+  /** The ack of the newest batch: acks leave in order, each after its batch was stored */
+  private acks: Promise<void> = Promise.resolve()
+  /** Batches handed to `receive` and not yet acknowledged */
+  private storing = 0
+  /** A `process()` loop is running (it is never entered twice) */
+  private processing = false
+  /** The peer closed its writing side: finish what is buffered, then close */
+  private ended = false
+  /** Nothing more is read or answered */
+  private finished = false
   /**
    * Set when our replies (acks, rejects) are not leaving because the peer
    * does not read them: yamux would buffer them without limit, so reading
    * stops until they drain (a peer that never reads is then cut off by the
    * stream's inactivity timeout)
    */
-  let writeBlocked = false
+  private writeBlocked = false
+  /** REJECTs and the newest ACK waiting for this turn's write (see reply()) */
+  private replies: Uint8Array[] = []
+  private ackThrough = 0
+  private replyScheduled = false
 
-  const write = (chunks: Uint8Array[]): void => {
-    if (chunks.length === 0 || stream.writeStatus !== 'writable') return
+  constructor (private readonly stream: Stream, connection: Connection, private readonly policy: InboundPolicy, private readonly log: Logger) {
+    this.peer = connection.remotePeer
+    this.peerKey = this.peer.publicKey != null ? 'ed25519:' + Buffer.from(this.peer.publicKey.raw).toString('base64') : undefined
+    this.route = connectionRoute(connection)
+    this.frames = new FrameDecoder(policy.maxFrameBytes, policy.maxSkippableFrameBytes)
+    stream.addEventListener('message', (evt: { data: Uint8Array | Uint8ArrayList }) => { this.onData(evt.data) })
+    stream.addEventListener('close', () => { this.finished = true })
+    stream.addEventListener('remoteCloseWrite', () => {
+      this.ended = true
+      this.kick()
+    })
+  }
+
+  /** Resolves when every batch read so far has been acknowledged (or refused) */
+  async drained (): Promise<void> {
+    return this.acks
+  }
+
+  private onData (data: Uint8Array | Uint8ArrayList): void {
+    if (this.finished) return
+    this.frames.push(data)
+    // backpressure: stop reading (and so stop granting yamux window) while behind
+    if (this.frames.bufferedBytes > this.policy.readHighWaterBytes && this.stream.readStatus === 'readable') this.stream.pause()
+    this.kick()
+  }
+
+  private kick (): void {
+    this.process().catch((err) => { this.log.error('speak stream from %p failed - %e', this.peer, err) })
+  }
+
+  private write (chunks: Uint8Array[]): void {
+    if (chunks.length === 0 || this.stream.writeStatus !== 'writable') return
     try {
-      if (!stream.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))) writeBlocked = true
+      if (!this.stream.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))) this.writeBlocked = true
     } catch (err: any) {
-      log('could not write to %p - %e', peer, err)
+      this.log('could not write to %p - %e', this.peer, err)
     }
   }
 
-  const fail = (error: MoltSpeakError): void => {
-    if (finished) return
-    finished = true
-    policy.onRefused?.(peer, error)
-    log('closing speak stream from %p: %s', peer, error.message)
-    write([encodeFrame(FRAME_REJECT, 0, errorReply(policy.localAgent(), undefined, error))])
-    stream.close().catch(() => { stream.abort(error) })
+  /**
+   * Queue a batch's REJECTs and its cumulative ACK. Batches acknowledged in the
+   * same turn (their stores finished together, e.g. in one group write of the
+   * inbox) leave in one write with one ACK: the last one covers the others,
+   * and every REJECT still comes before the ACK that covers its seq.
+   */
+  private reply (rejects: Uint8Array[], ackSeq: number): void {
+    this.replies.push(...rejects)
+    this.ackThrough = ackSeq
+    if (this.replyScheduled) return
+    this.replyScheduled = true
+    queueMicrotask(() => {
+      this.replyScheduled = false
+      this.flushReplies()
+    })
   }
 
-  const process = async (): Promise<void> => {
-    if (processing) return
-    processing = true
+  private flushReplies (): void {
+    if (this.ackThrough === 0 && this.replies.length === 0) return
+    const frames = this.replies
+    if (this.ackThrough > 0) frames.push(encodeFrame(FRAME_ACK, this.ackThrough))
+    this.replies = []
+    this.ackThrough = 0
+    this.write(frames)
+  }
+
+  private fail (error: MoltSpeakError): void {
+    if (this.finished) return
+    this.flushReplies()
+    this.finished = true
+    this.policy.onRefused?.(this.peer, error)
+    this.log('closing speak stream from %p: %s', this.peer, error.message)
+    this.write([encodeFrame(FRAME_REJECT, 0, errorReply(this.policy.localAgent(), undefined, error))])
+    this.stream.close().catch(() => { this.stream.abort(error) })
+  }
+
+  private async process (): Promise<void> {
+    if (this.processing) return
+    this.processing = true
     try {
-      while (!finished) {
-        if (writeBlocked) {
-          if (stream.readStatus === 'readable') stream.pause()
-          await stream.onDrain()
-          writeBlocked = false
-          if (stream.readStatus === 'paused' && frames.bufferedBytes < policy.readHighWaterBytes) stream.resume()
+      while (!this.finished) {
+        if (this.writeBlocked) {
+          await this.waitForDrain()
           continue
         }
-        const out: Uint8Array[] = []
-        const batch: InboundMessage[] = []
-        const batchSeqs: number[] = []
-        let frame
-        let handled = 0
-        while (handled < MAX_BATCH_FRAMES && (frame = frames.next()) != null) {
-          if (frame.type !== FRAME_MESSAGE) throw new FrameError(`unexpected frame type ${frame.type}`, 'malformed')
-          if (frame.seq <= lastSeq) throw new FrameError(`sequence ${frame.seq} does not increase`, 'malformed')
-          lastSeq = frame.seq
-          handled++
-          const checked = frame.oversizedBytes != null
-            ? new Refusal(new MoltSpeakError('E_INVALID_PARAM', `message of ${frame.oversizedBytes} bytes exceeds the ${policy.maxMessageBytes} byte limit`), undefined)
-            : check(frame.body, peer, peerKey, policy)
-          if (checked instanceof Refusal) {
-            policy.onRefused?.(peer, checked.error)
-            out.push(encodeFrame(FRAME_REJECT, frame.seq, errorReply(policy.localAgent(), checked.refused, checked.error)))
-          } else if (checked !== DUPLICATE) {
-            batch.push({ message: checked.message, json: checked.json, peer, route })
-            batchSeqs.push(frame.seq)
-          }
-        }
+        // synchronous from reading the buffer to this check: data arriving in a gap would find `processing` set and be left unread
+        const { handled, storing } = this.nextBatch()
         if (handled === 0) break
-        // storing batch k+1 overlaps with storing batch k; acks still leave in order
-        const stored = batch.length > 0 ? policy.receive(batch) : Promise.resolve()
-        const ackSeq = lastSeq
-        const acked = acks.then(async () => {
-          try {
-            await stored
-          } catch (err: any) {
-            // not stored: refuse (never ack) so the sender knows to retry
-            log.error('could not accept %d messages from %p - %e', batch.length, peer, err)
-            for (let i = 0; i < batch.length; i++) {
-              const error = new MoltSpeakError('E_INTERNAL', `receiver could not store the message: ${err.message}`)
-              out.push(encodeFrame(FRAME_REJECT, batchSeqs[i], errorReply(policy.localAgent(), batch[i].message, error)))
-            }
-          }
-          out.push(encodeFrame(FRAME_ACK, ackSeq))
-          write(out)
-        })
-        acks = acked
-        if (++storing >= MAX_BATCHES_STORING) await acked
-        acked.finally(() => { storing-- }).catch(() => {})
+        if (storing !== undefined) await storing
         if (handled === MAX_BATCH_FRAMES) await new Promise(resolve => setImmediate(resolve)) // let other streams run
-        if (stream.readStatus === 'paused' && !writeBlocked && frames.bufferedBytes < policy.readHighWaterBytes) stream.resume()
+        this.resumeIfBelowHighWater()
       }
-      if (ended && !finished) {
-        frames.end()
-        await acks
-        finished = true
-        await stream.close().catch(() => {})
+      if (this.ended && !this.finished) {
+        this.frames.end()
+        await this.acks
+        this.flushReplies()
+        this.finished = true
+        await this.stream.close().catch(() => {})
       }
     } catch (err: any) {
-      fail(err instanceof FrameError
+      this.fail(err instanceof FrameError
         ? new MoltSpeakError(err.reason === 'oversized' ? 'E_INVALID_PARAM' : 'E_PARSE', err.message)
         : new MoltSpeakError('E_INTERNAL', err.message))
     } finally {
-      processing = false
+      this.processing = false
     }
   }
 
-  const kick = (): void => {
-    process().catch((err) => { log.error('speak stream from %p failed - %e', peer, err) })
+  private async waitForDrain (): Promise<void> {
+    if (this.stream.readStatus === 'readable') this.stream.pause()
+    await this.stream.onDrain()
+    this.writeBlocked = false
+    this.resumeIfBelowHighWater()
   }
 
-  stream.addEventListener('message', (evt: { data: Uint8Array | Uint8ArrayList }) => {
-    if (finished) return
-    frames.push(evt.data)
-    // backpressure: stop reading (and so stop granting yamux window) while behind
-    if (frames.bufferedBytes > policy.readHighWaterBytes && stream.readStatus === 'readable') stream.pause()
-    kick()
-  })
-  stream.addEventListener('close', () => { finished = true })
-  const handle: InboundStreamHandle = { drained: async () => acks }
-  stream.addEventListener('remoteCloseWrite', () => {
-    ended = true
-    kick()
-  })
-  return handle
-}
+  private resumeIfBelowHighWater (): void {
+    if (this.stream.readStatus === 'paused' && !this.writeBlocked && this.frames.bufferedBytes < this.policy.readHighWaterBytes) this.stream.resume()
+  }
 
-const DUPLICATE = Symbol('duplicate')
-
-/** Every per-message rule of protocols/speak.md, cheapest first */
-function check (body: Uint8Array, peer: PeerId, peerKey: string | undefined, policy: InboundPolicy): { message: MoltMessage, json: string } | Refusal | typeof DUPLICATE {
-  if (body.byteLength > policy.maxMessageBytes) {
-    return new Refusal(new MoltSpeakError('E_INVALID_PARAM', `message of ${body.byteLength} bytes exceeds the ${policy.maxMessageBytes} byte limit`), undefined)
-  }
-  try {
-    checkMessageDepth(body)
-  } catch (err: any) {
-    return new Refusal(err, undefined)
-  }
-  let value: any
-  let json: string
-  try {
-    json = decoder.decode(body)
-    value = JSON.parse(json)
-  } catch (err: any) {
-    return new Refusal(new MoltSpeakError('E_PARSE', `message is not valid UTF-8 JSON: ${err.message}`), undefined)
-  }
-  let message: MoltMessage
-  try {
-    message = validateMessage(value, { depthChecked: true }) // checkMessageDepth(body) above
-  } catch (err: any) {
-    if (err instanceof MoltSpeakError) {
-      return withContext(err, value)
+  /**
+   * Check up to MAX_BATCH_FRAMES buffered frames, hand the accepted ones on,
+   * queue their ack. Returns the frames handled and, when MAX_BATCHES_STORING
+   * batches are being stored, the ack to wait for before reading more.
+   */
+  private nextBatch (): { handled: number, storing?: Promise<void> } {
+    const { policy, peer } = this
+    const out: Uint8Array[] = []
+    const batch: InboundMessage[] = []
+    const batchSeqs: number[] = []
+    let frame
+    let handled = 0
+    while (handled < MAX_BATCH_FRAMES && (frame = this.frames.next()) != null) {
+      if (frame.type !== FRAME_MESSAGE) throw new FrameError(`unexpected frame type ${frame.type}`, 'malformed')
+      if (frame.seq <= this.lastSeq) throw new FrameError(`sequence ${frame.seq} does not increase`, 'malformed')
+      this.lastSeq = frame.seq
+      handled++
+      const checked = frame.oversizedBytes != null
+        ? new Refusal(new MoltSpeakError('E_INVALID_PARAM', `message of ${frame.oversizedBytes} bytes exceeds the ${policy.maxMessageBytes} byte limit`), undefined)
+        : check(frame.body, peer, this.peerKey, policy)
+      if (checked instanceof Refusal) {
+        policy.onRefused?.(peer, checked.error)
+        out.push(encodeFrame(FRAME_REJECT, frame.seq, errorReply(policy.localAgent(), checked.refused, checked.error)))
+      } else if (checked !== DUPLICATE) {
+        batch.push({ message: checked.message, json: checked.json, peer, route: this.route })
+        batchSeqs.push(frame.seq)
+      }
     }
-    return withContext(new MoltSpeakError('E_SCHEMA', err.message), value)
+    if (handled === 0) return { handled }
+    // storing batch k+1 overlaps with storing batch k; acks still leave in order
+    const stored = batch.length > 0 ? policy.receive(batch) : Promise.resolve()
+    const ackSeq = this.lastSeq
+    const acked = this.acks.then(async () => {
+      try {
+        await stored
+      } catch (err: any) {
+        // not stored: refuse (never ack) so the sender knows to retry
+        this.log.error('could not accept %d messages from %p - %e', batch.length, peer, err)
+        for (let i = 0; i < batch.length; i++) {
+          const error = new MoltSpeakError('E_INTERNAL', `receiver could not store the message: ${err.message}`)
+          out.push(encodeFrame(FRAME_REJECT, batchSeqs[i], errorReply(policy.localAgent(), batch[i].message, error)))
+        }
+      }
+      this.reply(out, ackSeq)
+    })
+    this.acks = acked
+    const full = ++this.storing >= MAX_BATCHES_STORING
+    acked.finally(() => { this.storing-- }).catch(() => {})
+    return { handled, storing: full ? acked : undefined }
   }
-  if (message.from.key != null && message.from.key !== peerKey) {
-    return withContext(new MoltSpeakError('E_AUTH_FAILED', 'from.key does not match the authenticated peer', { field: 'from.key' }), message)
-  }
-  // a refusal by sender (the trust inbox policy, cached per sender) before the costly signature check
-  const denied = policy.authorize?.(peer, message)
-  if (denied !== undefined) return withContext(denied, message)
-  if (message.sig != null) {
-    // over the source text: numbers as the signer wrote them (`1.0`, big integers); a repeated key
-    // or a number JavaScript cannot hold exactly is refused by name (source.ts)
-    let valid: boolean
-    try {
-      valid = verifyMessageSource(message, json)
-    } catch (err: any) {
-      return withContext(err instanceof MoltSpeakError ? err : new MoltSpeakError('E_SIGNATURE', err.message), message)
-    }
-    if (!valid) {
-      return withContext(new MoltSpeakError('E_SIGNATURE', 'signature does not verify against from.key', { field: 'sig' }), message)
-    }
-  } else if (policy.requireSignatures) {
-    return withContext(new MoltSpeakError('E_SIGNATURE', 'this node requires signed messages (sig with from.key)', { field: 'sig' }), message)
-  }
-  const now = Date.now()
-  if (message.exp != null && message.exp < now) {
-    return withContext(new MoltSpeakError('E_TIMEOUT', `message expired at ${new Date(message.exp).toISOString()}`, { field: 'exp' }), message)
-  }
-  if (message.ts > now + policy.maxClockSkewMs) {
-    return withContext(new MoltSpeakError('E_INVALID_PARAM', `ts is more than ${policy.maxClockSkewMs} ms in the future`, { field: 'ts' }), message)
-  }
-  // a message that says how long it is valid (`exp`, e.g. one retried from an outbox for days)
-  // is accepted until then and its id remembered as long; otherwise the replay window bounds it
-  if (message.exp == null && message.ts < now - policy.replayWindowMs) {
-    return withContext(new MoltSpeakError('E_INVALID_PARAM', `ts is older than the ${policy.replayWindowMs} ms replay window and there is no exp`, { field: 'ts' }), message)
-  }
-  if (message.exp != null && message.exp - message.ts > MAX_MESSAGE_LIFETIME) {
-    return withContext(new MoltSpeakError('E_INVALID_PARAM', `exp is more than ${MAX_MESSAGE_LIFETIME / 86_400_000} days after ts`, { field: 'exp' }), message)
-  }
-  if (policy.replay.checkAndRemember(`${peer.toString()}/${message.id}`, message.ts, now, message.exp)) {
-    policy.onDuplicate?.(peer, message.id)
-    return DUPLICATE
-  }
-  return { message, json }
-}
-
-/** A refused message and what could be read of it (to address the error reply) */
-class Refusal {
-  constructor (readonly error: MoltSpeakError, readonly refused: unknown) {}
-}
-
-function withContext (error: MoltSpeakError, refused: unknown): Refusal {
-  return new Refusal(error, refused)
-}
-
-/** The MoltSpeak `error` reply for a refused message (its `re` is the refused id when known) */
-export function errorReply (from: AgentRef, refused: unknown, error: MoltSpeakError): Uint8Array {
-  const original = (typeof refused === 'object' && refused !== null ? refused : {}) as Partial<MoltMessage>
-  const to = isAgentRef(original.from) && isMoltSpeakName(original.from.agent) && isMoltSpeakName(original.from.org)
-    ? { agent: original.from.agent, org: original.from.org }
-    : { agent: 'unknown', org: 'unknown' }
-  const reply = createMessage({
-    op: 'error',
-    from,
-    to,
-    cls: 'int',
-    re: typeof original.id === 'string' ? original.id : undefined,
-    p: errorPayload(error.code, error.message, error.field != null ? { field: error.field } : undefined) as unknown as Record<string, unknown>
-  })
-  return new TextEncoder().encode(JSON.stringify(reply))
-}
-
-function isAgentRef (value: unknown): value is AgentRef {
-  return typeof value === 'object' && value !== null && typeof (value as AgentRef).agent === 'string' && typeof (value as AgentRef).org === 'string'
 }

@@ -3,7 +3,7 @@ import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } f
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { OutboundSession } from './outbound-session.js'
 import type { Priority } from './priority-queue.js'
-import { serveInboundStream, type InboundMessage, type InboundStreamHandle } from './inbound.js'
+import { InboundSession, type InboundMessage } from './inbound.js'
 import { MessageTooLargeError } from './errors.js'
 import { ReplayWindow } from '../../moltspeak/replay-window.js'
 import { MAX_MESSAGE_BYTES } from '../../moltspeak/constants.js'
@@ -78,7 +78,7 @@ class DefaultSpeak implements Speak {
   private readonly sessions = new Map<string, OutboundSession>()
   private readonly opening = new Map<string, Promise<OutboundSession>>()
   private readonly replay: ReplayWindow
-  private readonly inbound = new Set<InboundStreamHandle>()
+  private readonly inbound = new Set<InboundSession>()
   private readonly maxFrameBytes: number
   private readonly maxMessageBytes: number
   private started = false
@@ -108,7 +108,7 @@ class DefaultSpeak implements Speak {
     this.started = false
     await this.components.registrar.unhandle(this.protocol)
     // let acks for messages already handed to the node leave before connections close
-    const drained = Promise.allSettled([...this.inbound].map(async handle => handle.drained()))
+    const drained = Promise.allSettled([...this.inbound].map(async session => session.drained()))
     await Promise.race([drained, new Promise(resolve => setTimeout(resolve, c.STOP_DRAIN_TIMEOUT).unref())])
     this.inbound.clear()
     for (const session of this.sessions.values()) session.close()
@@ -199,7 +199,7 @@ class DefaultSpeak implements Speak {
       return
     }
     stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
-    const handle = serveInboundStream(stream, connection, {
+    const session = new InboundSession(stream, connection, {
       maxFrameBytes: this.maxFrameBytes,
       maxSkippableFrameBytes: Math.max(this.maxFrameBytes, c.MAX_SKIPPABLE_FRAME_BYTES),
       maxMessageBytes: this.maxMessageBytes,
@@ -214,8 +214,8 @@ class DefaultSpeak implements Speak {
       onDuplicate: this.init.onDuplicate,
       authorize: this.init.authorize
     }, this.log)
-    this.inbound.add(handle)
-    stream.addEventListener('close', () => { this.inbound.delete(handle) })
+    this.inbound.add(session)
+    stream.addEventListener('close', () => { this.inbound.delete(session) })
   }
 }
 

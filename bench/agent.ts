@@ -1,0 +1,99 @@
+/**
+ * molt as users run it, beside NATS core in the same run: a requester using
+ * molt's SDK in this process against `molt agent --echo` in another process
+ * (local API, metrics and logging on: `--log-format json` writes one line per
+ * received message, read and discarded here as a log shipper would), 1 KiB
+ * requests one at a time; then acknowledged throughput through that agent.
+ * The NATS rows: core request/reply through nats-server to a responder
+ * process, and core publish → subscribe (bench/nats.ts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createMoltNode, type MoltNode } from '../src/index.js'
+import { MESSAGE_BYTES } from './protocol.js'
+import { moltThroughput, moltRequests } from './speak.js'
+import { runNatsCore } from './nats.js'
+import { summarize, fmt } from './stats.js'
+
+export interface AgentBenchOptions {
+  roundTrips: number
+  messages: number
+  log: (line: string) => void
+}
+
+export interface AgentBenchResult {
+  molt: { p50: number, p99: number, acked: number }
+  nats?: { p50: number, p99: number, pubSub: number }
+}
+
+interface Agent { address: string, stop: () => Promise<void> }
+
+/** `molt agent --echo` on 127.0.0.1 in its own process; MOLT_BENCH_PROFILE=<dir> adds --cpu-prof */
+async function startAgent (dataDir: string): Promise<Agent> {
+  const here = dirname(fileURLToPath(import.meta.url))
+  const cli = join(here, '..', 'src', 'cli', 'main.js')
+  const profile = process.env.MOLT_BENCH_PROFILE != null ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.MOLT_BENCH_PROFILE] : []
+  const child: ChildProcess = spawn(process.execPath, [...profile, cli, 'agent', '--echo', '--no-mdns', '--data-dir', dataDir,
+    '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  const stop = async (): Promise<void> => {
+    if (child.exitCode == null && child.signalCode == null) child.kill('SIGTERM')
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, 10_000)
+    await exited
+    clearTimeout(timer)
+  }
+  try {
+    const address = await new Promise<string>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout! })
+      lines.on('line', (line) => {
+        // every line is read (and dropped) so the agent never blocks on a full pipe
+        if (!line.includes('"listening"')) return
+        const event = JSON.parse(line) as { msg: string, addresses?: string[] }
+        if (event.msg === 'listening' && event.addresses?.[0] != null) resolve(event.addresses[0])
+      })
+      child.once('exit', (code) => { reject(new Error(`molt agent exited with ${code}`)) })
+    })
+    return { address, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+export async function runAgentBench (options: AgentBenchOptions): Promise<AgentBenchResult> {
+  const agentDir = await mkdtemp(join(tmpdir(), 'molt-bench-agent-'))
+  const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-requester-'))
+  let agent: Agent | undefined
+  let node: MoltNode | undefined
+  let molt: AgentBenchResult['molt']
+  try {
+    agent = await startAgent(agentDir)
+    node = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatInterval: 0, libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
+    const peer = await node.resolvePeer(multiaddr(agent.address))
+    options.log(`  molt agent ${peer.toString().slice(-8)} running; warming up`)
+    await moltRequests(node, peer, 300)
+    const r = summarize(await moltRequests(node, peer, options.roundTrips))
+    await moltThroughput(node, peer, 2000)
+    const acked = await moltThroughput(node, peer, options.messages)
+    molt = { p50: r.p50, p99: r.p99, acked }
+    options.log(`  SDK → molt agent: request/response p50 ${fmt(r.p50, 3)} ms, p99 ${fmt(r.p99, 3)} ms; acked ${fmt(acked)} msg/s`)
+  } finally {
+    await node?.stop().catch(() => {})
+    await agent?.stop()
+    await rm(dataDir, { recursive: true, force: true })
+    await rm(agentDir, { recursive: true, force: true })
+  }
+  const nats = await runNatsCore({ roundTrips: options.roundTrips, messages: options.messages, size: MESSAGE_BYTES, warmup: 300 })
+  if (nats === undefined) {
+    options.log('  nats-server not installed: no NATS rows')
+    return { molt }
+  }
+  const n = summarize(nats.requestSamples)
+  options.log(`  NATS core: request/reply p50 ${fmt(n.p50, 3)} ms, p99 ${fmt(n.p99, 3)} ms; publish → subscribe ${fmt(nats.pubSubPerSecond)} msg/s`)
+  return { molt, nats: { p50: n.p50, p99: n.p99, pubSub: nats.pubSubPerSecond } }
+}
