@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { connectToRunningAgent } from '../../api/index.js'
+import { connectToRunningAgent } from '../../api/local-agent.js'
 import { loadConfig, saveConfig } from '../../config/index.js'
 import { IDENTITY_FILE } from '../../constants.js'
 import { identityFromKey, loadKey } from '../../identity/index.js'
