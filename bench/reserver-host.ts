@@ -12,15 +12,24 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 
 const { relay, count } = JSON.parse(process.argv[2]) as { relay: string, count: number }
 const clients: Libp2p[] = []
-const batch = 25
+// small batches, each client retried: on a loaded machine a reservation can miss the client's 10 s deadline
+const batch = 10
+const client = async (attempt = 1): Promise<Libp2p> => {
+  try {
+    return await createLibp2p({
+      addresses: { listen: [`${relay}/p2p-circuit`] },
+      transports: [tcp(), circuitRelayTransport()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify() }
+    })
+  } catch (err) {
+    if (attempt >= 5) throw err
+    return client(attempt + 1)
+  }
+}
 for (let i = 0; i < count; i += batch) {
-  clients.push(...await Promise.all(Array.from({ length: Math.min(batch, count - i) }, async () => createLibp2p({
-    addresses: { listen: [`${relay}/p2p-circuit`] },
-    transports: [tcp(), circuitRelayTransport()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  }))))
+  clients.push(...await Promise.all(Array.from({ length: Math.min(batch, count - i) }, async () => client())))
 }
 const reserved = clients.filter(c => c.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))).length
 process.stdout.write(JSON.stringify({ reserved }) + '\n')
