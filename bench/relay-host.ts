@@ -19,8 +19,8 @@ const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-relay-'))
 const relay = await createRelayNode({
   dataDir,
   listen: ['/ip4/127.0.0.1/tcp/0'],
-  maxReservations: 4096,
-  maxReservationsPerIp: 4096,
+  maxReservations: 8192,
+  maxReservationsPerIp: 8192,
   bandwidthBytesPerSecond: 1024 * 1024 * 1024,
   dht: hostOptions.dht === true ? { clientMode: false } : { enabled: false },
   // the mailbox bench deposits 10^4..10^5 boxes from one sender for one recipient: lift the

@@ -89,8 +89,8 @@ export interface RelayCapacityResult {
   idleCpuPercent: number
 }
 
-/** How long the relay's CPU is measured once every reservation is held, ms */
-const IDLE_WINDOW = 30_000
+/** How long the relay's CPU is measured once every reservation is held, ms: one full connection-ping interval (src/relay/constants.ts RELAY_PING_INTERVAL) */
+const IDLE_WINDOW = 60_000
 
 export async function runRelayCapacityBench (options: { sizes: number[], log: (line: string) => void }): Promise<RelayCapacityResult[]> {
   const results: RelayCapacityResult[] = []

@@ -24,7 +24,7 @@ const client = async (attempt = 1): Promise<Libp2p> => {
       services: { identify: identify() }
     })
   } catch (err) {
-    if (attempt >= 5) throw err
+    if (attempt >= 20) throw err
     return client(attempt + 1)
   }
 }
