@@ -21,7 +21,10 @@ const client = async (attempt = 1): Promise<Libp2p> => {
       transports: [tcp(), circuitRelayTransport()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      services: { identify: identify() }
+      services: { identify: identify() },
+      // pinging as stock clients (and molt agents) do, every 10 s, but a client overloaded by its
+      // 249 neighbours in this process must not drop its own reservation over a late pong
+      connectionMonitor: { abortConnectionOnPingFailure: false }
     })
   } catch (err) {
     if (attempt >= 20) throw err
