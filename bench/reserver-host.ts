@@ -15,18 +15,23 @@ const clients: Libp2p[] = []
 // small batches, each client retried: on a loaded machine a reservation can miss the client's 10 s deadline
 const batch = 10
 const client = async (attempt = 1): Promise<Libp2p> => {
+  const node = await createLibp2p({
+    start: false,
+    addresses: { listen: [`${relay}/p2p-circuit`] },
+    transports: [tcp(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() },
+    // pinging as stock clients (and molt agents) do, every 10 s, but a client overloaded by its
+    // 249 neighbours in this process must not drop its own reservation over a late pong
+    connectionMonitor: { abortConnectionOnPingFailure: false }
+  })
   try {
-    return await createLibp2p({
-      addresses: { listen: [`${relay}/p2p-circuit`] },
-      transports: [tcp(), circuitRelayTransport()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify() },
-      // pinging as stock clients (and molt agents) do, every 10 s, but a client overloaded by its
-      // 249 neighbours in this process must not drop its own reservation over a late pong
-      connectionMonitor: { abortConnectionOnPingFailure: false }
-    })
+    await node.start()
+    return node
   } catch (err) {
+    // a failed start leaves its connection to the relay open: close it before trying again
+    await Promise.resolve(node.stop()).catch(() => {})
     if (attempt >= 20) throw err
     return client(attempt + 1)
   }
