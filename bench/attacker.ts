@@ -55,7 +55,11 @@ const timer = setInterval(() => {
   else open(slot)
 }, 1000 / rate)
 
-process.once('SIGTERM', () => {
+let stopping = false
+process.on('SIGTERM', () => {
+  // a second SIGTERM must not cut the clean-up short (the data dir would stay behind)
+  if (stopping) return
+  stopping = true
   clearInterval(timer)
   process.stdout.write(JSON.stringify({ refused }) + '\n')
   node.stop().catch(() => {}).then(async () => rm(dataDir, { recursive: true, force: true })).finally(() => process.exit(0))

@@ -112,8 +112,9 @@ async function underFlood (target: string, body: 'nested' | 'flat', options: Hos
     return { ...phase, attackFrames: refused }
   } finally {
     if (child.exitCode == null && child.signalCode == null) {
+      // asked to stop above, or now if measuring failed; SIGKILL if it has not exited within 10 s
       process.kill(child.pid!, 'SIGTERM')
-      const killer = setTimeout(() => { if (child.exitCode == null) process.kill(child.pid!, 'SIGKILL') }, 5000)
+      const killer = setTimeout(() => { if (child.exitCode == null && child.signalCode == null) process.kill(child.pid!, 'SIGKILL') }, 10_000)
       await exited
       clearTimeout(killer)
     }
