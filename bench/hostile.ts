@@ -5,19 +5,23 @@
  * flat 1 MiB frames of the same size (a refused string): what remains of the
  * attack is the cost of the bytes, not of their nesting.
  *
- * The target is its own process (bench/peer.ts); the honest peer and the
- * attacker share this one.
+ * Three processes: the target (bench/peer.ts), the honest peer (this one) and
+ * the attacker (bench/attacker.ts, started for each flood and ended by its
+ * PID), so the attacker's own CPU does not land on the measured nodes.
  */
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { PeerId, Stream } from '@libp2p/interface'
-import { createMoltNode, SPEAK_PROTOCOL, type MoltNode } from '../src/index.js'
-import { encodeFrame, FrameDecoder, FRAME_MESSAGE } from '../src/services/speak/frames.js'
-import { MAX_MESSAGE_BYTES } from '../src/moltspeak/constants.js'
+import type { PeerId } from '@libp2p/interface'
+import { createMoltNode, type MoltNode } from '../src/index.js'
 import { summarize } from './stats.js'
 import { spawnPeer } from './api.js'
+
+const here = dirname(fileURLToPath(import.meta.url))
 
 export interface HostileBenchOptions {
   /** Honest requests per phase */
@@ -35,48 +39,33 @@ export interface HostileBenchResult {
   flat: Phase
 }
 
-/** Just under the message limit, so the frame is read and refused, not skipped as oversized */
-const BODY_BYTES = MAX_MESSAGE_BYTES - 64
 const STREAMS = 4
-
-/** `[[[[…` — what JSON.parse took ~300 ms of event loop over before the depth pre-scan */
-const nestedBody = new Uint8Array(BODY_BYTES).fill(0x5b)
-/** `"aaaa…"` — valid JSON of the same size, refused as not an object: the cost of the bytes alone */
-const flatBody = (() => { const b = new Uint8Array(BODY_BYTES).fill(0x61); b[0] = 0x22; b[BODY_BYTES - 1] = 0x22; return b })()
 
 export async function runHostileBench (options: HostileBenchOptions): Promise<HostileBenchResult> {
   const { log } = options
   const target = await spawnPeer()
-  const dirs: string[] = []
-  const nodes: MoltNode[] = []
-  const node = async (): Promise<MoltNode> => {
-    const dir = await mkdtemp(join(tmpdir(), 'molt-bench-hostile-'))
-    dirs.push(dir)
-    const n = await createMoltNode({ dataDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatInterval: 0, processMetrics: false, libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
-    nodes.push(n)
-    return n
-  }
+  const dir = await mkdtemp(join(tmpdir(), 'molt-bench-hostile-'))
+  let honest: MoltNode | undefined
   try {
-    const honest = await node()
-    const attacker = await node()
-    const address = multiaddr(target.address)
-    await honest.libp2p.dial(address)
-    await attacker.libp2p.dial(address)
-    const peer = honest.libp2p.getConnections()[0].remotePeer
+    honest = await createMoltNode({ dataDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatInterval: 0, processMetrics: false, libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
+    const client = honest
+    await client.libp2p.dial(multiaddr(target.address))
+    const peer = client.libp2p.getConnections()[0].remotePeer
+    const measure = async (): Promise<Omit<Phase, 'attackFrames'>> => probe(client, peer, options.requests)
     // warm-up: connections, streams and JIT
-    await probe(honest, peer, 50)
+    await probe(client, peer, 50)
 
-    const baseline = { ...await probe(honest, peer, options.requests), attackFrames: 0 }
+    const baseline = { ...await measure(), attackFrames: 0 }
     log(`hostile: no attack p50 ${baseline.p50.toFixed(2)} ms, p99 ${baseline.p99.toFixed(2)} ms`)
-    const nested = await underFlood(attacker, peer, nestedBody, options, async () => probe(honest, peer, options.requests))
+    const nested = await underFlood(target.address, 'nested', options, measure)
     log(`hostile: nested flood p50 ${nested.p50.toFixed(2)} ms, p99 ${nested.p99.toFixed(2)} ms (${nested.attackFrames} frames of 1 MiB refused)`)
-    const flat = await underFlood(attacker, peer, flatBody, options, async () => probe(honest, peer, options.requests))
+    const flat = await underFlood(target.address, 'flat', options, measure)
     log(`hostile: flat flood p50 ${flat.p50.toFixed(2)} ms, p99 ${flat.p99.toFixed(2)} ms (${flat.attackFrames} frames)`)
     return { baseline, nested, flat }
   } finally {
-    await Promise.all(nodes.map(async n => n.stop().catch(() => {})))
+    await honest?.stop().catch(() => {})
     await target.stop()
-    await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true })))
+    await rm(dir, { recursive: true, force: true })
   }
 }
 
@@ -99,36 +88,35 @@ async function probe (honest: MoltNode, peer: PeerId, count: number): Promise<{ 
 }
 
 /**
- * Run `measure` while the attacker sends `rate` copies of `body` per second,
- * spread evenly over STREAMS raw speak streams (a stream the target closes is
- * opened again): the report's 24 frames, every second
+ * Run `measure` while an attacker process (bench/attacker.ts) sends
+ * `options.rate` copies of the `body` frame per second to `target`, spread
+ * over STREAMS raw speak streams: the report's 24 frames, every second. The
+ * attacker is ended by its PID, whatever happens.
  */
-async function underFlood (attacker: MoltNode, peer: PeerId, body: Uint8Array, options: HostileBenchOptions, measure: () => Promise<{ p50: number, p99: number, requests: number, failures: number }>): Promise<Phase> {
-  let refused = 0
-  const streams: Array<{ stream?: Stream, seq: number, opening?: Promise<void> }> = Array.from({ length: STREAMS }, () => ({ seq: 0 }))
-  const open = (slot: typeof streams[number]): void => {
-    slot.opening ??= attacker.libp2p.dialProtocol(peer, SPEAK_PROTOCOL).then((stream) => {
-      const decoder = new FrameDecoder(2 * 1024 * 1024)
-      stream.addEventListener('message', (evt) => {
-        decoder.push(evt.data)
-        for (let f = decoder.next(); f != null; f = decoder.next()) refused++
-      })
-      stream.addEventListener('close', () => { slot.stream = undefined })
-      slot.stream = stream
-      slot.seq = 0
-    }, () => {}).finally(() => { slot.opening = undefined })
-  }
-  let turn = 0
-  const timer = setInterval(() => {
-    const slot = streams[turn++ % STREAMS]
-    if (slot.stream?.writeStatus === 'writable') slot.stream.send(encodeFrame(FRAME_MESSAGE, ++slot.seq, body))
-    else open(slot)
-  }, 1000 / options.rate)
+async function underFlood (target: string, body: 'nested' | 'flat', options: HostileBenchOptions, measure: () => Promise<Omit<Phase, 'attackFrames'>>): Promise<Phase> {
+  const child = spawn(process.execPath, [join(here, 'attacker.js'), JSON.stringify({ target, body, rate: options.rate, streams: STREAMS })], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  const lines = createInterface({ input: child.stdout! })
+  const queue: string[] = []
+  const waiters: Array<(line: string) => void> = []
+  lines.on('line', (line) => { const w = waiters.shift(); if (w != null) w(line); else queue.push(line) })
+  const next = async (): Promise<any> => JSON.parse(queue.shift() ?? await Promise.race([
+    new Promise<string>(resolve => { waiters.push(resolve) }),
+    exited.then(async () => { throw new Error(`the attacker (pid ${child.pid}) exited with ${child.exitCode}`) })
+  ]))
   try {
+    await next()
     const phase = await measure()
+    process.kill(child.pid!, 'SIGTERM')
+    const { refused } = await next() as { refused: number }
     return { ...phase, attackFrames: refused }
   } finally {
-    clearInterval(timer)
-    await Promise.all(streams.map(async slot => slot.stream?.close().catch(() => {})))
+    if (child.exitCode == null && child.signalCode == null) {
+      // asked to stop above, or now if measuring failed; SIGKILL if it has not exited within 10 s
+      process.kill(child.pid!, 'SIGTERM')
+      const killer = setTimeout(() => { if (child.exitCode == null && child.signalCode == null) process.kill(child.pid!, 'SIGKILL') }, 10_000)
+      await exited
+      clearTimeout(killer)
+    }
   }
 }

@@ -2,8 +2,10 @@
  * Relay benchmarks. (1) Relayed vs direct between two processes on one
  * machine: acknowledged throughput and request/response latency of 1 KiB
  * MoltSpeak messages, the direct figures measured in the same run. (2) Relay
- * capacity: RSS, heap and CPU of a molt relay process while 100/500/1000
- * clients hold reservations.
+ * capacity: RSS, heap and CPU of a molt relay process (DHT server, as `molt
+ * relay` runs) while 100/500/1,000/5,000 clients hold reservations.
+ * MOLT_BENCH_RELAY_PROFILE=<dir> writes a CPU profile of each idle window
+ * (relay-<n>.cpuprofile) there.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -87,10 +89,13 @@ export interface RelayCapacityResult {
   idleCpuPercent: number
 }
 
+/** How long the relay's CPU is measured once every reservation is held, ms: one full connection-ping interval (src/relay/constants.ts RELAY_PING_INTERVAL) */
+const IDLE_WINDOW = 60_000
+
 export async function runRelayCapacityBench (options: { sizes: number[], log: (line: string) => void }): Promise<RelayCapacityResult[]> {
   const results: RelayCapacityResult[] = []
   for (const size of options.sizes) {
-    const relay = start('relay-host.js', [], ['--expose-gc'])
+    const relay = start('relay-host.js', [JSON.stringify({ dht: true })], ['--expose-gc'])
     const hosts: Child[] = []
     try {
       const relayAddress = (await relay.next()).address as string
@@ -103,11 +108,20 @@ export async function runRelayCapacityBench (options: { sizes: number[], log: (l
         reserved += (await host.next()).reserved as number
       }
       await new Promise(resolve => setTimeout(resolve, 2000))
+      const profileDir = process.env.MOLT_BENCH_RELAY_PROFILE
+      if (profileDir !== undefined) {
+        relay.process.stdin!.write('profile-start\n')
+        await relay.next()
+      }
       relay.process.stdin!.write('stats\n')
       const before = await relay.next()
-      await new Promise(resolve => setTimeout(resolve, 10_000))
+      await new Promise(resolve => setTimeout(resolve, IDLE_WINDOW))
       relay.process.stdin!.write('stats\n')
       const after = await relay.next()
+      if (profileDir !== undefined) {
+        relay.process.stdin!.write(`profile-stop ${join(profileDir, `relay-${size}.cpuprofile`)}\n`)
+        options.log(`  profile: ${(await relay.next()).profile as string}`)
+      }
       const cpuMs = (after.cpuUserMs + after.cpuSystemMs) - (before.cpuUserMs + before.cpuSystemMs)
       const result: RelayCapacityResult = {
         agents: size,
@@ -115,7 +129,7 @@ export async function runRelayCapacityBench (options: { sizes: number[], log: (l
         rssMiB: after.rss / 1024 / 1024,
         heapMiB: after.heapUsed / 1024 / 1024,
         heapPerReservationKiB: (after.heapUsed - base.heapUsed) / Math.max(1, after.reservations) / 1024,
-        idleCpuPercent: cpuMs / 10_000 * 100
+        idleCpuPercent: cpuMs / IDLE_WINDOW * 100
       }
       options.log(`  ${size} agents (${reserved} reserved by clients, ${after.reservations} at relay): RSS ${result.rssMiB.toFixed(0)} MiB, heap ${result.heapMiB.toFixed(0)} MiB, ${result.heapPerReservationKiB.toFixed(1)} KiB heap per reservation, idle CPU ${result.idleCpuPercent.toFixed(1)}%`)
       results.push(result)

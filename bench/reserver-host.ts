@@ -12,15 +12,32 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 
 const { relay, count } = JSON.parse(process.argv[2]) as { relay: string, count: number }
 const clients: Libp2p[] = []
-const batch = 25
-for (let i = 0; i < count; i += batch) {
-  clients.push(...await Promise.all(Array.from({ length: Math.min(batch, count - i) }, async () => createLibp2p({
+// small batches, each client retried: on a loaded machine a reservation can miss the client's 10 s deadline
+const batch = 10
+const client = async (attempt = 1): Promise<Libp2p> => {
+  const node = await createLibp2p({
+    start: false,
     addresses: { listen: [`${relay}/p2p-circuit`] },
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { identify: identify() }
-  }))))
+    services: { identify: identify() },
+    // pinging as stock clients (and molt agents) do, every 10 s, but a client overloaded by its
+    // 249 neighbours in this process must not drop its own reservation over a late pong
+    connectionMonitor: { abortConnectionOnPingFailure: false }
+  })
+  try {
+    await node.start()
+    return node
+  } catch (err) {
+    // a failed start leaves its connection to the relay open: close it before trying again
+    await Promise.resolve(node.stop()).catch(() => {})
+    if (attempt >= 20) throw err
+    return client(attempt + 1)
+  }
+}
+for (let i = 0; i < count; i += batch) {
+  clients.push(...await Promise.all(Array.from({ length: Math.min(batch, count - i) }, async () => client())))
 }
 const reserved = clients.filter(c => c.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))).length
 process.stdout.write(JSON.stringify({ reserved }) + '\n')

@@ -251,6 +251,42 @@ describe('the relay mailbox refuses what it must', () => {
     expect(await b.node.metrics.mailboxRejected.get()).toMatchObject({ values: [{ value: 1 }] })
   })
 
+  it('refuses a box whose inner from.key is not the key that sealed it, an unsigned box, and a receipt whose signature does not verify', async () => {
+    // the recipient no longer verifies the inner signature of ordinary mailbox messages (the seal authenticates
+    // the depositor): what stands in its place is that from.key names the sealing key (protocols/mailbox.md)
+    const relay = await startRelay()
+    const b = await agent('bob', { relays: [relayAddress(relay)] })
+    await eventually(() => circuitOf(b.node), 10_000, 'a reservation')
+    const a = await agent('alice')
+    const aKey = (a.node as any).identity.privateKey as Ed25519PrivateKey
+    const alice = identityFromKey(aKey)
+    const mallory = identityFromKey(await generateKeyPair('Ed25519') as Ed25519PrivateKey)
+    const seal = (message: Record<string, any>): { id: string, exp: number, box: string } => {
+      const box = new Sealer(aKey.raw.subarray(0, 32), aKey.publicKey.raw).seal(Buffer.from(JSON.stringify(message)), {
+        sender: aKey.publicKey.raw, recipient: b.node.peerId.publicKey!.raw, id: message.id
+      })
+      return { id: message.id, exp: message.exp, box: Buffer.from(box).toString('base64') }
+    }
+    const init = (n: string, key: string, ext?: Record<string, unknown>): any => createMessage({
+      op: 'query', p: { domain: 'test', n }, from: { agent: 'x', org: 'y', key }, to: { agent: 'b', org: 'peer' }, exp: Date.now() + 60_000, ...(ext !== undefined ? { ext } : {})
+    })
+    // signed (validly) by mallory, naming mallory, but sealed by alice: the seal's sender and the inner sender disagree
+    const otherSender = seal(signMessage(init('other-sender', mallory.moltKey), mallory.signingKey))
+    const unsigned = seal(init('unsigned', alice.moltKey))
+    // a receipt is kept as proof for third parties: its signature is verified even from a mailbox
+    const receipt = signMessage(init('forged-receipt', alice.moltKey, { molt: { receipt_for: 'x' } }), alice.signingKey)
+    const forgedReceipt = seal({ ...receipt, sig: signMessage(receipt, mallory.signingKey).sig })
+    const good = await sealedItem(aKey, b.node, { n: 'good' })
+    const items = [otherSender, unsigned, forgedReceipt, good]
+    const from = a.node.peerId.toString()
+    const to = b.node.peerId.toString()
+    const channel = await channelTo(a.node, relay)
+    expect(await channel.request({ t: 'deposit', from, to, items, sig: signDeposit(alice.signingKey, from, to, items) })).toMatchObject({ t: 'stored', stored: 4 })
+    await eventually(() => relay.mailbox?.stats().messages === 0, 10_000, 'all four boxes fetched and acknowledged')
+    expect((await b.node.inbox()).map(e => e.message.p.n)).toEqual(['good'])
+    expect(await b.node.metrics.mailboxRejected.get()).toMatchObject({ values: [{ value: 3 }] })
+  })
+
   it('cuts a flooding sender off at its quota while another sender still gets through', async () => {
     // every sender here is a first contact from 127.0.0.1: only the per-identity share is under test (the others: mailbox-quota.test.ts)
     const relay = await startRelay({ mailbox: { maxMessagesPerRecipient: 100, maxSenderShare: 0.5, maxSourceShare: 1, firstContactShare: 1 } })
