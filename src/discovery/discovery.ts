@@ -83,6 +83,8 @@ export class Discovery implements Startable {
     this.events.addEventListener('peer:discovery', this.onDiscovery)
     this.events.addEventListener('peer:identify', this.onIdentify)
     this.events.addEventListener('peer:connect', this.onConnect)
+    // connected until now: its last sighting is the moment the last connection went, not the last message before it
+    this.events.addEventListener('peer:disconnect', this.onConnect)
   }
 
   /** Once the DHT runs: advertise the capabilities, start the heartbeat */
@@ -103,6 +105,7 @@ export class Discovery implements Startable {
     this.events.removeEventListener('peer:discovery', this.onDiscovery)
     this.events.removeEventListener('peer:identify', this.onIdentify)
     this.events.removeEventListener('peer:connect', this.onConnect)
+    this.events.removeEventListener('peer:disconnect', this.onConnect)
   }
 
   stop (): void {}
