@@ -15,3 +15,9 @@ export class MessageTooLargeError extends Error {
   static override name = 'MessageTooLargeError'
   override name = 'MessageTooLargeError'
 }
+
+/** A stream arrived while the speak service was stopping: it is aborted, not served */
+export class SpeakStoppingError extends Error {
+  static override name = 'SpeakStoppingError'
+  override name = 'SpeakStoppingError'
+}

@@ -4,7 +4,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { OutboundSession } from './outbound-session.js'
 import type { Priority } from './priority-queue.js'
 import { InboundSession, type InboundMessage } from './inbound.js'
-import { MessageTooLargeError } from './errors.js'
+import { MessageTooLargeError, SpeakStoppingError } from './errors.js'
 import { ReplayWindow } from '../../moltspeak/replay-window.js'
 import { MAX_MESSAGE_BYTES } from '../../moltspeak/constants.js'
 import type { AgentRef, MoltMessage, MoltSpeakError } from '../../moltspeak/index.js'
@@ -195,7 +195,7 @@ class DefaultSpeak implements Speak {
 
   private onStream (stream: Stream, connection: Connection): void {
     if (!this.started) {
-      stream.abort(new Error('speak service is stopping'))
+      stream.abort(new SpeakStoppingError('speak service is stopping'))
       return
     }
     stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
