@@ -13,13 +13,13 @@ import type { Network, OpenOptions, SendFlags } from './network-types.js'
 
 /** Listen on loopback only: a short-lived node is a client, not a server */
 const SHORT_LIVED_LISTEN = ['/ip4/127.0.0.1/tcp/0']
-/** How long a short-lived node waits for a bootstrap peer to enter its DHT routing table */
-const BOOTSTRAP_WAIT_MS = 3000
+/** How long a short-lived node waits, at most, for a bootstrap peer to enter its DHT routing table (ends as soon as one does; 3 s missed on a busy machine) */
+const BOOTSTRAP_WAIT_MS = 10_000
 const DHT_POLL_MS = 25
 /** How long a short-lived node waits for its outbox to deliver older messages to a peer before a new one (ms) */
 const ONE_OFF_FLUSH_MS = 15_000
-/** How long a short-lived node tries to reach such a peer before it leaves them all queued (ms) */
-const ONE_OFF_PROBE_MS = 5000
+/** How long a short-lived node tries, at most, to reach such a peer before it leaves them all queued (ms; resolution through the DHT, then a dial) */
+const ONE_OFF_PROBE_MS = 10_000
 
 /** A short-lived node of our own on `dataDir` (no agent runs there) */
 export async function openNodeNetwork (dataDir: string, signal: AbortSignal, options: OpenOptions): Promise<Network> {
