@@ -68,11 +68,17 @@ describe('key rotation', () => {
     const sent = await peer.send(oldPeerId, { op: 'query', p: { domain: 'x', intent: 'after rotation' } }, { delivery: 'best-effort' })
     expect(sent.delivered).toBe(true)
     await eventually(async () => (await restarted.inbox()).some(m => (m.message.p as any)?.intent === 'after rotation'), 20_000, 'the message under the old PeerId to reach the new one')
+    // the card asked for under the old PeerId is the new key's, signed by it
+    const card = await peer.card(oldPeerId, { force: true })
+    expect(card.peer_id).toBe(rotated.newPeerId)
+    expect(card.key).toBe(rotated.rotation.new_key)
 
     // the old key (still in retired-keys/) is accepted during the grace period, refused after it
     const oldKey = await loadKey(rotated.retiredKeyPath)
     const ghost = await net.node({ privateKey: oldKey, lock: false, trust: { syncInterval: 0 } })
     expect(ghost.peerId.toString()).toBe(oldPeerId)
+    // a node whose key was given in code has no key file to rotate
+    await expect(ghost.rotateKey()).rejects.toMatchObject({ name: 'KeyRotationError' })
     expect((await ghost.send(addressOf(peer), p, { delivery: 'best-effort' })).delivered).toBe(true)
     expect(peer.trust.inboxDecision(oldPeerId)).toBe('accept')
     clock = rotated.refusedFrom
