@@ -10,7 +10,8 @@ import { stat } from 'node:fs/promises'
 import { TestNetwork, addressOf } from '../support/nodes.js'
 import { eventually } from '../support/eventually.js'
 import { loadKey } from '../../src/identity/index.js'
-import { ROTATION_GRACE_PERIOD } from '../../src/identity/rotation/index.js'
+import { ROTATION_GRACE_PERIOD, signRotation } from '../../src/identity/rotation/index.js'
+import { newIdentity } from '../support/trust.js'
 import { KEY_ROTATION_TOPIC } from '../../src/services/trust/index.js'
 import type { MoltNode } from '../../src/index.js'
 
@@ -86,5 +87,29 @@ describe('key rotation', () => {
     expect(peer.trust.inboxDecision(rotated.newPeerId)).toBe('accept')
     const refused = await ghost.send(addressOf(peer), p, { delivery: 'best-effort' }).catch(e => e)
     expect(refused.code).toBe('E_AUTH_FAILED')
+  }, 120_000)
+
+  it('trust-sync: a forged statement ends the session and is not kept; one conflicting with a statement seen first is skipped, the session goes on', async () => {
+    const [a, b, c, d] = await Promise.all([newIdentity(), newIdentity(), newIdentity(), newIdentity()])
+    const honest = await net.node({ trust: { syncInterval: 0, initialSyncPeers: 0 } })
+    const other = await net.node({ trust: { syncInterval: 0, initialSyncPeers: 0 } })
+    await honest.trust.publishKeyRotation(signRotation(a, b, { seq: 1 }))
+    // the other node saw a's key go elsewhere first (a race, or a leaked old key): both statements are well signed
+    await other.trust.publishKeyRotation(signRotation(a, c, { seq: 1 }))
+    await other.trust.publishKeyRotation(signRotation(d, await newIdentity(), { seq: 1 }))
+    await honest.libp2p.dial(other.getMultiaddrs()[0])
+    const result = await honest.trust.sync(other.peerId)
+    expect(result.accepted).toBe(1)
+    expect(honest.trust.currentPeer(a.peerId)).toBe(b.peerId.toString())
+    expect(honest.trust.currentPeer(d.peerId)).not.toBe(d.peerId.toString())
+    expect(honest.trust.stats().rejected.RotationConflictError).toBe(1)
+
+    // a peer that offers a statement its new key never signed (held here without the check an honest node makes)
+    const forged = { ...signRotation(await newIdentity(), b, { seq: 1 }), sig_new: signRotation(c, d, { seq: 1 }).sig_new }
+    const malicious = await net.node({ trust: { syncInterval: 0, initialSyncPeers: 0 } })
+    ;(malicious.trust as any).rotations.remember(forged)
+    await honest.libp2p.dial(malicious.getMultiaddrs()[0])
+    await expect(honest.trust.sync(malicious.peerId)).rejects.toMatchObject({ name: 'RotationSignatureError' })
+    expect(honest.trust.keyRotations().some(r => r.rotation.sig_old === forged.sig_old)).toBe(false)
   }, 120_000)
 })

@@ -2,6 +2,7 @@ import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { verifyAttestation, type VerifiedAttestation } from './attestation.js'
 import { AttestationExpiredError, TrustStoreFullError, TrustSyncError } from './errors.js'
+import { RotationConflictError } from '../../identity/rotation/index.js'
 import type { RecordIntake } from './intake.js'
 import type { OrgRevocations } from './org-revocations.js'
 import type { KeyRotations } from './key-rotations.js'
@@ -118,9 +119,10 @@ export class SyncScheduler {
             }
             valid.push(intake.check(verifyAttestation(record)))
           } catch (err: any) {
-            // an expired record is a race with the clock and a full store is ours: anything else is the peer's fault
+            // an expired record is a race with the clock, a full store is ours, a rotation conflicting with one
+            // seen first may be a race seen in the other order: anything else is the peer's fault
             intake.reject(err)
-            if (!(err instanceof AttestationExpiredError) && !(err instanceof TrustStoreFullError)) throw err
+            if (!(err instanceof AttestationExpiredError) && !(err instanceof TrustStoreFullError) && !(err instanceof RotationConflictError)) throw err
           }
         }
         accepted += (await intake.keep(valid)).length
