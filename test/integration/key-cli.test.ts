@@ -12,6 +12,8 @@ import { TestNetwork, addressOf } from '../support/nodes.js'
 import { identityFromKey, loadOrCreateKey } from '../../src/identity/index.js'
 import { installCertificate, issueCertificate, revokeCertificate } from '../../src/identity/org/index.js'
 import { keyObjectToRawPublicKey, publicKeyToMoltKey } from '../../src/moltspeak/index.js'
+import { ApiClient, loadApiToken } from '../../src/api/index.js'
+
 
 const sandbox = new CliSandbox()
 const net = new TestNetwork()
@@ -62,6 +64,13 @@ describe('molt key rotate', () => {
       expect(code).toBe(0)
       const result = JSON.parse(stdout)
       expect(result).toMatchObject({ oldPeerId: agent.listening.peerId, published: true, restartRequired: true })
+      // the API behind it: the statement is held; a forged one is refused with E_SIGNATURE
+      const client = new ApiClient({ url: `http://127.0.0.1:${agent.listening.apiPort}`, token: await loadApiToken(dir) as string })
+      const held = await client.key<{ rotations: any[] }>('GET', '/rotations')
+      expect(held.rotations.map(r => r.rotation)).toEqual([result.rotation])
+      const forged = { ...result.rotation, new_key: result.rotation.old_key.replace(/^ed25519:./, 'ed25519:A') }
+      await expect(client.key('POST', '/rotations', { rotation: { ...result.rotation, sig_new: result.rotation.sig_old } })).rejects.toMatchObject({ status: 400, code: 'E_SIGNATURE' })
+      await expect(client.key('POST', '/rotations', { rotation: forged })).rejects.toMatchObject({ status: 400 })
       const second = await sandbox.run(['key', 'rotate', '--data-dir', dir])
       expect(second.code).toBe(1)
       expect(second.stderr).toMatch(/restart the agent/)
