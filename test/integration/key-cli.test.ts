@@ -14,7 +14,6 @@ import { installCertificate, issueCertificate, revokeCertificate } from '../../s
 import { keyObjectToRawPublicKey, publicKeyToMoltKey } from '../../src/moltspeak/index.js'
 import { ApiClient, loadApiToken } from '../../src/api/index.js'
 
-
 const sandbox = new CliSandbox()
 const net = new TestNetwork()
 /** Harness budget: each CLI run may start a Node process or a node (seconds on a loaded machine); nothing asserts speed */
