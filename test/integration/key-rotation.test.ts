@@ -45,6 +45,8 @@ describe('key rotation', () => {
     const rotated = await agent.rotateKey()
     expect(rotated).toMatchObject({ oldPeerId, restartRequired: true, rotation: { seq: 1 } })
     expect(rotated.refusedFrom).toBe(rotated.rotation.issued + ROTATION_GRACE_PERIOD)
+    // still running under the old key: a second rotation is refused and switches nothing
+    await expect(agent.rotateKey()).rejects.toMatchObject({ name: 'KeyRotationError' })
     expect((await stat(rotated.retiredKeyPath)).mode & 0o777).toBe(0o600)
 
     await eventually(() => peer.trust.currentPeer(oldPeerId) === rotated.newPeerId, 20_000, 'the statement to reach the peer by gossip')
