@@ -168,7 +168,7 @@ class DefaultMoltNode implements MoltNode {
     options.signal?.throwIfAborted()
     // a statement retiring this key is known already (an earlier rotation, or someone holding a leaked copy of the key): nothing is switched
     const retired = this.trust.retired(this.peerId)
-    if (retired !== undefined) throw new KeyRotationError(`this key was rotated to ${retired.to} already (statement ${retired.id}); restart on the data dir's key, or recover through the organisation if that was not you`)
+    if (retired !== undefined) throw new KeyRotationError(`this key was rotated to ${retired.to} already (statement ${retired.id}): restart the agent to switch to the new key, or recover through the organisation if that was not you`)
     // the seq follows the rotation that brought this key in, as this node's peers know it
     const introduced = this.trust.keyRotations().find(r => r.to === this.peerId.toString())
     const rotated = await rotateKeyFiles(this.dataDir, { expectedPeerId: this.peerId.toString(), minSeq: introduced === undefined ? 1 : introduced.rotation.seq + 1 })
