@@ -56,7 +56,8 @@ describe('key rotation', () => {
     expect(after.confidence).toBeCloseTo(before.confidence, 6)
 
     // a node that was away learns the rotation by trust-sync, and carries the history it syncs too
-    const away = await net.node({ trust: { syncInterval: 0, initialSyncPeers: 0 } })
+    // on a rotation topic nobody publishes to: what it learns comes by sync
+    const away = await net.node({ trust: { syncInterval: 0, initialSyncPeers: 0, keyRotationTopic: 'molt/key-rotation/away' } })
     await away.libp2p.dial(peer.getMultiaddrs()[0])
     await away.trust.sync(peer.peerId)
     expect(away.trust.currentPeer(oldPeerId)).toBe(rotated.newPeerId)
@@ -94,7 +95,9 @@ describe('key rotation', () => {
   it('trust-sync: a forged statement ends the session and is not kept; one conflicting with a statement seen first is skipped, the session goes on', async () => {
     const [a, b, c, d] = await Promise.all([newIdentity(), newIdentity(), newIdentity(), newIdentity()])
     const honest = await net.node({ trust: { syncInterval: 0, initialSyncPeers: 0 } })
-    const other = await net.node({ trust: { syncInterval: 0, initialSyncPeers: 0 } })
+    // the others publish on a topic nobody else is on: what the honest node gets comes by sync only
+    const syncOnly = { syncInterval: 0, initialSyncPeers: 0, keyRotationTopic: 'molt/key-rotation/sync-test' }
+    const other = await net.node({ trust: syncOnly })
     await honest.trust.publishKeyRotation(signRotation(a, b, { seq: 1 }))
     // the other node saw a's key go elsewhere first (a race, or a leaked old key): both statements are well signed
     await other.trust.publishKeyRotation(signRotation(a, c, { seq: 1 }))
@@ -108,7 +111,7 @@ describe('key rotation', () => {
 
     // a peer that offers a statement its new key never signed (held here without the check an honest node makes)
     const forged = { ...signRotation(await newIdentity(), b, { seq: 1 }), sig_new: signRotation(c, d, { seq: 1 }).sig_new }
-    const malicious = await net.node({ trust: { syncInterval: 0, initialSyncPeers: 0 } })
+    const malicious = await net.node({ trust: syncOnly })
     ;(malicious.trust as any).rotations.remember(forged)
     await honest.libp2p.dial(malicious.getMultiaddrs()[0])
     await expect(honest.trust.sync(malicious.peerId)).rejects.toMatchObject({ name: 'RotationSignatureError' })
