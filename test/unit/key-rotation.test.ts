@@ -8,7 +8,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest'
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { sign } from 'node:crypto'
+import { randomBytes, sign } from 'node:crypto'
 import { defaultLogger } from '@libp2p/logger'
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import {
@@ -73,6 +73,20 @@ describe('rotation statements', () => {
     expect(() => decodeRotation(canonicalize({ ...r, extra: 1 }))).toThrow(/unknown field extra/)
     expect(() => decodeRotation(canonicalize({ ...r, seq: 0 }))).toThrow(/seq/)
     expect(() => decodeRotation(canonicalize({ ...r, new_key: r.old_key }))).toThrow(/another key/)
+  })
+
+  it('hostile input only ever fails as InvalidRotationError or RotationSignatureError', async () => {
+    const [a, b] = await three()
+    const good = Buffer.from(canonicalize(signRotation(a, b, { seq: 1, issued: T0 })))
+    for (let i = 0; i < 500; i++) {
+      // random bytes, and the valid statement with bytes flipped
+      const input = i % 2 === 0 ? randomBytes(i % 300) : Buffer.from(good.map((byte, j) => j === i % good.length ? byte ^ (1 + (i % 255)) : byte))
+      try {
+        verifyRotation(decodeRotation(input))
+      } catch (err: any) {
+        expect(['InvalidRotationError', 'RotationSignatureError']).toContain(err.name)
+      }
+    }
   })
 })
 
