@@ -15,6 +15,10 @@ export {
   issueCertificate, decodeCertificate, encodeCertificate, verifyOrgClaim, createOrgKey, loadOrgKey, installCertificate, loadInstalledCertificate,
   InvalidCertificateError, OrgKeyError, type OrgCertificate, type OrgRoot, type OrgVerdict, type OrgVerdictCode, type OrgKey
 } from './identity/org/index.js'
+export {
+  signRotation, verifyRotation, decodeRotation, rotationId, rotateKeyFiles, ROTATION_GRACE_PERIOD,
+  InvalidRotationError, RotationSignatureError, RotationConflictError, KeyRotationError, type KeyRotation
+} from './identity/rotation/index.js'
 export { IdentityError, NodeLockedError, ConfigError, NotStartedError, RequestTimeoutError } from './errors.js'
 export { AckTimeoutError, SessionClosedError, MessageTooLargeError, SPEAK_PROTOCOL, type Route } from './services/speak/index.js'
 export { NoRouteError } from './routing/errors.js'

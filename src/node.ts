@@ -15,6 +15,7 @@ import { ADDRESS_DIAL_TIMEOUT, CONFIG_FILE, DB_DIR, IDENTITY_FILE } from './cons
 import type { RelayStatus } from './services/relay-client/index.js'
 import type { AgentCard } from './services/card/index.js'
 import { loadInstalledCertificate, loadRevocations } from './identity/org/index.js'
+import { finishPendingRotation, rotateKeyFiles, KeyRotationError } from './identity/rotation/index.js'
 import { AgentMetrics } from './metrics/index.js'
 import type { OutboxEntry, DeadLetter } from './delivery/outbox.js'
 import type { MailboxClient } from './services/mailbox/index.js'
@@ -26,7 +27,7 @@ import { routeOver } from './routing/route.js'
 import { MoltEvents } from './node/events.js'
 import { moltServices, type MoltServiceMap } from './node/services.js'
 import type {
-  DeliveryReceipt, MessageHandler, MessageInit, MoltNode, MoltNodeOptions, MoltServices, PeerInput, ReceivedMessage, RequestOptions,
+  DeliveryReceipt, KeyRotationResult, MessageHandler, MessageInit, MoltNode, MoltNodeOptions, MoltServices, PeerInput, ReceivedMessage, RequestOptions,
   SendOptions, SendResult
 } from './node/types.js'
 
@@ -49,7 +50,9 @@ class DefaultMoltNode implements MoltNode {
     private readonly db: Database,
     private readonly lock: NodeLock | undefined,
     private readonly events: MoltEvents,
-    readonly metrics: AgentMetrics
+    readonly metrics: AgentMetrics,
+    /** false when the key came from the `privateKey` option: then there is no key file to rotate */
+    private readonly keyFromDataDir = true
   ) {
     this.peerId = identity.peerId
     this.did = identity.did
@@ -159,6 +162,21 @@ class DefaultMoltNode implements MoltNode {
     await this.services.discovery.advertise(profile.capabilities)
   }
 
+  async rotateKey (options: { signal?: AbortSignal } = {}): Promise<KeyRotationResult> {
+    this.assertRunning()
+    if (!this.keyFromDataDir) throw new KeyRotationError('this node\'s key was given as privateKey, not read from its data dir: sign a rotation with signRotation() and publish it with node.trust.publishKeyRotation()')
+    options.signal?.throwIfAborted()
+    // a statement retiring this key is known already (an earlier rotation, or someone holding a leaked copy of the key): nothing is switched
+    const retired = this.trust.retired(this.peerId)
+    if (retired !== undefined) throw new KeyRotationError(`this key was rotated to ${retired.to} already (statement ${retired.id}): restart the agent to switch to the new key, or recover through the organisation if that was not you`)
+    // the seq follows the rotation that brought this key in, as this node's peers know it
+    const introduced = this.trust.keyRotations().find(r => r.to === this.peerId.toString())
+    const rotated = await rotateKeyFiles(this.dataDir, { expectedPeerId: this.peerId.toString(), minSeq: introduced === undefined ? 1 : introduced.rotation.seq + 1 })
+    await this.trust.publishKeyRotation(rotated.rotation)
+    const { rotation, oldPeerId, newPeerId, refusedFrom, retiredKeyPath } = rotated
+    return { rotation, oldPeerId, newPeerId, refusedFrom, retiredKeyPath, restartRequired: true }
+  }
+
   relays (): RelayStatus[] {
     return this.services.relayClient.relays()
   }
@@ -186,6 +204,8 @@ class DefaultMoltNode implements MoltNode {
 /** Create and start a molt node: identity from the data dir, libp2p with molt's services, the inbox in LevelDB */
 export async function createMoltNode (options: MoltNodeOptions = {}): Promise<MoltNode> {
   const dataDir = resolveDataDir(options.dataDir)
+  // a rotation a crash interrupted is finished (or dropped) before the key is read; old keys past their grace are deleted
+  const ownRotations = options.privateKey != null ? [] : await finishPendingRotation(dataDir)
   const { key } = options.privateKey != null
     ? { key: options.privateKey }
     : await loadOrCreateKey(join(dataDir, IDENTITY_FILE))
@@ -207,7 +227,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     db = await openDatabase(join(dataDir, DB_DIR))
     const metrics = new AgentMetrics({ processMetrics: options.processMetrics })
     const events = new MoltEvents()
-    const node = new DefaultMoltNode(identity, config, dataDir, db, lock, events, metrics)
+    const node = new DefaultMoltNode(identity, config, dataDir, db, lock, events, metrics, options.privateKey == null)
     // listening before libp2p starts: no task message is dispatched unseen
     node.tasks = await createTaskService({ node, db, topics: () => node.topics, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
 
@@ -237,7 +257,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         agent: profile,
         events,
         metrics,
-        org: { certificate: () => certificate, trustedOrgs: () => config.trust.orgs, revocations: () => revocations },
+        org: { certificate: () => certificate, trustedOrgs: () => config.trust.orgs, revocations: () => revocations, revokedAgents: options.revokedAgents ?? config.trust.revokedAgents },
         signMessages: options.signMessages,
         requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,
         inboxMaxMessages: options.inboxMaxMessages,
@@ -248,7 +268,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays,
         publishRoute: options.publishRoute,
         mailboxCheckInterval: options.mailboxCheckInterval,
-        trust: { ...options.trust, preTrusted: options.trust?.preTrusted ?? config.trust.preTrusted, inbox: options.trust?.inbox ?? config.trust.inbox },
+        trust: { ...options.trust, announceRotations: ownRotations, preTrusted: options.trust?.preTrusted ?? config.trust.preTrusted, inbox: options.trust?.inbox ?? config.trust.inbox },
         heartbeatInterval: options.heartbeatInterval,
         staleAfter: options.staleAfter,
         unhandledRequests: options.unhandledRequests

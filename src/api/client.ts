@@ -101,6 +101,11 @@ export class ApiClient {
     return this.call<T>(method, `/v1/trust${path}`, body, options)
   }
 
+  /** The key routes under /v1/key (protocols/identity.md, "Key rotation") */
+  async key<T = unknown> (method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<T> {
+    return this.call<T>(method, `/v1/key${path}`, body, options)
+  }
+
   /** The task routes under /v1/tasks (protocols/tasks.md) */
   async tasks<T = unknown> (method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<T> {
     return this.call<T>(method, `/v1/tasks${path}`, body, options)

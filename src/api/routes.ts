@@ -15,6 +15,7 @@ import type {
 } from './types.js'
 import { DELIVERY_MODES, type DeliveryMode } from '../delivery/constants.js'
 import { trustRoutes } from './trust-routes.js'
+import { keyRoutes } from './key-routes.js'
 import { taskRoutes } from './task-routes.js'
 import type { Method, Route, RouteContext } from './route.js'
 import { topicRoutes } from './topic-routes.js'
@@ -215,6 +216,7 @@ export function createRoutes (node: MoltNode, startedAt: number, options: Routes
     ['/v1/discover', { GET: { handler: discover } }],
     ['/v1/card', { GET: { handler: card } }],
     ...trustRoutes(node),
+    ...keyRoutes(node),
     ...taskRoutes(node),
     ...topicRoutes(node)
   ])

@@ -87,7 +87,13 @@ const trustSchema = object({
   orgs: z.array(z.object({
     name: z.string(why(orgsRule)).max(MAX_NAME_LENGTH, why(orgsRule)).regex(NAME_PATTERN, why(orgsRule)),
     key: z.string(why(orgsRule)).regex(MOLT_KEY_PATTERN, why(orgsRule))
-  }, why(orgsRule)), why(orgsRule)).max(MAX_TRUSTED_ORGS, why(orgsRule)).default(() => [])
+  }, why(orgsRule)), why(orgsRule)).max(MAX_TRUSTED_ORGS, why(orgsRule)).default(() => []),
+  /**
+   * What happens to messages from an agent whose certificate a trusted organisation revoked:
+   * `flag` (accepted, `org_verified: false`) or `refuse` (E_AUTH_FAILED; mailbox and topic messages dropped).
+   * Judged on the sender's cached card (protocols/identity.md, "Refusing revoked agents"). @default 'flag'
+   */
+  revokedAgents: z.enum(['flag', 'refuse'], why('must be flag or refuse')).default('flag')
 })
 
 /** config.json as a schema: what each field may hold, and its default */

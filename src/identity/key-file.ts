@@ -67,8 +67,8 @@ export async function loadKey (path: string): Promise<Ed25519PrivateKey | undefi
   return key
 }
 
-/** Write atomically: a crash never leaves a half-written key behind */
-async function writeKeyFile (path: string, key: Ed25519PrivateKey): Promise<void> {
+/** Write atomically (mode 0600, never over an existing file): a crash never leaves a half-written key behind */
+export async function writeKeyFile (path: string, key: Ed25519PrivateKey): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o700 })
   const body: KeyFileJson = {
     version: 1,

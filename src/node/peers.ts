@@ -7,6 +7,7 @@ import { Resolver } from '../routing/resolver.js'
 import type { RoutingRecordService } from '../services/routing-record/index.js'
 import type { CardService } from '../services/card/index.js'
 import type { MailboxTarget } from '../services/mailbox/index.js'
+import type { TrustService } from '../services/trust/index.js'
 import type { PeerInput } from './types.js'
 
 export interface PeerResolverComponents {
@@ -18,6 +19,8 @@ export interface PeerResolverComponents {
   routes: RoutingRecordService
   /** Cached cards: the circuit addresses there name mailbox relays */
   cards: CardService
+  /** Key rotations known: a PeerId whose key was rotated resolves to its newest PeerId */
+  trust?: Pick<TrustService, 'currentPeer'>
 }
 
 /**
@@ -47,7 +50,7 @@ export class PeerResolver {
   /** Resolve a PeerInput, dialling a multiaddr if needed */
   async resolvePeer (peer: PeerInput, options: { signal?: AbortSignal } = {}): Promise<PeerId> {
     if (typeof peer === 'string') {
-      if (!peer.startsWith('/')) return peerIdFromString(peer)
+      if (!peer.startsWith('/')) return this.current(peerIdFromString(peer))
       peer = multiaddr(peer)
     }
     if (isMultiaddr(peer)) {
@@ -62,7 +65,13 @@ export class PeerResolver {
       if (this.connections(peerId).length === 0) await this.dial(peer, options)
       return peerId
     }
-    return peer
+    return this.current(peer)
+  }
+
+  /** An agent that rotated its key is reached under its newest PeerId (its old routing record and card are its old key's) */
+  private current (peer: PeerId): PeerId {
+    const id = this.components.trust?.currentPeer(peer)
+    return id === undefined || id === peer.toString() ? peer : peerIdFromString(id)
   }
 
   /** Make sure a connection to `peer` is open (routing record, circuit, … see Resolver.connect) */

@@ -67,13 +67,23 @@ export interface MoltServicesInit {
   /** See MoltNodeOptions.unhandledRequests. @default 'keep' */
   unhandledRequests?: 'keep' | 'refuse'
   /** The organisation certificate on the card, trusted organisations, known revocations */
-  org?: Pick<CardInit, 'certificate' | 'trustedOrgs' | 'revocations'>
+  org?: Pick<CardInit, 'certificate' | 'trustedOrgs' | 'revocations'> & {
+    /** `refuse`: messages from an agent whose cached card carries a revoked certificate are refused (E_AUTH_FAILED). @default 'flag' */
+    revokedAgents?: 'flag' | 'refuse'
+  }
   /** The key's identity, when the caller has it already. @default derived from libp2p's private key */
   identity?: Identity
   /** Metrics registry. @default a new AgentMetrics */
   metrics?: AgentMetrics
   /** The events target the node's listeners are on. @default a new one */
   events?: MoltEvents
+}
+
+/** Whether `peer`'s cached card carries a certificate revoked by an organisation this node trusts (the verdict is cached per card) */
+function revokedSender (cards: CardService, peer: string): boolean {
+  const card = cards.cached(peer)
+  const org = (card?.cert as { org?: unknown } | undefined)?.org
+  return card !== undefined && typeof org === 'string' && cards.verdict(card, org).code === 'revoked'
 }
 
 /** The services moltServices() adds, by their name in `libp2p.services` */
@@ -157,7 +167,14 @@ export function moltServices (init: MoltServicesInit = {}): ServiceFactoryMap<Mo
     })(components),
     // attestations travel on gossipsub (relays and relayed agents included)
     pubsub: trustPubsub(),
-    trust: (components) => trust({ identity: identityOf(components.privateKey), db: dbOf(), orgs: init.org?.trustedOrgs, revocations: init.org?.revocations?.(), ...init.trust })(components),
+    trust: (components) => trust({
+      identity: identityOf(components.privateKey),
+      db: dbOf(),
+      orgs: init.org?.trustedOrgs,
+      revocations: init.org?.revocations?.(),
+      ...(init.org?.revokedAgents === 'refuse' ? { refuse: (peer: string) => revokedSender(components.cards, peer) } : {}),
+      ...init.trust
+    })(components),
     relayClient: relayClient({ relays: init.relays ?? [], maxReservations: init.maxRelayReservations, discoverRelays: init.discoverRelays }),
     // this agent's signed routing record in the DHT (protocols/routing.md)
     routes: (components) => routingRecord({ publish: init.publishRoute, mailboxRelays: () => mailboxRelays(components.relayClient) })(components),

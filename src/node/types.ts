@@ -14,12 +14,29 @@ import type { DiscoveredAgent, DiscoverOptions, DhtOptions, KnownPeer } from '..
 import type { TrustService, TrustInit } from '../services/trust/index.js'
 import type { TaskService, TaskServiceInit } from '../services/tasks/index.js'
 import type { TopicService } from '../services/topics/index.js'
+import type { KeyRotation } from '../identity/rotation/index.js'
+
+/** What node.rotateKey() did */
+export interface KeyRotationResult {
+  /** The signed statement, as published */
+  rotation: KeyRotation
+  oldPeerId: string
+  newPeerId: string
+  /** Unix ms from which peers refuse the old key */
+  refusedFrom: number
+  /** Where the old key is kept until then (mode 0600) */
+  retiredKeyPath: string
+  /** Always true: a libp2p node cannot change its PeerId; restart on the data dir to become `newPeerId` */
+  restartRequired: true
+}
 
 export interface MoltNodeOptions {
   /** Where the key, config and LevelDB live. @default $MOLT_HOME or ~/.molt */
   dataDir?: string
   /** Use this key instead of the data dir's key file */
   privateKey?: Ed25519PrivateKey
+  /** Messages of agents whose certificate a trusted organisation revoked: flagged or refused. @default config `trust.revokedAgents` ('flag') */
+  revokedAgents?: 'flag' | 'refuse'
   /** Overrides of the config file's agent profile */
   agent?: Partial<AgentProfile>
   /** Multiaddrs to listen on. @default config `listen` */
@@ -111,6 +128,18 @@ export interface MoltNode {
    * (in memory; `molt init` edits the config file).
    */
   updateProfile(patch: Partial<AgentProfile>): Promise<void>
+  /**
+   * Replace this agent's key (protocols/identity.md, "Key rotation"): a new
+   * key is made, "old → new" is signed with both keys and published (gossip
+   * and trust-sync), the data dir switches to the new key and keeps the old one
+   * (0600) for the grace period. This node goes on running under the old
+   * PeerId; the agent becomes the new PeerId when it restarts on the data dir.
+   * Peers that hold the statement score the new PeerId with the old one's
+   * trust history and refuse the old key after ROTATION_GRACE_PERIOD.
+   *
+   * @throws {KeyRotationError} the key did not come from the data dir (`privateKey` option), or it was rotated already and the node not restarted
+   */
+  rotateKey(options?: { signal?: AbortSignal }): Promise<KeyRotationResult>
   readonly dataDir: string
   readonly config: MoltConfig
   readonly libp2p: Libp2p<MoltServices>

@@ -1,7 +1,8 @@
 /**
  * Issue 21, item 2: an organisation's certificate revocation spreads over
  * gossipsub (molt/org-revocation/1) and trust-sync. 20 real nodes on
- * 127.0.0.1 in a sparse mesh, all trusting acme; acme's agent A among them.
+ * 127.0.0.1 in a sparse mesh, all trusting acme and configured to refuse
+ * revoked agents (`trust.revokedAgents: "refuse"`); acme's agent A among them.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { generateKeyPairSync } from 'node:crypto'
@@ -59,7 +60,7 @@ beforeAll(async () => {
   cert = issueCertificate({ org: 'acme', agent: 'translator', peerId: identity.peerId.toString(), issued: now, expires: now + 30 * day }, orgKey)
   await installCertificate(aDir, cert, identity.moltKey)
   nodes.push(await net.node({ ...options, dataDir: aDir }))
-  for (let i = 1; i < N; i++) nodes.push(await net.node({ ...options, dataDir: await configured({ trust: { orgs: [acme] } }) }))
+  for (let i = 1; i < N; i++) nodes.push(await net.node({ ...options, dataDir: await configured({ trust: { orgs: [acme], revokedAgents: 'refuse' } }) }))
   // a sparse mesh: each node dials 3 others, one round of dials at a time (all of a round at once:
   // on a loaded machine sequential dials spend most of their time waiting for each other's turn)
   for (const k of [1, 2, 7]) await step(`dial round ${k}`, async () => Promise.all(nodes.map(async (n, i) => n.libp2p.dial(nodes[(i + k) % N].getMultiaddrs()[0]))))
@@ -71,13 +72,15 @@ beforeAll(async () => {
   // what every node judges is A's signed card (fetching it over the wire is tested in org.test.ts);
   // node 3, which receives A's messages, holds it the usual way, from the card protocol
   card = nodes[0].ownCard()
-  await step('node 3 fetches A\'s card', async () => nodes[3].card(nodes[0].peerId))
+  // every node holds A's card the usual way, from the card protocol: what refusing a revoked agent judges
+  // one at a time: A accepts a few new inbound connections per second from one address (libp2p's inbound threshold)
+  for (let i = 1; i < N; i++) await step(`node ${i} fetches A's card`, async () => nodes[i].card(nodes[0].peerId))
   // starting 20 nodes is seconds of CPU: a deadline for a busy machine, not a speed requirement
 }, 600_000)
 afterAll(async () => { await net.cleanup() })
 
 describe(`organisation revocations over gossipsub and trust-sync, ${N} nodes`, { timeout: 180_000 }, () => {
-  it('one revocation published at one node: every node then shows the certificate revoked, and A\'s messages lose org_verified', async () => {
+  it('one revocation published at one node: every node then shows the certificate revoked and refuses A\'s messages', async () => {
     for (let i = 1; i < N; i++) expect(verdictAt(i)).toBe('verified')
     const entries = new Map<string, any>()
     const listener = (evt: CustomEvent): void => { entries.set(evt.detail.message.id, evt.detail) }
@@ -95,10 +98,11 @@ describe(`organisation revocations over gossipsub and trust-sync, ${N} nodes`, {
         })
       for (let i = 1; i < N; i++) expect(verdictAt(i)).toBe('revoked')
 
-      // speak dispatches before it acknowledges: once send resolves, the listener has run
-      const after = await nodes[0].send(nodes[3].peerId, { op: 'query', p: { domain: 'org' } })
-      expect(entries.get(after.id)).toMatchObject({ org_verified: false })
-      expect(entries.get(after.id).message.from.org).toBe('acme')
+      // refused, not only flagged, by every node (trust.revokedAgents "refuse"): E_AUTH_FAILED, nothing dispatched
+      const count = entries.size
+      const refusals = await Promise.all(nodes.slice(1).map(async n => nodes[0].send(n.peerId, { op: 'query', p: { domain: 'org' } }, { delivery: 'best-effort' }).then(() => 'delivered', (err: any) => err.code)))
+      expect(refusals).toEqual(Array(N - 1).fill('E_AUTH_FAILED'))
+      expect(entries.size).toBe(count)
     } finally {
       nodes[3].removeEventListener('message', listener)
     }
@@ -111,6 +115,19 @@ describe(`organisation revocations over gossipsub and trust-sync, ${N} nodes`, {
     // held once the session's batch is stored; counted as synced once the session ends
     await eventually(() => late.trust.orgRevocations().some(r => r.serial === cert.serial) && late.trust.stats().synced >= 1, DEADLINE, 'the late node caught up by sync')
     expect(late.libp2p.services.cards.verdict(card)).toMatchObject({ verified: false, code: 'revoked' })
+    // its config keeps the default, trust.revokedAgents "flag": A's messages are accepted, flagged org_verified false
+    await late.libp2p.peerStore.merge(nodes[0].peerId, { multiaddrs: nodes[0].getMultiaddrs() })
+    await late.card(nodes[0].peerId)
+    const entries = new Map<string, any>()
+    const listener = (evt: CustomEvent): void => { entries.set(evt.detail.message.id, evt.detail) }
+    late.addEventListener('message', listener)
+    try {
+      const sent = await nodes[0].send(late.getMultiaddrs()[0], { op: 'query', p: { domain: 'org' } })
+      expect(entries.get(sent.id)).toMatchObject({ org_verified: false })
+      expect(entries.get(sent.id).message.from.org).toBe('acme')
+    } finally {
+      late.removeEventListener('message', listener)
+    }
   })
 
   describe('forged revocations (acme\'s name, another key)', () => {

@@ -28,7 +28,7 @@ async function modulesLoaded (args: string[], env: NodeJS.ProcessEnv = {}): Prom
 }
 
 /** Commands that a running agent serves through its local API, or that need no network at all */
-const LIGHT = ['init', 'id', 'send', 'receipt', 'ping', 'inbox', 'outbox', 'find', 'card', 'trust', 'peers', 'config', 'task', 'topic', 'org']
+const LIGHT = ['init', 'id', 'send', 'receipt', 'ping', 'inbox', 'outbox', 'find', 'card', 'trust', 'peers', 'config', 'task', 'topic', 'org', 'key']
 
 describe('CLI start-up', () => {
   it('molt --help lists every command without loading any command module or libp2p', async () => {

@@ -30,5 +30,6 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'mcp', summary: 'Serve this agent\'s tools to an LLM client over the Model Context Protocol (stdio)', load: async () => (await import('./mcp.js')).mcp },
   { name: 'task', summary: 'Offer tasks to agents, claim them ("first agent wins"), report progress and completion', load: async () => (await import('./task.js')).taskCommand },
   { name: 'topic', summary: 'Team topics: join, leave, publish signed MoltSpeak messages to every member', load: async () => (await import('./topic.js')).topicCommand },
+  { name: 'key', summary: 'Rotate this agent\'s key: sign "old → new" with both keys, keep the trust score (protocols/identity.md)', load: async () => (await import('./key.js')).key },
   { name: 'org', summary: 'Organisation keys and the certificates that vouch for agents (protocols/identity.md)', load: async () => (await import('./org.js')).org }
 ]

@@ -111,3 +111,12 @@ export const MAX_ORG_REVOCATIONS = 10_000
 
 /** Revocations kept (in memory only) from organisations this node does not trust, so they travel on; oldest evicted first */
 export const MAX_UNTRUSTED_ORG_REVOCATIONS = 1024
+
+/** Gossipsub topic agents' key rotation statements are published on (protocols/identity.md, "Key rotation") */
+export const KEY_ROTATION_TOPIC = 'molt/key-rotation/1'
+
+/** Sync `k` (kinds) value a client sends when it takes key rotations in the session */
+export const SYNC_KIND_KEY_ROTATION = 'key-rotation'
+
+/** Key rotation statements kept; beyond it new ones are refused (TrustStoreFullError) */
+export const MAX_KEY_ROTATIONS = 10_000

@@ -16,7 +16,8 @@ export {
   InvalidAttestationError, AttestationSignatureError, AttestationExpiredError, AttestationFutureError, SelfAttestationError,
   AttestationTooLargeError, RevocationMismatchError, IssuerRateLimitError, TrustStoreFullError, TrustSyncError
 } from './errors.js'
-export { TOPIC, SYNC_PROTOCOL, MAX_ATTESTATION_BYTES } from './constants.js'
+export { TOPIC, SYNC_PROTOCOL, MAX_ATTESTATION_BYTES, KEY_ROTATION_TOPIC } from './constants.js'
+export type { KeyRotationRecord } from './key-rotations.js'
 
 /** Signed attestations over gossipsub, their store, catch-up sync and this node's trust scores: `services: { trust: trust(init) }` */
 export function trust (init: TrustInit): (components: TrustComponents) => TrustService {

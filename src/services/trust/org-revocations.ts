@@ -33,6 +33,17 @@ export interface OrgRevocationsInit {
 
 type Entry = OrgRevocationRecord & { bytes: Uint8Array }
 
+/** The revocations a node kept in its LevelDB (`trust-orgrev`), read without starting it (`molt card` with no agent running); unreadable ones skipped */
+export async function storedOrgRevocations (db: Database): Promise<OrgRevocation[]> {
+  const out: OrgRevocation[] = []
+  for await (const json of db.sublevel('trust-orgrev', { keyEncoding: 'utf8', valueEncoding: 'utf8' }).values({ limit: c.MAX_ORG_REVOCATIONS })) {
+    try {
+      out.push(decodeRevocation(json as string))
+    } catch {}
+  }
+  return out
+}
+
 /**
  * Organisation revocations (src/identity/org/revocation.ts) on their own
  * gossipsub topic and in trust-sync (protocols/identity.md, "Revocation

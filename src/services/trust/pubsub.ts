@@ -41,6 +41,7 @@ export function trustPubsub (init: Partial<GossipsubOpts> = {}): ReturnType<type
         [c.TOPIC]: RARE_RECORD_TOPIC,
         // revocations are rarer still, and an invalid one costs its sender the same
         [c.ORG_REVOCATION_TOPIC]: RARE_RECORD_TOPIC,
+        [c.KEY_ROTATION_TOPIC]: RARE_RECORD_TOPIC,
         ...init.scoreParams?.topics
       }
     }

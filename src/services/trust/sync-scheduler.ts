@@ -2,8 +2,10 @@ import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { verifyAttestation, type VerifiedAttestation } from './attestation.js'
 import { AttestationExpiredError, TrustStoreFullError, TrustSyncError } from './errors.js'
+import { RotationConflictError } from '../../identity/rotation/index.js'
 import type { RecordIntake } from './intake.js'
 import type { OrgRevocations } from './org-revocations.js'
+import type { KeyRotations } from './key-rotations.js'
 import type { TrustStore } from './store.js'
 import { pullSync, serveSync, unionSource, type SyncLimits, type SyncSource } from './sync.js'
 import type { SyncResult } from './types.js'
@@ -19,6 +21,8 @@ export interface SyncSchedulerInit {
   store: TrustStore
   /** Organisation revocations: reconciled in the same session with clients that name the kind */
   orgRevocations: OrgRevocations
+  /** Key rotation statements: reconciled with clients that name the kind */
+  keyRotations: KeyRotations
   intake: RecordIntake
   limits: SyncLimits
   /** Limit on one session, both sides, in ms */
@@ -49,6 +53,7 @@ export class SyncScheduler {
   private started = false
   private readonly attestations: SyncSource
   private readonly everything: SyncSource
+  private readonly kinds: Record<string, SyncSource>
 
   constructor (private readonly components: SyncSchedulerComponents, private readonly init: SyncSchedulerInit) {
     const { store } = init
@@ -58,7 +63,8 @@ export class SyncScheduler {
       has: (id) => store.has(id),
       wire: (id) => store.get(id)?.record
     }
-    this.everything = unionSource(this.attestations, init.orgRevocations)
+    this.kinds = { [c.SYNC_KIND_ORG_REVOCATION]: init.orgRevocations, [c.SYNC_KIND_KEY_ROTATION]: init.keyRotations }
+    this.everything = unionSource(this.attestations, init.orgRevocations, init.keyRotations)
   }
 
   async start (): Promise<void> {
@@ -99,7 +105,7 @@ export class SyncScheduler {
     let accepted = 0
     try {
       stream = await this.components.connectionManager.openStream(peer, this.init.protocol, { signal, runOnLimitedConnection: true })
-      const { offered, received } = await pullSync(stream, this.everything, [c.SYNC_KIND_ORG_REVOCATION], limits, signal, async (records) => {
+      const { offered, received } = await pullSync(stream, this.everything, Object.keys(this.kinds), limits, signal, async (records) => {
         const valid: VerifiedAttestation[] = []
         for (const record of records) {
           try {
@@ -107,11 +113,16 @@ export class SyncScheduler {
               if (await this.init.orgRevocations.addFromSync(record)) accepted++
               continue
             }
+            if (isKeyRotation(record)) {
+              if (await this.init.keyRotations.addFromSync(record)) accepted++
+              continue
+            }
             valid.push(intake.check(verifyAttestation(record)))
           } catch (err: any) {
-            // an expired record is a race with the clock and a full store is ours: anything else is the peer's fault
+            // an expired record is a race with the clock, a full store is ours, a rotation conflicting with one
+            // seen first may be a race seen in the other order: anything else is the peer's fault
             intake.reject(err)
-            if (!(err instanceof AttestationExpiredError) && !(err instanceof TrustStoreFullError)) throw err
+            if (!(err instanceof AttestationExpiredError) && !(err instanceof TrustStoreFullError) && !(err instanceof RotationConflictError)) throw err
           }
         }
         accepted += (await intake.keep(valid)).length
@@ -137,12 +148,19 @@ export class SyncScheduler {
     if (this.lastServed.size > c.MAX_SYNC_PEERS_REMEMBERED) this.lastServed.delete(this.lastServed.keys().next().value as string)
     const signal = AbortSignal.any([AbortSignal.timeout(this.init.timeout), this.shutdown.signal])
     try {
-      const served = await serveSync(stream, (kinds) => kinds.includes(c.SYNC_KIND_ORG_REVOCATION) ? this.everything : this.attestations, this.init.limits, signal)
+      const served = await serveSync(stream, (kinds) => this.sourceFor(kinds), this.init.limits, signal)
       this.init.log('served %d records to %p', served, connection.remotePeer)
     } catch (err: any) {
       this.init.log('sync session with %p failed - %e', connection.remotePeer, err)
       stream.abort(err)
     }
+  }
+
+  /** Attestations and the record kinds the client named (a client that names none gets attestations only) */
+  private sourceFor (kinds: string[]): SyncSource {
+    const extra = Object.keys(this.kinds).filter(kind => kinds.includes(kind))
+    if (extra.length === Object.keys(this.kinds).length) return this.everything
+    return extra.length === 0 ? this.attestations : unionSource(this.attestations, ...extra.map(kind => this.kinds[kind]))
   }
 
   /** The first peers that speak the sync protocol are synced with at once: that is how a returning node catches up */
@@ -169,4 +187,9 @@ export class SyncScheduler {
 /** A sync record that carries an organisation revocation rather than an attestation */
 function isOrgRevocation (record: unknown): record is { id?: unknown, org_revocation?: unknown } {
   return typeof record === 'object' && record !== null && 'org_revocation' in record
+}
+
+/** A sync record that carries a key rotation statement */
+function isKeyRotation (record: unknown): record is { id?: unknown, key_rotation?: unknown } {
+  return typeof record === 'object' && record !== null && 'key_rotation' in record
 }

@@ -8,6 +8,8 @@ import { TrustGossip } from './gossip.js'
 import { InboxPolicyQueue } from './inbox-policy.js'
 import { RecordIntake } from './intake.js'
 import { OrgRevocations } from './org-revocations.js'
+import { KeyRotations, type KeyRotationRecord } from './key-rotations.js'
+import { rotatedInputs } from './rotated-model.js'
 import { RateLimiter } from './rate-limit.js'
 import { TrustStore, type StoredAttestation } from './store.js'
 import { SyncScheduler } from './sync-scheduler.js'
@@ -30,12 +32,13 @@ export class DefaultTrustService implements TrustService {
   private readonly intake: RecordIntake
   private readonly gossip: TrustGossip
   private readonly revocations: OrgRevocations
+  private readonly rotations: KeyRotations
   private readonly syncs: SyncScheduler
   private readonly inbox: InboxPolicyQueue
   private readonly preTrusted: string[]
   private pruneTimer?: ReturnType<typeof setInterval>
   private flushTimer?: ReturnType<typeof setTimeout>
-  private cached?: { version: number, at: number, model: TrustModel }
+  private cached?: { version: number, rotations: number, at: number, model: TrustModel }
 
   readonly [Symbol.toStringTag] = 'molt/trust'
   readonly [serviceCapabilities] = ['@molt/trust']
@@ -68,10 +71,20 @@ export class DefaultTrustService implements TrustService {
       burst: init.issuerBurst,
       ratePerMinute: init.issuerRatePerMinute
     })
+    this.rotations = new KeyRotations(components.pubsub, {
+      db: init.db,
+      intake: this.intake,
+      topic: init.keyRotationTopic,
+      now: init.now,
+      burst: init.issuerBurst,
+      ratePerMinute: init.issuerRatePerMinute,
+      announce: init.announceRotations
+    })
     this.syncs = new SyncScheduler(components, {
       protocol: init.syncProtocol ?? c.SYNC_PROTOCOL,
       store: this.store,
       orgRevocations: this.revocations,
+      keyRotations: this.rotations,
       intake: this.intake,
       limits: {
         maxIds: init.syncLimits?.maxIds ?? c.MAX_SYNC_IDS,
@@ -89,6 +102,8 @@ export class DefaultTrustService implements TrustService {
   async start (): Promise<void> {
     await this.store.open()
     await this.revocations.open()
+    await this.rotations.open()
+    await this.rotations.announceOwn()
     for (const revocation of this.init.revocations ?? []) {
       // imported from a file: one that no longer verifies (its root left trust.orgs) is skipped, not fatal
       await this.revocations.add(revocation).catch((err: Error) => { this.intake.reject(err, 'an imported org revocation') })
@@ -100,6 +115,7 @@ export class DefaultTrustService implements TrustService {
   afterStart (): void {
     this.gossip.start()
     this.revocations.start()
+    this.rotations.start()
     this.pruneTimer = setInterval(() => { this.prune() }, c.PRUNE_INTERVAL)
     this.syncs.afterStart()
   }
@@ -109,6 +125,7 @@ export class DefaultTrustService implements TrustService {
     clearTimeout(this.flushTimer)
     this.gossip.stop()
     this.revocations.stop()
+    this.rotations.stop()
     await this.syncs.stop()
     await this.store.flushExperience().catch(() => {})
     await this.store.close()
@@ -171,21 +188,27 @@ export class DefaultTrustService implements TrustService {
   }
 
   score (peer: PeerId | string, options: ScoreOptions = {}): TrustScore {
-    return this.model().score(peer.toString(), options)
+    return this.model().score(this.currentPeer(peer), options)
   }
 
   model (): TrustModel {
     const now = Date.now()
     // decay over a minute is ~1e-5: reuse the model until the records change
-    if (this.cached?.version !== this.store.version || now - this.cached.at > c.MODEL_CACHE_TTL) {
+    const rotations = this.rotations.chain.version
+    if (this.cached?.version !== this.store.version || this.cached.rotations !== rotations || now - this.cached.at > c.MODEL_CACHE_TTL) {
+      // an identity that rotated its key is scored under its newest PeerId with the records of all its keys
+      const { signals, experience } = this.rotations.size === 0
+        ? { signals: this.store.signals(), experience: new Map(this.store.experience()) }
+        : rotatedInputs(this.store.signals(), this.store.experience(), peer => this.rotations.chain.current(peer))
       this.cached = {
         version: this.store.version,
+        rotations,
         at: now,
         model: new TrustModel({
           self: this.components.peerId.toString(),
-          preTrusted: this.preTrusted,
-          signals: this.store.signals(),
-          experience: new Map(this.store.experience()),
+          preTrusted: this.preTrusted.map(peer => this.rotations.chain.current(peer)),
+          signals,
+          experience,
           params: this.init.scoreParams
         })
       }
@@ -228,14 +251,17 @@ export class DefaultTrustService implements TrustService {
   rank<T extends { peerId: string }>(items: T[], options: RankOptions = {}): Array<T & { trust: TrustScore }> {
     const model = this.model()
     const now = Date.now()
-    const scored = items.map(item => ({ ...item, trust: model.score(item.peerId, { now, ...(options.trustDomain !== undefined ? { domain: options.trustDomain } : {}) }) }))
+    const scored = items.map(item => ({ ...item, trust: model.score(this.currentPeer(item.peerId), { now, ...(options.trustDomain !== undefined ? { domain: options.trustDomain } : {}) }) }))
       .filter(item => options.minTrust === undefined || item.trust.score >= options.minTrust)
     if (options.sortByTrust === true) scored.sort((a, b) => b.trust.score - a.trust.score || b.trust.confidence - a.trust.confidence)
     return scored
   }
 
   inboxDecision (peer: PeerId | string): 'accept' | 'hold' | 'refuse' {
-    return this.inbox.decision(peer)
+    // an old key past its rotation's grace period is refused whatever its score
+    if (this.rotations.chain.refused(peer.toString(), this.rotations.now())) return 'refuse'
+    if (this.init.refuse?.(peer.toString()) === true) return 'refuse'
+    return this.inbox.decision(this.currentPeer(peer))
   }
 
   hold (peer: PeerId | string, message: MoltMessage): void {
@@ -261,6 +287,7 @@ export class DefaultTrustService implements TrustService {
       synced: this.syncs.synced,
       syncSessions: this.syncs.sessions,
       orgRevocations: this.revocations.size,
+      keyRotations: this.rotations.size,
       rejected: { ...this.intake.rejected }
     }
   }
@@ -271,6 +298,23 @@ export class DefaultTrustService implements TrustService {
 
   orgRevocations (): readonly OrgRevocation[] {
     return this.revocations.all()
+  }
+
+  async publishKeyRotation (rotation: unknown): Promise<KeyRotationRecord> {
+    return this.rotations.publish(rotation)
+  }
+
+  keyRotations (): KeyRotationRecord[] {
+    return this.rotations.all()
+  }
+
+  currentPeer (peer: PeerId | string): string {
+    return this.rotations.chain.current(peer.toString())
+  }
+
+  retired (peer: PeerId | string): KeyRotationRecord | undefined {
+    const link = this.rotations.chain.retiredBy(peer.toString())
+    return link === undefined ? undefined : this.rotations.all().find(r => r.id === link.id)
   }
 
   async sync (peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<SyncResult> {

@@ -8,6 +8,7 @@ import type { TrustModel, ScoreOptions, ScoreParams, TrustScore } from './model/
 import type { Attestation, AttestationType, Evidence, Outcome, Severity, Strength } from './attestation.js'
 import type { SyncLimits } from './sync.js'
 import type { OrgRevocation, OrgRoot } from '../../identity/org/index.js'
+import type { KeyRotationRecord } from './key-rotations.js'
 
 /*
  * The trust service's public types: `node.trust.*` and `trust(init)`.
@@ -53,6 +54,14 @@ export interface TrustInit {
   revocations?: readonly unknown[]
   /** @default 'molt/org-revocation/1' */
   orgRevocationTopic?: string
+  /** @default 'molt/key-rotation/1' */
+  keyRotationTopic?: string
+  /** This agent's own key rotation statements (`<data-dir>/key-rotations.json`): kept, and published again whenever a peer joins the rotation topic. @default [] */
+  announceRotations?: readonly unknown[]
+  /** Senders refused whatever their score (the node refuses agents whose certificate was revoked this way, config `trust.revokedAgents`). @default none */
+  refuse?: (peer: string) => boolean
+  /** The clock key rotations' grace periods are read with (tests inject one). @default Date.now */
+  now?: () => number
 }
 
 /** An organisation's certificate revocation as this node holds it */
@@ -150,6 +159,8 @@ export interface TrustStats {
   syncSessions: number
   /** Organisation revocations held (trusted or carried on) */
   orgRevocations: number
+  /** Key rotation statements held */
+  keyRotations: number
 }
 
 export interface SyncResult {
@@ -208,4 +219,17 @@ export interface TrustService extends Startable {
   publishOrgRevocation(revocation: unknown): Promise<OrgRevocationRecord>
   /** Every organisation revocation held: what card verdicts check (a new array after each change) */
   orgRevocations(): readonly OrgRevocation[]
+  /**
+   * Keep an agent's key rotation statement (signed by both keys) and publish it
+   * on its topic; it reaches offline nodes by sync (protocols/identity.md, "Key rotation")
+   *
+   * @throws {InvalidRotationError | RotationSignatureError | RotationConflictError | TrustStoreFullError}
+   */
+  publishKeyRotation(rotation: unknown): Promise<KeyRotationRecord>
+  /** Every key rotation held */
+  keyRotations(): KeyRotationRecord[]
+  /** The newest PeerId of `peer`'s identity: `peer` itself unless its key was rotated */
+  currentPeer(peer: PeerId | string): string
+  /** The rotation that retired `peer`'s key, if any (its `refusedFrom` says from when it is refused) */
+  retired(peer: PeerId | string): KeyRotationRecord | undefined
 }

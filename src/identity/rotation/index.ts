@@ -1,0 +1,5 @@
+export * from './constants.js'
+export { InvalidRotationError, RotationSignatureError, RotationConflictError, KeyRotationError } from './errors.js'
+export { signRotation, decodeRotation, checkRotation, verifyRotation, rotationId, peerIdOfMoltKey, type KeyRotation, type UnsignedRotation } from './statement.js'
+export { RotationChain, type RotationLink } from './chain.js'
+export { rotateKeyFiles, loadOwnRotations, finishPendingRotation, type RotatedKeys } from './files.js'
