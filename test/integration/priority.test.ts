@@ -140,4 +140,15 @@ describe('priority bands', { timeout: 120_000 }, () => {
     expect(streams).toHaveLength(3)
     expect(streams.length).toBeLessThanOrEqual(OLD_PEER_INBOUND_STREAMS - 1)
   })
+
+  it('a band that gets no stream of its own (a stream limit) shares the normal one, and its messages still arrive', async () => {
+    const d = await net.node({ heartbeatInterval: 0, speak: { maxOutboundStreams: 1 } })
+    await d.libp2p.peerStore.merge(b.peerId, { multiaddrs: b.getMultiaddrs() })
+    await d.send(b.peerId, { op: 'register', p: { tag: 'shared', band: 'normal' } }, { delivery: 'best-effort' })
+    await Promise.all((['high', 'low'] as const).map(async priority => d.send(b.peerId, { op: 'register', p: { tag: 'shared', band: priority } }, { priority, delivery: 'best-effort' })))
+    expect(order('shared').sort()).toEqual(['high', 'low', 'normal'])
+    const streams = d.libp2p.getConnections(b.peerId).flatMap(connection => connection.streams)
+      .filter(stream => stream.protocol === SPEAK_PROTOCOL && stream.direction === 'outbound' && stream.status === 'open')
+    expect(streams).toHaveLength(1)
+  })
 })
