@@ -92,9 +92,10 @@ export async function runPriorityBench (options: PriorityBenchOptions): Promise<
     options.log(`  no backlog: high p50 ${fmt(idle.p50, 3)} ms, p99 ${fmt(idle.p99, 3)} ms`)
 
     let lowDone = 0
+    let lowFailed = 0
     const lows: Array<Promise<unknown>> = []
     for (let i = 0; i < options.backlog; i++) {
-      lows.push(node.send(peer, { op: 'register', p: { band: 'low', i, pad: PAD } }, { priority: 'low', delivery: 'best-effort' }).then(() => { lowDone++ }))
+      lows.push(node.send(peer, { op: 'register', p: { band: 'low', i, pad: PAD } }, { priority: 'low', delivery: 'best-effort' }).then(() => { lowDone++ }, () => { lowDone++; lowFailed++ }))
     }
     // every low send has reached the session's queue before the first high one is timed
     await new Promise(resolve => setImmediate(resolve))
@@ -103,6 +104,7 @@ export async function runPriorityBench (options: PriorityBenchOptions): Promise<
     const busy = summarize(samples)
     options.log(`  ${fmt(options.backlog)} low queued: high p50 ${fmt(busy.p50, 3)} ms, p99 ${fmt(busy.p99, 3)} ms (${samples.length} samples; ${fmt(lowLeft)} low still queued at the end)`)
     await Promise.all(lows)
+    if (lowFailed > 0) throw new Error(`${lowFailed} of ${options.backlog} low-priority sends failed`)
     await node.stop()
     child.stdin.end()
     await exited

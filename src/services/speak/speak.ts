@@ -1,4 +1,4 @@
-import { serviceCapabilities } from '@libp2p/interface'
+import { ConnectionClosedError, serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { OutboundSession } from './outbound-session.js'
@@ -205,7 +205,14 @@ class DefaultSpeak implements Speak {
     const open = this.components.connectionManager.getConnections(peer).filter(connection => connection.status === 'open')
     const connection = open.find(x => x.limits == null) ?? open[0]
     if (connection != null) {
-      return connection.newStream(this.protocol, { signal, runOnLimitedConnection: true })
+      try {
+        return await connection.newStream(this.protocol, { signal, runOnLimitedConnection: true })
+      } catch (err: any) {
+        // the connection closed during the negotiation (libp2p rejects with the stream's
+        // close event then, not an Error): a band's first stream can be opening at any time
+        if (connection.status !== 'open' && signal?.aborted !== true) throw new ConnectionClosedError(`connection to ${peer} closed while opening a stream`)
+        throw err
+      }
     }
     return this.components.connectionManager.openStream(peer, this.protocol, { signal, runOnLimitedConnection: true })
   }
