@@ -6,9 +6,11 @@
  *
  *   node dist/bench/priority.js [--quick] [--low-in-flight n]
  *
- * The far end is bench/peer.ts (its own process, a molt node on 127.0.0.1).
- * Each high-priority message is a best-effort `send()`, timed until the peer
- * acknowledged it (parsed, checked, written to its inbox).
+ * The far end is bench/priority-peer.ts (bench/peer.ts in its own process, a
+ * molt node on 127.0.0.1, with its receiving side traced). Each high-priority
+ * message is a best-effort `send()`, timed until the peer acknowledged it
+ * (parsed, checked, written to its inbox), and traced step by step
+ * (bench/priority-trace.ts): the run prints where the time went.
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
