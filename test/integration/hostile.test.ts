@@ -225,16 +225,16 @@ describe('a peer opening thousands of streams', () => {
 })
 
 describe('slowloris: one byte per second', () => {
-  it('holds at most one partial frame per stream and 4 streams per connection; everyone else is served', async () => {
+  it(`holds at most one partial frame per stream and ${MAX_INBOUND_STREAMS} streams per connection; everyone else is served`, async () => {
     await underAttack('slowloris', async () => {
-      const streams = await Promise.all(Array.from({ length: 4 }, async () => attacker.libp2p.dialProtocol(target.peerId, SPEAK_PROTOCOL).catch(() => undefined)))
+      const streams = await Promise.all(Array.from({ length: MAX_INBOUND_STREAMS }, async () => attacker.libp2p.dialProtocol(target.peerId, SPEAK_PROTOCOL).catch(() => undefined)))
       const frame = encodeFrame(FRAME_MESSAGE, 1, new TextEncoder().encode(JSON.stringify(good())))
       for (let i = 0; i < 5; i++) {
         for (const s of streams) if (s?.writeStatus === 'writable') s.send(frame.subarray(i, i + 1))
         await sleep(1000)
       }
       // each held stream costs its few buffered bytes; nothing was acknowledged or stored
-      expect(heldPerConnection()).toBeLessThanOrEqual(4)
+      expect(heldPerConnection()).toBeLessThanOrEqual(MAX_INBOUND_STREAMS)
       for (const s of streams) s?.abort(new Error('attack over'))
       await eventually(() => heldPerConnection() <= 1, 5000, 'the slowloris streams to close')
     })

@@ -43,7 +43,10 @@ describe('priority bands', { timeout: 120_000 }, () => {
     b.addEventListener('message', (evt) => { arrivals.push(evt.detail) }, { passive: true })
     await a.ping(b.peerId)
   }, 60_000)
-  afterAll(async () => { await net.cleanup() })
+  afterAll(async () => {
+    InboundPipeline.prototype.receive = receive
+    await net.cleanup()
+  })
 
   const order = (tag: string): string[] => arrivals.filter(e => e.message.p.tag === tag).map(e => String(e.message.p.band))
 
