@@ -21,7 +21,7 @@ export interface SpeakInit {
   maxInFlight?: number
   /** @default 16 MiB */
   maxInFlightBytes?: number
-  /** Low-priority messages in flight per session (bounds what a high-priority one waits behind). @default 32 */
+  /** Low-priority messages in flight on a peer's low-band stream (bounds the low work the receiver has in hand). @default 32 */
   maxLowInFlight?: number
   /** @default 4 MiB */
   readHighWaterBytes?: number
