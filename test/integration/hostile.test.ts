@@ -16,6 +16,7 @@ import { TestNetwork } from '../support/nodes.js'
 import { eventually } from '../support/eventually.js'
 import { rawSpeak, closeRawStreams, RawSpeakStream, encodeFrame, FRAME_MESSAGE, FRAME_REJECT } from '../support/raw-speak.js'
 import { FRAME_ACK } from '../../src/services/speak/frames.js'
+import { MAX_INBOUND_STREAMS } from '../../src/services/speak/constants.js'
 import { CrashDetector, LatencyProbe, heapMiB, report } from '../fuzz/support.js'
 import { SPEAK_PROTOCOL, createMessage, signMessage, type MoltNode } from '../../src/index.js'
 import { createRelayNode, type RelayNode } from '../../src/relay/index.js'
@@ -206,7 +207,7 @@ describe('a mailbox client that never reads its answers', () => {
 })
 
 describe('a peer opening thousands of streams', () => {
-  it('gets at most 4 speak streams per connection; the other 1,996 are refused and the node keeps serving', async () => {
+  it(`gets at most ${MAX_INBOUND_STREAMS} speak streams per connection; the others are refused and the node keeps serving`, async () => {
     await underAttack('thousandsOfStreams', async () => {
       // what the receiver holds, looked at each time one attempt settles and once all have
       let held = 0
@@ -216,7 +217,7 @@ describe('a peer opening thousands of streams', () => {
       look()
       // the receiver holds at most its per-connection limit (the attacker's warm-up session may hold one)
       figures.thousandsOfStreamsCounts = { attempted: 2000, negotiated: opened.length, heldByReceiver: held }
-      expect(held).toBeLessThanOrEqual(4)
+      expect(held).toBeLessThanOrEqual(MAX_INBOUND_STREAMS)
       for (const s of opened) s.abort(new Error('attack over'))
       await eventually(() => heldPerConnection() <= 1, 5000, 'the attack streams to close')
     })
@@ -224,16 +225,16 @@ describe('a peer opening thousands of streams', () => {
 })
 
 describe('slowloris: one byte per second', () => {
-  it('holds at most one partial frame per stream and 4 streams per connection; everyone else is served', async () => {
+  it(`holds at most one partial frame per stream and ${MAX_INBOUND_STREAMS} streams per connection; everyone else is served`, async () => {
     await underAttack('slowloris', async () => {
-      const streams = await Promise.all(Array.from({ length: 4 }, async () => attacker.libp2p.dialProtocol(target.peerId, SPEAK_PROTOCOL).catch(() => undefined)))
+      const streams = await Promise.all(Array.from({ length: MAX_INBOUND_STREAMS }, async () => attacker.libp2p.dialProtocol(target.peerId, SPEAK_PROTOCOL).catch(() => undefined)))
       const frame = encodeFrame(FRAME_MESSAGE, 1, new TextEncoder().encode(JSON.stringify(good())))
       for (let i = 0; i < 5; i++) {
         for (const s of streams) if (s?.writeStatus === 'writable') s.send(frame.subarray(i, i + 1))
         await sleep(1000)
       }
       // each held stream costs its few buffered bytes; nothing was acknowledged or stored
-      expect(heldPerConnection()).toBeLessThanOrEqual(4)
+      expect(heldPerConnection()).toBeLessThanOrEqual(MAX_INBOUND_STREAMS)
       for (const s of streams) s?.abort(new Error('attack over'))
       await eventually(() => heldPerConnection() <= 1, 5000, 'the slowloris streams to close')
     })

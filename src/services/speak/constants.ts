@@ -21,8 +21,9 @@ export const ACK_TIMEOUT = 30 * second
 export const MAX_IN_FLIGHT = 4096
 
 /**
- * Low-priority messages one peer session keeps in flight: a high-priority
- * message waits behind at most this many on the wire (priority-queue.ts)
+ * Low-priority messages in flight on a peer's low-band stream: the low work
+ * the receiver has in hand (decoding, storing) while a high-priority message
+ * arrives on its own stream (protocols/speak.md, "Priority bands")
  */
 export const MAX_LOW_IN_FLIGHT = 32
 
@@ -35,9 +36,15 @@ export const MAX_IN_FLIGHT_BYTES = 16 * 1024 * 1024
  */
 export const READ_HIGH_WATER_BYTES = 4 * 1024 * 1024
 
-/** One long-lived stream per direction is the norm; a few more cover restarts and races */
-export const MAX_INBOUND_STREAMS = 4
-export const MAX_OUTBOUND_STREAMS = 4
+/**
+ * Speak streams per connection and direction. A sender keeps one long-lived
+ * stream per priority band it uses (at most 3, protocols/speak.md "Priority
+ * bands"), so 3 of an older peer's 4 inbound streams; the rest cover a band's
+ * stream being replaced (restart, race) while the old one closes. Inbound,
+ * each stream buffers at most READ_HIGH_WATER_BYTES: 6 × 4 MiB per connection.
+ */
+export const MAX_INBOUND_STREAMS = 6
+export const MAX_OUTBOUND_STREAMS = 6
 
 /** Duplicate message ids are remembered (and older messages refused) for this long */
 export const REPLAY_WINDOW = 24 * hour

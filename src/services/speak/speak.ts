@@ -1,4 +1,4 @@
-import { serviceCapabilities } from '@libp2p/interface'
+import { ConnectionClosedError, serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { OutboundSession } from './outbound-session.js'
@@ -21,7 +21,7 @@ export interface SpeakInit {
   maxInFlight?: number
   /** @default 16 MiB */
   maxInFlightBytes?: number
-  /** Low-priority messages in flight per session (bounds what a high-priority one waits behind). @default 32 */
+  /** Low-priority messages in flight on a peer's low-band stream (bounds the low work the receiver has in hand). @default 32 */
   maxLowInFlight?: number
   /** @default 4 MiB */
   readHighWaterBytes?: number
@@ -38,9 +38,9 @@ export interface SpeakInit {
   replay?: ReplayWindow
   /** @default 5 min */
   maxClockSkew?: number
-  /** @default 4 */
+  /** @default 6 */
   maxInboundStreams?: number
-  /** @default 4 */
+  /** @default 6 */
   maxOutboundStreams?: number
   /** The AgentRef this node puts in `from` of error replies */
   localAgent: () => AgentRef
@@ -64,7 +64,7 @@ export interface SpeakStats {
   replayCacheSize: number
 }
 
-/** /molt/speak/1.0.0: pipelined, acknowledged MoltSpeak messages over one stream per peer */
+/** /molt/speak/1.0.0: pipelined, acknowledged MoltSpeak messages over one stream per peer and priority band */
 export interface Speak extends Startable {
   readonly protocol: string
   /** Send one encoded MoltSpeak message; resolves when `peer` acknowledged receipt */
@@ -125,10 +125,11 @@ class DefaultSpeak implements Speak {
     if (body.byteLength > this.maxMessageBytes) {
       throw new MessageTooLargeError(`message of ${body.byteLength} bytes exceeds the ${this.maxMessageBytes} byte limit`)
     }
+    const band = options.priority ?? 'normal'
     for (let attempt = 0; ; attempt++) {
-      const session = await this.session(peer, options.signal)
+      const session = await this.session(peer, band, options.signal)
       try {
-        await session.send(body, options.signal, options.priority)
+        await session.send(body, options.signal, band)
         return
       } catch (err: any) {
         // The stream died before the ack (a relay cut a limited connection, the
@@ -140,19 +141,36 @@ class DefaultSpeak implements Speak {
     }
   }
 
-  private async session (peer: PeerId, signal?: AbortSignal): Promise<OutboundSession> {
-    const key = peer.toString()
+  /**
+   * The session of one band to `peer`: each band has its own stream (opened on
+   * its first message), so the receiver stores and acknowledges a band's
+   * messages without waiting for the batches of another (protocols/speak.md,
+   * "Priority bands")
+   */
+  private async session (peer: PeerId, band: Priority, signal?: AbortSignal): Promise<OutboundSession> {
+    const key = sessionKey(peer, band)
     const existing = this.sessions.get(key)
     if (existing?.isOpen === true) return existing
     let opening = this.opening.get(key)
     if (opening == null) {
-      opening = this.open(peer, signal).finally(() => { this.opening.delete(key) })
+      opening = this.open(peer, key, signal).finally(() => { this.opening.delete(key) })
       this.opening.set(key, opening)
     }
-    return opening
+    try {
+      return await opening
+    } catch (err: any) {
+      // the peer is reachable (the normal band's stream is open) but this band
+      // got no stream (a stream limit): it shares the normal session, where
+      // waiting sends are served by weighted round-robin and low in flight is
+      // capped as on its own stream
+      const shared = this.sessions.get(sessionKey(peer, 'normal'))
+      if (band === 'normal' || signal?.aborted === true || shared?.isOpen !== true) throw err
+      this.log('no stream of its own for the %s band to %p (%s); sharing the normal one', band, peer, err.message)
+      return shared
+    }
   }
 
-  private async open (peer: PeerId, signal?: AbortSignal): Promise<OutboundSession> {
+  private async open (peer: PeerId, key: string, signal?: AbortSignal): Promise<OutboundSession> {
     let stream: Stream
     try {
       stream = await this.newStream(peer, signal)
@@ -164,7 +182,6 @@ class DefaultSpeak implements Speak {
       stream = await this.newStream(peer, signal)
     }
     stream.inactivityTimeout = c.STREAM_IDLE_TIMEOUT
-    const key = peer.toString()
     const session = new OutboundSession(peer, stream, {
       ackTimeout: this.init.ackTimeout ?? c.ACK_TIMEOUT,
       maxInFlight: this.init.maxInFlight ?? c.MAX_IN_FLIGHT,
@@ -188,7 +205,14 @@ class DefaultSpeak implements Speak {
     const open = this.components.connectionManager.getConnections(peer).filter(connection => connection.status === 'open')
     const connection = open.find(x => x.limits == null) ?? open[0]
     if (connection != null) {
-      return connection.newStream(this.protocol, { signal, runOnLimitedConnection: true })
+      try {
+        return await connection.newStream(this.protocol, { signal, runOnLimitedConnection: true })
+      } catch (err: any) {
+        // the connection closed during the negotiation (libp2p rejects with the stream's
+        // close event then, not an Error): a band's first stream can be opening at any time
+        if (connection.status !== 'open' && signal?.aborted !== true) throw new ConnectionClosedError(`connection to ${peer} closed while opening a stream`)
+        throw err
+      }
     }
     return this.components.connectionManager.openStream(peer, this.protocol, { signal, runOnLimitedConnection: true })
   }
@@ -218,6 +242,8 @@ class DefaultSpeak implements Speak {
     stream.addEventListener('close', () => { this.inbound.delete(session) })
   }
 }
+
+const sessionKey = (peer: PeerId, band: Priority): string => `${peer.toString()}/${band}`
 
 export function speak (init: SpeakInit): (components: SpeakComponents) => Speak {
   return (components) => new DefaultSpeak(components, init)
