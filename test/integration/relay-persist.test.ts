@@ -8,8 +8,8 @@ import type { MoltNode } from '../../src/index.js'
 
 /**
  * A relay keeps the routing records it stores for agents across its own
- * restart (src/relay/dht-store.ts, protocols/routing.md "Relays keep
- * records"). Before, the records lived in libp2p's in-memory datastore: after
+ * restart (src/relay/dht-store.ts, protocols/routing.md "Relays keep records
+ * across restarts"). Before, the records lived in libp2p's in-memory datastore: after
  * a relay restart an offline agent had no record anywhere, and a never-met
  * sender could only queue the message in its own outbox.
  */
@@ -20,16 +20,13 @@ afterAll(async () => {
   await Promise.allSettled(relays.map(async r => r.stop({ drainMs: 0 })))
 })
 
-async function relay (options: RelayNodeOptions = {}): Promise<RelayNode> {
-  return startTestRelay(async () => net.dir(), relays, { trust: false, ...options })
-}
-
 describe('a relay restart keeps the routing records it stores', () => {
   it('an offline agent\'s record survives the restart: a never-met sender gets `stored`, the agent\'s return delivers it', async () => {
     const port = await freePort()
     const relayDir = await net.dir()
     const listen = [`/ip4/127.0.0.1/tcp/${port}`]
-    let r = await relay({ dataDir: relayDir, listen })
+    const options: RelayNodeOptions = { dataDir: relayDir, listen, trust: false }
+    let r = await startTestRelay(async () => relayDir, relays, options)
 
     // B listens nowhere (like an agent behind NAT): reachable through R only, its record names R as its mailbox
     const bDir = await net.dir()
@@ -41,7 +38,7 @@ describe('a relay restart keeps the routing records it stores', () => {
     await b.stop()
 
     await r.stop({ drainMs: 0 })
-    r = await relay({ dataDir: relayDir, listen })
+    r = await startTestRelay(async () => relayDir, relays, options)
     expect(r.dhtStore?.().records).toBe(1)
 
     // C never met B and knows only R, as a DHT bootstrap peer: B's record is its one way to find B's mailbox
