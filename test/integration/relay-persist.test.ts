@@ -5,6 +5,7 @@ import { eventually } from '../support/eventually.js'
 import { startTestRelay, relayAddress } from '../support/relays.js'
 import type { RelayNode, RelayNodeOptions } from '../../src/relay/index.js'
 import type { MoltNode } from '../../src/index.js'
+import { createRelayMetrics } from '../../src/metrics/index.js'
 
 /**
  * A relay keeps the routing records it stores for agents across its own
@@ -40,6 +41,7 @@ describe('a relay restart keeps the routing records it stores', () => {
     await r.stop({ drainMs: 0 })
     r = await startTestRelay(async () => relayDir, relays, options)
     expect(r.dhtStore?.().records).toBe(1)
+    expect(await createRelayMetrics(r, { processMetrics: false }).metrics()).toMatch(/^molt_relay_dht_records 1$/m)
 
     // C never met B and knows only R, as a DHT bootstrap peer: B's record is its one way to find B's mailbox
     const c = await net.node({ listen: [], bootstrap: [relayAddress(r)], agent: { name: 'c' } })
