@@ -131,7 +131,7 @@ export class DhtStore extends BaseDatastore {
     if (stored === undefined) throw new NotFoundError(`no entry for ${key.toString()}`)
     const value = bytes(stored)
     if (expired(kind, value, Date.now(), this.providerValidity)) {
-      await this.drop(key.toString(), kind)
+      await this.dropIfStale(key.toString(), kind)
       throw new NotFoundError(`the entry for ${key.toString()} has expired`)
     }
     return value
@@ -152,7 +152,9 @@ export class DhtStore extends BaseDatastore {
     const kind = kindOf(key)
     if (kind === undefined) { await this.memory.delete(key, options); return }
     const name = key.toString()
-    if (await this.exists(name)) await this.drop(name, kind, false)
+    if (!(await this.exists(name))) return
+    await writeGuarded(this.db, async () => this.table.del(name))
+    this.counts[kind] = Math.max(0, this.counts[kind] - 1)
   }
 
   override async * _all (q: Query, options?: AbortOptions): AsyncGenerator<Pair> {
@@ -184,34 +186,49 @@ export class DhtStore extends BaseDatastore {
     return (await this.table.get(name)) !== undefined
   }
 
-  private async drop (name: string, kind: Kind, expiredOrInvalid = true): Promise<void> {
-    await writeGuarded(this.db, async () => this.table.del(name))
-    this.counts[kind] = Math.max(0, this.counts[kind] - 1)
-    if (expiredOrInvalid) this.dropped++
+  /** Whether an entry may stay: not expired and, with `verify`, a routing record that validates */
+  private async keep (name: string, kind: Kind | undefined, value: Uint8Array, verify: boolean): Promise<boolean> {
+    if (kind === undefined || expired(kind, value, Date.now(), this.providerValidity)) return false
+    return !verify || kind === 'provider' || validRecord(name, value)
   }
 
   /**
-   * Delete every expired entry and recount. With `verify` (at open), each
-   * routing record is also checked as a DHT server checks a PUT: a record
-   * wrapper whose key is the one it is stored under, received within 48 h,
-   * holding a routing record signed by the PeerId its key names, not expired.
+   * Delete an entry found stale, unless a put replaced it since it was read
+   * (an agent republishing at that moment must not lose its fresh record).
+   * Resolves to whether it was deleted.
+   */
+  private async dropIfStale (name: string, kind: Kind | undefined, verify = false): Promise<boolean> {
+    const current = await this.table.get(name)
+    if (current === undefined || await this.keep(name, kind, bytes(current), verify)) return false
+    await writeGuarded(this.db, async () => this.table.del(name))
+    if (kind !== undefined) this.counts[kind] = Math.max(0, this.counts[kind] - 1)
+    this.dropped++
+    return true
+  }
+
+  /**
+   * Delete every expired entry. With `verify` (at open, before libp2p
+   * starts), each routing record is also checked as a DHT server checks a
+   * PUT — a record wrapper whose key is the one it is stored under, received
+   * within 48 h, holding a routing record signed by the PeerId its key names,
+   * not expired — and the entries are counted.
    */
   private async sweep ({ verify }: { verify: boolean }): Promise<void> {
     const counts: Record<Kind, number> = { record: 0, provider: 0 }
-    const stale: string[] = []
-    const now = Date.now()
+    const stale: Array<[string, Kind | undefined]> = []
     for await (const [name, value] of this.entries('')) {
       const kind = kindOf(name)
-      if (kind === undefined) { stale.push(name); continue }
-      const keep = !expired(kind, value, now, this.providerValidity) && (!verify || kind === 'provider' || await validRecord(name, value))
-      if (keep) counts[kind]++
-      else stale.push(name)
+      if (kind !== undefined && await this.keep(name, kind, value, verify)) counts[kind]++
+      else stale.push([name, kind])
     }
-    for (const name of stale) await writeGuarded(this.db, async () => this.table.del(name))
-    this.dropped += stale.length
-    if (stale.length > 0) this.log?.('dht store: dropped %d expired or invalid entries', stale.length)
-    this.counts.record = counts.record
-    this.counts.provider = counts.provider
+    if (verify) {
+      // nothing else writes before libp2p starts: the scan's counts are the store's
+      this.counts.record = counts.record + stale.filter(([, kind]) => kind === 'record').length
+      this.counts.provider = counts.provider + stale.filter(([, kind]) => kind === 'provider').length
+    }
+    let dropped = 0
+    for (const [name, kind] of stale) if (await this.dropIfStale(name, kind, verify)) dropped++
+    if (dropped > 0) this.log?.('dht store: dropped %d expired or invalid entries', dropped)
   }
 
   private schedule (): void {
