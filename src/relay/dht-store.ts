@@ -52,8 +52,11 @@ const PROVIDER_PREFIX = `${DHT_DATASTORE_PREFIX}/provider/`
  * never-met sender finds that agent's mailbox relay until the agent
  * republishes. This keeps those two kinds in a sublevel of the relay's
  * LevelDB, bounded in number (a full store refuses new keys; overwrites pass),
- * and honours expiry: an expired entry is never returned, and a sweep at open
- * (with full validation: signature, key, expiry) and every hour deletes it.
+ * and honours expiry: an expired entry is never returned, and a sweep
+ * deletes it (every hour). Records loaded from disk are validated again
+ * (signature, key, expiry) before any is served: in the background after
+ * open, and at once for any record read before the background gets to it —
+ * so a large store does not hold up the relay's start.
  * Everything else libp2p keeps (peer store, …) stays in memory as before.
  */
 export class DhtStore extends BaseDatastore {
@@ -70,6 +73,10 @@ export class DhtStore extends BaseDatastore {
   private timer?: ReturnType<typeof setTimeout>
   private sweeping?: Promise<void>
   private closed = false
+  /** Routing records loaded from disk and not yet validated again (none once the load-time sweep is over) */
+  private unverified?: Set<string>
+  /** Validations under way, so a read waits for the one the sweep started */
+  private readonly checking = new Map<string, Promise<void>>()
 
   constructor (private readonly db: Database, init: DhtStoreInit) {
     super()
@@ -78,18 +85,36 @@ export class DhtStore extends BaseDatastore {
     this.providerValidity = init.providerValidity ?? PROVIDER_VALIDITY
   }
 
-  /** Validate what the data dir holds (dropping what is expired or invalid), count it, and start the hourly sweep */
+  /**
+   * Count what the data dir holds (keys only: fast), then validate it in the
+   * background, dropping what is expired or invalid; the hourly sweep follows
+   */
   async open (log: Logger): Promise<void> {
     this.log = log
-    await this.sweep({ verify: true })
-    log('dht store: %d routing records, %d provider entries kept from the data dir', this.counts.record, this.counts.provider)
-    this.schedule()
+    const unverified = new Set<string>()
+    for await (const name of this.table.keys()) {
+      const kind = kindOf(name)
+      if (kind !== undefined) this.counts[kind]++
+      if (kind === 'record') unverified.add(name)
+    }
+    this.unverified = unverified
+    log('dht store: %d routing records, %d provider entries in the data dir', this.counts.record, this.counts.provider)
+    this.sweeping = this.sweep()
+      .then(() => { log('dht store: data dir validated; %d routing records, %d provider entries kept', this.counts.record, this.counts.provider) })
+      .catch((err) => { log.error('dht store: validating the data dir failed - %e', err) })
+      .finally(() => { this.schedule() })
+  }
+
+  /** Resolves once the load-time validation is over (or failed, or the store closed) */
+  async verified (): Promise<void> {
+    await this.sweeping
   }
 
   async close (): Promise<void> {
     this.closed = true
     clearTimeout(this.timer)
     await this.sweeping
+    await Promise.all(this.checking.values())
   }
 
   stats (): DhtStoreStats {
@@ -113,6 +138,8 @@ export class DhtStore extends BaseDatastore {
       this.counts[kind]++
       this.inserting.add(name)
     }
+    // kad-dht validated this value (PUT_VALUE), or it is the relay's own
+    this.unverified?.delete(name)
     try {
       await writeGuarded(this.db, async () => this.table.put(name, value))
     } catch (err) {
@@ -127,6 +154,7 @@ export class DhtStore extends BaseDatastore {
   override async get (key: Key, options?: AbortOptions): Promise<Uint8Array> {
     const kind = kindOf(key)
     if (kind === undefined) return this.memory.get(key, options)
+    if (kind === 'record') await this.check(key.toString())
     const stored = await this.table.get(key.toString())
     if (stored === undefined) throw new NotFoundError(`no entry for ${key.toString()}`)
     const value = bytes(stored)
@@ -161,10 +189,16 @@ export class DhtStore extends BaseDatastore {
     const prefix = q.prefix ?? ''
     yield * this.memory.query({ prefix }, options)
     const now = Date.now()
-    for await (const [name, value] of this.entries(prefix)) {
+    for await (const [name, read] of this.entries(prefix)) {
       options?.signal?.throwIfAborted()
       const kind = kindOf(name)
-      if (kind === undefined || expired(kind, value, now, this.providerValidity)) continue
+      let value: Uint8Array | undefined = read
+      if (kind === 'record' && this.unverified?.has(name) === true) {
+        await this.check(name)
+        const current = await this.table.get(name)
+        value = current !== undefined ? bytes(current) : undefined
+      }
+      if (kind === undefined || value === undefined || expired(kind, value, now, this.providerValidity)) continue
       yield { key: new Key(name, false), value }
     }
   }
@@ -207,34 +241,45 @@ export class DhtStore extends BaseDatastore {
   }
 
   /**
-   * Delete every expired entry. With `verify` (at open, before libp2p
-   * starts), each routing record is also checked as a DHT server checks a
+   * Validate a routing record loaded from disk, once, as a DHT server checks a
    * PUT — a record wrapper whose key is the one it is stored under, received
    * within 48 h, holding a routing record signed by the PeerId its key names,
-   * not expired — and the entries are counted.
+   * not expired — and delete it unless valid
    */
-  private async sweep ({ verify }: { verify: boolean }): Promise<void> {
-    const counts: Record<Kind, number> = { record: 0, provider: 0 }
+  private async check (name: string): Promise<void> {
+    const under = this.checking.get(name)
+    if (under !== undefined) return under
+    if (this.unverified?.has(name) !== true) return
+    const checked = this.dropIfStale(name, 'record', true)
+      .then(() => {}, (err: Error) => { this.log?.error('dht store: could not validate %s - %e', name, err) })
+      .finally(() => {
+        this.unverified?.delete(name)
+        this.checking.delete(name)
+      })
+    this.checking.set(name, checked)
+    return checked
+  }
+
+  /** Delete every expired entry; the first sweep after open also validates the records loaded from disk */
+  private async sweep (): Promise<void> {
     const stale: Array<[string, Kind | undefined]> = []
     for await (const [name, value] of this.entries('')) {
+      if (this.closed) return
       const kind = kindOf(name)
-      if (kind !== undefined && await this.keep(name, kind, value, verify)) counts[kind]++
-      else stale.push([name, kind])
+      if (kind === 'record' && this.unverified?.has(name) === true) await this.check(name)
+      else if (!(await this.keep(name, kind, value, false))) stale.push([name, kind])
     }
-    if (verify) {
-      // nothing else writes before libp2p starts: the scan's counts are the store's
-      this.counts.record = counts.record + stale.filter(([, kind]) => kind === 'record').length
-      this.counts.provider = counts.provider + stale.filter(([, kind]) => kind === 'provider').length
-    }
+    // every record on disk at open was met above (the iterator reads a snapshot); later ones came through put()
+    this.unverified = undefined
     let dropped = 0
-    for (const [name, kind] of stale) if (await this.dropIfStale(name, kind, verify)) dropped++
-    if (dropped > 0) this.log?.('dht store: dropped %d expired or invalid entries', dropped)
+    for (const [name, kind] of stale) if (await this.dropIfStale(name, kind)) dropped++
+    if (dropped > 0) this.log?.('dht store: dropped %d expired entries', dropped)
   }
 
   private schedule (): void {
     if (this.closed) return
     this.timer = setTimeout(() => {
-      this.sweeping = this.sweep({ verify: false })
+      this.sweeping = this.sweep()
         .catch((err) => { this.log?.error('dht store: sweep failed - %e', err) })
         .finally(() => { this.schedule() })
     }, c.DHT_STORE_SWEEP_INTERVAL)
