@@ -135,7 +135,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     let store: MailboxStore | undefined
     let log: Logger | undefined
     if (mailboxLimits !== undefined || runTrust || persistDht) db = await openDatabase(join(dataDir, DB_DIR))
-    // routing and provider records the relay serves outlive a restart (protocols/routing.md "Relays keep records")
+    // routing and provider records the relay serves outlive a restart (protocols/routing.md "Relays keep records across restarts")
     dhtStore = persistDht && db !== undefined
       ? new DhtStore(db, { ...(typeof options.dhtStore === 'object' ? options.dhtStore : {}), providerValidity: options.dht?.providerValidity })
       : undefined
@@ -148,7 +148,6 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     const extra: Partial<Libp2pOptions> = {
       // idle reservations cost a ping stream per connection and interval: ping rarely (constants.ts)
       connectionMonitor: { pingInterval: c.RELAY_PING_INTERVAL, pingTimeout: { minTimeout: c.RELAY_PING_MIN_TIMEOUT } },
-      ...(dhtStore !== undefined ? { datastore: dhtStore } : {}),
       ...options.libp2p
     }
     libp2p = await createLibp2p({
@@ -183,6 +182,8 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
         // and the relay validates (and so never forwards) bad attestations like any node
         ...(runTrust && db !== undefined ? { pubsub: trustPubsub(), trust: trust({ identity: identityFromKey(key), db }) } : {})
       }),
+      // unset when the embedder gives libp2p.datastore (persistDht)
+      ...(dhtStore !== undefined ? { datastore: dhtStore } : {}),
       start: false,
       connectionGater: {
         ...extra.connectionGater,
