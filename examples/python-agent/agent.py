@@ -10,7 +10,6 @@ usage: python3 agent.py <molt data dir>
 Prints "python agent ready" once subscribed; exits cleanly on SIGTERM/SIGINT.
 """
 import os
-import signal
 import sys
 
 try:
@@ -18,14 +17,6 @@ try:
 except ImportError:  # not installed (pip install clients/python): use the copy in this repository
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
     from molt_client import InboxEntry, MoltApiError, MoltClient
-
-
-class Stop(Exception):
-    pass
-
-
-def on_signal(_signum, _frame):
-    raise Stop()
 
 
 def handle(client: MoltClient, entry: InboxEntry) -> None:
@@ -45,18 +36,8 @@ def main() -> int:
     if len(sys.argv) != 2:
         print("usage: python3 agent.py <molt data dir>", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        client = MoltClient.from_data_dir(sys.argv[1])
-        with client.subscribe() as messages:
-            print("python agent ready", flush=True)
-            for entry in messages:
-                handle(client, entry)
-                client.ack(entry["cursor"])
-    except Stop:
-        return 0
-    return 0
+    client = MoltClient.from_data_dir(sys.argv[1])
+    return client.serve(lambda entry: handle(client, entry), on_ready=lambda: print("python agent ready", flush=True))
 
 
 if __name__ == "__main__":

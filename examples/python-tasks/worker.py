@@ -14,7 +14,6 @@ Prints "python worker ready" once subscribed, then one JSON line per offer:
 """
 import json
 import os
-import signal
 import sys
 import time
 
@@ -23,14 +22,6 @@ try:
 except ImportError:  # not installed (pip install clients/python): use the copy in this repository
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
     from molt_client import InboxEntry, MoltApiError, MoltClient
-
-
-class Stop(Exception):
-    pass
-
-
-def on_signal(_signum, _frame):
-    raise Stop()
 
 
 def say(**event) -> None:
@@ -72,19 +63,9 @@ def main() -> int:
     if len(sys.argv) != 3:
         print("usage: python3 worker.py <molt data dir> <name>", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     name = sys.argv[2]
-    try:
-        client = MoltClient.from_data_dir(sys.argv[1])
-        with client.subscribe() as messages:
-            print("python worker ready", flush=True)
-            for entry in messages:
-                handle(client, name, entry)
-                client.ack(entry["cursor"])
-    except Stop:
-        return 0
-    return 0
+    client = MoltClient.from_data_dir(sys.argv[1])
+    return client.serve(lambda entry: handle(client, name, entry), on_ready=lambda: print("python worker ready", flush=True))
 
 
 if __name__ == "__main__":

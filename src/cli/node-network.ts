@@ -1,8 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { createMoltNode, type DeliveryReceipt, type MoltNode } from '../node.js'
 import { loadConfig } from '../config/index.js'
 import { applyEnv } from '../config/env.js'
-import type { SingleKadDHT } from '@libp2p/kad-dht'
+import { routingTableReady, type ObservableRoutingTable } from '../discovery/dht-ready.js'
 import { describeIdentity, describePeers } from '../api/routes.js'
 import type { ApiMessageInit, IdentityResponse, InboxResponse, PeerInfo, PingResponse, SendResponse, OutboxResponse } from '../api/types.js'
 import type { InboxEntry } from '../inbox/index.js'
@@ -15,7 +14,6 @@ import type { Network, OpenOptions, SendFlags } from './network-types.js'
 const SHORT_LIVED_LISTEN = ['/ip4/127.0.0.1/tcp/0']
 /** How long a short-lived node waits, at most, for a bootstrap peer to enter its DHT routing table (ends as soon as one does; 3 s missed on a busy machine) */
 const BOOTSTRAP_WAIT_MS = 10_000
-const DHT_POLL_MS = 25
 /** How long a short-lived node waits for its outbox to deliver older messages to a peer before a new one (ms) */
 const ONE_OFF_FLUSH_MS = 15_000
 /** How long a short-lived node tries, at most, to reach such a peer before it leaves them all queued (ms; resolution through the DHT, then a dial) */
@@ -122,17 +120,15 @@ class NodeNetwork implements Network {
   }
 
   /**
-   * A node that just started knows nobody: wait (briefly) until the DHT's
+   * A node that just started knows nobody: wait (bounded) until the DHT's
    * routing table holds a peer — a bootstrap peer, connected, identified and
-   * pinged — so findProviders has someone to ask.
+   * pinged — so lookups have someone to ask. Ends on the table's first
+   * `peer:add`, not on a poll.
    */
   private async joinDht (signal: AbortSignal): Promise<void> {
-    const dht = this.node.libp2p.services.dht as Partial<SingleKadDHT> | undefined
+    const dht = this.node.libp2p.services.dht as { routingTable?: ObservableRoutingTable } | undefined
     if (dht?.routingTable == null || !this.bootstraps) return
-    const deadline = Date.now() + BOOTSTRAP_WAIT_MS
-    while (dht.routingTable.size === 0 && Date.now() < deadline && !signal.aborted) {
-      await sleep(DHT_POLL_MS, undefined, { signal }).catch(() => {})
-    }
+    await routingTableReady(dht.routingTable, AbortSignal.any([signal, AbortSignal.timeout(BOOTSTRAP_WAIT_MS)]))
   }
 
   async close (): Promise<void> {

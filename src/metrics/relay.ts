@@ -3,6 +3,7 @@ import { collectProcessMetrics } from './process.js'
 import { RESERVATION_REFUSALS, type RelayStats } from '../relay/policy.js'
 import type { MetricsOptions } from './agent.js'
 import type { MailboxStats } from '../services/mailbox/index.js'
+import type { DhtStoreStats } from '../relay/dht-store.js'
 import { trustMetrics, type TrustMetricsSource } from './trust.js'
 
 /** Refusal reasons of the mailbox, always exported (0 when none) so a series never disappears */
@@ -13,7 +14,7 @@ const MAILBOX_REFUSALS = ['mailbox-full', 'sender-quota', 'store-full', 'rate-li
  * own. The `_total` values are the relay's own since-start counters, exported
  * as Prometheus counters.
  */
-export function createRelayMetrics (relay: { stats(): RelayStats, mailbox?: { stats(): MailboxStats }, trust?: () => TrustMetricsSource | undefined }, options: MetricsOptions & { registry?: Registry } = {}): Registry {
+export function createRelayMetrics (relay: { stats(): RelayStats, mailbox?: { stats(): MailboxStats }, trust?: () => TrustMetricsSource | undefined, dhtStore?: () => DhtStoreStats }, options: MetricsOptions & { registry?: Registry } = {}): Registry {
   const registry = options.registry ?? new Registry()
   const registers = [registry]
   const stats = (): RelayStats => relay.stats()
@@ -82,8 +83,18 @@ export function createRelayMetrics (relay: { stats(): RelayStats, mailbox?: { st
   })
   if (relay.trust != null) trustMetrics(relay.trust, registers)
   if (relay.mailbox != null) mailboxMetrics(() => (relay.mailbox as { stats(): MailboxStats }).stats(), registers)
+  if (relay.dhtStore != null) dhtStoreMetrics(relay.dhtStore, registers)
   if (options.processMetrics !== false) collectProcessMetrics(registry)
   return registry
+}
+
+/** The DHT records the relay keeps for agents in its data dir (protocols/routing.md "Relays keep records across restarts") */
+function dhtStoreMetrics (stats: () => DhtStoreStats, registers: Registry[]): void {
+  /* eslint-disable no-new */
+  new Gauge({ name: 'molt_relay_dht_records', help: 'Routing records this relay keeps for agents (DHT, persisted)', registers, collect () { this.set(stats().records) } })
+  new Gauge({ name: 'molt_relay_dht_providers', help: 'Provider entries (capability adverts) this relay keeps (DHT, persisted)', registers, collect () { this.set(stats().providers) } })
+  new Counter({ name: 'molt_relay_dht_refused_total', help: 'DHT records and provider entries refused since start: the store was at its limit or the value too large', registers, collect () { this.reset(); this.inc(stats().refused) } })
+  /* eslint-enable no-new */
 }
 
 /** The store-and-forward mailbox: depth, bytes, age, and its since-start counters */

@@ -120,6 +120,37 @@ export const DRAIN_TIMEOUT = 5 * second
  */
 export const PENDING_RESERVATION_GRACE = 5 * second
 
+/**
+ * Routing records (protocols/routing.md) the relay keeps for agents in its
+ * data dir (`dht` sublevel of its LevelDB), so a restart loses none. A stored
+ * record is at most DHT_STORE_MAX_VALUE_BYTES (typically ~1 KiB): at most
+ * ~800 MiB of disk, ~50 MiB typical. Each record is validated again after a
+ * restart (~0.7 ms on a loaded 2-core box), in the background: ~35 s of work
+ * at this size, which does not hold up the start. A full store refuses records of new
+ * agents (their PUT fails; they publish to the other closest servers);
+ * updates of held ones always pass.
+ */
+export const DHT_STORE_MAX_RECORDS = 50_000
+
+/**
+ * Provider entries (capability adverts, one per provider and capability, ~100
+ * bytes each) the relay keeps in its data dir: ~20 MiB at most.
+ */
+export const DHT_STORE_MAX_PROVIDERS = 200_000
+
+/** Largest value the DHT store takes (bytes): a routing record of 8 KiB in kad-dht's record wrapper fits */
+export const DHT_STORE_MAX_VALUE_BYTES = 16 * KiB
+
+/** How often the DHT store deletes expired routing records and provider entries */
+export const DHT_STORE_SWEEP_INTERVAL = hour
+
+/**
+ * A stored DHT record is void this long after the relay received it, whatever
+ * its own expiry says (kad-dht's rule for records it serves, 48 h): an agent
+ * republishes every 30 min.
+ */
+export const DHT_RECORD_MAX_AGE = 48 * hour
+
 /** `/molt/relay/info/1.0.0`: the relay's policy and load as one length-prefixed JSON document */
 export const RELAY_INFO_PROTOCOL = '/molt/relay/info/1.0.0'
 export const RELAY_INFO_MAX_BYTES = 16 * KiB

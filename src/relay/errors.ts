@@ -18,3 +18,9 @@ export class InvalidRelayInfoError extends Error {
   static override name = 'InvalidRelayInfoError'
   override name = 'InvalidRelayInfoError'
 }
+
+/** The relay's DHT store refused a record or provider entry: it holds its limit of them, or the value is over its size limit */
+export class DhtStoreFullError extends Error {
+  static override name = 'DhtStoreFullError'
+  override name = 'DhtStoreFullError'
+}

@@ -19,6 +19,7 @@ import { relayInfoHandler, type RelayInfo } from './info.js'
 import * as c from './constants.js'
 import { openDatabase, type Database } from '../storage/index.js'
 import { DB_DIR } from '../constants.js'
+import { DhtStore, type DhtStoreLimitsInit, type DhtStoreStats } from './dht-store.js'
 import { mailboxServer, MailboxStore, resolveMailboxLimits, type MailboxLimits, type MailboxLimitsInit, type MailboxServer, type MailboxStats } from '../services/mailbox/index.js'
 
 export interface RelayNodeOptions extends RelayLimitsInit, RelayTuningInit {
@@ -44,6 +45,14 @@ export interface RelayNodeOptions extends RelayLimitsInit, RelayTuningInit {
    * `false` to run without. @default enabled with the defaults
    */
   mailbox?: false | MailboxLimitsInit
+  /**
+   * Keep the DHT routing records and provider records this relay stores for
+   * agents in its data dir (LevelDB, bounded by these limits over the
+   * defaults), so a restart loses none; `false` keeps them in memory only.
+   * Unused when the DHT is disabled or `libp2p.datastore` is given.
+   * @default enabled with the defaults
+   */
+  dhtStore?: false | DhtStoreLimitsInit
   /** Export libp2p's own metrics (`libp2p_*`) into this registry (one such node per process). @default none */
   metricsRegistry?: Registry
   /**
@@ -89,6 +98,8 @@ export interface RelayNode {
   readonly mailbox?: RelayMailbox
   /** The trust gossip's counters, unless disabled */
   trust?: () => TrustStats | undefined
+  /** What the persistent DHT store holds, unless disabled */
+  dhtStore?: () => DhtStoreStats
   /**
    * Refuse new reservations and relayed connections (reason `shutting-down`),
    * wait up to `drainMs` for open relayed connections to finish, then stop
@@ -113,15 +124,21 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     : await acquireLock(dataDir, { pid: process.pid, peerId: peerId.toString(), startedAt: Date.now() })
   let libp2p: Libp2p<RelayServices> | undefined
   let db: Database | undefined
+  let dhtStore: DhtStore | undefined
   try {
     const mailboxInit = options.mailbox === false || (options.mailbox == null && config.relay?.mailbox === false)
       ? undefined
       : { ...(typeof config.relay?.mailbox === 'object' ? config.relay.mailbox : {}), ...(typeof options.mailbox === 'object' ? defined(options.mailbox) : {}) }
     const mailboxLimits = mailboxInit !== undefined ? resolveMailboxLimits(mailboxInit) : undefined
     const runTrust = options.trust !== false
+    const persistDht = options.dhtStore !== false && options.dht?.enabled !== false && options.libp2p?.datastore == null
     let store: MailboxStore | undefined
     let log: Logger | undefined
-    if (mailboxLimits !== undefined || runTrust) db = await openDatabase(join(dataDir, DB_DIR))
+    if (mailboxLimits !== undefined || runTrust || persistDht) db = await openDatabase(join(dataDir, DB_DIR))
+    // routing and provider records the relay serves outlive a restart (protocols/routing.md "Relays keep records across restarts")
+    dhtStore = persistDht && db !== undefined
+      ? new DhtStore(db, { ...(typeof options.dhtStore === 'object' ? options.dhtStore : {}), providerValidity: options.dht?.providerValidity })
+      : undefined
     if (mailboxLimits !== undefined && db !== undefined) {
       store = new MailboxStore(db, mailboxLimits, (err) => { log?.error('could not write a mailbox registration - %e', err) })
       await store.open()
@@ -165,6 +182,8 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
         // and the relay validates (and so never forwards) bad attestations like any node
         ...(runTrust && db !== undefined ? { pubsub: trustPubsub(), trust: trust({ identity: identityFromKey(key), db }) } : {})
       }),
+      // unset when the embedder gives libp2p.datastore (persistDht)
+      ...(dhtStore !== undefined ? { datastore: dhtStore } : {}),
       start: false,
       connectionGater: {
         ...extra.connectionGater,
@@ -199,6 +218,8 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
       }
     }
     await node.handle(c.RELAY_INFO_PROTOCOL, relayInfoHandler(info, log), { maxInboundStreams: 2 })
+    await dhtStore?.open(log)
+    const openStore = dhtStore
     await node.start()
     const server = node.services.relay as unknown as { onHop?: StreamHandler }
     if (typeof server.onHop === 'function') {
@@ -220,6 +241,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
       stats: () => activePolicy.stats(),
       info,
       ...(node.services.trust != null ? { trust: () => (node.services.trust as TrustService).stats() } : {}),
+      ...(openStore !== undefined ? { dhtStore: () => openStore.stats() } : {}),
       ...(mailboxLimits !== undefined && node.services.mailbox != null
         ? { mailbox: { limits: mailboxLimits, stats: () => (node.services.mailbox as MailboxServer).stats() } }
         : {}),
@@ -231,6 +253,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
           await activePolicy.drained(drainMs)
           try {
             await node.stop()
+            await openStore?.close()
             await store?.close()
             await db?.close()
           } finally {
@@ -242,6 +265,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     }
   } catch (err) {
     await Promise.resolve(libp2p?.stop()).catch(() => {})
+    await dhtStore?.close().catch(() => {})
     await db?.close().catch(() => {})
     await lock?.release()
     throw err

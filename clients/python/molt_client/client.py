@@ -9,10 +9,12 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import stat
+import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, cast
+from typing import Any, Callable, Dict, Iterator, List, Optional, cast
 from urllib.parse import quote, urlencode, urlsplit
 
 from .errors import MoltApiError, MoltConfigError, MoltConnectionError
@@ -191,6 +193,36 @@ class MoltClient:
         """Iterate the inbox forever, from ``after`` (default: from now on), reconnecting by cursor."""
         with self.subscribe(after) as subscription:
             yield from subscription
+
+    def serve(self, handle: Callable[[InboxEntry], None], *, on_ready: Optional[Callable[[], None]] = None,
+              after: Optional[int] = None) -> int:
+        """Run an agent loop until SIGTERM or SIGINT, then return 0 (an exit status).
+
+        Subscribes to the incoming messages (resumed by cursor after a dropped
+        connection), calls ``on_ready()`` once subscribed, then for each entry
+        calls ``handle(entry)`` and acknowledges it, so an agent restarted later
+        resumes after the last message handled. An exception from ``handle``
+        ends the loop and propagates (the entry stays unacknowledged). The
+        signal handlers are installed only in the main thread, and restored on
+        return.
+        """
+        previous: Dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, _stop_serving)
+        try:
+            with self.subscribe(after) as messages:
+                if on_ready is not None:
+                    on_ready()
+                for entry in messages:
+                    handle(entry)
+                    self.ack(entry["cursor"])
+        except _StopServing:
+            pass
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return 0
 
     def outbox(self, peer: Optional[str] = None) -> JSON:
         """``{pending, dead}``: messages waiting for unreachable peers and those given up on."""
@@ -419,6 +451,14 @@ class Subscription:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class _StopServing(Exception):
+    """Raised by the signal handler of :meth:`MoltClient.serve` to end its loop."""
+
+
+def _stop_serving(_signum: int, _frame: object) -> None:
+    raise _StopServing()
 
 
 def _message(op: str, p: Optional[JSON], extra: Dict[str, Any]) -> JSON:

@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import socket
 import sys
 import tempfile
@@ -249,6 +250,34 @@ class MoltClientTest(unittest.TestCase):
         self.assertEqual(reply["op"], "respond")
         self.assertEqual(reply["re"], entry["message"]["id"])
         self.assertEqual(reply["p"], {"status": "success", "data": {"x": 42}})
+
+    def test_serve_handles_and_acknowledges_each_message_until_a_signal(self) -> None:
+        sent: List[str] = []
+        handled: List[InboxEntry] = []
+
+        def on_ready() -> None:
+            for n in (1, 2):
+                sent.append(self.b.send(self.a_id, "query", {"domain": "test", "intent": "serve", "params": {"n": n}})["id"])
+
+        def handle(entry: InboxEntry) -> None:
+            if entry["message"]["id"] not in sent:
+                return
+            handled.append(entry)
+            if len(handled) == 2:
+                os.kill(os.getpid(), signal.SIGTERM)  # ends serve() before this entry is acknowledged
+
+        before = signal.getsignal(signal.SIGTERM)
+        # a missing message must fail the test, not hang it
+        watchdog = threading.Timer(20.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+        watchdog.start()
+        try:
+            code = self.a.serve(handle, on_ready=on_ready)
+        finally:
+            watchdog.cancel()
+        self.assertEqual(code, 0)
+        self.assertEqual([e["message"]["id"] for e in handled], sent)
+        self.assertEqual(self.a.health()["acked"], handled[0]["cursor"])
+        self.assertIs(signal.getsignal(signal.SIGTERM), before)
 
     def test_find_by_capability_with_trust(self) -> None:
         agents = self.a.find(self.capability, timeout_ms=10_000, with_trust=True)

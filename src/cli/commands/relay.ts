@@ -152,7 +152,7 @@ export const relay: Command = {
         node.mailbox != null
           ? `Mailbox for offline agents: ${node.mailbox.limits.maxMessagesPerRecipient} boxes / ${formatBytes(node.mailbox.limits.maxBytesPerRecipient)} per agent, kept up to ${Math.round(node.mailbox.limits.retentionMs / 3_600_000)} h`
           : 'Mailbox: off',
-        bootstrap.length > 0 ? `DHT server, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : 'DHT server, no bootstrap peers',
+        `${bootstrap.length > 0 ? `DHT server, ${bootstrap.length} bootstrap peer${bootstrap.length === 1 ? '' : 's'}` : 'DHT server, no bootstrap peers'}${dhtKept(node)}`,
         ...(metricsServer != null ? [`Metrics at ${metricsServer.url}`, `Dashboard at ${dashboardUrl as string}`] : [])
       ],
       fields: { peerId, addresses, limits: node.limits, mailbox: node.mailbox?.limits ?? false, bootstrap, ...(metricsServer != null ? { metrics: metricsServer.url, dashboard: dashboardUrl } : {}) }
@@ -225,4 +225,10 @@ function checkBootstrap (address: string): string {
     throw new UsageError(`--bootstrap ${address} does not end in a valid PeerId: ${err.message}`)
   }
   return address
+}
+
+/** What the relay's DHT store brought back from the data dir, for the listening line */
+function dhtKept (node: { dhtStore?: () => { records: number, providers: number } }): string {
+  const kept = node.dhtStore?.()
+  return kept != null ? `; keeps ${kept.records} routing records and ${kept.providers} capability adverts in the data dir` : ''
 }

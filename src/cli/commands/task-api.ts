@@ -44,3 +44,13 @@ export async function openLocalApi (dataDir: string, signal: AbortSignal, base: 
     close: async () => { await node.stop() }
   }
 }
+
+/** `openLocalApi` for the length of `use`, closed after it whatever happens */
+export async function withLocalApi<T> (dataDir: string, signal: AbortSignal, base: '/v1/tasks' | '/v1/topics', use: (api: LocalApi) => Promise<T>): Promise<T> {
+  const api = await openLocalApi(dataDir, signal, base)
+  try {
+    return await use(api)
+  } finally {
+    await api.close()
+  }
+}

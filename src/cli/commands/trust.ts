@@ -3,85 +3,103 @@ import type { MoltNode } from '../../node.js'
 import type { AttestInput, TrustRecord } from '../../services/trust/index.js'
 import type { TrustScore } from '../../services/trust/model/index.js'
 import { integerFlag, stringFlag } from '../args.js'
-import { UsageError } from '../errors.js'
 import { day } from '../../constants.js'
-import type { Command } from '../command.js'
+import type { Command, CommandContext } from '../command.js'
+import { subcommandCommand } from '../subcommands.js'
 
-const SUBCOMMANDS = ['attest', 'score', 'list', 'revoke'] as const
-
-export const trustCommand: Command = {
-  spec: {
-    name: 'trust',
-    args: '<attest|score|list|revoke> …',
-    details: [
-      'molt trust attest <peer> --type endorsement|task_completion|warning|incident_report [claims…]',
-      '                       sign an attestation and publish it on molt/trust/1 (protocols/trust.md)',
-      'molt trust score <peer> [--domain <d>]   this agent\'s score of <peer>: score, confidence, band, explain',
-      'molt trust list [--subject <peer> | --issuer <peer>] [--limit <n>]   stored attestations, newest first',
-      'molt trust revoke <id> [--reason <text>]  withdraw one of this agent\'s attestations',
-      '',
-      '<peer> is a PeerId. Defaults: endorsement strength moderate, warning severity medium,',
-      'task outcome completed, validity 365 days. With --json each result is one JSON object.'
-    ].join('\n'),
-    options: {
-      type: { type: 'string', arg: '<type>', description: 'attest: endorsement (default), task_completion, warning, incident_report' },
-      domain: { type: 'string', arg: '<capability>', description: 'attest/score: the domain or capability, e.g. translate.text' },
-      strength: { type: 'string', arg: '<s>', description: 'endorsement: weak, moderate, strong, exceptional' },
-      severity: { type: 'string', arg: '<s>', description: 'warning/incident_report: low, medium, high, critical' },
-      outcome: { type: 'string', arg: '<o>', description: 'task_completion: completed, failed, abandoned, timeout' },
-      rating: { type: 'string', arg: '<1-5>', description: 'task_completion: quality rating' },
-      'task-id': { type: 'string', arg: '<id>', description: 'task_completion: the task' },
-      context: { type: 'string', arg: '<text>', description: 'attest: free text (≤ 512 characters)' },
-      'validity-days': { type: 'string', arg: '<n>', description: 'attest: days until it expires (default 365, at most 730)' },
-      subject: { type: 'string', arg: '<peer>', description: 'list: attestations about <peer>' },
-      issuer: { type: 'string', arg: '<peer>', description: 'list: attestations by <peer>' },
-      limit: { type: 'string', arg: '<n>', description: 'list: at most this many (default 100)' },
-      reason: { type: 'string', arg: '<text>', description: 'revoke: why' }
-    }
-  },
-
-  async run ({ args, dataDir, out, signal }) {
-    const [sub, target, ...extra] = args.positionals
-    if (sub === undefined) throw new UsageError('molt trust needs a subcommand: attest, score, list or revoke (see molt trust --help)')
-    if (!(SUBCOMMANDS as readonly string[]).includes(sub)) throw new UsageError(`unknown subcommand "${sub}" (see molt trust --help)`)
-    if (extra.length > 0 || (sub === 'list' && target !== undefined)) throw new UsageError('unexpected argument (see molt trust --help)')
-    if (sub !== 'list' && target === undefined) throw new UsageError(`molt trust ${sub} needs ${sub === 'revoke' ? '<id>' : '<peer>'}`)
-    const v = args.values
-    const trust = await openTrust(dataDir, signal)
-    try {
-      if (sub === 'score') {
-        const domain = stringFlag(v, 'domain')
-        const score = await trust.score(target as string, domain)
-        out.result(formatScore(score), score)
-      } else if (sub === 'list') {
-        const limit = integerFlag(stringFlag(v, 'limit'), 'limit', 1, 1000)
-        const records = await trust.list({ subject: stringFlag(v, 'subject'), issuer: stringFlag(v, 'issuer'), limit })
-        out.result(records.length === 0 ? 'no attestations' : records.map(formatRecord), { attestations: records })
-      } else if (sub === 'revoke') {
-        const revocation = await trust.revoke(target as string, stringFlag(v, 'reason'))
-        out.result(`revoked ${target as string} (revocation ${revocation.id as string})`, { revocation })
-      } else {
-        const validityDays = integerFlag(stringFlag(v, 'validity-days'), 'validity-days', 1, 730)
-        const input = dropUndefined({
-          subject: target as string,
-          type: (stringFlag(v, 'type') ?? 'endorsement') as AttestInput['type'],
-          domain: stringFlag(v, 'domain'),
-          strength: stringFlag(v, 'strength'),
-          severity: stringFlag(v, 'severity'),
-          outcome: stringFlag(v, 'outcome'),
-          rating: integerFlag(stringFlag(v, 'rating'), 'rating', 1, 5),
-          taskId: stringFlag(v, 'task-id'),
-          context: stringFlag(v, 'context'),
-          validity: validityDays !== undefined ? validityDays * day : undefined
-        }) as unknown as AttestInput
-        const record = await trust.attest(input)
-        out.result(formatRecord(record), record)
-      }
-    } finally {
-      await trust.close()
-    }
+/** The running agent's trust API, else a short-lived node's, for the length of `use` */
+async function withTrust<T> ({ dataDir, signal }: CommandContext, use: (trust: TrustAccess) => Promise<T>): Promise<T> {
+  const trust = await openTrust(dataDir, signal)
+  try {
+    return await use(trust)
+  } finally {
+    await trust.close()
   }
 }
+
+export const trustCommand: Command = subcommandCommand({
+  name: 'trust',
+  notes: [
+    '<peer> is a PeerId. Defaults: endorsement strength moderate, warning severity medium,',
+    'task outcome completed, validity 365 days. With --json each result is one JSON object.',
+    'Exit codes: 0 ok, 1 failure, 2 bad command line.'
+  ],
+  options: {
+    type: { type: 'string', arg: '<type>', description: 'attest: endorsement (default), task_completion, warning, incident_report' },
+    domain: { type: 'string', arg: '<capability>', description: 'attest/score: the domain or capability, e.g. translate.text' },
+    strength: { type: 'string', arg: '<s>', description: 'endorsement: weak, moderate, strong, exceptional' },
+    severity: { type: 'string', arg: '<s>', description: 'warning/incident_report: low, medium, high, critical' },
+    outcome: { type: 'string', arg: '<o>', description: 'task_completion: completed, failed, abandoned, timeout' },
+    rating: { type: 'string', arg: '<1-5>', description: 'task_completion: quality rating' },
+    'task-id': { type: 'string', arg: '<id>', description: 'task_completion: the task' },
+    context: { type: 'string', arg: '<text>', description: 'attest: free text (≤ 512 characters)' },
+    'validity-days': { type: 'string', arg: '<n>', description: 'attest: days until it expires (default 365, at most 730)' },
+    subject: { type: 'string', arg: '<peer>', description: 'list: attestations about <peer>' },
+    issuer: { type: 'string', arg: '<peer>', description: 'list: attestations by <peer>' },
+    limit: { type: 'string', arg: '<n>', description: 'list: at most this many (default 100)' },
+    reason: { type: 'string', arg: '<text>', description: 'revoke: why' }
+  }
+}, [
+  {
+    name: 'attest',
+    usage: '<peer> --type endorsement|task_completion|warning|incident_report [claims…]',
+    summary: 'sign an attestation and publish it on molt/trust/1 (protocols/trust.md)',
+    positionals: 1,
+    options: ['type', 'domain', 'strength', 'severity', 'outcome', 'rating', 'task-id', 'context', 'validity-days'],
+    async run (context, [subject]) {
+      const v = context.args.values
+      const validityDays = integerFlag(stringFlag(v, 'validity-days'), 'validity-days', 1, 730)
+      const input = dropUndefined({
+        subject,
+        type: (stringFlag(v, 'type') ?? 'endorsement') as AttestInput['type'],
+        domain: stringFlag(v, 'domain'),
+        strength: stringFlag(v, 'strength'),
+        severity: stringFlag(v, 'severity'),
+        outcome: stringFlag(v, 'outcome'),
+        rating: integerFlag(stringFlag(v, 'rating'), 'rating', 1, 5),
+        taskId: stringFlag(v, 'task-id'),
+        context: stringFlag(v, 'context'),
+        validity: validityDays !== undefined ? validityDays * day : undefined
+      }) as unknown as AttestInput
+      const record = await withTrust(context, async (trust) => trust.attest(input))
+      context.out.result(formatRecord(record), record)
+    }
+  },
+  {
+    name: 'score',
+    usage: '<peer> [--domain <d>]',
+    summary: 'this agent\'s score of <peer>: score, confidence, band, explain',
+    positionals: 1,
+    options: ['domain'],
+    async run (context, [peer]) {
+      const score = await withTrust(context, async (trust) => trust.score(peer, stringFlag(context.args.values, 'domain')))
+      context.out.result(formatScore(score), score)
+    }
+  },
+  {
+    name: 'list',
+    usage: '[--subject <peer> | --issuer <peer>] [--limit <n>]',
+    summary: 'stored attestations, newest first',
+    options: ['subject', 'issuer', 'limit'],
+    async run (context) {
+      const v = context.args.values
+      const query = { subject: stringFlag(v, 'subject'), issuer: stringFlag(v, 'issuer'), limit: integerFlag(stringFlag(v, 'limit'), 'limit', 1, 1000) }
+      const records = await withTrust(context, async (trust) => trust.list(query))
+      context.out.result(records.length === 0 ? 'no attestations' : records.map(formatRecord), { attestations: records })
+    }
+  },
+  {
+    name: 'revoke',
+    usage: '<id> [--reason <text>]',
+    summary: 'withdraw one of this agent\'s attestations',
+    positionals: 1,
+    options: ['reason'],
+    async run (context, [id]) {
+      const revocation = await withTrust(context, async (trust) => trust.revoke(id, stringFlag(context.args.values, 'reason')))
+      context.out.result(`revoked ${id} (revocation ${revocation.id as string})`, { revocation })
+    }
+  }
+])
 
 interface TrustAccess {
   score(peer: string, domain?: string): Promise<TrustScore>
