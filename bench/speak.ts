@@ -103,6 +103,12 @@ export async function moltRequests (node: MoltNode, peer: PeerId, roundTrips: nu
   return samples
 }
 
+/** The requester's stream writes so far (speak counters; the peer's are in its own process) */
+function speakWrites (node: MoltNode): { writes: number, ackOnly: number } {
+  const { writes, ackOnlyWrites } = node.libp2p.services.speak.stats()
+  return { writes, ackOnly: ackOnlyWrites }
+}
+
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakBenchResult> {
@@ -123,6 +129,11 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
     await moltThroughput(node, peer, 2000)
     await rawEcho(node, peer, 200)
     await moltRequests(node, peer, 200)
+
+    const before = speakWrites(node)
+    await moltRequests(node, peer, 100)
+    const after = speakWrites(node)
+    options.log(`  requester: ${fmt((after.writes - before.writes) / 100, 2)} stream writes per request/response (${fmt((after.ackOnly - before.ackOnly) / 100, 2)} carrying only ACKs), ${node.libp2p.services.speak.stats().frames.request > 0 ? 'replies on the request\'s stream (/molt/speak/1.1.0)' : 'replies on the replier\'s stream (/molt/speak/1.0.0)'}`)
 
     const runs = { one: [] as number[], coalesced: [] as number[], molt: [] as number[] }
     const echo: number[] = []
