@@ -116,6 +116,8 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
   const child = spawn(process.execPath, [...(process.env.MOLT_BENCH_PROFILE != null ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.MOLT_BENCH_PROFILE] : []), join(here, 'peer.js')], { stdio: ['pipe', 'pipe', 'inherit'] })
   const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-'))
   let node: MoltNode | undefined
+  let node10: MoltNode | undefined
+  const dataDir10 = await mkdtemp(join(tmpdir(), 'molt-bench-'))
   try {
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout }).once('line', resolve)
@@ -124,6 +126,10 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
     const address = multiaddr(JSON.parse(line).address)
     node = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
     const peer = await node.resolvePeer(address)
+    // the same exchange from a requester pinned to the old protocol (replies on the replier's stream, every ACK its own write), same run
+    node10 = await createMoltNode({ dataDir: dataDir10, listen: ['/ip4/127.0.0.1/tcp/0'], speak: { protocol: '/molt/speak/1.0.0' }, libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
+    await node10.resolvePeer(address)
+    await moltRequests(node10, peer, 200)
     options.log(`  connected to bench peer ${peer.toString().slice(-8)}; warming up`)
     await rawThroughput(node, peer, 2000, 1)
     await moltThroughput(node, peer, 2000)
@@ -138,16 +144,20 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
     const runs = { one: [] as number[], coalesced: [] as number[], molt: [] as number[] }
     const echo: number[] = []
     const request: number[] = []
+    const request10: number[] = []
     for (let round = 1; round <= options.rounds; round++) {
       runs.one.push(await rawThroughput(node, peer, options.messages, 1))
       runs.coalesced.push(await rawThroughput(node, peer, options.messages, 64))
       runs.molt.push(await moltThroughput(node, peer, options.messages))
       echo.push(...await rawEcho(node, peer, options.roundTrips))
       request.push(...await moltRequests(node, peer, options.roundTrips))
+      request10.push(...await moltRequests(node10, peer, options.roundTrips))
       options.log(`  round ${round}/${options.rounds}: raw 1/send ${fmt(runs.one.at(-1)!)} msg/s, raw coalesced ${fmt(runs.coalesced.at(-1)!)} msg/s, molt acked ${fmt(runs.molt.at(-1)!)} msg/s`)
     }
     const e = summarize(echo)
     const r = summarize(request)
+    const r10 = summarize(request10)
+    options.log(`  request/response, same run: /molt/speak/1.1.0 p50 ${fmt(r.p50, 3)} / p99 ${fmt(r.p99, 3)} ms; pinned to 1.0.0 p50 ${fmt(r10.p50, 3)} / p99 ${fmt(r10.p99, 3)} ms (${fmt(r.p50 / r10.p50, 2)}× / ${fmt(r.p99 / r10.p99, 2)}×)`)
     return {
       rawOnePerSend: median(runs.one),
       rawCoalesced: median(runs.coalesced),
@@ -157,6 +167,8 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
     }
   } finally {
     await node?.stop().catch(() => {})
+    await node10?.stop().catch(() => {})
+    await rm(dataDir10, { recursive: true, force: true })
     child.stdin.end()
     await rm(dataDir, { recursive: true, force: true })
   }
