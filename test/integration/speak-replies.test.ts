@@ -1,7 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { TestNetwork } from '../support/nodes.js'
-import { respond, type MoltNode, type MoltMessage } from '../../src/index.js'
+import { respond, createMessage, type MoltNode, type MoltMessage } from '../../src/index.js'
 import type { SpeakStats } from '../../src/services/speak/index.js'
+import { FrameDecoder, encodeFrame, FRAME_ACK, FRAME_REJECT, FRAME_REPLY, FRAME_REQUEST, type Frame } from '../../src/services/speak/frames.js'
+import { PROTOCOL, PROTOCOL_REPLIES } from '../../src/services/speak/constants.js'
 
 /**
  * /molt/speak/1.1.0: replies on the request's stream, ACKs held to ride with
@@ -134,4 +136,53 @@ describe('a 1.1.0 node and a 1.0.0-only node', () => {
       }
     })
   }
+})
+
+describe('hostile REPLY frames reach the requester', () => {
+  it('an unreadable REPLY is REJECTed, a valid one answers the request, a repeated seq ends the stream', async () => {
+    const fake = await net.node({ agent: { name: 'fake', org: 'acme' } })
+    await net.introduce()
+    // a hand-driven 1.1.0 acceptor in place of fake's speak service
+    await fake.libp2p.unhandle(PROTOCOL_REPLIES)
+    await fake.libp2p.unhandle(PROTOCOL)
+    const received: Frame[] = []
+    let closed = false
+    let stream: any
+    let changed: () => void = () => {}
+    const until = async (predicate: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 10_000
+      while (!predicate()) {
+        if (Date.now() > deadline) throw new Error(`timed out; frames ${JSON.stringify(received.map(f => [f.type, f.seq]))} closed=${closed}`)
+        await new Promise<void>(resolve => { changed = resolve; setTimeout(resolve, 50) })
+      }
+    }
+    await fake.libp2p.handle(PROTOCOL_REPLIES, (s: any) => {
+      stream = s
+      const frames = new FrameDecoder(2 * 1024 * 1024)
+      s.addEventListener('message', (evt: any) => {
+        frames.push(evt.data)
+        for (let f = frames.next(); f != null; f = frames.next()) received.push(f)
+        changed()
+      })
+      s.addEventListener('close', () => { closed = true; changed() })
+    }, { runOnLimitedConnection: true })
+
+    const answer = alice.request(fake.peerId, { op: 'query', p: { domain: 'hostile' } }, { timeout: 10_000 })
+    await until(() => received.some(f => f.type === FRAME_REQUEST))
+    const request = JSON.parse(Buffer.from(received.find(f => f.type === FRAME_REQUEST)!.body).toString('utf8')) as MoltMessage
+    const reply = createMessage({ op: 'respond', from: fake.agent, to: alice.agent, re: request.id, p: respond({ status: 'success', data: 'ok' }) as Record<string, unknown> })
+    stream.send(encodeFrame(FRAME_REPLY, 1, Buffer.from('{not json', 'utf8')))
+    stream.send(encodeFrame(FRAME_REPLY, 2, Buffer.from(JSON.stringify(reply), 'utf8')))
+    expect((await answer).id).toBe(reply.id)
+    await until(() => received.some(f => f.type === FRAME_REJECT))
+    const reject = received.find(f => f.type === FRAME_REJECT)!
+    expect(reject.seq).toBe(1)
+    expect(JSON.parse(Buffer.from(reject.body).toString('utf8')).p.code).toBe('E_PARSE')
+    // the valid REPLY is stored, then ACKed (held at most ackDelay)
+    await until(() => received.some(f => f.type === FRAME_ACK && f.seq === 2))
+    expect(await inboxHas(alice, m => m.id === reply.id)).toBe(true)
+    // a REPLY seq that does not increase: the requester cannot parse the stream any further
+    stream.send(encodeFrame(FRAME_REPLY, 2, Buffer.from(JSON.stringify(reply), 'utf8')))
+    await until(() => closed)
+  })
 })
