@@ -63,7 +63,12 @@ export class OutboundSession {
     replies?: ReplyReceiverInit
   ) {
     this.decoder = new FrameDecoder(limits.maxFrameBytes)
-    if (replies !== undefined) this.replies = new ReplyReceiver(replies, (frames) => { this.writeNow(frames) })
+    if (replies !== undefined) {
+      this.replies = new ReplyReceiver(replies, (frames) => { this.writeNow(frames) }, (on) => {
+        if (on && stream.readStatus === 'paused') stream.resume()
+        else if (!on && stream.readStatus === 'readable') stream.pause()
+      })
+    }
     stream.addEventListener('message', (evt) => { this.onData(evt.data) })
     stream.addEventListener('close', (evt) => {
       this.shutdown(new SessionClosedError(`session to ${peer} closed${evt.error != null ? `: ${evt.error.message}` : ''}`))

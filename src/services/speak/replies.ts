@@ -111,6 +111,9 @@ export class ReplySender {
   }
 }
 
+/** REPLY batches being stored per stream before the requester stops reading (as MAX_BATCHES_STORING inbound) */
+const MAX_REPLY_BATCHES_STORING = 4
+
 export interface ReplyReceiverInit {
   peer: PeerId
   peerKey: string | undefined
@@ -136,8 +139,15 @@ export class ReplyReceiver {
   private heldAck = 0
   private timer?: ReturnType<typeof setTimeout>
   private closed = false
+  /** Batches handed to `receive` and not yet stored: at MAX_REPLY_BATCHES_STORING reading pauses */
+  private storing = 0
 
-  constructor (private readonly init: ReplyReceiverInit, private readonly write: (frames: Uint8Array[]) => void) {}
+  constructor (
+    private readonly init: ReplyReceiverInit,
+    private readonly write: (frames: Uint8Array[]) => void,
+    /** Stop / restart reading the stream (yamux backpressure on a peer that floods REPLYs) */
+    private readonly reading: (on: boolean) => void = () => {}
+  ) {}
 
   push (frame: Frame): void {
     if (frame.seq <= this.lastSeq) throw new FrameError(`reply sequence ${frame.seq} does not increase`, 'malformed')
@@ -188,8 +198,10 @@ export class ReplyReceiver {
     this.rejects = []
     const ackSeq = this.lastSeq
     const stored = batch.length > 0 ? this.init.policy.receive(batch) : Promise.resolve()
+    if (++this.storing === MAX_REPLY_BATCHES_STORING) this.reading(false)
     this.acks = this.acks.then(async () => {
       const failed = await refusalsIfNotStored(stored, batch, seqs, this.init.policy, this.init.log)
+      if (this.storing-- === MAX_REPLY_BATCHES_STORING && !this.closed) this.reading(true)
       this.due([...rejects, ...failed], ackSeq)
     })
   }
