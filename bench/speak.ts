@@ -37,7 +37,8 @@ async function rawThroughput (node: MoltNode, peer: PeerId, messages: number, pe
   const stream: Stream = await node.libp2p.dialProtocol(peer, RAW_SINK_PROTOCOL)
   const done = new Promise<void>((resolve, reject) => {
     stream.addEventListener('message', () => { resolve() })
-    stream.addEventListener('close', (evt) => { if (evt.error != null) reject(evt.error) })
+    // closed before the sink's answer (e.g. the connection was dropped under load): fail, never wait forever
+    stream.addEventListener('close', (evt) => { reject(evt.error ?? new Error('raw sink stream closed before its answer')) })
   })
   const header = new Uint8Array(4)
   new DataView(header.buffer).setUint32(0, messages)
@@ -103,6 +104,12 @@ export async function moltRequests (node: MoltNode, peer: PeerId, roundTrips: nu
   return samples
 }
 
+/** The requester's stream writes so far (speak counters; the peer's are in its own process) */
+function speakWrites (node: MoltNode): { writes: number, ackOnly: number } {
+  const { writes, ackOnlyWrites } = node.libp2p.services.speak.stats()
+  return { writes, ackOnly: ackOnlyWrites }
+}
+
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 
 export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakBenchResult> {
@@ -110,6 +117,8 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
   const child = spawn(process.execPath, [...(process.env.MOLT_BENCH_PROFILE != null ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.MOLT_BENCH_PROFILE] : []), join(here, 'peer.js')], { stdio: ['pipe', 'pipe', 'inherit'] })
   const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-'))
   let node: MoltNode | undefined
+  let node10: MoltNode | undefined
+  const dataDir10 = await mkdtemp(join(tmpdir(), 'molt-bench-'))
   try {
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout }).once('line', resolve)
@@ -118,25 +127,51 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
     const address = multiaddr(JSON.parse(line).address)
     node = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
     const peer = await node.resolvePeer(address)
+    // the same exchange from a requester pinned to the old protocol (replies on the replier's stream, every ACK its own write), same run
+    node10 = await createMoltNode({ dataDir: dataDir10, listen: ['/ip4/127.0.0.1/tcp/0'], speak: { protocol: '/molt/speak/1.0.0' }, libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
+    await node10.resolvePeer(address)
+    await moltRequests(node10, peer, 200)
     options.log(`  connected to bench peer ${peer.toString().slice(-8)}; warming up`)
     await rawThroughput(node, peer, 2000, 1)
     await moltThroughput(node, peer, 2000)
     await rawEcho(node, peer, 200)
     await moltRequests(node, peer, 200)
 
+    const before = speakWrites(node)
+    await moltRequests(node, peer, 100)
+    const after = speakWrites(node)
+    options.log(`  requester: ${fmt((after.writes - before.writes) / 100, 2)} stream writes per request/response (${fmt((after.ackOnly - before.ackOnly) / 100, 2)} carrying only ACKs), ${node.libp2p.services.speak.stats().frames.request > 0 ? 'replies on the request\'s stream (/molt/speak/1.1.0)' : 'replies on the replier\'s stream (/molt/speak/1.0.0)'}`)
+
     const runs = { one: [] as number[], coalesced: [] as number[], molt: [] as number[] }
     const echo: number[] = []
     const request: number[] = []
+    const request10: number[] = []
+    // a raw round whose connection was dropped is measured again (up to 3 times, a second apart): on a loaded
+    // machine libp2p's connection monitor aborts connections whose ping waits too long behind the raw flood
+    const raw = async (perSend: number): Promise<number> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await rawThroughput(node!, peer, options.messages, perSend)
+        } catch (err: any) {
+          if (attempt >= 3) throw err
+          options.log(`  raw throughput failed (${String(err?.message ?? err?.type ?? err)}); measuring again`)
+          await new Promise(resolve => setTimeout(resolve, 1000))
+        }
+      }
+    }
     for (let round = 1; round <= options.rounds; round++) {
-      runs.one.push(await rawThroughput(node, peer, options.messages, 1))
-      runs.coalesced.push(await rawThroughput(node, peer, options.messages, 64))
+      runs.one.push(await raw(1))
+      runs.coalesced.push(await raw(64))
       runs.molt.push(await moltThroughput(node, peer, options.messages))
       echo.push(...await rawEcho(node, peer, options.roundTrips))
       request.push(...await moltRequests(node, peer, options.roundTrips))
+      request10.push(...await moltRequests(node10, peer, options.roundTrips))
       options.log(`  round ${round}/${options.rounds}: raw 1/send ${fmt(runs.one.at(-1)!)} msg/s, raw coalesced ${fmt(runs.coalesced.at(-1)!)} msg/s, molt acked ${fmt(runs.molt.at(-1)!)} msg/s`)
     }
     const e = summarize(echo)
     const r = summarize(request)
+    const r10 = summarize(request10)
+    options.log(`  request/response, same run: /molt/speak/1.1.0 p50 ${fmt(r.p50, 3)} / p99 ${fmt(r.p99, 3)} ms; pinned to 1.0.0 p50 ${fmt(r10.p50, 3)} / p99 ${fmt(r10.p99, 3)} ms (${fmt(r.p50 / r10.p50, 2)}× / ${fmt(r.p99 / r10.p99, 2)}×)`)
     return {
       rawOnePerSend: median(runs.one),
       rawCoalesced: median(runs.coalesced),
@@ -146,6 +181,8 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
     }
   } finally {
     await node?.stop().catch(() => {})
+    await node10?.stop().catch(() => {})
+    await rm(dataDir10, { recursive: true, force: true })
     child.stdin.end()
     await rm(dataDir, { recursive: true, force: true })
   }

@@ -139,7 +139,7 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
     const body = this.encoder.encode(JSON.stringify(message))
     const priority = options.priority
     if (mode === 'best-effort') {
-      await this.speakSend(peer, body, options)
+      await this.speakSend(peer, body, { ...options, re: message.re })
       return { status: 'delivered', ...this.components.moltPeers.routeTo(peer) }
     }
     const peerKey = peer.toString()
@@ -152,7 +152,8 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
         ? options.signal
         : AbortSignal.any([...(options.signal != null ? [options.signal] : []), AbortSignal.timeout(c.DIRECT_ATTEMPT_TIMEOUT)])
       try {
-        await this.speakSend(peer, body, { signal, priority })
+        // a reply goes back on its request's stream when it can (speak 1.1.0)
+        await this.speakSend(peer, body, { signal, priority, re: message.re })
         return { status: 'delivered', ...this.components.moltPeers.routeTo(peer) }
       } catch (err: any) {
         if (options.signal?.aborted === true || isFinal(err)) throw err
@@ -191,7 +192,7 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
   }
 
   /** speak, after resolution (peer store → routing record → direct → circuit) on every attempt, retries included */
-  private async speakSend (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal, priority?: Priority }): Promise<void> {
+  private async speakSend (peer: PeerId, body: Uint8Array, options: { signal?: AbortSignal, priority?: Priority, re?: string }): Promise<void> {
     // checked here first: no extra await per message on the hot path of an open connection
     if (this.components.moltPeers.connections(peer).length === 0) await this.components.moltPeers.connect(peer, options)
     await this.components.speak.send(peer, body, options)

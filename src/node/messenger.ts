@@ -148,7 +148,7 @@ export class Messenger implements Startable {
     try {
       // a request is answered now or not at all: no outbox, no mailbox
       const sent = peers.connect(peerId, { signal: AbortSignal.any([AbortSignal.timeout(timeout), ...(options.signal != null ? [options.signal] : [])]) })
-        .then(async () => this.components.speak.send(peerId, this.encoder.encode(JSON.stringify(message)), options)).then(
+        .then(async () => this.components.speak.send(peerId, this.encoder.encode(JSON.stringify(message)), { ...options, request: true })).then(
           () => {
             acked = true
             metrics.sent(init.op, peers.routeTo(peerId).route)

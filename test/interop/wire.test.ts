@@ -3,6 +3,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import { FrameDecoder, FRAME_ACK } from '../../src/services/speak/frames.js'
 import { SPEAK_PROTOCOL, type MoltMessage, type MoltNode } from '../../src/index.js'
+import { PROTOCOL_REPLIES as SPEAK_PROTOCOL_REPLIES } from '../../src/services/speak/constants.js'
 import { signingBytes } from '../../src/moltspeak/index.js'
 import { TestNetwork } from '../support/nodes.js'
 import { closeRawStreams, encodeFrame, FRAME_MESSAGE, FRAME_REJECT, rawSpeak, RawSpeakStream } from '../support/raw-speak.js'
@@ -94,6 +95,8 @@ describeWithPython('cross-implementation signatures, over the wire', () => {
     const signer = await net.node({ agent: { name: 'Molt Signer', org: 'molt.v1' }, signMessages: true })
     await net.introduce()
     const captured: string[] = []
+    // the recorder speaks 1.0.0 only (MESSAGE frames, as an older peer sees them)
+    await recorder.libp2p.unhandle(SPEAK_PROTOCOL_REPLIES)
     await recorder.libp2p.unhandle(SPEAK_PROTOCOL)
     await recorder.libp2p.handle(SPEAK_PROTOCOL, (stream: any) => {
       const frames = new FrameDecoder(2 * 1024 * 1024)

@@ -4,6 +4,21 @@ import { second, minute, hour } from '../../constants.js'
 /** Protocol id of agent-to-agent MoltSpeak streams (protocols/speak.md) */
 export const PROTOCOL = '/molt/speak/1.0.0'
 
+/**
+ * 1.0.0 plus replies on the request's stream, with the request's ACK carried
+ * in the reply's write (protocols/speak.md, "Replies on the request's
+ * stream"). Offered first; peers that only know 1.0.0 settle on it.
+ */
+export const PROTOCOL_REPLIES = '/molt/speak/1.1.0'
+
+/**
+ * Longest an ACK is held back to leave in the same write as the next frame
+ * going that way (a REPLY, or the requester's next MESSAGE). Only ACKs nobody
+ * waits on are held: those of REQUESTs (the requester waits for the reply) and
+ * of REPLYs (the replier's send is not on anyone's path).
+ */
+export const ACK_DELAY = 5 // ms
+
 /** A frame is type (1 byte) + seq (varint, ≤ 5 bytes) + one MoltSpeak message */
 export const FRAME_OVERHEAD = 6
 export const MAX_FRAME_BYTES = MAX_MESSAGE_BYTES + FRAME_OVERHEAD

@@ -8,6 +8,13 @@ import * as varint from 'uint8-varint'
 export const FRAME_MESSAGE = 0x01
 export const FRAME_ACK = 0x02
 export const FRAME_REJECT = 0x03
+/** /molt/speak/1.1.0 only: a MESSAGE whose sender waits for a reply on this stream (its ACK may be held) */
+export const FRAME_REQUEST = 0x04
+/** /molt/speak/1.1.0 only: receiver → sender, a reply to a REQUEST of this stream (own seq; ACK/REJECT come back the other way) */
+export const FRAME_REPLY = 0x05
+
+/** Frame names by type, for counters and logs */
+export const FRAME_NAMES: Record<number, string> = { 1: 'message', 2: 'ack', 3: 'reject', 4: 'request', 5: 'reply' }
 
 export interface Frame {
   type: number

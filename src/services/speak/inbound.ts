@@ -1,7 +1,10 @@
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
-import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT } from './frames.js'
+import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT, FRAME_REPLY, FRAME_REQUEST } from './frames.js'
 import { check, errorReply, DUPLICATE, Refusal, type CheckPolicy } from './inbound-checks.js'
+import { refusalsIfNotStored, ReplySender } from './replies.js'
+import { SessionClosedError } from './errors.js'
+import type { SpeakCounters } from './counters.js'
 import { MoltSpeakError } from '../../moltspeak/index.js'
 import type { AgentRef, MoltMessage } from '../../moltspeak/index.js'
 import { connectionRoute, type Route } from '../../routing/route.js'
@@ -29,6 +32,12 @@ export interface InboundPolicy extends CheckPolicy {
   receive: (batch: InboundMessage[]) => Promise<void>
   /** Called for every refused message (for logs and metrics) */
   onRefused?: (peer: PeerId, error: MoltSpeakError) => void
+  /**
+   * /molt/speak/1.1.0 streams: a REQUEST was accepted, its reply may come back
+   * on this stream (sendReply); and how long an ACK nobody waits on is held
+   */
+  replies?: { onRequest: (session: InboundSession, id: string) => void, ackDelay: number, ackTimeout: number }
+  counters?: SpeakCounters
 }
 
 /** Batches handed to `receive` but not yet acknowledged, per stream, before reading waits */
@@ -76,14 +85,24 @@ export class InboundSession {
   private replies: Uint8Array[] = []
   private ackThrough = 0
   private replyScheduled = false
+  /** /molt/speak/1.1.0: our REPLYs on this stream; the held ACK's timer (an ACK that waits for a REPLY to ride with) */
+  private readonly replySender?: ReplySender
+  private ackTimer?: ReturnType<typeof setTimeout>
 
   constructor (private readonly stream: Stream, connection: Connection, private readonly policy: InboundPolicy, private readonly log: Logger) {
     this.peer = connection.remotePeer
     this.peerKey = this.peer.publicKey != null ? 'ed25519:' + Buffer.from(this.peer.publicKey.raw).toString('base64') : undefined
     this.route = connectionRoute(connection)
     this.frames = new FrameDecoder(policy.maxFrameBytes, policy.maxSkippableFrameBytes)
+    if (policy.replies !== undefined) {
+      this.replySender = new ReplySender(policy.replies.ackTimeout, (err) => { this.stream.abort(err) })
+    }
     stream.addEventListener('message', (evt: { data: Uint8Array | Uint8ArrayList }) => { this.onData(evt.data) })
-    stream.addEventListener('close', () => { this.finished = true })
+    stream.addEventListener('close', () => {
+      this.finished = true
+      clearTimeout(this.ackTimer)
+      this.replySender?.close()
+    })
     stream.addEventListener('remoteCloseWrite', () => {
       this.ended = true
       this.kick()
@@ -92,7 +111,23 @@ export class InboundSession {
 
   /** Resolves when every batch read so far has been acknowledged (or refused) */
   async drained (): Promise<void> {
-    return this.acks
+    await this.acks
+    if (this.ackTimer !== undefined) this.flushReplies()
+  }
+
+  /**
+   * /molt/speak/1.1.0: send `body`, a reply to a REQUEST of this stream, as a
+   * REPLY frame; the ACK due on this stream (held, or queued this turn) leaves
+   * in the same write. Resolves when the requester acknowledges it.
+   */
+  async sendReply (body: Uint8Array): Promise<void> {
+    if (this.replySender === undefined || this.finished || this.stream.writeStatus !== 'writable') {
+      throw new SessionClosedError('the request\'s stream takes no reply')
+    }
+    const { seq, acked } = this.replySender.next()
+    this.replies.push(encodeFrame(FRAME_REPLY, seq, body))
+    this.scheduleReplies()
+    return acked
   }
 
   private onData (data: Uint8Array | Uint8ArrayList): void {
@@ -109,6 +144,7 @@ export class InboundSession {
 
   private write (chunks: Uint8Array[]): void {
     if (chunks.length === 0 || this.stream.writeStatus !== 'writable') return
+    this.policy.counters?.written(chunks)
     try {
       if (!this.stream.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))) this.writeBlocked = true
     } catch (err: any) {
@@ -122,9 +158,18 @@ export class InboundSession {
    * inbox) leave in one write with one ACK: the last one covers the others,
    * and every REJECT still comes before the ACK that covers its seq.
    */
-  private reply (rejects: Uint8Array[], ackSeq: number): void {
+  private reply (rejects: Uint8Array[], ackSeq: number, hold = false): void {
     this.replies.push(...rejects)
     this.ackThrough = ackSeq
+    // 1.1.0: the ACK of REQUESTs only waits (≤ ackDelay) for a REPLY to leave with
+    if (hold && this.replies.length === 0 && !this.replyScheduled) {
+      this.ackTimer ??= setTimeout(() => { this.flushReplies() }, this.policy.replies?.ackDelay)
+      return
+    }
+    this.scheduleReplies()
+  }
+
+  private scheduleReplies (): void {
     if (this.replyScheduled) return
     this.replyScheduled = true
     queueMicrotask(() => {
@@ -134,8 +179,11 @@ export class InboundSession {
   }
 
   private flushReplies (): void {
+    clearTimeout(this.ackTimer)
+    this.ackTimer = undefined
     if (this.ackThrough === 0 && this.replies.length === 0) return
     const frames = this.replies
+    // last: after the REJECTs it covers (REPLYs in this write count on their own)
     if (this.ackThrough > 0) frames.push(encodeFrame(FRAME_ACK, this.ackThrough))
     this.replies = []
     this.ackThrough = 0
@@ -207,11 +255,20 @@ export class InboundSession {
     const batchSeqs: number[] = []
     let frame
     let handled = 0
+    let messages = 0
+    let requestsOnly = true
     while (handled < MAX_BATCH_FRAMES && (frame = this.frames.next()) != null) {
-      if (frame.type !== FRAME_MESSAGE) throw new FrameError(`unexpected frame type ${frame.type}`, 'malformed')
+      handled++
+      if (this.replySender !== undefined && (frame.type === FRAME_ACK || frame.type === FRAME_REJECT)) {
+        this.replySender.onFrame(frame) // 1.1.0: the requester on our REPLYs
+        continue
+      }
+      const request = frame.type === FRAME_REQUEST && this.replySender !== undefined
+      if (frame.type !== FRAME_MESSAGE && !request) throw new FrameError(`unexpected frame type ${frame.type}`, 'malformed')
       if (frame.seq <= this.lastSeq) throw new FrameError(`sequence ${frame.seq} does not increase`, 'malformed')
       this.lastSeq = frame.seq
-      handled++
+      messages++
+      requestsOnly &&= request
       const checked = frame.oversizedBytes != null
         ? new Refusal(new MoltSpeakError('E_INVALID_PARAM', `message of ${frame.oversizedBytes} bytes exceeds the ${policy.maxMessageBytes} byte limit`), undefined)
         : check(frame.body, peer, this.peerKey, policy)
@@ -221,24 +278,18 @@ export class InboundSession {
       } else if (checked !== DUPLICATE) {
         batch.push({ message: checked.message, json: checked.json, peer, route: this.route })
         batchSeqs.push(frame.seq)
+        // before receive() dispatches it: its reply finds this stream
+        if (request) policy.replies?.onRequest(this, checked.message.id)
       }
     }
-    if (handled === 0) return { handled }
+    if (messages === 0) return { handled }
     // storing batch k+1 overlaps with storing batch k; acks still leave in order
     const stored = batch.length > 0 ? policy.receive(batch) : Promise.resolve()
     const ackSeq = this.lastSeq
     const acked = this.acks.then(async () => {
-      try {
-        await stored
-      } catch (err: any) {
-        // not stored: refuse (never ack) so the sender knows to retry
-        this.log.error('could not accept %d messages from %p - %e', batch.length, peer, err)
-        for (let i = 0; i < batch.length; i++) {
-          const error = new MoltSpeakError('E_INTERNAL', `receiver could not store the message: ${err.message}`)
-          out.push(encodeFrame(FRAME_REJECT, batchSeqs[i], errorReply(policy.localAgent(), batch[i].message, error)))
-        }
-      }
-      this.reply(out, ackSeq)
+      // not stored: refuse (never ack) so the sender knows to retry
+      out.push(...await refusalsIfNotStored(stored, batch, batchSeqs, policy, this.log))
+      this.reply(out, ackSeq, requestsOnly)
     })
     this.acks = acked
     const full = ++this.storing >= MAX_BATCHES_STORING

@@ -1,10 +1,9 @@
 import type { Logger, PeerId, Stream } from '@libp2p/interface'
-import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT } from './frames.js'
+import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT, FRAME_REPLY, FRAME_REQUEST } from './frames.js'
 import { AckTimeoutError, SessionClosedError } from './errors.js'
-import { MoltSpeakError } from '../../moltspeak/index.js'
-import type { MoltMessage, ErrorCode } from '../../moltspeak/index.js'
-import { parseBoundedJson } from '../../json/index.js'
 import { PriorityQueue, type Priority } from './priority-queue.js'
+import { ReplyReceiver, rejectionToError, type ReplyReceiverInit } from './replies.js'
+import type { SpeakCounters } from './counters.js'
 
 export interface SessionLimits {
   ackTimeout: number
@@ -51,15 +50,25 @@ export class OutboundSession {
   private readonly decoder: FrameDecoder
   private readonly sweep: ReturnType<typeof setInterval>
   private closedWith?: Error
+  /** /molt/speak/1.1.0: the peer's REPLYs on this stream (replies.ts); undefined on 1.0.0 */
+  private readonly replies?: ReplyReceiver
 
   constructor (
     readonly peer: PeerId,
     private readonly stream: Stream,
     private readonly limits: SessionLimits,
     private readonly log: Logger,
-    private readonly onClose: (session: OutboundSession) => void
+    private readonly onClose: (session: OutboundSession) => void,
+    private readonly counters?: SpeakCounters,
+    replies?: ReplyReceiverInit
   ) {
     this.decoder = new FrameDecoder(limits.maxFrameBytes)
+    if (replies !== undefined) {
+      this.replies = new ReplyReceiver(replies, (frames) => { this.writeNow(frames) }, (on) => {
+        if (on && stream.readStatus === 'paused') stream.resume()
+        else if (!on && stream.readStatus === 'readable') stream.pause()
+      })
+    }
     stream.addEventListener('message', (evt) => { this.onData(evt.data) })
     stream.addEventListener('close', (evt) => {
       this.shutdown(new SessionClosedError(`session to ${peer} closed${evt.error != null ? `: ${evt.error.message}` : ''}`))
@@ -80,12 +89,19 @@ export class OutboundSession {
     return this.pending.size
   }
 
+  /** Whether the peer may answer on this stream (/molt/speak/1.1.0) */
+  get takesReplies (): boolean {
+    return this.replies !== undefined
+  }
+
   /**
    * Queue one encoded message; resolves when the peer acknowledges it. When
    * the window is full it waits in its priority band: a high-priority message
-   * takes the next free slot before a backlog of lower ones
+   * takes the next free slot before a backlog of lower ones. A `request` waits
+   * for a reply: on 1.1.0 it travels as a REQUEST, whose ACK the peer may hold
+   * to carry it with the reply
    */
-  async send (body: Uint8Array, signal?: AbortSignal, priority: Priority = 'normal'): Promise<void> {
+  async send (body: Uint8Array, signal?: AbortSignal, priority: Priority = 'normal', request = false): Promise<void> {
     const low = priority === 'low'
     // behind anyone already waiting (their order is the bands'), or until the window has room
     if (this.slotWaiters.size > 0 || !this.hasRoom(low)) {
@@ -105,7 +121,7 @@ export class OutboundSession {
     if (this.closedWith != null) throw this.closedWith
 
     const seq = ++this.seq
-    const frame = encodeFrame(FRAME_MESSAGE, seq, body)
+    const frame = encodeFrame(request && this.replies !== undefined ? FRAME_REQUEST : FRAME_MESSAGE, seq, body)
     const acked = new Promise<void>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject, bytes: frame.byteLength, deadline: Date.now() + this.limits.ackTimeout, low })
     })
@@ -113,7 +129,7 @@ export class OutboundSession {
     this.inFlightBytes += frame.byteLength
     this.queue.push(frame)
     this.queuedBytes += frame.byteLength
-    this.scheduleFlush()
+    this.scheduleFlush(request)
     if (signal == null) return acked
     // abort detaches the caller; the frame may still be delivered and acked
     return new Promise<void>((resolve, reject) => {
@@ -125,15 +141,17 @@ export class OutboundSession {
   }
 
   close (): void {
+    this.writeNow(this.replies?.take() ?? [])
     this.shutdown(new SessionClosedError('session closed locally'))
     this.stream.close().catch(() => {})
   }
 
-  private scheduleFlush (): void {
+  private scheduleFlush (request = false): void {
     if (this.flushScheduled || this.waitingForDrain) return
     this.flushScheduled = true
-    if (this.pending.size <= 1) {
-      // idle session: a lone message (a request, a reply) leaves at once
+    if (this.pending.size <= 1 || request) {
+      // idle session: a lone message (a request, a reply) leaves at once (a REQUEST
+      // also when the peer still holds the previous one's ACK to send it with a reply)
       queueMicrotask(this.runFlush)
     } else {
       // busy session: setImmediate lets every send() of this turn join one write
@@ -146,8 +164,25 @@ export class OutboundSession {
     this.flush()
   }
 
+  /** Frames that leave now (a REJECT, a held ACK whose delay ran out), with whatever is queued */
+  private writeNow (frames: Uint8Array[]): void {
+    if (frames.length === 0) return
+    for (const frame of frames) {
+      this.queue.push(frame)
+      this.queuedBytes += frame.byteLength
+    }
+    if (!this.waitingForDrain) this.flush()
+  }
+
   private flush (): void {
     if (this.queue.length === 0 || this.closedWith != null) return
+    // the ACK held for the peer's REPLYs rides along (replies.ts)
+    const held = this.replies?.take()
+    if (held !== undefined && held.length > 0) {
+      this.queue.unshift(...held)
+      this.queuedBytes += held[0].byteLength
+    }
+    this.counters?.written(this.queue)
     const data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queuedBytes)
     this.queue = []
     this.queuedBytes = 0
@@ -177,6 +212,8 @@ export class OutboundSession {
           this.ackThrough(frame.seq)
         } else if (frame.type === FRAME_REJECT) {
           this.rejectOne(frame.seq, frame.body)
+        } else if (frame.type === FRAME_REPLY && this.replies !== undefined) {
+          this.replies.push(frame)
         } else {
           throw new FrameError(`unexpected frame type ${frame.type} from the receiver`, 'malformed')
         }
@@ -253,6 +290,7 @@ export class OutboundSession {
     if (this.closedWith != null) return
     this.closedWith = err
     clearInterval(this.sweep)
+    this.replies?.close()
     for (const [seq, entry] of this.pending) {
       this.pending.delete(seq)
       entry.reject(err)
@@ -262,18 +300,5 @@ export class OutboundSession {
     this.queue = []
     this.wakeWaiters()
     this.onClose(this)
-  }
-}
-
-/** A REJECT body is a MoltSpeak `error` message; surface it as a MoltSpeakError */
-function rejectionToError (body: Uint8Array): MoltSpeakError {
-  try {
-    const reply = parseBoundedJson(body) as MoltMessage
-    const p = reply.p as { code?: string, message?: string, field?: string }
-    const error = new MoltSpeakError((p.code ?? 'E_INTERNAL') as ErrorCode, p.message ?? 'rejected by peer', { field: p.field })
-    ;(error as MoltSpeakError & { reply?: MoltMessage }).reply = reply
-    return error
-  } catch {
-    return new MoltSpeakError('E_PARSE', 'peer sent an unreadable rejection')
   }
 }
