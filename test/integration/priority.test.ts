@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TestNetwork, freePort } from '../support/nodes.js'
 import { eventually } from '../support/eventually.js'
-import { SPEAK_PROTOCOL, type MoltNode, type ReceivedMessage } from '../../src/index.js'
+import { type MoltNode, type ReceivedMessage } from '../../src/index.js'
 import { InboundPipeline } from '../../src/node/inbound.js'
+
+/** any version of the speak protocol (1.0.0, or 1.1.0 between two new nodes) */
+const SPEAK_PROTOCOL_PREFIX = '/molt/speak/'
 
 /*
  * Priority bands on a real connection (127.0.0.1) and in the outbox: the
@@ -139,7 +142,7 @@ describe('priority bands', { timeout: 120_000 }, () => {
   it('each band has its own stream to the peer, within what an older receiver accepts', async () => {
     await Promise.all((['high', 'normal', 'low'] as const).map(async priority => a.send(b.peerId, { op: 'register', p: { tag: 'streams', band: priority } }, { priority, delivery: 'best-effort' })))
     const streams = a.libp2p.getConnections(b.peerId).flatMap(connection => connection.streams)
-      .filter(stream => stream.protocol === SPEAK_PROTOCOL && stream.direction === 'outbound' && stream.status === 'open')
+      .filter(stream => stream.protocol?.startsWith(SPEAK_PROTOCOL_PREFIX) === true && stream.direction === 'outbound' && stream.status === 'open')
     expect(streams).toHaveLength(3)
     expect(streams.length).toBeLessThanOrEqual(OLD_PEER_INBOUND_STREAMS - 1)
   })
@@ -151,7 +154,7 @@ describe('priority bands', { timeout: 120_000 }, () => {
     await Promise.all((['high', 'low'] as const).map(async priority => d.send(b.peerId, { op: 'register', p: { tag: 'shared', band: priority } }, { priority, delivery: 'best-effort' })))
     expect(order('shared').sort()).toEqual(['high', 'low', 'normal'])
     const streams = d.libp2p.getConnections(b.peerId).flatMap(connection => connection.streams)
-      .filter(stream => stream.protocol === SPEAK_PROTOCOL && stream.direction === 'outbound' && stream.status === 'open')
+      .filter(stream => stream.protocol?.startsWith(SPEAK_PROTOCOL_PREFIX) === true && stream.direction === 'outbound' && stream.status === 'open')
     expect(streams).toHaveLength(1)
   })
 })

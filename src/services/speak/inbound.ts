@@ -1,37 +1,23 @@
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Uint8ArrayList } from 'uint8arraylist'
 import { FrameDecoder, FrameError, encodeFrame, FRAME_ACK, FRAME_MESSAGE, FRAME_REJECT, FRAME_REPLY, FRAME_REQUEST } from './frames.js'
-import { check, errorReply, DUPLICATE, Refusal, type CheckPolicy } from './inbound-checks.js'
+import { check, errorReply, DUPLICATE, Refusal } from './inbound-checks.js'
+import type { InboundMessage, MessagePolicy } from './inbound-types.js'
 import { refusalsIfNotStored, ReplySender } from './replies.js'
 import { SessionClosedError } from './errors.js'
 import type { SpeakCounters } from './counters.js'
 import { MoltSpeakError } from '../../moltspeak/index.js'
-import type { AgentRef, MoltMessage } from '../../moltspeak/index.js'
 import { connectionRoute, type Route } from '../../routing/route.js'
 
 /** How a message reached this node */
 export type { Route } from '../../routing/route.js'
 export { errorReply } from './inbound-checks.js'
+export type { InboundMessage } from './inbound-types.js'
 
-/** One accepted message, handed to the node before it is acknowledged */
-export interface InboundMessage {
-  message: MoltMessage
-  /** The message exactly as received (decoded once, stored verbatim) */
-  json: string
-  /** The Noise-authenticated sender */
-  peer: PeerId
-  route: Route
-}
-
-export interface InboundPolicy extends CheckPolicy {
+export interface InboundPolicy extends MessagePolicy {
   maxFrameBytes: number
   maxSkippableFrameBytes: number
   readHighWaterBytes: number
-  localAgent: () => AgentRef
-  /** Persist/dispatch a batch; the batch is acknowledged only after this resolves */
-  receive: (batch: InboundMessage[]) => Promise<void>
-  /** Called for every refused message (for logs and metrics) */
-  onRefused?: (peer: PeerId, error: MoltSpeakError) => void
   /**
    * /molt/speak/1.1.0 streams: a REQUEST was accepted, its reply may come back
    * on this stream (sendReply); and how long an ACK nobody waits on is held

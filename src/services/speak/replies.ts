@@ -4,7 +4,7 @@ import { check, errorReply, DUPLICATE, Refusal } from './inbound-checks.js'
 import { SessionClosedError, AckTimeoutError } from './errors.js'
 import { MoltSpeakError, type MoltMessage, type ErrorCode } from '../../moltspeak/index.js'
 import { parseBoundedJson } from '../../json/index.js'
-import type { InboundMessage, InboundPolicy } from './inbound.js'
+import type { InboundMessage, MessagePolicy } from './inbound-types.js'
 import type { Route } from '../../routing/route.js'
 
 /**
@@ -16,7 +16,7 @@ import type { Route } from '../../routing/route.js'
  */
 
 /** The REJECTs for a batch whose store failed (never ACKed: the sender retries) */
-export async function refusalsIfNotStored (stored: Promise<void>, batch: InboundMessage[], seqs: number[], policy: Pick<InboundPolicy, 'localAgent'>, log: Logger): Promise<Uint8Array[]> {
+export async function refusalsIfNotStored (stored: Promise<void>, batch: InboundMessage[], seqs: number[], policy: Pick<MessagePolicy, 'localAgent'>, log: Logger): Promise<Uint8Array[]> {
   try {
     await stored
     return []
@@ -118,7 +118,7 @@ export interface ReplyReceiverInit {
   peer: PeerId
   peerKey: string | undefined
   route: Route
-  policy: Pick<InboundPolicy, 'localAgent' | 'receive' | 'onRefused' | 'maxMessageBytes' | 'requireSignatures' | 'replayWindowMs' | 'maxClockSkewMs' | 'replay' | 'onDuplicate' | 'authorize'>
+  policy: Pick<MessagePolicy, 'localAgent' | 'receive' | 'onRefused' | 'maxMessageBytes' | 'requireSignatures' | 'replayWindowMs' | 'maxClockSkewMs' | 'replay' | 'onDuplicate' | 'authorize'>
   ackDelay: number
   log: Logger
 }
