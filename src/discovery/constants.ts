@@ -25,6 +25,9 @@ export const REPROVIDE_INTERVAL = hour
 export const ADVERTISE_RETRY_MIN = second
 export const ADVERTISE_RETRY_MAX = minute
 
+/** Bound on one capability advert (walk to the closest servers and ADD_PROVIDER to them), in ms */
+export const ADVERTISE_TIMEOUT = 30 * second
+
 /** Prefix hashed with a capability name into its DHT key (a CIDv1, raw codec, sha2-256) */
 export const CAPABILITY_KEY_PREFIX = 'molt/capability/'
 

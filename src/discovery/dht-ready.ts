@@ -26,19 +26,29 @@ export async function routingTableReady (table: ObservableRoutingTable | undefin
 /**
  * Tells a publisher of DHT records (routing record, capability adverts) when
  * to publish again because the network grew. A record is stored on the
- * closest servers the publisher knows *at that moment*: one published while
- * the network was forming must go out again as the network grows, or lookups
- * walking to the truly closest servers miss it. The measure of "the network
- * it knew" is the routing table's size once the publication's walk is over
- * (`published()` after it), not before: a node joining a large network starts
- * with one peer, and its first walk both finds the closest servers and fills
- * its table. Counted from the size before the walk (1, 2, 4, … 64), every
- * node joining a 100-node network published 6–7 times, most of the cost of
- * starting many nodes. A publication made with an empty table reached no
- * server: the first peer is enough then.
+ * closest servers the publisher's walk reached *at that moment*: one published
+ * while the network was forming must go out again as the network grows, or
+ * lookups walking to the truly closest servers miss it.
+ *
+ * The measure of "the network the publication reached" is the number of
+ * servers that stored it, not the routing table's size. Counted from the
+ * table's size before the walk (1, 2, 4, … 64), every node joining a 100-node
+ * network published 6–7 times, most of the cost of starting many nodes. Counted
+ * from the table's size after the walk, the first publishers were stranded: a
+ * node that joined through node 0 while node 0 knew nobody stored its advert on
+ * node 0 alone, yet its table had filled to 5–10 peers by the time the walk
+ * ended, so it waited for 10–20 peers (never reached in a 30-node network)
+ * before advertising again (protocols/routing.md, "Known limits"). A joining
+ * node whose walk reached the K closest servers of a formed network publishes
+ * again only once its table holds twice K peers; a publication that reached
+ * one server goes out again at the second peer. One that reached none goes out
+ * again at the first peer.
  */
 export class RoutingTableGrowth {
-  private publishedAtSize = 0
+  /** servers the last publication reached */
+  private reached = 0
+  /** publications under way */
+  private running = 0
   private timer?: ReturnType<typeof setTimeout>
 
   constructor (private readonly table: ObservableRoutingTable | undefined, private readonly onGrown: (size: number) => void, private readonly debounce = REPUBLISH_GROWTH_DEBOUNCE) {}
@@ -53,18 +63,30 @@ export class RoutingTableGrowth {
     this.table?.removeEventListener('peer:add', this.onPeerAdded)
   }
 
-  /** A publication's walk is over: it reached the servers this table knows now */
-  published (): void {
-    this.publishedAtSize = this.table?.size ?? 0
+  /** A publication starts: the table filling during its walk calls for nothing until it is over */
+  publishing (): void {
+    this.running++
   }
 
   /**
-   * Whether a table of `size` peers has grown enough since the last
-   * publication: doubled, or a first peer after one made with none.
+   * A publication is over: `reached` servers stored it (0 when it failed). The
+   * table may have filled during its walk beyond twice that: then at once.
+   */
+  published (reached: number): void {
+    this.running = Math.max(0, this.running - 1)
+    this.reached = Math.max(0, reached)
+    this.onPeerAdded()
+  }
+
+  /**
+   * Whether a table of `size` peers calls for another publication: it holds
+   * twice as many peers as the last publication reached, or a first peer
+   * after one that reached none.
    */
   grown (size: number): boolean {
-    if (this.publishedAtSize === 0) return size > 0
-    return size >= this.publishedAtSize * REPUBLISH_GROWTH_FACTOR
+    if (this.running > 0) return false
+    if (this.reached === 0) return size > 0
+    return size >= this.reached * REPUBLISH_GROWTH_FACTOR
   }
 
   private readonly onPeerAdded = (): void => {
@@ -74,7 +96,9 @@ export class RoutingTableGrowth {
       const size = this.table?.size ?? 0
       // a publication may have gone out meanwhile
       if (!this.grown(size)) return
-      this.publishedAtSize = size
+      // until the publication reports how far it got, count it as reaching the whole table: no second
+      // trigger while it runs
+      this.reached = size
       this.onGrown(size)
     }, this.debounce)
     this.timer.unref?.()

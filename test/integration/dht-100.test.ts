@@ -71,7 +71,7 @@ async function startNode (i: number, joined: number): Promise<void> {
       if (attempt >= 3) throw err
     }
   }
-  const advertiser = new CapabilityAdvertiser(node as any, node.logger.forComponent('test:advertise'))
+  const advertiser = new CapabilityAdvertiser({ contentRouting: node.contentRouting, dht: node.services.dht }, node.logger.forComponent('test:advertise'))
   advertisers[i] = advertiser
   await advertiser.update([capability(i)])
 }
