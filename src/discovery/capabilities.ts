@@ -84,10 +84,12 @@ export class CapabilityAdvertiser {
       // growth of the routing table beyond twice the servers it reached is what calls for a re-advert
       this.growth.published(reached.servers)
       if (this.controller.signal.aborted) return
-      if (reached.error == null || reached.servers > 0) {
+      // none reached from an empty table: the first peer calls for the next (RoutingTableGrowth); none
+      // reached otherwise (every server failed, or out of time): retry, backing off
+      if (reached.servers > 0 || (reached.error == null && (this.dht?.routingTable?.size ?? 0) === 0)) {
         this.log('advertised capability %s to %d DHT servers', name, reached.servers)
       } else {
-        this.log('could not advertise %s yet (%s), retrying in %d ms', name, reached.error.message, delay)
+        this.log('could not advertise %s yet (%s), retrying in %d ms', name, reached.error?.message ?? 'no server stored it', delay)
         this.retries.set(name, setTimeout(() => { this.provide(name, Math.min(delay * 2, ADVERTISE_RETRY_MAX)) }, delay).unref())
       }
     }

@@ -30,23 +30,26 @@ export async function routingTableReady (table: ObservableRoutingTable | undefin
  * while the network was forming must go out again as the network grows, or
  * lookups walking to the truly closest servers miss it.
  *
- * The measure of "the network the publication reached" is the number of
- * servers that stored it, not the routing table's size. Counted from the
- * table's size before the walk (1, 2, 4, … 64), every node joining a 100-node
- * network published 6–7 times, most of the cost of starting many nodes. Counted
- * from the table's size after the walk, the first publishers were stranded: a
- * node that joined through node 0 while node 0 knew nobody stored its advert on
- * node 0 alone, yet its table had filled to 5–10 peers by the time the walk
- * ended, so it waited for 10–20 peers (never reached in a 30-node network)
- * before advertising again (protocols/routing.md, "Known limits"). A joining
- * node whose walk reached the K closest servers of a formed network publishes
- * again only once its table holds twice K peers; a publication that reached
- * one server goes out again at the second peer. One that reached none goes out
- * again at the first peer.
+ * The base is the larger of the servers that stored the publication and the
+ * routing table's size when its walk began; the next publication goes out once
+ * the table holds twice that (or at the first peer after one that reached
+ * none). Counted from the table's size before the walk alone (1, 2, 4, … 64),
+ * every node joining a 100-node network published 6–7 times: its first walk
+ * reaches the K closest servers, so it now publishes again only at 2 K peers.
+ * Counted from the table's size after the walk, the first publishers were
+ * stranded: a node that joined through node 0 while node 0 knew nobody stored
+ * its advert on node 0 alone, yet its table held 5–10 peers once the walk
+ * ended, and it waited for 10–20 (never reached in a 30-node network) before
+ * advertising again (protocols/routing.md, "Known limits"). Counted from the
+ * servers reached alone, an overloaded network fed itself: a walk whose
+ * requests timed out reached 3 of 20 servers, and a table of 26 called for
+ * another walk at once. A publication that reached few servers of a table
+ * that did not grow is the publisher's retry to make, not this rule's.
  */
 export class RoutingTableGrowth {
-  /** servers the last publication reached */
-  private reached = 0
+  /** the larger of the servers the last publication reached and the table's size when its walk began */
+  private base = 0
+  private sizeAtStart = 0
   /** publications under way */
   private running = 0
   private timer?: ReturnType<typeof setTimeout>
@@ -65,28 +68,29 @@ export class RoutingTableGrowth {
 
   /** A publication starts: the table filling during its walk calls for nothing until it is over */
   publishing (): void {
+    if (this.running === 0) this.sizeAtStart = this.table?.size ?? 0
     this.running++
   }
 
   /**
    * A publication is over: `reached` servers stored it (0 when it failed). The
-   * table may have filled during its walk beyond twice that: then at once.
+   * table may have filled during its walk beyond twice the base: then at once.
    */
   published (reached: number): void {
     this.running = Math.max(0, this.running - 1)
-    this.reached = Math.max(0, reached)
+    this.base = Math.max(0, reached, this.sizeAtStart)
     this.onPeerAdded()
   }
 
   /**
-   * Whether a table of `size` peers calls for another publication: it holds
-   * twice as many peers as the last publication reached, or a first peer
-   * after one that reached none.
+   * Whether a table of `size` peers calls for another publication: no
+   * publication under way, and twice the base, or a first peer after a
+   * publication that reached none from an empty table.
    */
   grown (size: number): boolean {
     if (this.running > 0) return false
-    if (this.reached === 0) return size > 0
-    return size >= this.reached * REPUBLISH_GROWTH_FACTOR
+    if (this.base === 0) return size > 0
+    return size >= this.base * REPUBLISH_GROWTH_FACTOR
   }
 
   private readonly onPeerAdded = (): void => {
@@ -97,8 +101,8 @@ export class RoutingTableGrowth {
       // a publication may have gone out meanwhile
       if (!this.grown(size)) return
       // until the publication reports how far it got, count it as reaching the whole table: no second
-      // trigger while it runs
-      this.reached = size
+      // trigger before it starts
+      this.base = size
       this.onGrown(size)
     }, this.debounce)
     this.timer.unref?.()

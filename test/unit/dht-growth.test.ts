@@ -36,6 +36,7 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
     const growth = new RoutingTableGrowth(table, size => fired.push(size), 10)
     growth.start()
     table.add(5)
+    growth.publishing()
     growth.published(5)
     expect(await grow(table, fired, 4)).toEqual([])
     expect(await grow(table, fired, 1)).toEqual([10])
@@ -43,6 +44,7 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
     expect(await grow(table, fired, 9)).toEqual([10])
     // its walk reached the 20 closest servers of the network: twice that is the next trigger
     table.add(1)
+    growth.publishing()
     growth.published(20)
     expect(await grow(table, fired, 19)).toEqual([10])
     expect(await grow(table, fired, 1)).toEqual([10, 40])
@@ -78,6 +80,20 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
     growth.published(20)
     expect(await grow(table, fired, 19)).toEqual([])
     expect(await grow(table, fired, 1)).toEqual([40])
+    growth.stop()
+  })
+
+  it('a publication that reached few servers of a table that did not grow waits for it to double (an overloaded network)', async () => {
+    const table = new Table()
+    const fired: number[] = []
+    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10)
+    growth.start()
+    table.add(26)
+    growth.publishing()
+    // the walk's requests timed out: 3 of the 20 closest servers stored it
+    growth.published(3)
+    expect(await grow(table, fired, 25)).toEqual([])
+    expect(await grow(table, fired, 1)).toEqual([52])
     growth.stop()
   })
 
