@@ -44,7 +44,8 @@ export async function routingTableReady (table: ObservableRoutingTable | undefin
  * servers reached alone, an overloaded network fed itself: a walk whose
  * requests timed out reached 3 of 20 servers, and a table of 26 called for
  * another walk at once. A publication that reached few servers of a table
- * that did not grow is the publisher's retry to make, not this rule's.
+ * that did not grow is left to the publisher's retry (when it reached none)
+ * and its periodic republication.
  */
 export class RoutingTableGrowth {
   /** the larger of the servers the last publication reached and the table's size when its walk began */
@@ -52,15 +53,18 @@ export class RoutingTableGrowth {
   private sizeAtStart = 0
   /** publications under way */
   private running = 0
+  private stopped = true
   private timer?: ReturnType<typeof setTimeout>
 
   constructor (private readonly table: ObservableRoutingTable | undefined, private readonly onGrown: (size: number) => void, private readonly debounce = REPUBLISH_GROWTH_DEBOUNCE) {}
 
   start (): void {
+    this.stopped = false
     this.table?.addEventListener('peer:add', this.onPeerAdded)
   }
 
   stop (): void {
+    this.stopped = true
     clearTimeout(this.timer)
     this.timer = undefined
     this.table?.removeEventListener('peer:add', this.onPeerAdded)
@@ -94,7 +98,8 @@ export class RoutingTableGrowth {
   }
 
   private readonly onPeerAdded = (): void => {
-    if (this.timer != null || !this.grown(this.table?.size ?? 0)) return
+    // a publication ending after stop() schedules nothing
+    if (this.stopped || this.timer != null || !this.grown(this.table?.size ?? 0)) return
     this.timer = setTimeout(() => {
       this.timer = undefined
       const size = this.table?.size ?? 0

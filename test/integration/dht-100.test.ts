@@ -29,12 +29,14 @@ import { eventually } from '../support/eventually.js'
  * per connection on the shared 2-core machine, and 100 nodes open ≈ 1,500
  * connections (TCP + Noise are covered by dht.test.ts and the reach suites).
  *
- * `npm test` runs it at 12 nodes; `MOLT_DHT_TEST_NODES=100` at 100. At 30
- * and 100 nodes (shared machine, load 10–27) the network formed (100 nodes:
- * 25–43 s of CPU) but the record and the capability of node 0, the very first
- * publisher, were not found within 30 s while the others were looked up:
- * not diagnosed yet (bench/README.md, "Starting many DHT nodes"). Make 100
- * the default once that is fixed and the run is checked on an idle machine.
+ * `npm test` runs it at 12 nodes (43.5 s wall, 15.7 s of CPU at load 8–10);
+ * `MOLT_DHT_TEST_NODES=30` passed (287 s wall, 87 s of CPU at load 10–16);
+ * `MOLT_DHT_TEST_NODES=100` did not pass on the shared machine (load 8–15,
+ * 146 s of CPU in 468 s): DHT requests time out in the starved process, and
+ * walks stop short of the closest servers (bench/README.md, "Starting many
+ * DHT nodes"). Why node 0 was not found before: protocols/routing.md, "Known
+ * limits". The advertisers get the DHT itself: given the libp2p node, they saw
+ * no routing table and never advertised again after their first advert.
  */
 const N = Number(process.env.MOLT_DHT_TEST_NODES ?? 12)
 const SAMPLE = Math.min(50, N)
@@ -106,9 +108,14 @@ function closestNodes (key: Uint8Array, k = 20): number[] {
     .sort((a, b) => Buffer.compare(a.distance, b.distance)).slice(0, k).map(({ i }) => i)
 }
 
-/** Whether a node other than `publisher` among the closest to the record's key stores it */
+/**
+ * Whether a node other than `publisher` among the 5 closest to the record's
+ * key stores it. A publication that reached the closest servers stores it on
+ * all of them (the 20 closest it finds); 5, not 20, so that at 12–20 nodes a
+ * record stranded on the few servers its publisher knew at first still fails.
+ */
 async function placed (publisher: number, holds: (node: Node) => Promise<boolean>, key: Uint8Array): Promise<boolean> {
-  for (const i of closestNodes(key)) {
+  for (const i of closestNodes(key, 5)) {
     if (i !== publisher && await holds(nodes[i])) return true
   }
   return false
@@ -136,7 +143,7 @@ async function strangerOf (target: number): Promise<Node> {
 }
 
 describe(`private DHT, ${N} nodes`, () => {
-  it('the first publishers\' routing records and capability adverts reach servers among the closest to their keys', async () => {
+  it('the first publishers\' routing records and capability adverts reach one of the 5 servers closest to their keys', async () => {
     // nodes 0–9 published while the network formed: node 0 with an empty routing table, the next ones
     // through node 0 while it knew few peers. Only their republication as their tables grew puts the
     // records where lookups walk to (RoutingTableGrowth); before it, node 0's advert stayed on node 0 alone.
