@@ -29,11 +29,11 @@ import { eventually } from '../support/eventually.js'
  * per connection on the shared 2-core machine, and 100 nodes open ≈ 1,500
  * connections (TCP + Noise are covered by dht.test.ts and the reach suites).
  *
- * `npm test` runs it at 12 nodes (43.5 s wall, 15.7 s of CPU at load 8–10);
+ * `npm test` runs it at 12 nodes (27–44 s wall, 17–19 s of CPU at load 6–10);
  * `MOLT_DHT_TEST_NODES=30` passed (287 s wall, 87 s of CPU at load 10–16);
- * `MOLT_DHT_TEST_NODES=100` did not pass on the shared machine (load 8–15,
- * 146 s of CPU in 468 s): DHT requests time out in the starved process, and
- * walks stop short of the closest servers (bench/README.md, "Starting many
+ * `MOLT_DHT_TEST_NODES=100` did not pass on the shared machine (two runs,
+ * load 6–15, 146–216 s of CPU in 420–470 s): DHT requests time out in the
+ * busy process, and walks stop short of the closest servers (bench/README.md, "Starting many
  * DHT nodes"). Why node 0 was not found before: protocols/routing.md, "Known
  * limits". The advertisers get the DHT itself: given the libp2p node, they saw
  * no routing table and never advertised again after their first advert.
