@@ -2,7 +2,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { ContentRouting, Logger } from '@libp2p/interface'
-import { ADVERTISE_RETRY_MAX, ADVERTISE_RETRY_MIN, CAPABILITY_KEY_PREFIX } from './constants.js'
+import { ADVERTISE_RETRY_MAX, ADVERTISE_RETRY_MIN, ADVERTISE_TIMEOUT, CAPABILITY_KEY_PREFIX } from './constants.js'
 import { RoutingTableGrowth } from './dht-ready.js'
 
 /** The DHT key a capability is advertised under */
@@ -19,6 +19,8 @@ export interface AdvertiserComponents {
 
 interface DhtWithCancel {
   cancelReprovide(key: CID): Promise<void>
+  /** kad-dht's own provide: its events say which servers stored the advert */
+  provide?(key: CID, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, messageName?: string }>
   routingTable?: EventTarget & { size: number }
 }
 
@@ -40,7 +42,8 @@ export class CapabilityAdvertiser {
     this.growth = new RoutingTableGrowth(this.dht?.routingTable, (size) => {
       if (this.advertised.size === 0) return
       this.log('routing table grew to %d peers, advertising %d capabilities again', size, this.advertised.size)
-      for (const name of this.advertised) this.provide(name, ADVERTISE_RETRY_MIN)
+      // a capability waiting for its retry goes out then
+      for (const name of this.advertised) if (!this.retries.has(name)) this.provide(name, ADVERTISE_RETRY_MIN)
     })
     this.growth.start()
   }
@@ -76,18 +79,44 @@ export class CapabilityAdvertiser {
     const attempt = async (): Promise<void> => {
       this.retries.delete(name)
       if (this.controller.signal.aborted || !this.advertised.has(name)) return
-      try {
-        await this.components.contentRouting.provide(await capabilityCid(name), { signal: this.controller.signal })
-        // the walk filled the routing table: growth beyond this is what calls for a re-advert
-        this.growth.published()
-        this.log('advertised capability %s', name)
-      } catch (err: any) {
-        if (this.controller.signal.aborted) return
-        this.log('could not advertise %s yet (%s), retrying in %d ms', name, err.message, delay)
+      this.growth.publishing()
+      const reached = await this.advertise(await capabilityCid(name))
+      // growth of the routing table beyond twice the servers it reached is what calls for a re-advert
+      this.growth.published(reached.servers)
+      if (this.controller.signal.aborted) return
+      // none reached from an empty table: the first peer calls for the next (RoutingTableGrowth); none
+      // reached otherwise (every server failed, or out of time): retry, backing off
+      if (reached.servers > 0 || (reached.error == null && (this.dht?.routingTable?.size ?? 0) === 0)) {
+        this.log('advertised capability %s to %d DHT servers', name, reached.servers)
+      } else {
+        this.log('could not advertise %s yet (%s), retrying in %d ms', name, reached.error?.message ?? 'no server stored it', delay)
         this.retries.set(name, setTimeout(() => { this.provide(name, Math.min(delay * 2, ADVERTISE_RETRY_MAX)) }, delay).unref())
       }
     }
     attempt().catch(() => {})
+  }
+
+  /**
+   * One advert, bounded in time: the number of servers that stored it (what a
+   * walk cut short reached still counts), and the error that ended it, if any.
+   * Without kad-dht's own provide (another content router) the count is the
+   * routing table's size.
+   */
+  private async advertise (cid: CID): Promise<{ servers: number, error?: Error }> {
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(ADVERTISE_TIMEOUT)])
+    let servers = 0
+    try {
+      if (this.dht?.provide == null) {
+        await this.components.contentRouting.provide(cid, { signal })
+        return { servers: this.dht?.routingTable?.size ?? 0 }
+      }
+      for await (const event of this.dht.provide(cid, { signal })) {
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') servers++
+      }
+      return { servers }
+    } catch (err: any) {
+      return { servers, error: err }
+    }
   }
 
   private async withdraw (name: string): Promise<void> {

@@ -88,6 +88,9 @@ export function dhtService (options: DhtOptions = {}): ((components: any) => Kad
     // molt networks are private: keep LAN and loopback addresses that the public-DHT default strips
     peerInfoMapper: passthroughMapper,
     allowQueryWithZeroPeers: true,
+    // a walk waits on its slowest requests: kad-dht's adaptive timeout doubles after each failure up to
+    // 60 s, and walks on a busy network then outlasted the publication's own bound and stored nothing
+    networkDialTimeout: { minTimeout: c.DHT_REQUEST_TIMEOUT_MIN, maxTimeout: c.DHT_REQUEST_TIMEOUT_MAX },
     // routing records (protocols/routing.md): servers store only records signed by the PeerId in the key, newest seq wins
     validators: { [ROUTE_NAMESPACE]: async (key, value) => validateRouteRecord(key, value, async (k) => storedRecord(components.datastore, k)) },
     selectors: { [ROUTE_NAMESPACE]: selectRouteRecord },

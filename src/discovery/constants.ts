@@ -3,6 +3,15 @@ import { second, minute, hour } from '../constants.js'
 /** The private molt DHT; never the public IPFS one */
 export const DHT_PROTOCOL = '/molt/kad/1.0.0'
 
+/**
+ * Bounds on one DHT request (dial, send, answer), in ms. kad-dht adapts the
+ * timeout to recent round trips (× 1.2, × 2 after a failure) within these; its
+ * own upper bound, 60 s, let one unresponsive server hold a walk past the 30 s
+ * a publication or advert is given
+ */
+export const DHT_REQUEST_TIMEOUT_MIN = 5_000
+export const DHT_REQUEST_TIMEOUT_MAX = 10_000
+
 /** Where kad-dht keeps records and providers in the libp2p datastore (its default, named so the validator can read held records) */
 export const DHT_DATASTORE_PREFIX = '/dht'
 
@@ -24,6 +33,9 @@ export const REPROVIDE_INTERVAL = hour
 /** Retry schedule for a capability advert that found no DHT peers yet */
 export const ADVERTISE_RETRY_MIN = second
 export const ADVERTISE_RETRY_MAX = minute
+
+/** Bound on one capability advert (walk to the closest servers and ADD_PROVIDER to them), in ms */
+export const ADVERTISE_TIMEOUT = 30 * second
 
 /** Prefix hashed with a capability name into its DHT key (a CIDv1, raw codec, sha2-256) */
 export const CAPABILITY_KEY_PREFIX = 'molt/capability/'

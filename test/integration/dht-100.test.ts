@@ -6,12 +6,12 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, createHash } from 'node:crypto'
 import { dhtService } from '../../src/discovery/config.js'
 import { capabilityCid } from '../../src/discovery/index.js'
 import { CapabilityAdvertiser } from '../../src/discovery/capabilities.js'
 import { routingTableReady } from '../../src/discovery/dht-ready.js'
-import { routingRecord, type RoutingRecordService } from '../../src/services/routing-record/index.js'
+import { routingRecord, routeKey, type RoutingRecordService } from '../../src/services/routing-record/index.js'
 import { eventually } from '../support/eventually.js'
 
 /**
@@ -29,12 +29,14 @@ import { eventually } from '../support/eventually.js'
  * per connection on the shared 2-core machine, and 100 nodes open ≈ 1,500
  * connections (TCP + Noise are covered by dht.test.ts and the reach suites).
  *
- * `npm test` runs it at 12 nodes; `MOLT_DHT_TEST_NODES=100` at 100. At 30
- * and 100 nodes (shared machine, load 10–27) the network formed (100 nodes:
- * 25–43 s of CPU) but the record and the capability of node 0, the very first
- * publisher, were not found within 30 s while the others were looked up:
- * not diagnosed yet (bench/README.md, "Starting many DHT nodes"). Make 100
- * the default once that is fixed and the run is checked on an idle machine.
+ * `npm test` runs it at 12 nodes (27–44 s wall, 17–19 s of CPU at load 6–10);
+ * `MOLT_DHT_TEST_NODES=30` passed (287 s wall, 87 s of CPU at load 10–16);
+ * `MOLT_DHT_TEST_NODES=100` did not pass on the shared machine (two runs,
+ * load 6–15, 146–216 s of CPU in 420–470 s): DHT requests time out in the
+ * busy process, and walks stop short of the closest servers (bench/README.md, "Starting many
+ * DHT nodes"). Why node 0 was not found before: protocols/routing.md, "Known
+ * limits". The advertisers get the DHT itself: given the libp2p node, they saw
+ * no routing table and never advertised again after their first advert.
  */
 const N = Number(process.env.MOLT_DHT_TEST_NODES ?? 12)
 const SAMPLE = Math.min(50, N)
@@ -71,7 +73,7 @@ async function startNode (i: number, joined: number): Promise<void> {
       if (attempt >= 3) throw err
     }
   }
-  const advertiser = new CapabilityAdvertiser(node as any, node.logger.forComponent('test:advertise'))
+  const advertiser = new CapabilityAdvertiser({ contentRouting: node.contentRouting, dht: node.services.dht }, node.logger.forComponent('test:advertise'))
   advertisers[i] = advertiser
   await advertiser.update([capability(i)])
 }
@@ -96,6 +98,31 @@ afterAll(async () => {
   await Promise.allSettled(nodes.map(async n => n?.stop()))
 }, 120_000)
 
+/** The kad-dht distance space: sha256 of the key (for a peer, of its multihash) */
+const kadId = (bytes: Uint8Array): Buffer => createHash('sha256').update(bytes).digest()
+
+/** Indexes of the K (20) nodes closest to `key` in the whole network */
+function closestNodes (key: Uint8Array, k = 20): number[] {
+  const target = kadId(key)
+  return nodes.map((n, i) => ({ i, distance: Buffer.from(kadId(n.peerId.toMultihash().bytes).map((b, j) => b ^ target[j])) }))
+    .sort((a, b) => Buffer.compare(a.distance, b.distance)).slice(0, k).map(({ i }) => i)
+}
+
+/**
+ * Whether a node other than `publisher` among the 20 closest to the record's
+ * key (the servers a publication stores it on) stores it. Meaningful above 20
+ * nodes; at 12 it holds for any record that left its publisher (the rule is
+ * covered by test/unit/dht-growth.test.ts). Among the 5 closest was tried: at
+ * 30 nodes on a loaded machine 2 of 20 adverts were on none of them after
+ * 240 s, and lookups found all 30 at the first try anyway.
+ */
+async function placed (publisher: number, holds: (node: Node) => Promise<boolean>, key: Uint8Array): Promise<boolean> {
+  for (const i of closestNodes(key)) {
+    if (i !== publisher && await holds(nodes[i])) return true
+  }
+  return false
+}
+
 /** `SAMPLE` node indexes: the first 10 (they published while the network was forming) and random others */
 function pick (): number[] {
   const order = [...Array(N).keys()].sort(() => Math.random() - 0.5)
@@ -118,6 +145,27 @@ async function strangerOf (target: number): Promise<Node> {
 }
 
 describe(`private DHT, ${N} nodes`, () => {
+  it('the first publishers\' routing records and capability adverts reach servers among the 20 closest to their keys', async () => {
+    // nodes 0–9 published while the network formed: node 0 with an empty routing table, the next ones
+    // through node 0 while it knew few peers. Only their republication as their tables grew puts the
+    // records where lookups walk to (RoutingTableGrowth); before it, node 0's advert stayed on node 0 alone.
+    const first = [...Array(Math.min(10, N)).keys()]
+    const dht = (n: Node): any => n.services.dht
+    const missing = async (): Promise<string[]> => {
+      const out: string[] = []
+      for (const i of first) {
+        const key = routeKey(nodes[i].peerId)
+        if (!await placed(i, async n => dht(n).contentFetching.getLocal(key).then(() => true, () => false), key)) out.push(`record ${i}`)
+        const cid = await capabilityCid(capability(i))
+        if (!await placed(i, async n => (await dht(n).providers.getProviders(cid)).some((p: any) => p.equals(nodes[i].peerId)), cid.multihash.bytes)) out.push(`advert ${i}`)
+      }
+      return out
+    }
+    // a deadline for a stuck network, not a speed requirement (republications are walks: slow on a loaded machine)
+    await eventually(async () => (await missing()).length === 0, 240_000, 'first publishers placed', 1000)
+      .catch(async (err) => { throw new Error(`${err.message}: ${(await missing()).join(', ')} held by none of the closest servers`) })
+  }, 300_000)
+
   it(`resolves ${SAMPLE} never-met PeerIds through the DHT: the routing record is found, verified, and its address reaches the node`, async () => {
     let firstTry = 0
     for (const i of pick()) {

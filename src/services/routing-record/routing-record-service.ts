@@ -99,7 +99,10 @@ class DefaultRoutingRecordService implements RoutingRecordService {
 
   afterStart (): void {
     if (this.init.publish === false || this.dht == null) return
-    this.growth = new RoutingTableGrowth(this.dht.routingTable, () => { this.schedule(0) }, this.debounce)
+    this.growth = new RoutingTableGrowth(this.dht.routingTable, () => {
+      // a publication that reached no server has its retry scheduled (backing off) already
+      if (this.retryDelay === c.PUBLISH_RETRY_MIN) this.schedule(0)
+    }, this.debounce)
     this.growth.start()
     this.schedule(0)
   }
@@ -187,6 +190,7 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     this.published = this.fingerprint(contents)
     const signal = AbortSignal.any([AbortSignal.timeout(c.PUBLISH_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
     let stored = 0
+    this.growth?.publishing()
     try {
       for await (const event of dht.put(routeKey(this.components.peerId), encodeRouteRecord(record), { signal })) {
         if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
@@ -194,9 +198,10 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     } catch (err: any) {
       if (this.controller.signal.aborted) return stored
       this.log('publishing the routing record ended early - %s', err.message)
+    } finally {
+      // growth of the routing table beyond twice the servers it reached is what calls for a republication
+      this.growth?.published(stored)
     }
-    // the walk filled the routing table: growth beyond this is what calls for a republication
-    if (stored > 0) this.growth?.published()
     clearTimeout(this.republishTimer)
     if (stored === 0) {
       // no server took it (none known yet, or all gone): try again soon, backing off
