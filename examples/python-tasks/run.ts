@@ -64,10 +64,17 @@ try {
     const grants = new Map<string, number>()
     dispatcher.tasks.addEventListener('claimed', (evt: CustomEvent<TaskRecord>) => { grants.set(evt.detail.id, (grants.get(evt.detail.id) ?? 0) + 1) })
     for (let n = 1; n <= TASKS; n++) await dispatcher.tasks.offer(workers, { id: `square-${n}`, type: 'math.square', params: { n } })
-    await Promise.race([allDone, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error('the tasks were not all completed within 60 s')) }, 60_000))])
+    // a deadline for a stuck run, cleared once the tasks are done: a pending timer would keep this
+    // process alive for the rest of its 60 s after the example finished
+    let deadline: ReturnType<typeof setTimeout> | undefined
+    try {
+      await Promise.race([allDone, new Promise((_resolve, reject) => { deadline = setTimeout(() => { reject(new Error('the tasks were not all completed within 60 s')) }, 60_000) })])
+    } finally {
+      clearTimeout(deadline)
+    }
     // the losers' refusals arrive at once, but on their own path: wait for them
-    const deadline = Date.now() + 20_000
-    while (events.length < 2 * TASKS && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
+    const refusalsBy = Date.now() + 20_000
+    while (events.length < 2 * TASKS && Date.now() < refusalsBy) await new Promise(resolve => setTimeout(resolve, 50))
 
     for (let n = 1; n <= TASKS; n++) {
       const id = `square-${n}`

@@ -73,7 +73,7 @@ async function underAttack (name: string, attack: () => Promise<void>): Promise<
     const heapAfter = heapMiB()
     figures[name] = { latency, heapBeforeMiB: heapBefore, heapAfterMiB: heapAfter }
     // every honest request was served (the failures named); its latency is a figure for npm run bench, not a test
-    expect(probe.failures.map(err => `${(err as Error).name}: ${(err as Error).message}`)).toEqual([])
+    expect(probe.failures.map(err => err instanceof Error ? `${err.name}: ${err.message}` : `not an Error: ${JSON.stringify(err)}`)).toEqual([])
     expect(latency.requests).toBeGreaterThan(0)
   }
 }
@@ -329,7 +329,10 @@ describe('reserving relay slots from many identities', () => {
       raw.push(client)
       return client
     }))
-    await eventually(() => relay.stats().reservations + (relay.stats().reservationsRefused['per-ip-limit'] ?? 0) >= 40, 15_000, 'every attempt answered')
+    await eventually(() => relay.stats().reservations + (relay.stats().reservationsRefused['per-ip-limit'] ?? 0) >= 40, 15_000, 'every attempt answered').catch((err: Error) => {
+      // name what was missing and why clients failed (a bare timeout says nothing)
+      throw new Error(`${err.message}: ${JSON.stringify(relay.stats())}; ${attempts.flatMap(a => a.status === 'rejected' ? [String(a.reason)] : []).join('; ')}`)
+    })
     figures.relaySlots = { identities: 40, reserved: relay.stats().reservations, refused: relay.stats().reservationsRefused, failedClients: attempts.filter(a => a.status === 'rejected').length, heapBeforeMiB: heapBefore, heapAfterMiB: heapMiB() }
     expect(relay.stats().reservations).toBe(16)
     expect(relay.stats().reservationsRefused['per-ip-limit']).toBe(24)

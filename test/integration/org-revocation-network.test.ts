@@ -32,8 +32,10 @@ let cert: OrgCertificate
  * isolates sync). libp2p's connection monitor is off: on a loaded shared 2-core machine its
  * pings time out and it aborts healthy loopback connections (the base code does the same),
  * which cuts this one-process network into pieces; what is tested is the revocation, not pings.
+ * No DHT either: its routing-table upkeep on every new connection was most of the set-up's CPU,
+ * and nothing here is looked up (the DHT over TCP + Noise is dht.test.ts's subject).
  */
-const options = { heartbeatInterval: 0, trust: { syncInterval: 0 }, libp2p: { connectionMonitor: { enabled: false } } as any }
+const options = { heartbeatInterval: 0, trust: { syncInterval: 0 }, dht: { enabled: false }, libp2p: { connectionMonitor: { enabled: false } } as any }
 const pubsub = (n: MoltNode): any => n.libp2p.services.pubsub
 const verdictAt = (i: number): string => nodes[i].libp2p.services.cards.verdict(card).code
 const rejected = (n: MoltNode, name: string): number => n.trust.stats().rejected[name] ?? 0

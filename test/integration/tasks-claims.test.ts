@@ -7,6 +7,8 @@ const CLAIMANTS = 10
 const ROUNDS = 100
 /** Rounds in flight at once (each its own task): keeps the run short without changing what each round checks */
 const PARALLEL = 10
+/** ms a claim may wait for its decision before the test gives up: 100 claims in flight on a busy 2-core machine outlast the 30 s default */
+const CLAIM_BACKSTOP = 300_000
 
 describe('"first agent wins" claims', () => {
   let net: TestNetwork
@@ -15,18 +17,22 @@ describe('"first agent wins" claims', () => {
 
   beforeAll(async () => {
     net = new TestNetwork()
-    // receipts off here: the arbitration is under test, and they double the traffic
-    boss = await net.node({ tasks: { receipts: false } })
+    // receipts off here: the arbitration is under test, and they double the traffic; no DHT or
+    // presence heartbeat either (every peer is introduced by address): their upkeep is CPU the
+    // claims would wait for on a busy machine
+    const options = { tasks: { receipts: false }, dht: { enabled: false }, heartbeatInterval: 0 }
+    boss = await net.node(options)
     claimants = []
-    for (let i = 0; i < CLAIMANTS; i++) claimants.push(await net.node({ tasks: { receipts: false } }))
+    for (let i = 0; i < CLAIMANTS; i++) claimants.push(await net.node(options))
     await net.introduce()
-  }, 60_000)
+  }, 180_000)
   afterAll(async () => { await net.cleanup() })
 
   async function round (taskId: string): Promise<void> {
     await boss.tasks.offer(claimants.map(c => c.peerId), { id: taskId, type: 'race' })
-    await eventually(() => claimants.every(c => c.tasks.get(taskId) != null), 60_000, `offers of ${taskId}`, 10)
-    const outcomes = await Promise.allSettled(claimants.map(async c => c.tasks.claim(taskId)))
+    await eventually(() => claimants.every(c => c.tasks.get(taskId) != null), CLAIM_BACKSTOP, `offers of ${taskId}`, 10)
+    // the claim's own deadline is a backstop: a round ends on the offerer's grant and refusals
+    const outcomes = await Promise.allSettled(claimants.map(async c => c.tasks.claim(taskId, { timeout: CLAIM_BACKSTOP })))
     const winners = outcomes.flatMap((o, i) => o.status === 'fulfilled' ? [i] : [])
     expect(winners, `winners of ${taskId}`).toHaveLength(1)
     for (const outcome of outcomes) {
@@ -55,14 +61,14 @@ describe('"first agent wins" claims', () => {
     // the offerer decided once per task
     expect([...grants.values()].every(n => n === 1)).toBe(true)
     expect(grants.size).toBe(ROUNDS)
-  }, 180_000)
+  }, 900_000)
 
   it('answers a re-sent claim of the winner with the same grant, and a loser\'s with the same refusal', async () => {
     await boss.tasks.offer(claimants.slice(0, 2).map(c => c.peerId), { id: 'again-1' })
-    await eventually(() => claimants.slice(0, 2).every(c => c.tasks.get('again-1') != null), 20_000, 'offers')
+    await eventually(() => claimants.slice(0, 2).every(c => c.tasks.get('again-1') != null), CLAIM_BACKSTOP, 'offers')
     const [a, b] = claimants
-    const first = await a.tasks.claim('again-1')
-    await expect(b.tasks.claim('again-1')).rejects.toThrow(TaskClaimRefusedError)
+    const first = await a.tasks.claim('again-1', { timeout: CLAIM_BACKSTOP })
+    await expect(b.tasks.claim('again-1', { timeout: CLAIM_BACKSTOP })).rejects.toThrow(TaskClaimRefusedError)
 
     const answers = (node: MoltNode): Promise<MoltMessage> => new Promise(resolve => {
       const listener = (evt: CustomEvent<{ message: MoltMessage }>): void => {
@@ -85,5 +91,5 @@ describe('"first agent wins" claims', () => {
     expect((await refusal).p).toMatchObject({ code: 'E_TASK_CLAIMED' })
     expect(boss.tasks.get('again-1')?.grant?.claimant).toBe(a.peerId.toString())
     expect(a.tasks.get('again-1')?.state).toBe('claimed')
-  })
+  }, 600_000)
 })
