@@ -91,25 +91,14 @@ export const MAX_OUTBOUND_STOP_STREAMS = 64
 /** A hop request (reserve, or connect including the stop handshake) must finish within this (stock 30 s) */
 export const HOP_TIMEOUT = 15 * second
 
-/**
- * How often the relay pings each connection (libp2p's connection monitor: a
- * new `/ipfs/ping/1.0.0` stream per connection, all in one tick), ms. Stock
- * js-libp2p: 10 s, i.e. 100 stream opens per second at 1,000 reserved agents,
- * the largest part of an idle relay's CPU (bench/README.md "Relay capacity").
- * A holder that vanished without closing its connection is still found: its
- * ping fails and the connection, and with it the reservation, is dropped
- * within RELAY_PING_INTERVAL + the ping timeout (at most ~2 min). Holders that
- * close or reset their connection are released at once (policy.ts).
+/*
+ * Connections are pinged as on every molt node (src/constants.ts
+ * CONNECTION_PING_*: once a minute, stock js-libp2p every 10 s, which was the
+ * largest part of an idle relay's CPU). A holder that vanished without closing
+ * its connection is dropped, and its reservation with it, within
+ * SILENT_PEER_BOUND (90 s); holders that close or reset their connection are
+ * released at once (policy.ts).
  */
-export const RELAY_PING_INTERVAL = minute
-
-/**
- * Shortest time the relay waits for a ping answer before it drops the
- * connection, ms (stock 5 s, then adaptive up to 60 s from measured RTTs).
- * 15 s: a relay or agent busy for a few seconds (a GC, a burst of
- * reservations) must not lose its reservations.
- */
-export const RELAY_PING_MIN_TIMEOUT = 15 * second
 
 /** How long stop() waits for relayed connections to finish */
 export const DRAIN_TIMEOUT = 5 * second

@@ -128,11 +128,8 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     }
     // the gater runs only once libp2p is started, after `policy` is set
     let policy: RelayPolicy | undefined
-    const extra: Partial<Libp2pOptions> = {
-      // idle reservations cost a ping stream per connection and interval: ping rarely (constants.ts)
-      connectionMonitor: { pingInterval: c.RELAY_PING_INTERVAL, pingTimeout: { minTimeout: c.RELAY_PING_MIN_TIMEOUT } },
-      ...options.libp2p
-    }
+    // connections are pinged once a minute, as on every molt node (base-libp2p.ts CONNECTION_MONITOR)
+    const extra: Partial<Libp2pOptions> = { ...options.libp2p }
     libp2p = await createLibp2p({
       ...baseLibp2pOptions({
         privateKey: key,
