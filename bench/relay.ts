@@ -16,7 +16,7 @@ import { createInterface, type Interface } from 'node:readline'
 import { createMoltNode, type MoltNode } from '../src/index.js'
 import { moltThroughput, moltRequests } from './speak.js'
 import { summarize } from './stats.js'
-import { CONNECTION_PING_INTERVAL } from '../src/constants.js'
+import { RELAY_PING_INTERVAL } from '../src/relay/constants.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -92,10 +92,11 @@ export interface RelayCapacityResult {
 
 /**
  * How long the relay's CPU is measured once every reservation is held, ms:
- * one full connection-ping interval (src/constants.ts CONNECTION_PING_INTERVAL),
- * so every connection is pinged once by the relay and once by its holder
+ * one relay ping interval (src/relay/constants.ts RELAY_PING_INTERVAL), so
+ * each connection is pinged once by the relay and every
+ * CONNECTION_PING_INTERVAL by its holder, as in a steady state
  */
-const IDLE_WINDOW = CONNECTION_PING_INTERVAL
+const IDLE_WINDOW = RELAY_PING_INTERVAL
 
 /** Clients per reserver host process */
 const CLIENTS_PER_HOST = 250

@@ -89,7 +89,8 @@ export const CONNECTION_PING_MAX_TIMEOUT = 30 * second
  * stock js-libp2p: 10 s + up to 60 s): the next ping starts within one
  * interval and fails within the longest timeout. An agent whose relay
  * vanished has then lost that reservation and re-reserves or fails over at
- * once (protocols/relay.md "Agents behind NAT"); a relay drops the vanished
- * holder's reservation.
+ * once (protocols/relay.md "Agents behind NAT"). A relay pings less often:
+ * it releases a vanished holder within RELAY_SILENT_HOLDER_BOUND
+ * (src/relay/constants.ts).
  */
 export const SILENT_PEER_BOUND = CONNECTION_PING_INTERVAL + CONNECTION_PING_MAX_TIMEOUT

@@ -91,14 +91,38 @@ export const MAX_OUTBOUND_STOP_STREAMS = 64
 /** A hop request (reserve, or connect including the stop handshake) must finish within this (stock 30 s) */
 export const HOP_TIMEOUT = 15 * second
 
-/*
- * Connections are pinged as on every molt node (src/constants.ts
- * CONNECTION_PING_*: once a minute, stock js-libp2p every 10 s, which was the
- * largest part of an idle relay's CPU). A holder that vanished without closing
- * its connection is dropped, and its reservation with it, within
- * SILENT_PEER_BOUND (90 s); holders that close or reset their connection are
- * released at once (policy.ts).
+/**
+ * How often the relay pings each connection (libp2p's connection monitor: a
+ * `/ipfs/ping/1.0.0` stream per connection, all in one tick), ms. Agents ping
+ * their relay every CONNECTION_PING_INTERVAL (src/constants.ts) to notice a
+ * relay that vanished; the relay's own pings only find holders that vanished
+ * without closing their connection, whose slots are then released — no one
+ * waits on that, so the relay pings 5× less often than agents (stock
+ * js-libp2p: 10 s; 1,000 holders cost 100 ping streams per second each way,
+ * most of an idle relay's CPU: bench/README.md "Relay capacity"). Holders
+ * that close or reset their connection are released at once (policy.ts).
  */
+export const RELAY_PING_INTERVAL = 5 * minute
+
+/**
+ * Shortest wait for a ping answer before the relay drops the connection, ms
+ * (stock 5 s; adaptive above it from measured round trips). The relay pings
+ * every holder in the same tick: a relay busy for a while (a GC, a burst of
+ * reservations after a restart) must not drop its holders over its own delay.
+ */
+export const RELAY_PING_MIN_TIMEOUT = 30 * second
+
+/** Longest wait for a ping answer, ms (stock 60 s) */
+export const RELAY_PING_MAX_TIMEOUT = minute
+
+/**
+ * A holder that vanished silently has its connection and reservation dropped
+ * within this, ms (6 min): the next ping within one interval, failed within
+ * the longest timeout. (A dead peer's TCP connection would also end by
+ * itself once Yamux's keep-alive frames go unacknowledged for the kernel's
+ * retransmission timeout, ~15 min on Linux.)
+ */
+export const RELAY_SILENT_HOLDER_BOUND = RELAY_PING_INTERVAL + RELAY_PING_MAX_TIMEOUT
 
 /** How long stop() waits for relayed connections to finish */
 export const DRAIN_TIMEOUT = 5 * second
