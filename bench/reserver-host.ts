@@ -1,6 +1,7 @@
 /**
  * argv = JSON { relay, count, stockPing? }: `count` minimal libp2p clients (TCP, Noise,
- * Yamux, identify, ping, circuit relay transport, molt's connection monitor)
+ * Yamux without keep-alive, identify, ping, circuit relay transport, molt's
+ * connection monitor, as molt agents run them)
  * that each hold a reservation on
  * the relay. Prints {"reserved":n} when all hold one; exits when stdin closes.
  */
@@ -12,8 +13,9 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { CONNECTION_MONITOR } from '../src/base-libp2p.js'
+import { YAMUX_KEEP_ALIVE } from '../src/constants.js'
 
-// stockPing: ping the relay every 10 s, as stock js-libp2p clients (and molt agents before issue #19) do
+// stockPing: ping the relay every 10 s with Yamux keep-alives every 30 s, as stock js-libp2p clients (and molt agents before issue #19) do
 const { relay, count, stockPing } = JSON.parse(process.argv[2]) as { relay: string, count: number, stockPing?: boolean }
 const clients: Libp2p[] = []
 // small batches, each client retried: on a loaded machine a reservation can miss the client's 10 s deadline
@@ -24,7 +26,7 @@ const client = async (attempt = 1): Promise<Libp2p> => {
     addresses: { listen: [`${relay}/p2p-circuit`] },
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ enableKeepAlive: stockPing === true || YAMUX_KEEP_ALIVE })],
     services: { identify: identify(), ping: ping() },
     // pinging the relay as molt agents do (once a minute), but a client overloaded by its
     // 249 neighbours in this process must not drop its own reservation over a late pong

@@ -10,7 +10,7 @@ import type { Registry } from 'prom-client'
 import type { PrivateKey } from '@libp2p/interface'
 import { dhtService, peerDiscoveryModules, type DiscoveryOptions } from './discovery/config.js'
 import { moltAgentVersion } from './version.js'
-import { CONNECTION_PING_INTERVAL, CONNECTION_PING_MIN_TIMEOUT, CONNECTION_PING_MAX_TIMEOUT } from './constants.js'
+import { CONNECTION_PING_INTERVAL, CONNECTION_PING_MIN_TIMEOUT, CONNECTION_PING_MAX_TIMEOUT, YAMUX_KEEP_ALIVE } from './constants.js'
 
 /**
  * libp2p's connection monitor as every molt node runs it: one ping per
@@ -73,7 +73,8 @@ export function baseLibp2pOptions (init: BaseLibp2pInit, services: Record<string
     addresses: { listen: init.listen, ...(init.announce != null ? { announce: init.announce } : {}), ...extra.addresses },
     transports: [tcp(), webSockets(), ...(init.transports ?? []), ...(extra.transports ?? [])],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // no Yamux keep-alive: the connection monitor's pings keep idle connections alive (constants.ts)
+    streamMuxers: [yamux({ enableKeepAlive: YAMUX_KEEP_ALIVE })],
     peerDiscovery: [...peerDiscoveryModules(init.discovery), ...(extra.peerDiscovery ?? [])],
     services: {
       ...(extra.services ?? {}),

@@ -94,3 +94,13 @@ export const CONNECTION_PING_MAX_TIMEOUT = 30 * second
  * (src/relay/constants.ts).
  */
 export const SILENT_PEER_BOUND = CONNECTION_PING_INTERVAL + CONNECTION_PING_MAX_TIMEOUT
+
+/**
+ * Yamux's own keep-alive (a ping frame each way every 30 s, stock) is off on
+ * every molt node: it never times out, so it notices no dead peer, and the
+ * connection monitor's pings (CONNECTION_PING_INTERVAL) already keep NAT and
+ * firewall mappings of idle connections alive. At 1,000 reserved agents it was
+ * ~65 frames per second at the relay, a fifth of its idle CPU once the pings
+ * were rarer (bench/README.md "Relay capacity").
+ */
+export const YAMUX_KEEP_ALIVE = false
