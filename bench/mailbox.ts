@@ -33,7 +33,8 @@ export interface MailboxBenchResult {
   /** The relay alone: pre-sealed, pre-signed deposit frames pipelined on 2 streams, acked after fsync */
   relayCapacity: { perSecond: number, seconds: number }
   nats?: NatsResult
-  drain: { perSecond: number, seconds: number }
+  /** The recipient comes online with `messages` stored for it at the relay: until all are in its inbox */
+  drain: { messages: number, perSecond: number, seconds: number }
   outboxEndToEnd: { messages: number, seconds: number, perSecond: number }
   sealMicros: number
 }
@@ -53,7 +54,14 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
   const relay = spawn(process.execPath, [join(here, 'relay-host.js')], { stdio: ['pipe', 'pipe', 'inherit'] })
   const nodes: MoltNode[] = []
   try {
-    const relayAddress = JSON.parse(await new Promise<string>(resolve => { createInterface({ input: relay.stdout }).once('line', resolve) })).address as string
+    const relayLines = createInterface({ input: relay.stdout })[Symbol.asyncIterator]()
+    const nextLine = async (): Promise<any> => {
+      const { value, done } = await relayLines.next()
+      if (done === true) throw new Error('the relay host exited')
+      return JSON.parse(value)
+    }
+    const relayStats = async (): Promise<{ mailbox?: { messages: number } }> => { relay.stdin.write('stats\n'); return nextLine() }
+    const relayAddress = (await nextLine()).address as string
     const relayId = peerIdFromString(relayAddress.split('/p2p/')[1])
     // the recipient: only its PeerId matters for sealing; it is offline during the deposits
     const recipientDir = await dir()
@@ -84,11 +92,15 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
     for (let i = 0; i < 5000; i++) sealer.seal(Buffer.alloc(1100), { sender: bobId.publicKey!.raw, recipient: bobId.publicKey!.raw, id: 'x' })
     const sealMicros = (performance.now() - sealStart) * 1000 / 5000
 
-    log(`  mailbox: recipient comes online and drains ${2 * messages + 2000}`)
+    // everything deposited above waits for bob: the warm-up, the SDK deposits and the relay-capacity frames
+    const stored = 2000 + 2 * messages
+    const held = await relayStats()
+    if (held.mailbox?.messages !== undefined && held.mailbox.messages !== stored) throw new Error(`the relay holds ${held.mailbox.messages} messages, expected ${stored}`)
+    log(`  mailbox: recipient comes online and drains ${stored}`)
     const drainStarted = performance.now()
     const bob2 = await createMoltNode({ dataDir: recipientDir, listen: [], relays: [relayAddress], heartbeatInterval: 0, libp2p: loopback })
     nodes.push(bob2)
-    await waitForInbox(bob2, 2 * messages + 2000, 300_000)
+    await waitForInbox(bob2, stored, 300_000)
     const drainSeconds = (performance.now() - drainStarted) / 1000
 
     log(`  outbox: ${options.outboxMessages} messages queued for an offline peer, then it connects`)
@@ -115,7 +127,7 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
       deposit: { perSecond: messages / depositSeconds, seconds: depositSeconds },
       nats,
       relayCapacity,
-      drain: { perSecond: (2 * messages + 2000) / drainSeconds, seconds: drainSeconds },
+      drain: { messages: stored, perSecond: stored / drainSeconds, seconds: drainSeconds },
       outboxEndToEnd: { messages: options.outboxMessages, seconds: e2eSeconds, perSecond: options.outboxMessages / e2eSeconds },
       sealMicros
     }

@@ -8,7 +8,7 @@
  * (relay-<n>.cpuprofile) there.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +16,7 @@ import { createInterface, type Interface } from 'node:readline'
 import { createMoltNode, type MoltNode } from '../src/index.js'
 import { moltThroughput, moltRequests } from './speak.js'
 import { summarize } from './stats.js'
+import { RELAY_PING_INTERVAL } from '../src/relay/constants.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -89,11 +90,44 @@ export interface RelayCapacityResult {
   idleCpuPercent: number
 }
 
-/** How long the relay's CPU is measured once every reservation is held, ms: one full connection-ping interval (src/relay/constants.ts RELAY_PING_INTERVAL) */
-const IDLE_WINDOW = 60_000
+/**
+ * How long the relay's CPU is measured once every reservation is held, ms:
+ * one relay ping interval (src/relay/constants.ts RELAY_PING_INTERVAL), so
+ * each connection is pinged once by the relay and every
+ * CONNECTION_PING_INTERVAL by its holder, as in a steady state
+ */
+const IDLE_WINDOW = RELAY_PING_INTERVAL
 
-export async function runRelayCapacityBench (options: { sizes: number[], log: (line: string) => void }): Promise<RelayCapacityResult[]> {
+/** Clients per reserver host process */
+const CLIENTS_PER_HOST = 250
+
+/**
+ * Open files this process may have (the relay host inherits the limit; Node
+ * raises the soft limit to the hard one at start-up), or undefined where
+ * /proc is not there. The relay needs one descriptor per reservation.
+ */
+async function openFileLimit (): Promise<number | undefined> {
+  try {
+    const line = (await readFile('/proc/self/limits', 'utf8')).split('\n').find(l => l.startsWith('Max open files'))
+    const hard = line?.trim().split(/\s+/)[4]
+    return hard === undefined || hard === 'unlimited' ? undefined : Number(hard)
+  } catch {
+    return undefined
+  }
+}
+
+export async function runRelayCapacityBench (options: {
+  sizes: number[]
+  log: (line: string) => void
+  /** `stock`: the clients ping the relay every 10 s as stock js-libp2p does, instead of molt's interval. @default 'molt' */
+  clientPing?: 'molt' | 'stock'
+}): Promise<RelayCapacityResult[]> {
   const results: RelayCapacityResult[] = []
+  const files = await openFileLimit()
+  const largest = Math.max(...options.sizes)
+  // the relay holds a socket per reservation, plus the DHT, the store and the runtime (the clients' sockets
+  // are spread over one process per CLIENTS_PER_HOST); loopback has ~28,000 ephemeral ports for the clients
+  if (files !== undefined && files < largest + 1024) throw new Error(`${largest} reservations need ${largest + 1024} open files; the hard limit is ${files} (raise it: ulimit -Hn)`)
   for (const size of options.sizes) {
     const relay = start('relay-host.js', [JSON.stringify({ dht: true })], ['--expose-gc'])
     const hosts: Child[] = []
@@ -102,8 +136,8 @@ export async function runRelayCapacityBench (options: { sizes: number[], log: (l
       relay.process.stdin!.write('stats\n')
       const base = await relay.next()
       let reserved = 0
-      for (let i = 0; i < size; i += 250) {
-        const host = start('reserver-host.js', [JSON.stringify({ relay: relayAddress, count: Math.min(250, size - i) })])
+      for (let i = 0; i < size; i += CLIENTS_PER_HOST) {
+        const host = start('reserver-host.js', [JSON.stringify({ relay: relayAddress, count: Math.min(CLIENTS_PER_HOST, size - i), stockPing: options.clientPing === 'stock' })])
         hosts.push(host)
         reserved += (await host.next()).reserved as number
       }

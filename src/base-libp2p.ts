@@ -10,6 +10,20 @@ import type { Registry } from 'prom-client'
 import type { PrivateKey } from '@libp2p/interface'
 import { dhtService, peerDiscoveryModules, type DiscoveryOptions } from './discovery/config.js'
 import { moltAgentVersion } from './version.js'
+import { CONNECTION_PING_INTERVAL, CONNECTION_PING_MIN_TIMEOUT, CONNECTION_PING_MAX_TIMEOUT, YAMUX_KEEP_ALIVE } from './constants.js'
+
+/**
+ * libp2p's connection monitor as every molt node runs it: one ping per
+ * connection a minute (stock 10 s), so a relay is not kept busy answering the
+ * pings of its idle reserved agents, with a bounded wait for the answer so a
+ * peer that vanished silently is still dropped within SILENT_PEER_BOUND
+ * (constants.ts).
+ */
+export const CONNECTION_MONITOR = {
+  pingInterval: CONNECTION_PING_INTERVAL,
+  pingTimeout: { minTimeout: CONNECTION_PING_MIN_TIMEOUT, maxTimeout: CONNECTION_PING_MAX_TIMEOUT },
+  abortConnectionOnPingFailure: true
+} satisfies NonNullable<Libp2pOptions['connectionMonitor']>
 
 export interface BaseLibp2pInit {
   privateKey: PrivateKey
@@ -36,7 +50,8 @@ export interface BaseLibp2pInit {
 /**
  * What every molt node — agent or relay — runs: TCP and WebSockets, Noise,
  * Yamux, identify (agent version `molt/<version> js-libp2p/<version> node/<version>`),
- * ping, the private DHT and the discovery modules, with the embedder's
+ * ping (connections pinged every CONNECTION_PING_INTERVAL), the private DHT
+ * and the discovery modules, with the embedder's
  * options merged in. Callers add their own services on top.
  */
 export function baseLibp2pOptions (init: BaseLibp2pInit, services: Record<string, unknown>): Libp2pOptions<any> {
@@ -49,10 +64,17 @@ export function baseLibp2pOptions (init: BaseLibp2pInit, services: Record<string
     nodeInfo: { userAgent: moltAgentVersion(), ...extra.nodeInfo },
     ...(init.metrics != null ? { metrics: prometheusMetrics({ registry: init.metrics, collectDefaultMetrics: false }) } : {}),
     connectionManager: { ...init.connectionManager, ...extra.connectionManager },
+    // the embedder's settings win field by field (a test's short interval keeps molt's timeouts unless it sets its own)
+    connectionMonitor: {
+      ...CONNECTION_MONITOR,
+      ...extra.connectionMonitor,
+      pingTimeout: { ...CONNECTION_MONITOR.pingTimeout, ...extra.connectionMonitor?.pingTimeout }
+    },
     addresses: { listen: init.listen, ...(init.announce != null ? { announce: init.announce } : {}), ...extra.addresses },
     transports: [tcp(), webSockets(), ...(init.transports ?? []), ...(extra.transports ?? [])],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // no Yamux keep-alive: the connection monitor's pings keep idle connections alive (constants.ts)
+    streamMuxers: [yamux({ enableKeepAlive: YAMUX_KEEP_ALIVE })],
     peerDiscovery: [...peerDiscoveryModules(init.discovery), ...(extra.peerDiscovery ?? [])],
     services: {
       ...(extra.services ?? {}),

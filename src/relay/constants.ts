@@ -93,23 +93,36 @@ export const HOP_TIMEOUT = 15 * second
 
 /**
  * How often the relay pings each connection (libp2p's connection monitor: a
- * new `/ipfs/ping/1.0.0` stream per connection, all in one tick), ms. Stock
- * js-libp2p: 10 s, i.e. 100 stream opens per second at 1,000 reserved agents,
- * the largest part of an idle relay's CPU (bench/README.md "Relay capacity").
- * A holder that vanished without closing its connection is still found: its
- * ping fails and the connection, and with it the reservation, is dropped
- * within RELAY_PING_INTERVAL + the ping timeout (at most ~2 min). Holders that
- * close or reset their connection are released at once (policy.ts).
+ * `/ipfs/ping/1.0.0` stream per connection, all in one tick), ms. Agents ping
+ * their relay every CONNECTION_PING_INTERVAL (src/constants.ts) to notice a
+ * relay that vanished; the relay's own pings only find holders that vanished
+ * without closing their connection, whose slots are then released — no one
+ * waits on that, so the relay pings 5× less often than agents (stock
+ * js-libp2p: 10 s; 1,000 holders cost 100 ping streams per second each way,
+ * most of an idle relay's CPU: bench/README.md "Relay capacity"). Holders
+ * that close or reset their connection are released at once (policy.ts).
  */
-export const RELAY_PING_INTERVAL = minute
+export const RELAY_PING_INTERVAL = 5 * minute
 
 /**
- * Shortest time the relay waits for a ping answer before it drops the
- * connection, ms (stock 5 s, then adaptive up to 60 s from measured RTTs).
- * 15 s: a relay or agent busy for a few seconds (a GC, a burst of
- * reservations) must not lose its reservations.
+ * Shortest wait for a ping answer before the relay drops the connection, ms
+ * (stock 5 s; adaptive above it from measured round trips). The relay pings
+ * every holder in the same tick: a relay busy for a while (a GC, a burst of
+ * reservations after a restart) must not drop its holders over its own delay.
  */
-export const RELAY_PING_MIN_TIMEOUT = 15 * second
+export const RELAY_PING_MIN_TIMEOUT = 30 * second
+
+/** Longest wait for a ping answer, ms (stock 60 s) */
+export const RELAY_PING_MAX_TIMEOUT = minute
+
+/**
+ * A holder that vanished silently has its connection and reservation dropped
+ * within this, ms (6 min): the next ping within one interval, failed within
+ * the longest timeout. (A dead peer's TCP connection would also end by
+ * itself once Yamux's keep-alive frames go unacknowledged for the kernel's
+ * retransmission timeout, ~15 min on Linux.)
+ */
+export const RELAY_SILENT_HOLDER_BOUND = RELAY_PING_INTERVAL + RELAY_PING_MAX_TIMEOUT
 
 /** How long stop() waits for relayed connections to finish */
 export const DRAIN_TIMEOUT = 5 * second

@@ -145,10 +145,14 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     }
     // the gater runs only once libp2p is started, after `policy` is set
     let policy: RelayPolicy | undefined
+    // idle holders cost a ping stream per connection and interval: the relay pings rarely (constants.ts)
     const extra: Partial<Libp2pOptions> = {
-      // idle reservations cost a ping stream per connection and interval: ping rarely (constants.ts)
-      connectionMonitor: { pingInterval: c.RELAY_PING_INTERVAL, pingTimeout: { minTimeout: c.RELAY_PING_MIN_TIMEOUT } },
-      ...options.libp2p
+      ...options.libp2p,
+      connectionMonitor: {
+        pingInterval: c.RELAY_PING_INTERVAL,
+        pingTimeout: { minTimeout: c.RELAY_PING_MIN_TIMEOUT, maxTimeout: c.RELAY_PING_MAX_TIMEOUT },
+        ...options.libp2p?.connectionMonitor
+      }
     }
     libp2p = await createLibp2p({
       ...baseLibp2pOptions({
