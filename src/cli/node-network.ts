@@ -9,6 +9,7 @@ import type { MoltMessage } from '../moltspeak/index.js'
 import type { AgentCard } from '../services/card/index.js'
 import type { DiscoveredAgent } from '../discovery/index.js'
 import type { Network, OpenOptions, SendFlags } from './network-types.js'
+import { OutboxWatch, type LeftStatus } from './outbox-watch.js'
 
 /** Listen on loopback only: a short-lived node is a client, not a server */
 const SHORT_LIVED_LISTEN = ['/ip4/127.0.0.1/tcp/0']
@@ -41,33 +42,32 @@ class NodeNetwork implements Network {
 
   async send (to: string, message: ApiMessageInit, options: SendFlags): Promise<SendResponse> {
     if (!to.startsWith('/')) await this.joinDht(this.signal)
-    const result = await this.node.send(to, message, { ...options, signal: this.signal })
-    // queued without an attempt: older messages to this peer wait in the outbox and go first, in order.
-    // This node exits next, so flush that outbox once now rather than leave it all to the next agent
-    if (result.status === 'queued' && result.lastError === undefined) return this.flushOutbox(result)
-    return result
+    // watched from before the send: the outbox may deliver the message (behind older ones, on a connection
+    // the bootstrap just opened) before send() has even returned its id
+    const watch = new OutboxWatch(this.node)
+    try {
+      const result = await this.node.send(to, message, { ...options, signal: this.signal })
+      // queued without an attempt: older messages to this peer wait in the outbox and go first, in order.
+      // This node exits next, so flush that outbox once now rather than leave it all to the next agent
+      if (result.status === 'queued' && result.lastError === undefined) return await this.flushOutbox(result, watch)
+      return result
+    } finally {
+      watch.close()
+    }
   }
 
   /** When the peer can be reached now, retry its outbox and wait (bounded) until `result`'s message leaves it */
-  private async flushOutbox (result: SendResponse): Promise<SendResponse> {
-    let onOutbox: (evt: CustomEvent<{ id: string, status: 'delivered' | 'stored' }>) => void = () => {}
-    const left = new Promise<'delivered' | 'stored'>((resolve) => {
-      onOutbox = (evt) => { if (evt.detail.id === result.id) resolve(evt.detail.status) }
-    })
-    this.node.addEventListener('outbox', onOutbox)
+  private async flushOutbox (result: SendResponse, watch: OutboxWatch): Promise<SendResponse> {
     const deadline = AbortSignal.any([this.signal, AbortSignal.timeout(ONE_OFF_FLUSH_MS)])
-    try {
-      // reachable? (fetching its card resolves and dials it, and leaves nothing in its inbox); else it stays queued
-      const reachable = await this.node.card(result.peer, { force: true, signal: AbortSignal.any([this.signal, AbortSignal.timeout(ONE_OFF_PROBE_MS)]) })
-        .then(() => true, () => false)
-      if (!reachable) return result
-      await this.node.retryOutbox(result.peer)
-      const status = await Promise.race([left, new Promise<undefined>(resolve => { deadline.addEventListener('abort', () => { resolve(undefined) }, { once: true }) })])
-      if (status === undefined) return result
-      return { ...result, status, delivered: status === 'delivered', ...(status === 'stored' ? { route: 'mailbox' as const } : {}) }
-    } finally {
-      this.node.removeEventListener('outbox', onOutbox)
-    }
+    const leftAlready = watch.seen(result.id)
+    if (leftAlready !== undefined) return withStatus(result, leftAlready)
+    // reachable? (fetching its card resolves and dials it, and leaves nothing in its inbox); else it stays queued
+    const reachable = await this.node.card(result.peer, { force: true, signal: AbortSignal.any([this.signal, AbortSignal.timeout(ONE_OFF_PROBE_MS)]) })
+      .then(() => true, () => false)
+    if (!reachable && watch.seen(result.id) === undefined) return result
+    await this.node.retryOutbox(result.peer)
+    const status = await watch.wait(result.id, deadline)
+    return status === undefined ? result : withStatus(result, status)
   }
 
   async outbox (peer?: string): Promise<OutboxResponse> {
@@ -134,4 +134,8 @@ class NodeNetwork implements Network {
   async close (): Promise<void> {
     await this.node.stop()
   }
+}
+
+function withStatus (result: SendResponse, status: LeftStatus): SendResponse {
+  return { ...result, status, delivered: status === 'delivered', ...(status === 'stored' ? { route: 'mailbox' as const } : {}) }
 }
