@@ -6,7 +6,7 @@
  * it (nothing is ever mounted in the host's), and the nodes see only the
  * namespace's loopback. Needs root (CI runs test/faults as root).
  */
-import { describe, it, expect, afterEach } from 'vitest'
+import { describe, it, type ExpectStatic } from 'vitest'
 import { join } from 'node:path'
 import { runInNamespace, tempRoot } from '../net/namespace.js'
 import { skipWithout } from '../support/tools.js'
@@ -15,31 +15,35 @@ const SCENARIO = join(import.meta.dirname, 'disk-full.mjs')
 /** The full disk: small, so filling it is quick */
 const FULL_SIZE = '16m'
 
-const cleanups: Array<() => Promise<void>> = []
-afterEach(async () => { await Promise.all(cleanups.splice(0).map(async c => c())) })
-
-/** Run one scenario in a fresh mount + network namespace; the last stdout line is its JSON result */
-async function runScenario (name: 'outbox' | 'mailbox' | 'inbox', timeoutMs = 50_000): Promise<any> {
+/**
+ * Run one scenario in a fresh mount + network namespace; the last stdout line is its JSON result.
+ * Each scenario has its own namespaces, mounts and temp dir, so the three run side by side
+ * (it.concurrent: they wait on the disk and on retries more than they compute)
+ */
+async function runScenario (expect: ExpectStatic, name: 'outbox' | 'mailbox' | 'inbox', timeoutMs = 50_000): Promise<any> {
   const root = await tempRoot('molt-disk-full-')
-  cleanups.push(root.remove)
-  const full = join(root.dir, 'full')
-  const roomy = join(root.dir, 'roomy')
-  const setup = [
-    // unshare -m makes every mount private to the namespace (propagation private)
-    `mkdir -p "${full}" "${roomy}"`,
-    `mount -t tmpfs -o size=${FULL_SIZE},mode=0700 tmpfs "${full}"`,
-    `mount -t tmpfs -o size=256m,mode=0700 tmpfs "${roomy}"`
-  ].join('; ')
-  const { code, stderr, result } = await runInNamespace(SCENARIO, [name, full, roomy], timeoutMs, { unshare: ['-m', '-n'], setup })
-  if (result.error !== undefined) throw new Error(`disk-full ${name} failed: ${result.error}; stderr: ${stderr.slice(-2000)}`)
-  console.log(`[disk-full ${name}] ${JSON.stringify({ ...result, queued: result.queued?.length, reopened: Array.isArray(result.reopened) ? result.reopened.length : result.reopened, restarted: result.restarted?.length })}`)
-  expect(code).toBe(0)
-  return result
+  try {
+    const full = join(root.dir, 'full')
+    const roomy = join(root.dir, 'roomy')
+    const setup = [
+      // unshare -m makes every mount private to the namespace (propagation private)
+      `mkdir -p "${full}" "${roomy}"`,
+      `mount -t tmpfs -o size=${FULL_SIZE},mode=0700 tmpfs "${full}"`,
+      `mount -t tmpfs -o size=256m,mode=0700 tmpfs "${roomy}"`
+    ].join('; ')
+    const { code, stderr, result } = await runInNamespace(SCENARIO, [name, full, roomy], timeoutMs, { unshare: ['-m', '-n'], setup })
+    if (result.error !== undefined) throw new Error(`disk-full ${name} failed: ${result.error}; stderr: ${stderr.slice(-2000)}`)
+    console.log(`[disk-full ${name}] ${JSON.stringify({ ...result, queued: result.queued?.length, reopened: Array.isArray(result.reopened) ? result.reopened.length : result.reopened, restarted: result.restarted?.length })}`)
+    expect(code).toBe(0)
+    return result
+  } finally {
+    await root.remove()
+  }
 }
 
 describe.skipIf(skipWithout('test/faults/disk-full.test.ts', 'root', 'ip', 'unshare'))('disk full', () => {
-  it('an agent whose outbox cannot be written: send() rejects with a clear error, nothing half-written, recovers when space returns', async () => {
-    const r = await runScenario('outbox')
+  it.concurrent('an agent whose outbox cannot be written: send() rejects with a clear error, nothing half-written, recovers when space returns', async ({ expect }) => {
+    const r = await runScenario(expect, 'outbox')
     expect(r.crashes).toEqual([])
     expect(r.freeWhenFull).toBe(0)
     // before: queued as usual
@@ -62,8 +66,8 @@ describe.skipIf(skipWithout('test/faults/disk-full.test.ts', 'root', 'ip', 'unsh
     expect(r.heap.after - r.heap.before).toBeLessThan(16)
   }, 60_000)
 
-  it('a relay whose mailbox store fills the disk refuses deposits (storage-error), keeps serving, and stores again once space is freed', async () => {
-    const r = await runScenario('mailbox')
+  it.concurrent('a relay whose mailbox store fills the disk refuses deposits (storage-error), keeps serving, and stores again once space is freed', async ({ expect }) => {
+    const r = await runScenario(expect, 'mailbox')
     expect(r.crashes).toEqual([])
     expect(r.stored).toEqual(['stored', 'stored', 'stored', 'stored', 'stored'])
     // full: every deposit refused E_INTERNAL / storage-error; the sender's result says so and keeps the message in its outbox
@@ -93,8 +97,8 @@ describe.skipIf(skipWithout('test/faults/disk-full.test.ts', 'root', 'ip', 'unsh
     expect(r.heap.after - r.heap.before).toBeLessThan(16)
   }, 60_000)
 
-  it('a receiver whose inbox cannot be written REJECTs E_INTERNAL (never acks), keeps serving; the sender keeps the messages queued and delivers each once when space returns', async () => {
-    const r = await runScenario('inbox')
+  it.concurrent('a receiver whose inbox cannot be written REJECTs E_INTERNAL (never acks), keeps serving; the sender keeps the messages queued and delivers each once when space returns', async ({ expect }) => {
+    const r = await runScenario(expect, 'inbox')
     expect(r.crashes).toEqual([])
     expect(r.freeWhenFull).toBe(0)
     expect(r.before).toEqual({ delivered: 5 })
