@@ -47,11 +47,14 @@ const marker = (): string => `reach-${randomBytes(24).toString('hex')}`
 const launch = async (name: string, ns: NsName, args: string[]): Promise<MoltProcess> => suite.launch(name, ns, args)
 const restart = async (name: string): Promise<MoltProcess> => suite.restart(name)
 
-async function stop (name: string): Promise<void> {
+/** SIGTERM (a graceful stop, exit 0 expected) or SIGKILL */
+async function stop (name: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const p = procs[name]
   suite.expectedUp.delete(name)
-  const exit = await p.proc.stop('SIGTERM')
-  expect(exit.code, `${name} exit after SIGTERM; stderr ${p.proc.stderr.slice(-2000)}`).toBe(0)
+  await followers.get(p)?.stop('SIGKILL')
+  const exit = await p.proc.stop(signal)
+  if (signal === 'SIGTERM') expect(exit.code, `${name} exit after SIGTERM; stderr ${p.proc.stderr.slice(-2000)}`).toBe(0)
+  else expect(exit.signal).toBe(signal)
 }
 
 /** Resolves once `proc`'s stderr matches `pattern` (from its start), or rejects when it exits first or after `timeoutMs` */
@@ -80,17 +83,24 @@ async function stderrMatch (proc: Spawned, pattern: RegExp, what: string, timeou
 }
 
 /**
- * The inbox entry of the message whose payload carries `tag`, once it is in
- * `agent`'s inbox: read with `molt inbox --follow --json` (through the
- * agent's API) as a user would, which prints what is there and then each arrival.
+ * `molt inbox --follow --json` on `agent` (through its API), as a user would
+ * read it: it prints what is there, then each arrival. One per agent process,
+ * started at its first use and kept (a CLI process start per message would
+ * cost seconds on a loaded machine); killed with the agent (stop) or at teardown.
  */
-async function arrival (agent: MoltProcess, tag: string, timeoutMs = SETTLE_MS): Promise<any> {
-  const follower = net.start(agent.proc.ns, [MOLT_CLI, 'inbox', '--follow', '--json', '--data-dir', agent.dataDir], `inbox of ${agent.proc.label}`)
-  try {
-    return await follower.waitForJson(v => v.event === 'message' && v.message?.p?.tag === tag, timeoutMs)
-  } finally {
-    await follower.stop('SIGKILL')
+const followers = new Map<MoltProcess, Spawned>()
+function follower (agent: MoltProcess): Spawned {
+  let reader = followers.get(agent)
+  if (reader == null || reader.child.exitCode !== null || reader.child.signalCode !== null) {
+    reader = net.start(agent.proc.ns, [MOLT_CLI, 'inbox', '--follow', '--json', '--data-dir', agent.dataDir], `inbox of ${agent.proc.label}`)
+    followers.set(agent, reader)
   }
+  return reader
+}
+
+/** The inbox entry of the message whose payload carries `tag`, once `molt inbox --follow` on `agent` printed it */
+async function arrival (agent: MoltProcess, tag: string, timeoutMs = SETTLE_MS): Promise<any> {
+  return follower(agent).waitForJson(v => v.event === 'message' && v.message?.p?.tag === tag, timeoutMs)
 }
 
 /** Every file under `dir` that contains `needle` (bytes), relative paths */
@@ -149,11 +159,13 @@ describe('reach an agent behind NAT by its PeerId alone (A and B on different re
     expect(query.json).toMatchObject({ op: 'respond', p: { status: 'success', data: { echo: { params: { tag } } } } })
 
     // the reply came back over a relayed connection (A's inbox says so) ...
-    const inboxA = await molt('la', ['inbox', '--json', '--limit', '1000', '--data-dir', a.dataDir])
+    // ... and the route A takes to B is the circuit through R2, which A had never heard of (both CLI runs at once)
+    const [inboxA, route] = await Promise.all([
+      molt('la', ['inbox', '--json', '--limit', '1000', '--data-dir', a.dataDir]),
+      molt('la', ['send', peerOf(b), '--op', 'stream', '--payload', stream(marker()), '--json', '--data-dir', a.dataDir])
+    ])
     const reply = inboxA.json.messages.find((e: any) => e.message.op === 'respond' && e.message.re === query.json.re)
     expect(reply).toMatchObject({ peer: peerOf(b), route: 'relayed' })
-    // ... and the route A takes to B is the circuit through R2, which A had never heard of
-    const route = await molt('la', ['send', peerOf(b), '--op', 'stream', '--payload', stream(marker()), '--json', '--data-dir', a.dataDir])
     expect(route.code, route.stderr).toBe(0)
     expect(route.json).toMatchObject({ status: 'delivered', route: 'relayed', relay: peerOf(r2) })
     const after = await drivers.la!.call('http', { api: a.api, path: '/v1/peers' })
@@ -168,8 +180,8 @@ describe('reach an agent behind NAT by its PeerId alone (A and B on different re
     const sent = await molt('la', ['send', peerOf(b), '--op', 'stream', '--payload', stream(tag), '--relay', relayAddr(R1_LISTEN, r1), '--json', '--data-dir', cDir])
     expect(sent.code, `${sent.stdout}\n${sent.stderr}`).toBe(0)
     expect(sent.json).toMatchObject({ status: 'delivered', route: 'relayed', relay: peerOf(procs.R2) })
-    const id = await molt('la', ['id', '--json', '--data-dir', cDir])
-    expect((await arrival(b, tag)).peer).toBe(id.json.peerId)
+    const [id, arrived] = await Promise.all([molt('la', ['id', '--json', '--data-dir', cDir]), arrival(b, tag)])
+    expect(arrived.peer).toBe(id.json.peerId)
   }, 120_000)
 
   let storedTags: string[] = []
@@ -179,12 +191,15 @@ describe('reach an agent behind NAT by its PeerId alone (A and B on different re
     const fromAgent = marker()
     const fromCli = marker()
     storedTags = [fromAgent, fromCli]
-    const viaAgent = await molt('la', ['send', peerOf(procs.B), '--op', 'stream', '--payload', stream(fromAgent), '--json', '--data-dir', a.dataDir])
+    // A's agent and the one-off CLI (on C's data dir) send at the same time: independent senders
+    const [viaAgent, oneOff] = await Promise.all([
+      molt('la', ['send', peerOf(procs.B), '--op', 'stream', '--payload', stream(fromAgent), '--json', '--data-dir', a.dataDir]),
+      molt('la', ['send', peerOf(procs.B), '--op', 'stream', '--payload', stream(fromCli), '--relay', relayAddr(R1_LISTEN, r1), '--json', '--data-dir', cDir])
+    ])
     expect(viaAgent.code, `${viaAgent.stdout}\n${viaAgent.stderr}\n${logs()}`).toBe(0)
     expect(viaAgent.json).toMatchObject({ status: 'stored', route: 'mailbox' })
     expect(viaAgent.json.mailboxes.map((m: any) => m.relay)).toContain(peerOf(r2))
 
-    const oneOff = await molt('la', ['send', peerOf(procs.B), '--op', 'stream', '--payload', stream(fromCli), '--relay', relayAddr(R1_LISTEN, r1), '--json', '--data-dir', cDir])
     expect(oneOff.code, `${oneOff.stdout}\n${oneOff.stderr}`).toBe(0)
     expect(oneOff.json).toMatchObject({ status: 'stored' })
     expect(oneOff.json.mailboxes.map((m: any) => m.relay)).toContain(peerOf(r2))
@@ -215,13 +230,17 @@ describe('reach an agent behind NAT by its PeerId alone (A and B on different re
     const { A: a, B: b } = procs
     // B is online again and reachable (its record names the circuit through R2)
     await stderrMatch(b.proc, /published routing record seq \d+ to [1-9]\d* DHT servers \(\d+ direct, [1-9]\d* circuit/, 'B\'s record after its restart')
-    await Promise.all([stop('R1'), stop('R2')])
+    // killed, not stopped: a graceful stop would wait out its drain of the A-B relayed connection (5 s),
+    // and how a relay goes down is not what this test is about (nat.test.ts checks the graceful stop)
+    await Promise.all([stop('R1', 'SIGKILL'), stop('R2', 'SIGKILL')])
     queuedTags = { agent: marker(), cli: marker() }
-    const viaAgent = await molt('la', ['send', peerOf(b), '--op', 'stream', '--payload', stream(queuedTags.agent), '--json', '--data-dir', a.dataDir])
+    const [viaAgent, oneOff] = await Promise.all([
+      molt('la', ['send', peerOf(b), '--op', 'stream', '--payload', stream(queuedTags.agent), '--json', '--data-dir', a.dataDir]),
+      molt('la', ['send', peerOf(b), '--op', 'stream', '--payload', stream(queuedTags.cli), '--relay', relayAddr(R1_LISTEN, procs.R1), '--data-dir', cDir])
+    ])
     expect(viaAgent.code, `${viaAgent.stdout}\n${viaAgent.stderr}`).toBe(EXIT_QUEUED)
     expect(viaAgent.json).toMatchObject({ status: 'queued', outbox: { dataDir: a.dataDir, retriedBy: 'agent' } })
 
-    const oneOff = await molt('la', ['send', peerOf(b), '--op', 'stream', '--payload', stream(queuedTags.cli), '--relay', relayAddr(R1_LISTEN, procs.R1), '--data-dir', cDir])
     expect(oneOff.code, `${oneOff.stdout}\n${oneOff.stderr}`).toBe(EXIT_QUEUED)
     expect(oneOff.stdout).toContain(`in the outbox of ${cDir}`)
     expect(oneOff.stderr).toContain(`molt agent --data-dir ${cDir}`)
@@ -229,16 +248,18 @@ describe('reach an agent behind NAT by its PeerId alone (A and B on different re
 
   it('6. relays back: A\'s queued message reaches B with no user action; C\'s is sent by the next molt agent on its data dir', async () => {
     const { A: a, B: b } = procs
-    await restart('R1')
-    await restart('R2')
-    const line = await arrival(b, queuedTags.agent)
-    expect(line.peer).toBe(peerOf(a))
-    const outbox = await molt('la', ['outbox', '--json', '--data-dir', a.dataDir])
-    expect(outbox.json.pending.filter((e: any) => e.peer === peerOf(b))).toEqual([])
-
+    follower(b)
+    // same data dirs (same PeerIds) and addresses: R2's bootstrap address for R1 holds while both start at once
+    await Promise.all([restart('R1'), restart('R2')])
     // what the one-off promised: the next `molt agent` on C's data dir sends what waits in its outbox
-    await launch('C', 'la', ['agent', '--listen', '/ip4/10.1.0.3/tcp/0', '--api-port', '0', '--no-mdns', '--relay', relayAddr(R1_LISTEN, procs.R1)])
-    const fromC = await arrival(b, queuedTags.cli)
+    // (started beside the wait for A's message, which A's agent retries with no help)
+    const [line] = await Promise.all([
+      arrival(b, queuedTags.agent),
+      launch('C', 'la', ['agent', '--listen', '/ip4/10.1.0.3/tcp/0', '--api-port', '0', '--no-mdns', '--relay', relayAddr(R1_LISTEN, procs.R1)])
+    ])
+    expect(line.peer).toBe(peerOf(a))
+    const [outbox, fromC] = await Promise.all([molt('la', ['outbox', '--json', '--data-dir', a.dataDir]), arrival(b, queuedTags.cli)])
+    expect(outbox.json.pending.filter((e: any) => e.peer === peerOf(b))).toEqual([])
     expect(fromC.peer).toBe(procs.C.listening.peerId)
   }, 200_000)
 })
