@@ -23,12 +23,20 @@ const WORKER = join(import.meta.dirname, 'worker.mjs')
  * Messages per sender/recipient crash scenario: each kill lands at a share of them (progress()), with
  * at most 4 in flight, so the kills, not the total, make the coverage; more messages only lengthen the run
  */
-const MESSAGES = 4000
+const MESSAGES = 2000
 /**
- * The relay scenario's: while the relay is down every send is promised at once (queued), so the
- * sender races to its end; a longer run is what lets the relay be killed more than once
+ * Kills per sender/recipient scenario, at most (was 6): each costs a process start, seconds on a
+ * loaded machine. They land at 1/8, 2/8, 3/8 and 4/8 of the messages, while the sender still sends
  */
-const RELAY_MESSAGES = 10_000
+const MAX_KILLS = 4
+/**
+ * The relay scenario's. While the relay is down every send is promised at once (queued), so the
+ * sender races to its end: the kills are paced by arrivals instead (RELAY_KILL_AFTER more since the
+ * relay came back), and so land while the sender sends or while its outbox delivers what it queued
+ */
+const RELAY_MESSAGES = 3000
+const RELAY_KILLS = 3
+const RELAY_KILL_AFTER = 300
 /** Bound on a process's start or a line it owes: only to report a hang (each wait ends on the line or on exit) */
 const HANG_MS = 120_000
 
@@ -222,10 +230,13 @@ describe('store-and-forward under crashes (kill -9)', () => {
     // few in flight, so the stream lasts long enough to be cut several times
     const sender = new Proc(['sender', await dir(), to, circuit, String(RELAY_MESSAGES), 'at-least-once', ledger, '4'])
 
+    // everything the sender promised has arrived: nothing left in flight to kill the relay under
+    const allArrived = async (): Promise<boolean> => sender.has('DONE') && (await readLedger(ledger)).every(e => recipient.got.has(e.id))
     let kills = 0
-    while (!sender.has('DONE') && kills < 6) {
-      await progress(() => recipient.got.size, (kills + 1) / 8, () => sender.has('DONE'), RELAY_MESSAGES)
-      if (sender.has('DONE')) break
+    while (kills < RELAY_KILLS) {
+      const target = recipient.got.size + RELAY_KILL_AFTER
+      const next = await eventually(async () => recipient.got.size >= target ? 'kill' : (await allArrived()) && 'done', 180_000, `${target} messages delivered`)
+      if (next === 'done') break
       await relay.kill('SIGKILL')
       kills++
       await sleep(300)
@@ -255,7 +266,7 @@ describe('store-and-forward under crashes (kill -9)', () => {
       let sender = new Proc(['sender', senderDir, to, address, String(MESSAGES), 'exactly-once', ledger, '4'])
 
       let kills = 0
-      while (!sender.has('DONE') && kills < 6) {
+      while (!sender.has('DONE') && kills < MAX_KILLS) {
         await progress(() => new Set(recipients.flatMap(r => [...r.got])).size, (kills + 1) / 8, () => sender.has('DONE'))
         if (sender.has('DONE')) break
         if (victim === 'sender') {
