@@ -159,13 +159,12 @@ describe('reach an agent behind NAT by its PeerId alone (A and B on different re
     expect(query.json).toMatchObject({ op: 'respond', p: { status: 'success', data: { echo: { params: { tag } } } } })
 
     // the reply came back over a relayed connection (A's inbox says so) ...
-    // ... and the route A takes to B is the circuit through R2, which A had never heard of (both CLI runs at once)
-    const [inboxA, route] = await Promise.all([
-      molt('la', ['inbox', '--json', '--limit', '1000', '--data-dir', a.dataDir]),
-      molt('la', ['send', peerOf(b), '--op', 'stream', '--payload', stream(marker()), '--json', '--data-dir', a.dataDir])
-    ])
+    const inboxA = await molt('la', ['inbox', '--json', '--limit', '1000', '--data-dir', a.dataDir])
+    expect(inboxA.code, inboxA.stderr).toBe(0)
     const reply = inboxA.json.messages.find((e: any) => e.message.op === 'respond' && e.message.re === query.json.re)
     expect(reply).toMatchObject({ peer: peerOf(b), route: 'relayed' })
+    // ... and the route A takes to B is the circuit through R2, which A had never heard of
+    const route = await molt('la', ['send', peerOf(b), '--op', 'stream', '--payload', stream(marker()), '--json', '--data-dir', a.dataDir])
     expect(route.code, route.stderr).toBe(0)
     expect(route.json).toMatchObject({ status: 'delivered', route: 'relayed', relay: peerOf(r2) })
     const after = await drivers.la!.call('http', { api: a.api, path: '/v1/peers' })
