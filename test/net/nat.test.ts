@@ -214,20 +214,18 @@ describe.skipIf(SKIP)('agents behind two NATs, through molt relays (ip netns top
     const [aCircuit, bCircuit] = await Promise.all([circuitOf(a, r1), circuitOf(b, r1)])
     expect(bCircuit).toBe(`${relayAddr(R1_LISTEN, r1)}/p2p-circuit/p2p/${peerOf(b)}`)
     // the CLI, as a user would: molt id shows the circuit address, molt send uses it
+    const [idB, idA] = await Promise.all([
+      net.molt('lb', ['id', '--json', '--data-dir', b.dataDir]),
+      net.molt('la', ['id', '--json', '--data-dir', a.dataDir])
+    ])
+    expect(idB.json.addresses).toContain(bCircuit)
+    expect(idA.json.addresses).toContain(aCircuit)
     const ask = async (from: MoltProcess, to: string, tag: string): Promise<{ reply: any, ms: number, code: number | null, stderr: string }> => {
       const payload = { domain: 'nat', intent: 'echo', params: { tag } }
       const run = await net.molt(from.proc.ns, ['send', to, '--op', 'query', '--payload', JSON.stringify(payload), '--json', '--data-dir', from.dataDir])
       return { reply: run.json, ms: run.ms, code: run.code, stderr: run.stderr }
     }
-    // three CLI runs at once (each is a process start); the two asks stay one after the other: at the same
-    // time, A and B would each dial the other through R1, which is not what this test is about
-    const [idB, idA, aToB] = await Promise.all([
-      net.molt('lb', ['id', '--json', '--data-dir', b.dataDir]),
-      net.molt('la', ['id', '--json', '--data-dir', a.dataDir]),
-      ask(a, bCircuit, 'a->b')
-    ])
-    expect(idB.json.addresses).toContain(bCircuit)
-    expect(idA.json.addresses).toContain(aCircuit)
+    const aToB = await ask(a, bCircuit, 'a->b')
     expect(aToB.code, aToB.stderr).toBe(0)
     expect(aToB.reply).toMatchObject({ op: 'respond', p: { status: 'success', data: { echo: { domain: 'nat', intent: 'echo', params: { tag: 'a->b' } } } } })
     const bToA = await ask(b, aCircuit, 'b->a')
