@@ -19,6 +19,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { createMoltNode, createMessage, signMessage, type MoltNode } from '../src/index.js'
 import { runNatsBaseline, type NatsResult } from './nats.js'
 import { MailboxChannel } from '../src/services/mailbox/channel.js'
+import { encodeDepositRequest, type EncodedRequest } from '../src/services/mailbox/frames.js'
 import { signDeposit } from '../src/services/mailbox/deposit-signature.js'
 import { MAILBOX_PROTOCOL } from '../src/services/mailbox/index.js'
 import type { PeerId } from '@libp2p/interface'
@@ -145,7 +146,7 @@ async function depositFrames (alice: MoltNode, relayAddress: string, bobId: Peer
   const to = bobId.toString()
   const signingKey = (alice as any).identity.signingKey
   const sealer = mailbox.sealer
-  const frames: Array<Record<string, unknown>> = []
+  const frames: EncodedRequest[] = []
   for (let done = 0; done < count;) {
     const items = []
     for (let i = 0; i < 1024 && done < count; i++, done++) {
@@ -153,7 +154,8 @@ async function depositFrames (alice: MoltNode, relayAddress: string, bobId: Peer
       const box = Buffer.from(sealer.seal(Buffer.from(JSON.stringify(message)), { sender: alice.peerId.publicKey!.raw, recipient: bobId.publicKey!.raw, id: message.id })).toString('base64')
       items.push({ id: message.id, exp: message.exp as number, box })
     }
-    frames.push({ t: 'deposit', from, to, items, sig: signDeposit(signingKey, from, to, items) })
+    // written as the SDK's client writes them (frames.ts)
+    frames.push(encodeDepositRequest(from, to, items, signDeposit(signingKey, from, to, items)))
   }
   const connection = await alice.libp2p.dial(multiaddr(relayAddress))
   const channels = await Promise.all([0, 1].map(async () => new MailboxChannel(await connection.newStream(MAILBOX_PROTOCOL), alice.libp2p.logger.forComponent('bench'))))

@@ -75,3 +75,13 @@ describe('mailbox store records (served part spliced into fetch answers)', () =>
     expect(decoder.frameBytes).toBe(Buffer.byteLength('{"t":"items","rid":7,"items":[{"key":"1","box":"é"}],"more":false}'))
   })
 })
+
+describe('mailbox store records: boxes that are not canonical base64', () => {
+  it('are escaped, so the record and the fetch answer stay JSON with the box as deposited', () => {
+    for (const box of ['AAAA', 'AA"}]', 'A\\u0000', 'A\nB', 'é€😀', 'AAA=', 'AAB=', '']) {
+      const value = encodeRecord({ src: 's' }, { from: 'f', id: 'i', exp: 1, at: 2, box })
+      expect(decodeRecord(value).served.box).toBe(box)
+      expect(JSON.parse(`[${servedJson('1', value)}]`)[0].box).toBe(box)
+    }
+  })
+})

@@ -6,6 +6,7 @@ import { Sealer, SealError } from '../../crypto/index.js'
 import { parseMessage, verifyMessageSourceAsync, MoltSpeakError, type MoltMessage } from '../../moltspeak/index.js'
 import { BoundedMap } from '../../utils/bounded-map.js'
 import { MailboxChannel } from './channel.js'
+import { encodeDepositRequest } from './frames.js'
 import { signDeposit } from './deposit-signature.js'
 import { MailboxClosedError, MailboxRefusedError } from './errors.js'
 import type { DepositItem, StoredBox } from './store.js'
@@ -319,7 +320,8 @@ class DefaultMailboxClient implements MailboxClient {
     const items = batch.map(({ id, exp, box }) => ({ id, exp, box }))
     try {
       const channel = await this.channel(queue.target)
-      const answer = await channel.request({ t: 'deposit', from, to, items, sig: signDeposit(this.init.identity.signingKey, from, to, items) })
+      // the boxes are this node's own base64 (deposit()): the frame is written without escaping them
+      const answer = await channel.request(encodeDepositRequest(from, to, items, signDeposit(this.init.identity.signingKey, from, to, items)))
       const receipt = { relay: queue.target.peerId.toString(), expires: Number(answer.expires) }
       for (const item of batch) item.resolve(receipt)
     } catch (err: any) {

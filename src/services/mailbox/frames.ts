@@ -12,6 +12,23 @@ export class EncodedFrame {
   constructor (readonly json: string) {}
 }
 
+/** A request whose JSON text is written already but for its `rid` (MailboxChannel.request adds it in front) */
+export class EncodedRequest {
+  /** `members`: the text of the request object's members after `{"rid":N,`, with its closing brace */
+  constructor (readonly t: string, readonly members: string) {}
+}
+
+/**
+ * A deposit request as text. Each `box` must be base64 as Buffer#toString
+ * writes it (the caller's own sealer made it): that alphabet needs no JSON
+ * escaping, and JSON.stringify of a kilobyte string costs ≈ 20 µs, as much
+ * as sealing it, so a frame of 1,024 boxes is written by concatenation.
+ */
+export function encodeDepositRequest (from: string, to: string, items: ReadonlyArray<{ id: string, exp: number, box: string }>, sig: string): EncodedRequest {
+  const parts = items.map(item => `{"id":${JSON.stringify(item.id)},"exp":${JSON.stringify(item.exp)},"box":"${item.box}"}`)
+  return new EncodedRequest('deposit', `"t":"deposit","from":${JSON.stringify(from)},"to":${JSON.stringify(to)},"items":[${parts.join(',')}],"sig":${JSON.stringify(sig)}}`)
+}
+
 /**
  * One mailbox frame: varint(length) ‖ UTF-8 JSON object. The text is written
  * straight after its prefix: a fetch answer is megabytes, and encoding it

@@ -18,7 +18,17 @@ export type ServedBox = Omit<StoredBox, 'key'>
  * every box of a page (that was a third of the relay's CPU in a drain).
  */
 export function encodeRecord (meta: BoxMeta, served: ServedBox): string {
-  return `${JSON.stringify(meta)}\n${JSON.stringify({ from: served.from, id: served.id, exp: served.exp, at: served.at, box: served.box })}`
+  return `${JSON.stringify(meta)}\n{"from":${JSON.stringify(served.from)},"id":${JSON.stringify(served.id)},"exp":${JSON.stringify(served.exp)},"at":${JSON.stringify(served.at)},"box":${boxJson(served.box)}}`
+}
+
+/**
+ * A box as a JSON string. JSON.stringify scans and copies a kilobyte string
+ * slower than base64 decodes and encodes it natively (≈ 20 vs 10 µs, a fifth
+ * of a deposit's CPU), and a box in canonical base64 needs no escaping; any
+ * other box (the recipient will refuse it) is escaped as usual.
+ */
+function boxJson (box: string): string {
+  return Buffer.from(box, 'base64').toString('base64') === box ? `"${box}"` : JSON.stringify(box)
 }
 
 /** Both parts of a stored record; a record written before the split (one JSON object with `src`/`fc` in it) too */
