@@ -116,7 +116,7 @@ export const SWEEP_INTERVAL = 1 * minute
 /** How often an agent checks the mailboxes of configured relays it is not connected to (it may have failed over) */
 export const CHECK_INTERVAL = 10 * minute
 
-/** Depositor PeerIds a recipient keeps parsed (its senders; a hostile relay's made-up ones push out only each other) */
+/** Depositor PeerIds a recipient keeps parsed (the most recently parsed; one pushed out is parsed again when it comes back) */
 export const DEPOSITOR_CACHE_SIZE = 1024
 
 /** Inbound mailbox streams per connection (a deposit stream and a fetch/watch stream, with slack) */

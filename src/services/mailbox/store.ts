@@ -31,7 +31,7 @@ const SEQ_DIGITS = 16
  * 4 MiB plus one maximum box plus the JSON around 512 items stays under 8 MiB.
  */
 const FETCH_MAX_BYTES = 4 * 1024 * 1024
-/** Bytes of entries one LevelDB read of a fetch hands over at most (plus one entry): a page in a few reads, memory bounded */
+/** Bytes of entries one LevelDB read of a fetch hands over at most (plus one entry): a page in a few reads, memory bounded (protocols/mailbox.md "Limits") */
 const FETCH_READ_BYTES = 1024 * 1024
 
 /**
