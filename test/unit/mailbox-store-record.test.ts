@@ -6,7 +6,7 @@ import { openDatabase, type Database } from '../../src/storage/index.js'
 import { MailboxStore } from '../../src/services/mailbox/store.js'
 import { resolveMailboxLimits } from '../../src/services/mailbox/index.js'
 import { decodeRecord, encodeRecord, servedJson } from '../../src/services/mailbox/record.js'
-import { EncodedFrame, FrameDecoder, encodeFrame } from '../../src/services/mailbox/frames.js'
+import { EncodedFrame, FrameDecoder, encodeDepositRequest, encodeFrame } from '../../src/services/mailbox/frames.js'
 import { MAX_FRAME_BYTES } from '../../src/services/mailbox/constants.js'
 
 const FROM = '12D3KooWGzxzKZYveHXtpG6AsrUJBcWxHBFS2HsEoGTxrMLvKXtf'
@@ -83,5 +83,14 @@ describe('mailbox store records: boxes that are not canonical base64', () => {
       expect(decodeRecord(value).served.box).toBe(box)
       expect(JSON.parse(`[${servedJson('1', value)}]`)[0].box).toBe(box)
     }
+  })
+})
+
+describe('deposit requests written by concatenation', () => {
+  it('parse to the same request object the client used to stringify, ids escaped', () => {
+    const items = [{ id: 'plain', exp: 1, box: 'AAAA' }, { id: 'q"u\\o', exp: 2.5, box: 'AB+/' }]
+    const request = encodeDepositRequest(FROM, TO, items, 'c2ln')
+    expect(request.t).toBe('deposit')
+    expect(JSON.parse(`{"rid":9,${request.members}`)).toEqual({ rid: 9, t: 'deposit', from: FROM, to: TO, items, sig: 'c2ln' })
   })
 })
