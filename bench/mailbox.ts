@@ -7,7 +7,8 @@
  * (3) End to end, offline then online, through the outbox (no relay): the
  * time from the recipient connecting to all queued messages being in its inbox.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { Session } from 'node:inspector/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawn } from 'node:child_process'
@@ -19,6 +20,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { createMoltNode, createMessage, signMessage, type MoltNode } from '../src/index.js'
 import { runNatsBaseline, type NatsResult } from './nats.js'
 import { MailboxChannel } from '../src/services/mailbox/channel.js'
+import { encodeDepositRequest, type EncodedRequest } from '../src/services/mailbox/frames.js'
 import { signDeposit } from '../src/services/mailbox/deposit-signature.js'
 import { MAILBOX_PROTOCOL } from '../src/services/mailbox/index.js'
 import type { PeerId } from '@libp2p/interface'
@@ -34,7 +36,7 @@ export interface MailboxBenchResult {
   relayCapacity: { perSecond: number, seconds: number }
   nats?: NatsResult
   /** The recipient comes online with `messages` stored for it at the relay: until all are in its inbox */
-  drain: { messages: number, perSecond: number, seconds: number }
+  drain: { messages: number, perSecond: number, seconds: number, recipientMicrosPerMessage: number, relayMicrosPerMessage: number }
   outboxEndToEnd: { messages: number, seconds: number, perSecond: number }
   sealMicros: number
 }
@@ -60,7 +62,7 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
       if (done === true) throw new Error('the relay host exited')
       return JSON.parse(value)
     }
-    const relayStats = async (): Promise<{ mailbox?: { messages: number } }> => { relay.stdin.write('stats\n'); return nextLine() }
+    const relayStats = async (): Promise<{ mailbox?: { messages: number }, cpuUserMs: number, cpuSystemMs: number }> => { relay.stdin.write('stats\n'); return nextLine() }
     const relayAddress = (await nextLine()).address as string
     const relayId = peerIdFromString(relayAddress.split('/p2p/')[1])
     // the recipient: only its PeerId matters for sealing; it is offline during the deposits
@@ -97,11 +99,39 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
     const held = await relayStats()
     if (held.mailbox?.messages !== undefined && held.mailbox.messages !== stored) throw new Error(`the relay holds ${held.mailbox.messages} messages, expected ${stored}`)
     log(`  mailbox: recipient comes online and drains ${stored}`)
+    // MOLT_BENCH_PROFILE=<dir>: CPU profiles of the relay and of this process over the drain alone
+    const profileDir = process.env.MOLT_BENCH_PROFILE
+    let profiler: Session | undefined
+    if (profileDir !== undefined) {
+      relay.stdin.write('profile-start\n')
+      await nextLine()
+      profiler = new Session()
+      profiler.connect()
+      await profiler.post('Profiler.enable')
+      await profiler.post('Profiler.start')
+    }
+    const relayBefore = await relayStats()
+    const cpuBefore = process.cpuUsage()
     const drainStarted = performance.now()
     const bob2 = await createMoltNode({ dataDir: recipientDir, listen: [], relays: [relayAddress], heartbeatInterval: 0, libp2p: loopback })
     nodes.push(bob2)
     await waitForInbox(bob2, stored, 300_000)
     const drainSeconds = (performance.now() - drainStarted) / 1000
+    const recipientCpu = process.cpuUsage(cpuBefore)
+    const relayAfter = await relayStats()
+    const drainCpu = {
+      recipientMicrosPerMessage: (recipientCpu.user + recipientCpu.system) / stored,
+      relayMicrosPerMessage: 1000 * (relayAfter.cpuUserMs + relayAfter.cpuSystemMs - relayBefore.cpuUserMs - relayBefore.cpuSystemMs) / stored
+    }
+    log(`  mailbox: drained ${stored} in ${drainSeconds.toFixed(2)} s; CPU per message: recipient ${drainCpu.recipientMicrosPerMessage.toFixed(1)} µs (this process), relay ${drainCpu.relayMicrosPerMessage.toFixed(1)} µs`)
+    if (profiler !== undefined && profileDir !== undefined) {
+      const { profile } = await profiler.post('Profiler.stop')
+      await writeFile(join(profileDir, 'drain-recipient.cpuprofile'), JSON.stringify(profile))
+      profiler.disconnect()
+      relay.stdin.write(`profile-stop ${join(profileDir, 'drain-relay.cpuprofile')}\n`)
+      await nextLine()
+      log(`  mailbox: drain profiles in ${profileDir}`)
+    }
 
     log(`  outbox: ${options.outboxMessages} messages queued for an offline peer, then it connects`)
     const carolDir = await dir()
@@ -127,7 +157,7 @@ export async function runMailboxBench (options: { messages: number, outboxMessag
       deposit: { perSecond: messages / depositSeconds, seconds: depositSeconds },
       nats,
       relayCapacity,
-      drain: { messages: stored, perSecond: stored / drainSeconds, seconds: drainSeconds },
+      drain: { messages: stored, perSecond: stored / drainSeconds, seconds: drainSeconds, ...drainCpu },
       outboxEndToEnd: { messages: options.outboxMessages, seconds: e2eSeconds, perSecond: options.outboxMessages / e2eSeconds },
       sealMicros
     }
@@ -145,7 +175,7 @@ async function depositFrames (alice: MoltNode, relayAddress: string, bobId: Peer
   const to = bobId.toString()
   const signingKey = (alice as any).identity.signingKey
   const sealer = mailbox.sealer
-  const frames: Array<Record<string, unknown>> = []
+  const frames: EncodedRequest[] = []
   for (let done = 0; done < count;) {
     const items = []
     for (let i = 0; i < 1024 && done < count; i++, done++) {
@@ -153,7 +183,8 @@ async function depositFrames (alice: MoltNode, relayAddress: string, bobId: Peer
       const box = Buffer.from(sealer.seal(Buffer.from(JSON.stringify(message)), { sender: alice.peerId.publicKey!.raw, recipient: bobId.publicKey!.raw, id: message.id })).toString('base64')
       items.push({ id: message.id, exp: message.exp as number, box })
     }
-    frames.push({ t: 'deposit', from, to, items, sig: signDeposit(signingKey, from, to, items) })
+    // written as the SDK's client writes them (frames.ts)
+    frames.push(encodeDepositRequest(from, to, items, signDeposit(signingKey, from, to, items)))
   }
   const connection = await alice.libp2p.dial(multiaddr(relayAddress))
   const channels = await Promise.all([0, 1].map(async () => new MailboxChannel(await connection.newStream(MAILBOX_PROTOCOL), alice.libp2p.logger.forComponent('bench'))))

@@ -41,6 +41,29 @@ const VECTOR = {
 }
 const hex = (value: string): Buffer => Buffer.from(value, 'hex')
 
+describe('sealed boxes between many pairs', () => {
+  it('use each pair\'s own key when pairs alternate, even when a caller rewrites its key array in place', async () => {
+    // the sealer keeps the pair it used last (a drain opens thousands of one pair in a row): it must compare contents
+    const keys = await Promise.all([0, 1, 2].map(async () => await generateKeyPair('Ed25519') as Ed25519PrivateKey))
+    const [a, b, c] = keys.map(k => ({ key: k, sealer: new Sealer(k.raw.subarray(0, 32), k.publicKey.raw) }))
+    const recipient = Uint8Array.from(b.key.publicKey.raw)
+    const forB = a.sealer.seal(Buffer.from('to b'), { sender: a.key.publicKey.raw, recipient, id: '1' })
+    recipient.set(c.key.publicKey.raw)
+    const forC = a.sealer.seal(Buffer.from('to c'), { sender: a.key.publicKey.raw, recipient, id: '1' })
+    const from = { sender: a.key.publicKey.raw, id: '1' }
+    expect(Buffer.from(b.sealer.open(forB, { ...from, recipient: b.key.publicKey.raw })).toString()).toBe('to b')
+    expect(Buffer.from(c.sealer.open(forC, { ...from, recipient: c.key.publicKey.raw })).toString()).toBe('to c')
+    expect(() => c.sealer.open(forB, { ...from, recipient: c.key.publicKey.raw })).toThrow(SealError)
+    // the recipient's side: boxes of two senders, alternately
+    const fromC = c.sealer.seal(Buffer.from('c to b'), { sender: c.key.publicKey.raw, recipient: b.key.publicKey.raw, id: '2' })
+    for (let i = 0; i < 3; i++) {
+      expect(Buffer.from(b.sealer.open(forB, { ...from, recipient: b.key.publicKey.raw })).toString()).toBe('to b')
+      expect(Buffer.from(b.sealer.open(fromC, { sender: c.key.publicKey.raw, recipient: b.key.publicKey.raw, id: '2' })).toString()).toBe('c to b')
+      expect(() => b.sealer.open(fromC, { sender: a.key.publicKey.raw, recipient: b.key.publicKey.raw, id: '2' })).toThrow(SealError)
+    }
+  })
+})
+
 describe('sealed box format vectors', () => {
   it('derive the X25519 keys libsodium derives', () => {
     expect(Buffer.from(ed25519PublicToX25519(hex(VECTOR.aPub))).toString('hex')).toBe(VECTOR.aXPub)

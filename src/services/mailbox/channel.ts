@@ -1,5 +1,5 @@
 import type { Logger, Stream } from '@libp2p/interface'
-import { FrameDecoder, writeFrame } from './frames.js'
+import { EncodedFrame, EncodedRequest, FrameDecoder, writeFrame } from './frames.js'
 import { MailboxClosedError, MailboxProtocolError, MailboxRefusedError } from './errors.js'
 import * as c from './constants.js'
 
@@ -52,7 +52,7 @@ export class MailboxChannel {
    * @throws {MailboxRefusedError} the relay answered with an error
    * @throws {MailboxClosedError} the stream closed first
    */
-  async request (frame: Record<string, unknown>, signal?: AbortSignal): Promise<Record<string, unknown>> {
+  async request (frame: Record<string, unknown> | EncodedRequest, signal?: AbortSignal): Promise<Record<string, unknown>> {
     if (this.closedError !== undefined) throw this.closedError
     signal?.throwIfAborted()
     const rid = this.nextRid++
@@ -70,7 +70,8 @@ export class MailboxChannel {
     signal?.addEventListener('abort', onAbort, { once: true })
     try {
       // the answer has `timeout` to come; the write waits no longer for the stream to drain
-      await writeFrame(this.stream, { ...frame, rid }, signal ?? AbortSignal.timeout(this.timeout))
+      const encoded = frame instanceof EncodedRequest ? new EncodedFrame(`{"rid":${rid},${frame.members}`) : { ...frame, rid }
+      await writeFrame(this.stream, encoded, signal ?? AbortSignal.timeout(this.timeout))
       return await answer
     } catch (err) {
       this.settle(rid)

@@ -116,6 +116,9 @@ export const SWEEP_INTERVAL = 1 * minute
 /** How often an agent checks the mailboxes of configured relays it is not connected to (it may have failed over) */
 export const CHECK_INTERVAL = 10 * minute
 
+/** Depositor PeerIds a recipient keeps parsed (the most recently parsed; one pushed out is parsed again when it comes back) */
+export const DEPOSITOR_CACHE_SIZE = 1024
+
 /** Inbound mailbox streams per connection (a deposit stream and a fetch/watch stream, with slack) */
 export const MAX_INBOUND_STREAMS = 8
 

@@ -3,7 +3,8 @@ import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } f
 import type { Registrar } from '@libp2p/interface-internal'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { rawPublicKeyToKeyObject } from '../../moltspeak/keys.js'
-import { ConnectionLoad, MailboxSession, Watchers } from './session.js'
+import { ConnectionLoad, MailboxSession, Watchers, type Answer } from './session.js'
+import { EncodedFrame } from './frames.js'
 import { MailboxRefusedError } from './errors.js'
 import { verifyDeposit } from './deposit-signature.js'
 import type { DepositItem, MailboxStats, MailboxStore } from './store.js'
@@ -98,7 +99,7 @@ class DefaultMailboxServer implements MailboxServer {
   }
 
   /** One request frame → its answer frame (without rid), or a MailboxRefusedError */
-  private async request (frame: Record<string, unknown>, peer: PeerId, source: string, watch: (pending: number) => number): Promise<Record<string, unknown>> {
+  private async request (frame: Record<string, unknown>, peer: PeerId, source: string, watch: (pending: number) => number): Promise<Answer> {
     const rid = frame.rid
     const recipient = peer.toString()
     // a peer reading its own mailbox here is registered: deposits for it are accepted (protocols/mailbox.md "Registration")
@@ -120,8 +121,9 @@ class DefaultMailboxServer implements MailboxServer {
       case 'fetch': {
         const limit = Number.isSafeInteger(frame.limit) ? Math.min(Math.max(1, frame.limit as number), c.FETCH_LIMIT) : c.FETCH_LIMIT
         if (frame.after !== undefined && typeof frame.after !== 'string') throw malformed('after must be a key string')
-        const { items, more } = await this.init.store.fetch(recipient, { after: frame.after as string | undefined, limit })
-        return { t: 'items', rid, items, more }
+        const { items, more } = await this.init.store.fetchEncoded(recipient, { after: frame.after as string | undefined, limit })
+        // the page is written as stored (record.ts): rid was checked to be a positive integer (session.ts)
+        return new EncodedFrame(`{"t":"items","rid":${rid as number},"items":${items},"more":${more}}`)
       }
       case 'ack': {
         if (!Array.isArray(frame.keys) || frame.keys.length > c.FETCH_LIMIT * 4 || !frame.keys.every(k => typeof k === 'string')) {

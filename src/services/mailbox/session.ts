@@ -1,10 +1,10 @@
 import type { Connection, Logger, Stream } from '@libp2p/interface'
-import { FrameDecoder, encodeFrame } from './frames.js'
+import { FrameDecoder, encodeFrame, type EncodedFrame } from './frames.js'
 import { MailboxProtocolError, MailboxRefusedError, MailboxStalledError } from './errors.js'
 import * as c from './constants.js'
 
-/** Answers `request` gives: one object per request frame, without the framing */
-export type Answer = Record<string, unknown>
+/** Answers `request` gives: one object per request frame (or its JSON text, written already), without the framing */
+export type Answer = Record<string, unknown> | EncodedFrame
 
 /**
  * What a session needs from the server: the request handler (throws

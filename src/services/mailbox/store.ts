@@ -4,17 +4,10 @@ import { MailboxRefusedError } from './errors.js'
 import type { MailboxLimits } from './limits.js'
 import { MailboxRegistry } from './registry.js'
 import { TokenBuckets } from '../../utils/token-buckets.js'
+import { decodeRecord, encodeRecord, servedJson } from './record.js'
 
 import type { DepositItem, DepositOrigin, DepositResult, MailboxStats, StoredBox } from './store-types.js'
 export type { DepositItem, DepositOrigin, DepositResult, MailboxStats, StoredBox } from './store-types.js'
-
-/** A box as written to LevelDB: the fetched fields plus what the counters need on reopen (never sent to the recipient) */
-interface BoxRecord extends Omit<StoredBox, 'key'> {
-  /** The depositor's source address key */
-  src?: string
-  /** Deposited by a first-contact sender */
-  fc?: boolean
-}
 
 interface Held { from: string, bytes: number, exp: number, at: number, idKey: string, source: string, first: boolean }
 interface Usage { count: number, bytes: number }
@@ -38,6 +31,8 @@ const SEQ_DIGITS = 16
  * 4 MiB plus one maximum box plus the JSON around 512 items stays under 8 MiB.
  */
 const FETCH_MAX_BYTES = 4 * 1024 * 1024
+/** Bytes of entries one LevelDB read of a fetch hands over at most (plus one entry): a page in a few reads, memory bounded (protocols/mailbox.md "Limits") */
+const FETCH_READ_BYTES = 1024 * 1024
 
 /**
  * The relay side of store-and-forward: sealed boxes per recipient in
@@ -82,9 +77,9 @@ export class MailboxStore {
       const separator = (key as string).lastIndexOf('!')
       const recipient = (key as string).slice(0, separator)
       const seq = Number((key as string).slice(separator + 1))
-      const record = JSON.parse(value as string) as BoxRecord
+      const { meta, served } = decodeRecord(value as string)
       this.hold(recipient, (key as string).slice(separator + 1), {
-        from: record.from, idKey: `${record.from}/${record.id}`, bytes: record.box.length, exp: record.exp, at: record.at, source: record.src ?? 'unknown', first: record.fc === true
+        from: served.from, idKey: `${served.from}/${served.id}`, bytes: served.box.length, exp: served.exp, at: served.at, source: meta.src ?? 'unknown', first: meta.fc === true
       })
       if (seq >= this.seq) this.seq = seq + 1
     }
@@ -150,8 +145,8 @@ export class MailboxStore {
       const key = String(this.seq++).padStart(SEQ_DIGITS, '0')
       keys.push(key)
       this.hold(to, key, { from, idKey: `${from}/${item.id}`, bytes: item.box.length, exp, at: now, source, first })
-      const record: BoxRecord = { from, id: item.id, exp, at: now, box: item.box, src: source, ...(first ? { fc: true } : {}) }
-      ops.push({ type: 'put', sublevel: this.table, key: `${to}!${key}`, value: JSON.stringify(record) })
+      const value = encodeRecord({ src: source, ...(first ? { fc: true } : {}) }, { from, id: item.id, exp, at: now, box: item.box })
+      ops.push({ type: 'put', sublevel: this.table, key: `${to}!${key}`, value })
     }
     try {
       await this.commit.write(ops)
@@ -192,25 +187,49 @@ export class MailboxStore {
 
   /** Up to `limit` boxes for `recipient` after `after` (a key), oldest first; expired ones are skipped */
   async fetch (recipient: string, options: { after?: string, limit: number }, now = Date.now()): Promise<{ items: StoredBox[], more: boolean }> {
-    const items: StoredBox[] = []
-    if (!this.boxes.has(recipient)) return { items, more: false }
+    const { items, more } = await this.fetchEncoded(recipient, options, now)
+    return { items: JSON.parse(items) as StoredBox[], more }
+  }
+
+  /**
+   * What `fetch` returns, with the items as the JSON text of their array: the
+   * stored records are spliced into it as they are (record.ts), so serving a
+   * page parses and writes no box again
+   */
+  async fetchEncoded (recipient: string, options: { after?: string, limit: number }, now = Date.now()): Promise<{ items: string, count: number, more: boolean }> {
     const held = this.boxes.get(recipient)?.held
-    const range = { gt: `${recipient}!${options.after ?? ''}`, lt: `${recipient}!~`, limit: options.limit + 1 }
+    if (held === undefined) return { items: '[]', count: 0, more: false }
+    const parts: string[] = []
+    const iterator = this.table.iterator({
+      gt: `${recipient}!${options.after ?? ''}`,
+      lt: `${recipient}!~`,
+      limit: options.limit + 1,
+      // each read hands over up to this many bytes of entries at once (LevelDB's default is 16 KiB: a read per ~10 boxes)
+      highWaterMarkBytes: FETCH_READ_BYTES
+    } as any)
     let more = false
     let bytes = 0
-    for await (const [key, value] of this.table.iterator(range)) {
-      if (items.length >= options.limit || bytes >= FETCH_MAX_BYTES) {
-        more = true
-        break
+    try {
+      read: while (true) {
+        const entries = await iterator.nextv(options.limit + 1 - parts.length)
+        if (entries.length === 0) break
+        for (const [key, value] of entries) {
+          if (parts.length >= options.limit || bytes >= FETCH_MAX_BYTES) {
+            more = true
+            break read
+          }
+          const short = (key as string).slice(recipient.length + 1)
+          // acknowledged or purged (its delete not yet written), or expired: gone already
+          const box = held.get(short)
+          if (box === undefined || box.exp <= now) continue
+          parts.push(servedJson(short, value as string))
+          bytes += box.bytes
+        }
       }
-      // acknowledged or purged, its delete not yet written: gone already
-      if (held?.has((key as string).slice(recipient.length + 1)) !== true) continue
-      const { src, fc, ...record } = JSON.parse(value as string) as BoxRecord
-      if (record.exp <= now) continue
-      items.push({ ...record, key: (key as string).slice(recipient.length + 1) })
-      bytes += record.box.length
+    } finally {
+      await iterator.close()
     }
-    return { items, more }
+    return { items: `[${parts.join(',')}]`, count: parts.length, more }
   }
 
   /**
