@@ -79,7 +79,9 @@ describe('finding 1: the depth limit covers the whole message, before JSON.parse
     const bodies = hostileBodies({ agent: 'target', org: 'acme' })
     const raw = await rawSpeak(attacker, target)
     bodies.forEach((body, i) => { raw.message(i + 1, body.text) })
-    const frames = await raw.until(f => f.length >= bodies.length)
+    // the ACK through the last seq: it comes after every REJECT it covers. (Counting frames was not enough:
+    // read in two batches, the three came back as REJECT 1, REJECT 2, ACK 2 — and REJECT 3 later)
+    const frames = await raw.until(f => f.some(x => x.type === FRAME_ACK && x.seq >= bodies.length))
     for (const [i, body] of bodies.entries()) {
       const frame = frames.find(f => f.seq === i + 1)
       expect(frame?.type, body.where).toBe(FRAME_REJECT)
