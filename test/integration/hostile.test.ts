@@ -178,7 +178,8 @@ describe('valid-but-huge payloads', () => {
     expect(fetched).toBe(12)
     depositor.close()
     reader.close()
-  })
+    // a deadline for a stuck test: 17 MB signed, checked, stored and read back took 7-26 s at load 20-40
+  }, 60_000)
 })
 
 describe('a mailbox client that never reads its answers', () => {
@@ -224,7 +225,8 @@ describe('a peer opening thousands of streams', () => {
       for (const s of opened) s.abort(new Error('attack over'))
       await eventually(() => heldPerConnection() <= 1, 5000, 'the attack streams to close')
     })
-  })
+    // a deadline for a stuck test: 2,000 stream attempts took 8-24 s at load 20-40
+  }, 60_000)
 })
 
 describe('slowloris: one byte per second', () => {
