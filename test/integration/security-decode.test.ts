@@ -155,10 +155,11 @@ describe('finding 2: a throwing listener is logged, never fatal', () => {
       const raw = new RawSpeakStream(stream)
       const [body] = hostileBodies({ agent: 'any', org: 'any' })
       raw.message(1, body.text)
-      await raw.until(f => f.some(x => x.seq === 1))
+      // deadlines for an answer from another process on a busy machine (raw.until's 5 s default is for this one)
+      await raw.until(f => f.some(x => x.seq === 1), 30_000)
       const after = query({ agent: 'any', org: 'any' })
       raw.message(2, JSON.stringify(after))
-      await raw.until(f => f.some(x => x.seq === 2 && x.type === FRAME_ACK))
+      await raw.until(f => f.some(x => x.seq === 2 && x.type === FRAME_ACK), 30_000)
       await agent.waitForJson(v => v.event === 'message' && v.message?.id === after.id)
       expect(agent.child.exitCode).toBeNull()
       expect(agent.lines.some(l => l.includes(body.id))).toBe(false)
@@ -167,7 +168,7 @@ describe('finding 2: a throwing listener is logged, never fatal', () => {
     } finally {
       await cli.cleanup()
     }
-  })
+  }, 90_000)
 })
 
 describe('finding 2: an entry that cannot be serialized does not poison the inbox', () => {
