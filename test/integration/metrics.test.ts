@@ -186,7 +186,8 @@ describe('relay metrics', () => {
   it('molt relay --metrics-port serves /metrics on 127.0.0.1', async () => {
     const dir = await sandbox.dir()
     const cli = await sandbox.start(['relay', '--listen', '/ip4/127.0.0.1/tcp/0', '--json', '--data-dir', dir, '--stats-interval', '0', '--metrics-port', '0'])
-    const listening = await cli.waitForJson<{ metrics: string, mailbox: { maxMessagesPerRecipient: number } }>(v => v.event === 'listening', 20_000)
+    // a deadline for a process start on a busy machine, as CliSandbox.agent's (this test took 18 s of its 30 at load 20-40)
+    const listening = await cli.waitForJson<{ metrics: string, mailbox: { maxMessagesPerRecipient: number } }>(v => v.event === 'listening', 60_000)
     expect(listening.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
     expect(listening.mailbox.maxMessagesPerRecipient).toBe(10_000)
     const text = await (await fetch(listening.metrics)).text()
@@ -203,5 +204,5 @@ describe('relay metrics', () => {
       expect(code).toBe(0)
     }
     expect(await cli.stop('SIGTERM')).toEqual({ code: 0, signal: null })
-  })
+  }, 90_000)
 })

@@ -79,7 +79,9 @@ describe('finding 1: the depth limit covers the whole message, before JSON.parse
     const bodies = hostileBodies({ agent: 'target', org: 'acme' })
     const raw = await rawSpeak(attacker, target)
     bodies.forEach((body, i) => { raw.message(i + 1, body.text) })
-    const frames = await raw.until(f => f.length >= bodies.length)
+    // the ACK through the last seq: it comes after every REJECT it covers. (Counting frames was not enough:
+    // read in two batches, the three came back as REJECT 1, REJECT 2, ACK 2 — and REJECT 3 later)
+    const frames = await raw.until(f => f.some(x => x.type === FRAME_ACK && x.seq >= bodies.length))
     for (const [i, body] of bodies.entries()) {
       const frame = frames.find(f => f.seq === i + 1)
       expect(frame?.type, body.where).toBe(FRAME_REJECT)
@@ -153,10 +155,11 @@ describe('finding 2: a throwing listener is logged, never fatal', () => {
       const raw = new RawSpeakStream(stream)
       const [body] = hostileBodies({ agent: 'any', org: 'any' })
       raw.message(1, body.text)
-      await raw.until(f => f.some(x => x.seq === 1))
+      // deadlines for an answer from another process on a busy machine (raw.until's 5 s default is for this one)
+      await raw.until(f => f.some(x => x.seq === 1), 30_000)
       const after = query({ agent: 'any', org: 'any' })
       raw.message(2, JSON.stringify(after))
-      await raw.until(f => f.some(x => x.seq === 2 && x.type === FRAME_ACK))
+      await raw.until(f => f.some(x => x.seq === 2 && x.type === FRAME_ACK), 30_000)
       await agent.waitForJson(v => v.event === 'message' && v.message?.id === after.id)
       expect(agent.child.exitCode).toBeNull()
       expect(agent.lines.some(l => l.includes(body.id))).toBe(false)
@@ -165,7 +168,7 @@ describe('finding 2: a throwing listener is logged, never fatal', () => {
     } finally {
       await cli.cleanup()
     }
-  })
+  }, 90_000)
 })
 
 describe('finding 2: an entry that cannot be serialized does not poison the inbox', () => {

@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createPrivateKey } from 'node:crypto'
 import { TestNetwork } from '../support/nodes.js'
+import { eventually } from '../support/eventually.js'
 import { rawSpeak, closeRawStreams, RawSpeakStream, encodeFrame, FRAME_REJECT } from '../support/raw-speak.js'
 import {
   createMessage, signMessage, query, task, stream, tool, consent, hello, errorPayload, respond,
@@ -171,7 +172,9 @@ describe('expiry and replay', () => {
     const first = await alice.send(bob.peerId, { op: 'query', p: { domain: 'once' } })
     const again = await alice.send(bob.peerId, { op: 'query', p: { domain: 'once' }, id: first.id })
     expect(again.delivered).toBe(true)
-    await new Promise(resolve => setTimeout(resolve, 100))
+    // a marker after it on the same stream: a second copy would have been dispatched before the marker
+    const marker = await alice.send(bob.peerId, { op: 'query', p: { domain: 'marker' } })
+    await eventually(() => seen.includes(marker.id), 10_000, 'the marker message')
     bob.removeEventListener('message', listener)
     expect(seen.filter(id => id === first.id)).toHaveLength(1)
     expect((await bob.inbox({ limit: 100_000 })).filter(e => e.message.id === first.id)).toHaveLength(1)
