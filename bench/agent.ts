@@ -19,27 +19,41 @@ import { MESSAGE_BYTES } from './protocol.js'
 import { moltThroughput, moltRequests } from './speak.js'
 import { runNatsCore } from './nats.js'
 import { summarize, fmt } from './stats.js'
+import { cpuDuring } from './cpu.js'
+import { inspectFlags, inspectorUrl, profileRemote, profileSelf } from './profile.js'
 
 export interface AgentBenchOptions {
   roundTrips: number
   messages: number
   log: (line: string) => void
+  /** Measure the acknowledged throughput too. @default true */
+  throughput?: boolean
+  /** Measure the NATS baseline too. @default true */
+  nats?: boolean
 }
+
+/** CPU µs per request/response exchange, per process (cpu.ts) */
+export type CpuPerExchange = Record<string, number>
 
 export interface AgentBenchResult {
-  molt: { p50: number, p99: number, acked: number }
-  nats?: { p50: number, p99: number, pubSub: number }
+  molt: { p50: number, p99: number, acked: number, cpu: CpuPerExchange }
+  nats?: { p50: number, p99: number, pubSub: number, cpu: CpuPerExchange }
 }
 
-interface Agent { address: string, stop: () => Promise<void> }
+interface Agent { address: string, pid: number | undefined, inspector?: string, stop: () => Promise<void> }
 
-/** `molt agent --echo` on 127.0.0.1 in its own process; MOLT_BENCH_PROFILE=<dir> adds --cpu-prof */
+/**
+ * `molt agent --echo` on 127.0.0.1 in its own process; with MOLT_BENCH_PROFILE=<dir>
+ * it gets an inspector on a loopback port, for a profile of the measured window (profile.ts)
+ */
 async function startAgent (dataDir: string): Promise<Agent> {
   const here = dirname(fileURLToPath(import.meta.url))
   const cli = join(here, '..', 'src', 'cli', 'main.js')
-  const profile = process.env.MOLT_BENCH_PROFILE != null ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.MOLT_BENCH_PROFILE] : []
-  const child: ChildProcess = spawn(process.execPath, [...profile, cli, 'agent', '--echo', '--no-mdns', '--data-dir', dataDir,
-    '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0', '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const inspect = inspectFlags()
+  const child: ChildProcess = spawn(process.execPath, [...inspect, cli, 'agent', '--echo', '--no-mdns', '--data-dir', dataDir,
+    '--listen', '/ip4/127.0.0.1/tcp/0', '--api-port', '0', '--log-format', 'json'], { stdio: ['ignore', 'pipe', inspect.length > 0 ? 'pipe' : 'inherit'] })
+  const inspector = inspect.length > 0 ? inspectorUrl(child.stderr!) : undefined
+  inspector?.catch(() => {})
   const exited = new Promise(resolve => child.once('exit', resolve))
   const stop = async (): Promise<void> => {
     if (child.exitCode == null && child.signalCode == null) child.kill('SIGTERM')
@@ -58,7 +72,7 @@ async function startAgent (dataDir: string): Promise<Agent> {
       })
       child.once('exit', (code) => { reject(new Error(`molt agent exited with ${code}`)) })
     })
-    return { address, stop }
+    return { address, pid: child.pid, inspector: await inspector, stop }
   } catch (err) {
     await stop()
     throw err
@@ -77,23 +91,41 @@ export async function runAgentBench (options: AgentBenchOptions): Promise<AgentB
     const peer = await node.resolvePeer(multiaddr(agent.address))
     options.log(`  molt agent ${peer.toString().slice(-8)} running; warming up`)
     await moltRequests(node, peer, 300)
-    const r = summarize(await moltRequests(node, peer, options.roundTrips))
-    await moltThroughput(node, peer, 2000)
-    const acked = await moltThroughput(node, peer, options.messages)
-    molt = { p50: r.p50, p99: r.p99, acked }
-    options.log(`  SDK → molt agent: request/response p50 ${fmt(r.p50, 3)} ms, p99 ${fmt(r.p99, 3)} ms; acked ${fmt(acked)} msg/s`)
+    const profiles = [await profileSelf('requester'), await profileRemote(agent.inspector, 'agent')]
+    const measured = await cpuDuring({ agent: agent.pid }, async () => moltRequests(node!, peer, options.roundTrips))
+    for (const profile of profiles) await profile.stop()
+    const r = summarize(measured.result)
+    const cpu = perExchange(measured.cpuMs, options.roundTrips, { self: 'requester' })
+    let acked = NaN
+    if (options.throughput !== false) {
+      await moltThroughput(node, peer, 2000)
+      acked = await moltThroughput(node, peer, options.messages)
+    }
+    molt = { p50: r.p50, p99: r.p99, acked, cpu }
+    options.log(`  SDK → molt agent: request/response p50 ${fmt(r.p50, 3)} ms, p99 ${fmt(r.p99, 3)} ms (CPU per exchange: ${describeCpu(cpu)}); acked ${fmt(acked)} msg/s`)
   } finally {
     await node?.stop().catch(() => {})
     await agent?.stop()
     await rm(dataDir, { recursive: true, force: true })
     await rm(agentDir, { recursive: true, force: true })
   }
+  if (options.nats === false) return { molt }
   const nats = await runNatsCore({ roundTrips: options.roundTrips, messages: options.messages, size: MESSAGE_BYTES, warmup: 300 })
   if (nats === undefined) {
     options.log('  nats-server not installed: no NATS rows')
     return { molt }
   }
   const n = summarize(nats.requestSamples)
-  options.log(`  NATS core: request/reply p50 ${fmt(n.p50, 3)} ms, p99 ${fmt(n.p99, 3)} ms; publish → subscribe ${fmt(nats.pubSubPerSecond)} msg/s`)
-  return { molt, nats: { p50: n.p50, p99: n.p99, pubSub: nats.pubSubPerSecond } }
+  const natsCpu = perExchange(nats.requestCpuMs, options.roundTrips, { self: 'requester' })
+  options.log(`  NATS core: request/reply p50 ${fmt(n.p50, 3)} ms, p99 ${fmt(n.p99, 3)} ms (CPU per exchange: ${describeCpu(natsCpu)}); publish → subscribe ${fmt(nats.pubSubPerSecond)} msg/s`)
+  return { molt, nats: { p50: n.p50, p99: n.p99, pubSub: nats.pubSubPerSecond, cpu: natsCpu } }
 }
+
+/** CPU ms over a window → µs per exchange, processes renamed (`self` is this process) */
+function perExchange (cpuMs: Record<string, number>, exchanges: number, names: Record<string, string>): CpuPerExchange {
+  const out: CpuPerExchange = {}
+  for (const [name, ms] of Object.entries(cpuMs)) out[names[name] ?? name] = ms * 1000 / exchanges
+  return out
+}
+
+const describeCpu = (cpu: CpuPerExchange): string => Object.entries(cpu).map(([name, us]) => `${name} ${fmt(us)} µs`).join(', ')

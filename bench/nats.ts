@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { connect, StorageType, RetentionPolicy, DiscardPolicy, type NatsConnection } from 'nats'
 import { freePort } from './ports.js'
+import { cpuDuring } from './cpu.js'
 
 export function natsServerPath (): string | undefined {
   for (const candidate of ['nats-server', '/usr/sbin/nats-server', '/usr/bin/nats-server']) {
@@ -26,6 +27,7 @@ export function natsServerPath (): string | undefined {
 
 export interface NatsServer {
   port: number
+  pid: number | undefined
   stop: () => Promise<void>
 }
 
@@ -48,7 +50,7 @@ export async function startNatsServer (options: { jetstream?: boolean } = {}): P
     try {
       const nc = await connect({ servers: `127.0.0.1:${port}`, reconnect: false })
       await nc.close()
-      return { port, stop }
+      return { port, pid: server.pid, stop }
     } catch (err) {
       if (i >= 100 || server.exitCode != null) {
         await stop()
@@ -96,6 +98,8 @@ export async function runNatsBaseline (messages: number, size: number): Promise<
 export interface NatsCoreResult {
   /** round-trip times of request/reply, one at a time (ms) */
   requestSamples: number[]
+  /** CPU ms of the requester (`self`), nats-server (`server`) and the responder while the measured requests ran */
+  requestCpuMs: Record<string, number>
   /** publish → subscribe, messages per second received by the subscriber */
   pubSubPerSecond: number
 }
@@ -121,12 +125,15 @@ export async function runNatsCore (options: { roundTrips: number, messages: numb
     nc = await connect({ servers: `127.0.0.1:${server.port}` })
     const payload = new Uint8Array(options.size).fill(0x61)
     for (let i = 0; i < options.warmup; i++) await nc.request('bench.echo', payload, { timeout: 10_000 })
-    const requestSamples: number[] = []
-    for (let i = 0; i < options.roundTrips; i++) {
-      const start = performance.now()
-      await nc.request('bench.echo', payload, { timeout: 10_000 })
-      requestSamples.push(performance.now() - start)
-    }
+    const { result: requestSamples, cpuMs: requestCpuMs } = await cpuDuring({ server: server.pid, responder: responder.pid }, async () => {
+      const samples: number[] = []
+      for (let i = 0; i < options.roundTrips; i++) {
+        const start = performance.now()
+        await nc!.request('bench.echo', payload, { timeout: 10_000 })
+        samples.push(performance.now() - start)
+      }
+      return samples
+    })
     const publishAndWait = async (count: number): Promise<number> => {
       // the subscriber is told how many to expect (answered at once), then says `bench.sink.done` once all arrived
       const done = nc!.subscribe('bench.sink.done', { max: 1 })
@@ -138,7 +145,7 @@ export async function runNatsCore (options: { roundTrips: number, messages: numb
     }
     await publishAndWait(options.warmup)
     const pubSubPerSecond = await publishAndWait(options.messages)
-    return { requestSamples, pubSubPerSecond }
+    return { requestSamples, requestCpuMs, pubSubPerSecond }
   } finally {
     await nc?.close().catch(() => {})
     responder.stdin.end()

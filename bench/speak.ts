@@ -13,6 +13,7 @@ import { createMoltNode, type MoltNode } from '../src/index.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 import { MESSAGE_BYTES, RAW_ECHO_PROTOCOL, RAW_SINK_PROTOCOL } from './protocol.js'
 import { summarize, fmt } from './stats.js'
+import { cpuDuring } from './cpu.js'
 
 export interface SpeakBenchOptions {
   messages: number
@@ -27,6 +28,8 @@ export interface SpeakBenchResult {
   moltAcked: number
   rawEcho: { p50: number, p99: number }
   moltRequest: { p50: number, p99: number }
+  /** CPU µs per exchange of the requester (this process) and the bench peer: raw echo vs molt request/response */
+  cpu: { echo: { requester: number, peer: number }, request: { requester: number, peer: number } }
 }
 
 const payload = new Uint8Array(MESSAGE_BYTES).fill(0x61)
@@ -145,6 +148,14 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
     const runs = { one: [] as number[], coalesced: [] as number[], molt: [] as number[] }
     const echo: number[] = []
     const request: number[] = []
+    const cpu = { echo: { requester: 0, peer: 0 }, request: { requester: 0, peer: 0 } }
+    /** round trips, CPU per exchange summed into `into` (divided by the count of all rounds' exchanges at the end) */
+    const counted = async (into: { requester: number, peer: number }, work: () => Promise<number[]>): Promise<number[]> => {
+      const { result, cpuMs } = await cpuDuring({ peer: child.pid }, work)
+      into.requester += cpuMs.self
+      into.peer += cpuMs.peer
+      return result
+    }
     const request10: number[] = []
     // a raw round whose connection was dropped is measured again (up to 3 times, a second apart): on a loaded
     // machine libp2p's connection monitor aborts connections whose ping waits too long behind the raw flood
@@ -163,21 +174,27 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
       runs.one.push(await raw(1))
       runs.coalesced.push(await raw(64))
       runs.molt.push(await moltThroughput(node, peer, options.messages))
-      echo.push(...await rawEcho(node, peer, options.roundTrips))
-      request.push(...await moltRequests(node, peer, options.roundTrips))
+      echo.push(...await counted(cpu.echo, async () => rawEcho(node!, peer, options.roundTrips)))
+      request.push(...await counted(cpu.request, async () => moltRequests(node!, peer, options.roundTrips)))
       request10.push(...await moltRequests(node10, peer, options.roundTrips))
       options.log(`  round ${round}/${options.rounds}: raw 1/send ${fmt(runs.one.at(-1)!)} msg/s, raw coalesced ${fmt(runs.coalesced.at(-1)!)} msg/s, molt acked ${fmt(runs.molt.at(-1)!)} msg/s`)
     }
     const e = summarize(echo)
     const r = summarize(request)
     const r10 = summarize(request10)
+    for (const side of [cpu.echo, cpu.request]) {
+      side.requester *= 1000 / echo.length
+      side.peer *= 1000 / echo.length
+    }
+    options.log(`  CPU per exchange: raw echo requester ${fmt(cpu.echo.requester)} µs + peer ${fmt(cpu.echo.peer)} µs; molt request/response requester ${fmt(cpu.request.requester)} µs + peer ${fmt(cpu.request.peer)} µs`)
     options.log(`  request/response, same run: /molt/speak/1.1.0 p50 ${fmt(r.p50, 3)} / p99 ${fmt(r.p99, 3)} ms; pinned to 1.0.0 p50 ${fmt(r10.p50, 3)} / p99 ${fmt(r10.p99, 3)} ms (${fmt(r.p50 / r10.p50, 2)}× / ${fmt(r.p99 / r10.p99, 2)}×)`)
     return {
       rawOnePerSend: median(runs.one),
       rawCoalesced: median(runs.coalesced),
       moltAcked: median(runs.molt),
       rawEcho: { p50: e.p50, p99: e.p99 },
-      moltRequest: { p50: r.p50, p99: r.p99 }
+      moltRequest: { p50: r.p50, p99: r.p99 },
+      cpu
     }
   } finally {
     await node?.stop().catch(() => {})

@@ -261,6 +261,7 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         signMessages: options.signMessages,
         requireSignatures: options.requireSignatures ?? config.speak.requireSignatures,
         inboxMaxMessages: options.inboxMaxMessages,
+        inboxWriteDelay: options.inboxWriteDelay,
         outboxMaxMessages: options.outboxMaxMessages,
         speak: options.speak,
         relays,

@@ -107,7 +107,7 @@ export class Output {
   useLogging (options: LogOptions): void {
     this.logging = options
     // pretty log lines are diagnostics (stderr); JSON log lines are the command's output stream
-    // batch: per-message info lines are written once per event-loop turn, off the message's path
+    // batch: per-message info lines are written together (at most LOG_BATCH_INTERVAL later), off the message's path
     this.logger = new StructuredLogger({ ...options, stream: options.format === 'json' ? this.stdout : this.stderr, batch: true })
   }
 

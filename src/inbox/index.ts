@@ -1,2 +1,2 @@
-export { Inbox, type InboxEntry, type InboxRecord } from './inbox.js'
+export { Inbox, type InboxEntry, type InboxRecord, type AppendOptions, type InboxInit } from './inbox.js'
 export { entryJson, unserializable, type UnserializableEntry } from './serialize.js'

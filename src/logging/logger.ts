@@ -27,14 +27,22 @@ export interface LoggerInit {
   /** Clock for `ts` (tests). @default Date.now */
   now?: () => number
   /**
-   * Gather info/debug lines and write them once per event-loop turn, formatted
-   * then (a long-running node's per-message lines then cost its hot path one
-   * array push, not a redaction, a JSON.stringify and a write each). warn and
-   * error lines, and flush(), write everything gathered first, in order.
+   * Gather info/debug lines and write them together, formatted then, at most
+   * `interval` ms after the first (true: LOG_BATCH_INTERVAL): a long-running
+   * node's per-message lines then cost its hot path one array push, not a
+   * redaction, a JSON.stringify and a write (a syscall) each. warn and error
+   * lines, flush() and the process's exit write everything gathered first, in order.
    * @default false (every line written at once)
    */
-  batch?: boolean
+  batch?: boolean | { interval: number }
 }
+
+/**
+ * Longest an info/debug line waits to be written with others (batch loggers:
+ * `molt agent`, `molt relay`), in ms. Per-message lines of request/response
+ * traffic then cost one write per interval, not one per message.
+ */
+export const LOG_BATCH_INTERVAL = 50
 
 type PendingLine = [level: LogLevel, msg: string, fields: LogFields, time: number]
 
@@ -51,15 +59,17 @@ export class StructuredLogger {
   readonly format: LogFormat
   private readonly stream: NodeJS.WritableStream
   private readonly now: () => number
-  private readonly batch: boolean
+  /** ms a gathered line waits at most; undefined: lines are written at once */
+  private readonly batchInterval?: number
   private pending: PendingLine[] = []
+  private flushTimer?: ReturnType<typeof setTimeout>
 
   constructor (init: LoggerInit = {}) {
     this.level = init.level ?? DEFAULT_LOG_LEVEL
     this.format = init.format ?? DEFAULT_LOG_FORMAT
     this.stream = init.stream ?? process.stdout
     this.now = init.now ?? Date.now
-    this.batch = init.batch ?? false
+    this.batchInterval = init.batch === true ? LOG_BATCH_INTERVAL : init.batch === false || init.batch === undefined ? undefined : init.batch.interval
   }
 
   enabled (level: LogLevel): boolean {
@@ -68,7 +78,7 @@ export class StructuredLogger {
 
   log (level: LogLevel, msg: string, fields: LogFields = {}): void {
     if (!this.enabled(level)) return
-    if (this.batch && (level === 'info' || level === 'debug')) {
+    if (this.batchInterval !== undefined && (level === 'info' || level === 'debug')) {
       if (this.pending.length === 0) this.scheduleFlush()
       this.pending.push([level, msg, fields, this.now()])
       return
@@ -79,6 +89,8 @@ export class StructuredLogger {
 
   /** Write every gathered line now */
   flush (): void {
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
     if (this.pending.length === 0) return
     const lines = this.pending
     this.pending = []
@@ -94,7 +106,9 @@ export class StructuredLogger {
       exitHooked = true
       process.once('exit', () => { for (const logger of unflushed) logger.flush() })
     }
-    setImmediate(() => { this.flush() })
+    this.flushTimer = setTimeout(() => { this.flush() }, this.batchInterval)
+    // the exit hook writes what is left: a pending line never keeps the process alive
+    this.flushTimer.unref?.()
   }
 
   error (msg: string, fields?: LogFields): void { this.log('error', msg, fields) }

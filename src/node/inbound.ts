@@ -7,6 +7,7 @@ import type { AgentMetrics } from '../metrics/index.js'
 import { REPLAY_WINDOW } from '../services/speak/constants.js'
 import type { MoltEvents } from './events.js'
 import type { MoltStore } from './store.js'
+import type { AppendOptions } from '../inbox/index.js'
 import { deliveryOf, isHousekeeping, moltExt } from './messages.js'
 import type { HandlerRegistry } from './handlers.js'
 import type { Receipts } from './receipts.js'
@@ -43,9 +44,10 @@ export class InboundPipeline {
   /**
    * speak's receive hook. Dispatch (handlers, request replies, events) happens
    * at once; the returned promise — after which speak acknowledges — waits for
-   * the inbox write.
+   * the inbox write (`deferrable`: nobody waits on that acknowledgement, so
+   * the write may wait to share a LevelDB batch with the next ones).
    */
-  async receive (batch: Array<InboundMessage | TopicInbound>): Promise<void> {
+  async receive (batch: Array<InboundMessage | TopicInbound>, options?: AppendOptions): Promise<void> {
     const { trust, moltStore: store, moltMetrics: metrics } = this.components
     batch = batch.filter(item => trust.inboxDecision(item.peer) !== 'hold' || (trust.hold(item.peer, item.message), false))
     if (batch.length === 0) return
@@ -62,7 +64,7 @@ export class InboundPipeline {
       ...(deliveryOf(item.message) === 'exactly-once' || item.route === 'mailbox'
         ? { id: item.message.id, dedupUntil: Math.max(item.message.exp ?? 0, item.message.ts + REPLAY_WINDOW) }
         : {})
-    })))
+    })), options)
     const cursorOf = new Map(kept.map((item, i) => [item, cursors[i]]))
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i]

@@ -147,7 +147,11 @@ export class Messenger implements Startable {
     options.signal?.addEventListener('abort', onAbort, { once: true })
     try {
       // a request is answered now or not at all: no outbox, no mailbox
-      const sent = peers.connect(peerId, { signal: AbortSignal.any([AbortSignal.timeout(timeout), ...(options.signal != null ? [options.signal] : [])]) })
+      // connected (the usual case): no dial, so no dial deadline (two timers and a composite signal per request)
+      const connected = peers.isConnected(peerId)
+        ? Promise.resolve()
+        : peers.connect(peerId, { signal: AbortSignal.any([AbortSignal.timeout(timeout), ...(options.signal != null ? [options.signal] : [])]) })
+      const sent = connected
         .then(async () => this.components.speak.send(peerId, this.encoder.encode(JSON.stringify(message)), { ...options, request: true })).then(
           () => {
             acked = true

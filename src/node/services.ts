@@ -44,6 +44,12 @@ export interface MoltServicesInit {
   requireSignatures?: boolean
   /** @default 100000 */
   inboxMaxMessages?: number
+  /**
+   * How long the inbox write of a batch whose acknowledgement nobody waits on
+   * (speak 1.1.0 REQUESTs and REPLYs) may wait to share one LevelDB batch with
+   * the next ones, in ms. @default 2
+   */
+  inboxWriteDelay?: number
   /** @default 100000 */
   outboxMaxMessages?: number
   /** Tuning of the speak protocol (ack timeout, in-flight window, replay window, …) */
@@ -157,7 +163,7 @@ export function moltServices (init: MoltServicesInit = {}): ServiceFactoryMap<Mo
       })
       return messages
     },
-    moltStore: (components) => moltStore({ db: dbOf(), closeDb: init.db == null, replay, inboxMaxMessages: init.inboxMaxMessages, outboxMaxMessages: init.outboxMaxMessages })(components),
+    moltStore: (components) => moltStore({ db: dbOf(), closeDb: init.db == null, replay, inboxMaxMessages: init.inboxMaxMessages, inboxWriteDelay: init.inboxWriteDelay, outboxMaxMessages: init.outboxMaxMessages })(components),
     cards: (components) => cards({
       identity: identityOf(components.privateKey),
       profile: () => components.moltMessages.profile,
@@ -192,7 +198,7 @@ export function moltServices (init: MoltServicesInit = {}): ServiceFactoryMap<Mo
       replay,
       requireSignatures: init.requireSignatures ?? false,
       localAgent: () => components.moltMessages.agent,
-      receive: async (batch) => components.moltInbound.receive(batch),
+      receive: async (batch, options) => components.moltInbound.receive(batch, options),
       onRefused: (peer, error) => {
         metrics.refused(error.code)
         init.speak?.onRefused?.(peer, error)

@@ -15,6 +15,8 @@ export interface MoltStoreInit {
   replay: ReplayWindow
   /** @default 100000 */
   inboxMaxMessages?: number
+  /** How long an inbox write nobody waits on waits to share a LevelDB batch, in ms. @default 2 (src/inbox/constants.ts) */
+  inboxWriteDelay?: number
   /** @default 100000 */
   outboxMaxMessages?: number
 }
@@ -53,7 +55,7 @@ export class MoltStore implements Startable {
   async beforeStart (): Promise<void> {
     // after a stop (libp2p can be started again) the database and its sublevels were closed
     if (this.db.status !== 'open') await reopenDatabase(this.db)
-    const inbox = new Inbox(this.db, this.init.inboxMaxMessages ?? DEFAULT_INBOX_MAX_MESSAGES)
+    const inbox = new Inbox(this.db, { maxMessages: this.init.inboxMaxMessages ?? DEFAULT_INBOX_MAX_MESSAGES, deferWriteDelay: this.init.inboxWriteDelay })
     await inbox.open()
     // exactly-once: ids received before a restart are still known after it
     for await (const [key, until] of inbox.seen()) this.replay.remember(key, until)

@@ -47,6 +47,8 @@ export interface MoltNodeOptions {
   signMessages?: boolean
   /** @default 100000 */
   inboxMaxMessages?: number
+  /** How long an inbox write nobody waits on (speak 1.1.0 REQUESTs and REPLYs) waits to share a LevelDB batch, in ms. @default 2 */
+  inboxWriteDelay?: number
   /** Tuning of the speak protocol (ack timeout, in-flight window, replay window, …) */
   speak?: Partial<Omit<SpeakInit, 'localAgent' | 'receive'>>
   /** Extra libp2p options, merged over molt's (e.g. connectionManager limits) */

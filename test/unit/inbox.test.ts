@@ -17,6 +17,26 @@ const record = (n: number): { json: string, peer: string, route: 'direct', recei
 })
 
 describe('inbox (real LevelDB)', () => {
+  it('deferrable appends of different turns share one write; an append that is not deferrable starts it at once, taking them along', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
+    dirs.push(dir)
+    const db = await openDatabase(dir)
+    // a deferral far longer than the test: only the write counter says when writes happen
+    const inbox = new Inbox(db, { maxMessages: 1000, deferWriteDelay: 60_000 })
+    await inbox.open()
+    const deferred = []
+    for (let i = 0; i < 5; i++) {
+      deferred.push(inbox.append([record(i)], { deferrable: true }).stored)
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    expect(inbox.writes).toBe(0)
+    await inbox.append([record(5)]).stored
+    await Promise.all(deferred)
+    expect(inbox.writes).toBe(1)
+    expect((await inbox.list()).map(entry => entry.message.p.n)).toEqual([0, 1, 2, 3, 4, 5])
+    await db.close()
+  })
+
   it('pages by cursor across batch boundaries, losing nothing, and survives reopening', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
     dirs.push(dir)

@@ -81,16 +81,20 @@ describe('CLI output with logging', () => {
     expect(rest).toEqual([])
   })
 
-  it('batch: info lines of one turn leave in one write after it; warn/error and flush() write what was gathered first, in order', async () => {
+  it('batch: info lines of several turns leave in one write within the interval; warn/error and flush() write what was gathered first, in order', async () => {
     const writes: string[] = []
     const stream = new PassThrough()
     stream.on('data', (chunk: Buffer) => { writes.push(chunk.toString('utf8')) })
-    const logger = new StructuredLogger({ format: 'json', stream, batch: true, now: () => T })
+    // one line per request/response exchange: each in its own turn, all in one write
+    const logger = new StructuredLogger({ format: 'json', stream, batch: { interval: 1000 }, now: () => T })
+    const written = new Promise(resolve => stream.once('data', resolve))
     logger.info('one', { n: 1 })
+    await new Promise(resolve => setImmediate(resolve))
     logger.info('two', { n: 2 })
     logger.debug('not at this level')
     await new Promise(resolve => setImmediate(resolve))
-    await new Promise(resolve => setImmediate(resolve))
+    expect(writes.length).toBe(0)
+    await written
     expect(writes.length).toBe(1)
     expect(writes[0].split('\n').filter(Boolean).map(l => JSON.parse(l).msg)).toEqual(['one', 'two'])
     logger.info('three')

@@ -19,8 +19,12 @@ export interface InboundMessage {
  */
 export interface MessagePolicy extends CheckPolicy {
   localAgent: () => AgentRef
-  /** Persist/dispatch a batch; the batch is acknowledged only after this resolves */
-  receive: (batch: InboundMessage[]) => Promise<void>
+  /**
+   * Persist/dispatch a batch; the batch is acknowledged only after this
+   * resolves. `deferrable`: nobody waits on this ACK (a batch of 1.1.0
+   * REQUESTs, or REPLYs), so the store may wait to share a write with later batches
+   */
+  receive: (batch: InboundMessage[], options?: { deferrable?: boolean }) => Promise<void>
   /** Called for every refused message (for logs and metrics) */
   onRefused?: (peer: PeerId, error: MoltSpeakError) => void
 }

@@ -270,7 +270,10 @@ export class InboundSession {
     }
     if (messages === 0) return { handled }
     // storing batch k+1 overlaps with storing batch k; acks still leave in order
-    const stored = batch.length > 0 ? policy.receive(batch) : Promise.resolve()
+    // a batch of REQUESTs only: its ACK is held for a REPLY, so its store may wait to share a write
+    // (not the batch after which reading waits for a store: that one starts the write)
+    const deferrable = requestsOnly && this.storing + 1 < MAX_BATCHES_STORING
+    const stored = batch.length > 0 ? policy.receive(batch, deferrable ? { deferrable } : undefined) : Promise.resolve()
     const ackSeq = this.lastSeq
     const acked = this.acks.then(async () => {
       // not stored: refuse (never ack) so the sender knows to retry

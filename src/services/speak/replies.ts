@@ -197,7 +197,10 @@ export class ReplyReceiver {
     this.seqs = []
     this.rejects = []
     const ackSeq = this.lastSeq
-    const stored = batch.length > 0 ? this.init.policy.receive(batch) : Promise.resolve()
+    // nobody waits on the ACK of a REPLY (it rides with our next write): the store may wait to share a write
+    // (not the batch after which reading pauses: that one starts the write)
+    const deferrable = this.storing + 1 < MAX_REPLY_BATCHES_STORING
+    const stored = batch.length > 0 ? this.init.policy.receive(batch, deferrable ? { deferrable } : undefined) : Promise.resolve()
     if (++this.storing === MAX_REPLY_BATCHES_STORING) this.reading(false)
     this.acks = this.acks.then(async () => {
       const failed = await refusalsIfNotStored(stored, batch, seqs, this.init.policy, this.init.log)

@@ -52,8 +52,8 @@ export interface SpeakInit {
   maxOutboundStreams?: number
   /** The AgentRef this node puts in `from` of error replies */
   localAgent: () => AgentRef
-  /** Accept a batch of checked messages; they are acknowledged once this resolves */
-  receive: (batch: InboundMessage[]) => Promise<void>
+  /** Accept a batch of checked messages; they are acknowledged once this resolves (`deferrable`: nobody waits on that ACK) */
+  receive: (batch: InboundMessage[], options?: { deferrable?: boolean }) => Promise<void>
   onRefused?: (peer: PeerId, error: MoltSpeakError) => void
   onDuplicate?: (peer: PeerId, id: string) => void
   /** Refuse a valid message with the returned error (checked last, before the replay window) */
