@@ -42,7 +42,8 @@ export interface DeliveryOutcome {
 export interface DeliveryRoutes {
   /** Make sure a connection is open: peer store → routing record → direct → circuit */
   connect(peer: PeerId, options: { signal?: AbortSignal }): Promise<void>
-  connections(peer: PeerId): Connection[]
+  /** Open and opening connections to `peer`, or to every peer without one */
+  connections(peer?: PeerId): Connection[]
   /** Whether an open connection to the peer exists (then speak's ack timeout bounds the attempt, no dial timer is needed) */
   isConnected(peer: PeerId): boolean
   /** How traffic to a connected peer travels now */
@@ -237,9 +238,12 @@ export class Delivery extends TypedEventEmitter<DeliveryEvents> implements Start
     const peer = evt.detail.toString()
     this.unreachableUntil.delete(peer)
     if (this.outbox.hasPending(peer)) this.schedule(peer, 0)
-    // a relay of a waiting recipient is back: the recipient may be reachable through it, or its mailbox open
+    // the first connection after none: this node is back on the network (its relay or bootstrap peer
+    // returned), so every waiting recipient may be resolvable again — retry them now, not at their backoff
+    const backOnline = !this.components.moltPeers.connections().some(connection => connection.remotePeer.toString() !== peer)
+    // otherwise only a relay of a waiting recipient: the recipient may be reachable through it, or its mailbox open
     for (const waiting of this.outbox.peers()) {
-      if (waiting !== peer && this.components.moltPeers.reachesVia(waiting, peer)) this.schedule(waiting, 0)
+      if (waiting !== peer && (backOnline || this.components.moltPeers.reachesVia(waiting, peer))) this.schedule(waiting, 0)
     }
   }
 

@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest'
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -54,7 +54,7 @@ function routes (targets: MailboxTarget[] = []): DeliveryRoutes {
   return {
     connect: async () => {},
     // "connected": no dial timer on the direct attempt
-    connections: () => [{ status: 'open' } as unknown as Connection],
+    connections: (p?: PeerId) => [{ status: 'open', remotePeer: p ?? relay } as unknown as Connection],
     isConnected: () => true,
     routeTo: () => ({ route: 'direct' }),
     mailboxTargets: async () => targets,
@@ -98,6 +98,7 @@ beforeEach(async () => {
 })
 
 afterEach(async () => {
+  vi.useRealTimers()
   for (const service of started.splice(0)) service.beforeStop()
   await outbox.close()
   await db.close()
@@ -159,6 +160,43 @@ describe('Delivery', () => {
     expect(speak.sent.slice(1).map(m => m.id)).toEqual([first.id, second.id])
     expect(route).toBe('direct')
     expect(outbox.size).toBe(0)
+  })
+
+  it('the first connection after none retries every waiting recipient at once; a connection beside others retries only that peer', async () => {
+    // only timers are faked: a retry at its backoff (≥ 0.8 s) never fires here, one scheduled at once
+    // fires when the clock moves 0 ms
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const speak = new SpeakStub()
+    speak.fallback = new Error('no route')
+    const other = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    // the node's open connections, as the connection manager would list them
+    let open: PeerId[] = []
+    const service = delivery(speak, new MailboxStub(), { ...routes(), connections: (p?: PeerId) => open.filter(o => p == null || o.equals(p)).map(remotePeer => ({ status: 'open', remotePeer }) as unknown as Connection) })
+    const toPeer = message()
+    const toOther = message()
+    expect((await service.send(peer, toPeer, 'at-least-once')).status).toBe('queued')
+    expect((await service.send(other, toOther, 'at-least-once')).status).toBe('queued')
+    expect(speak.sent).toHaveLength(2)
+    speak.fallback = undefined
+
+    // `peer` connects while the relay's connection is open: only `peer` is retried (a retry of `other`,
+    // scheduled first, would run first)
+    open = [relay, peer]
+    const first = next<{ entries: OutboxEntry[] }>(service, 'outbox:delivered')
+    events.safeDispatchEvent('peer:connect', { detail: peer })
+    vi.advanceTimersByTime(0)
+    expect((await first).entries.map(e => e.id)).toEqual([toPeer.id])
+    expect(speak.sent.map(m => m.id)).toEqual([toPeer.id, toOther.id, toPeer.id])
+    expect(outbox.pending(other.toString())).toHaveLength(1)
+
+    // every connection lost, then the relay is back (it neither is nor carries `other`): `other` is retried now
+    open = [relay]
+    const second = next<{ entries: OutboxEntry[] }>(service, 'outbox:delivered')
+    events.safeDispatchEvent('peer:connect', { detail: relay })
+    vi.advanceTimersByTime(0)
+    expect((await second).entries.map(e => e.id)).toEqual([toOther.id])
+    expect(outbox.size).toBe(0)
+    vi.useRealTimers()
   })
 
   it('a recipient that refuses (an error reply) is final: thrown at once, never queued', async () => {
