@@ -249,6 +249,8 @@ describe('store-and-forward under crashes (kill -9)', () => {
     const statuses = (await readLedger(ledger)).reduce<Record<string, number>>((acc, e) => ({ ...acc, [e.status]: (acc[e.status] ?? 0) + 1 }), {})
     console.log(`relay kills: ${kills}; promised ${promised} (${JSON.stringify(statuses)}); missing ${missing.length}`)
     expect(kills).toBeGreaterThanOrEqual(2)
+    // the kills cut the only path (a sender the recipient could dial back would bypass the relay)
+    expect((statuses.queued ?? 0) + (statuses.stored ?? 0)).toBeGreaterThan(0)
     expect(promised).toBe(RELAY_MESSAGES)
     expect(missing).toEqual([])
   }, 240_000)
