@@ -191,8 +191,9 @@ describe('molt mcp --help', () => {
   const sandbox = new CliSandbox()
   afterAll(async () => { await sandbox.cleanup() })
 
+  // through the CLI's main() in this process: usage errors are decided before any server or node starts
   it('prints the usage and the tools', async () => {
-    const { code, stdout } = await sandbox.run(['mcp', '--help'])
+    const { code, stdout } = await sandbox.call(['mcp', '--help'])
     expect(code).toBe(0)
     expect(stdout).toMatch(/Model Context Protocol/)
     expect(stdout).toMatch(/find_agents/)
@@ -200,10 +201,10 @@ describe('molt mcp --help', () => {
   })
 
   it('refuses --json (stdout is the protocol) and a bad --listen, with exit code 2', async () => {
-    const { code, stderr } = await sandbox.run(['mcp', '--json', '--data-dir', await sandbox.dir()])
+    const { code, stderr } = await sandbox.call(['mcp', '--json', '--data-dir', await sandbox.dir()])
     expect(code).toBe(2)
     expect(stderr).toMatch(/takes no --json/)
-    const bad = await sandbox.run(['mcp', '--listen', 'nope', '--data-dir', await sandbox.dir()])
+    const bad = await sandbox.call(['mcp', '--listen', 'nope', '--data-dir', await sandbox.dir()])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/--listen nope is not a multiaddr/)
     expect(bad.stdout).toBe('')
