@@ -67,7 +67,8 @@ describe('a request to a bare agent', () => {
     expect(inbox.messages.find((e: any) => e.message.id === reply.re)).toMatchObject({ message: { op: 'query', p: { domain: 'weather' } } })
   }, SLOW)
 
-  it('waits for an API client subscribed to /v1/stream; the timeout then says the peer acknowledged but nothing answered', async () => {
+  // this test and the next wait out their --timeout (nothing answers): side by side (different agents), the waits overlap
+  it.concurrent('waits for an API client subscribed to /v1/stream; the timeout then says the peer acknowledged but nothing answered', async () => {
     const controller = new AbortController()
     try {
       const res = await fetch(`http://127.0.0.1:${served.listening.apiPort}/v1/stream`, { headers: { authorization: `Bearer ${await apiToken(served)}` }, signal: controller.signal })
@@ -81,7 +82,7 @@ describe('a request to a bare agent', () => {
     }
   }, SLOW)
 
-  it('--keep-unhandled keeps the old silence', async () => {
+  it.concurrent('--keep-unhandled keeps the old silence', async () => {
     const { code, stderr } = await molt(['send', quiet.listening.addresses[0], '--op', 'query', '--payload', '{"domain":"weather"}', '--timeout', '5000', '--data-dir', asker.dataDir])
     expect(code).toBe(1)
     expect(stderr).toMatch(/within 5000 ms: the peer acknowledged it/)
