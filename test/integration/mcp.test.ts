@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { ApiClient } from '../../src/api/index.js'
-import { CliSandbox, type RunningAgent } from '../support/cli.js'
+import { CliSandbox, type LocalAgent } from '../support/cli.js'
 import { McpSession, alive, errorText } from '../support/mcp.js'
 import { agentPair, apiOf } from '../support/agent-pair.js'
 import { eventually } from '../support/eventually.js'
@@ -12,8 +12,8 @@ const TOOLS = ['attest', 'claim_task', 'complete_task', 'find_agents', 'get_card
 
 describe('molt mcp attached to a running agent (SDK Client over stdio, real agents)', () => {
   const sandbox = new CliSandbox()
-  let a: RunningAgent
-  let b: RunningAgent
+  let a: LocalAgent
+  let b: LocalAgent
   let bApi: ApiClient
   let mcp: McpSession
 

@@ -1,14 +1,14 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { eventually } from '../support/eventually.js'
-import { CliSandbox, type RunningAgent } from '../support/cli.js'
+import { CliSandbox, type LocalAgent } from '../support/cli.js'
 
 const sandbox = new CliSandbox()
-let boss: RunningAgent
-let worker: RunningAgent
+let boss: LocalAgent
+let worker: LocalAgent
 
 beforeAll(async () => {
-  // side by side: each start is mostly loading modules and waiting on disk
-  ;[boss, worker] = await Promise.all([sandbox.agent(await sandbox.dir()), sandbox.agent(await sandbox.dir())])
+  // `molt agent` through the CLI's main() in this process, side by side: the topic commands are what is tested
+  ;[boss, worker] = await Promise.all([sandbox.localAgent(await sandbox.dir()), sandbox.localAgent(await sandbox.dir())])
 }, 120_000)
 afterAll(async () => { await sandbox.cleanup() })
 
