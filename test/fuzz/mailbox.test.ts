@@ -175,11 +175,14 @@ describe('a real relay mailbox, over TCP', () => {
       const answers: Array<Record<string, unknown>> = []
       const decoder = new FrameDecoder(MAX_FRAME_BYTES)
       let closed = false
+      /** wakes the wait below on every answer and at the stream's end */
+      let changed = (): void => {}
       stream.addEventListener('message', (evt) => {
         decoder.push(evt.data)
         for (let f = decoder.next(); f !== undefined; f = decoder.next()) answers.push(f)
+        changed()
       })
-      const onEnd = (): void => { closed = true }
+      const onEnd = (): void => { closed = true; changed() }
       stream.addEventListener('remoteCloseWrite', onEnd)
       stream.addEventListener('close', onEnd)
 
@@ -207,11 +210,20 @@ describe('a real relay mailbox, over TCP', () => {
       }
       const fatal = (): Record<string, unknown> | undefined => answers.find(a => a.rid === 0)
       const answered = (rid: number): number => answers.filter(a => a.rid === rid).length
-      const deadline = Date.now() + 10_000
-      while (!(fatal() != null && closed) && !(expected.every(rid => answered(rid) >= expected.filter(r => r === rid).length) && (!breaks || closed))) {
-        if (Date.now() > deadline) throw new Error(`no complete answer: expected ${JSON.stringify(expected)} breaks=${String(breaks)} got ${JSON.stringify(answers.map(a => [a.t, a.rid, a.reason])).slice(0, 500)} closed=${String(closed)}`)
-        await new Promise(resolve => setTimeout(resolve, 2))
-      }
+      const complete = (): boolean => (fatal() != null && closed) || (expected.every(rid => answered(rid) >= expected.filter(r => r === rid).length) && (!breaks || closed))
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          changed = () => {}
+          reject(new Error(`no complete answer: expected ${JSON.stringify(expected)} breaks=${String(breaks)} got ${JSON.stringify(answers.map(a => [a.t, a.rid, a.reason])).slice(0, 500)} closed=${String(closed)}`))
+        }, 10_000)
+        changed = () => {
+          if (!complete()) return
+          clearTimeout(timer)
+          changed = () => {}
+          resolve()
+        }
+        changed()
+      })
       for (const a of answers) {
         expect(['stored', 'items', 'acked', 'notify', 'error']).toContain(a.t)
         if (a.t === 'error') {

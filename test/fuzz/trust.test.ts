@@ -430,9 +430,11 @@ function encodeSyncInput (input: SyncFrame): Uint8Array {
 function collect (stream: Stream): { frames: () => Array<Record<string, unknown>>, ended: (ms: number) => Promise<void>, first: (ms: number) => Promise<void>, how: () => string } {
   let buffer: Uint8Array = new Uint8Array(0)
   let ending = 'open'
-  stream.addEventListener('message', (evt) => { buffer = concat(buffer, evt.data.subarray()) })
-  stream.addEventListener('remoteCloseWrite', () => { if (ending === 'open') ending = 'closed' })
-  stream.addEventListener('close', (evt: any) => { if (ending === 'open') ending = evt.error != null ? 'aborted' : 'closed' })
+  /** wakes the waiter (if any) on every event of the stream */
+  let changed = (): void => {}
+  stream.addEventListener('message', (evt) => { buffer = concat(buffer, evt.data.subarray()); changed() })
+  stream.addEventListener('remoteCloseWrite', () => { if (ending === 'open') ending = 'closed'; changed() })
+  stream.addEventListener('close', (evt: any) => { if (ending === 'open') ending = evt.error != null ? 'aborted' : 'closed'; changed() })
   const frames = (): Array<Record<string, unknown>> => {
     const out: Array<Record<string, unknown>> = []
     let at = 0
@@ -451,13 +453,19 @@ function collect (stream: Stream): { frames: () => Array<Record<string, unknown>
     }
     return out
   }
-  const wait = async (done: () => boolean, ms: number, what: string): Promise<void> => {
-    const deadline = Date.now() + ms
-    while (!done()) {
-      if (Date.now() > deadline) throw new Error(`sync stream: no ${what} within ${ms} ms (received ${buffer.length} bytes)`)
-      await new Promise(resolve => setTimeout(resolve, 2))
+  const wait = async (done: () => boolean, ms: number, what: string): Promise<void> => new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      changed = () => {}
+      reject(new Error(`sync stream: no ${what} within ${ms} ms (received ${buffer.length} bytes)`))
+    }, ms)
+    changed = () => {
+      if (!done()) return
+      clearTimeout(timer)
+      changed = () => {}
+      resolve()
     }
-  }
+    changed()
+  })
   return {
     frames,
     ended: async (ms) => wait(() => ending !== 'open', ms, 'end'),
