@@ -22,7 +22,7 @@ import { PROTOCOL as MAILBOX_PROTOCOL, MAX_FRAME_BYTES } from '../../src/service
 import type { MoltNode } from '../../src/index.js'
 import { assertJsonDepth } from '../../src/json/index.js'
 import {
-  CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
+  Changes, CrashDetector, LatencyProbe, heapMiB, report, fuzzRuns, FUZZ_SEED, ERROR_CODES,
   byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, anyJson, deepJsonText, nestingVariants
 } from './support.js'
 
@@ -176,13 +176,13 @@ describe('a real relay mailbox, over TCP', () => {
       const decoder = new FrameDecoder(MAX_FRAME_BYTES)
       let closed = false
       /** wakes the wait below on every answer and at the stream's end */
-      let changed = (): void => {}
+      const changes = new Changes()
       stream.addEventListener('message', (evt) => {
         decoder.push(evt.data)
         for (let f = decoder.next(); f !== undefined; f = decoder.next()) answers.push(f)
-        changed()
+        changes.changed()
       })
-      const onEnd = (): void => { closed = true; changed() }
+      const onEnd = (): void => { closed = true; changes.changed() }
       stream.addEventListener('remoteCloseWrite', onEnd)
       stream.addEventListener('close', onEnd)
 
@@ -211,19 +211,7 @@ describe('a real relay mailbox, over TCP', () => {
       const fatal = (): Record<string, unknown> | undefined => answers.find(a => a.rid === 0)
       const answered = (rid: number): number => answers.filter(a => a.rid === rid).length
       const complete = (): boolean => (fatal() != null && closed) || (expected.every(rid => answered(rid) >= expected.filter(r => r === rid).length) && (!breaks || closed))
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          changed = () => {}
-          reject(new Error(`no complete answer: expected ${JSON.stringify(expected)} breaks=${String(breaks)} got ${JSON.stringify(answers.map(a => [a.t, a.rid, a.reason])).slice(0, 500)} closed=${String(closed)}`))
-        }, 10_000)
-        changed = () => {
-          if (!complete()) return
-          clearTimeout(timer)
-          changed = () => {}
-          resolve()
-        }
-        changed()
-      })
+      await changes.until(complete, 10_000, () => new Error(`no complete answer: expected ${JSON.stringify(expected)} breaks=${String(breaks)} got ${JSON.stringify(answers.map(a => [a.t, a.rid, a.reason])).slice(0, 500)} closed=${String(closed)}`))
       for (const a of answers) {
         expect(['stored', 'items', 'acked', 'notify', 'error']).toContain(a.t)
         if (a.t === 'error') {

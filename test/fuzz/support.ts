@@ -73,6 +73,35 @@ export function heapMiB (): number {
   return Math.round(process.memoryUsage().heapUsed / 1024 / 1024 * 10) / 10
 }
 
+/**
+ * A condition waited on through the events that can change it (a stream's
+ * messages and its end): their handlers call changed(), not a poll
+ */
+export class Changes {
+  private wake = (): void => {}
+
+  changed (): void {
+    this.wake()
+  }
+
+  /** Resolves once `done()` holds (looked at now and at each changed()); rejects with `error()` after `ms` */
+  async until (done: () => boolean, ms: number, error: () => Error): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.wake = () => {}
+        reject(error())
+      }, ms)
+      this.wake = () => {
+        if (!done()) return
+        clearTimeout(timer)
+        this.wake = () => {}
+        resolve()
+      }
+      this.wake()
+    })
+  }
+}
+
 /** Latencies (ms) of a legitimate peer's request/response loop that runs during an attack */
 export class LatencyProbe {
   readonly samples: number[] = []

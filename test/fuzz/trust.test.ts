@@ -25,7 +25,7 @@ import {
 import * as errors from '../../src/services/trust/errors.js'
 import { SYNC_BUCKETS, MAX_SYNC_FRAME_BYTES } from '../../src/services/trust/constants.js'
 import {
-  CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED,
+  Changes, CrashDetector, queryProbe, heapMiB, report, fuzzRuns, FUZZ_SEED,
   byteMutation, mutateBytes, jsonMutation, mutateJson, lyingLength, concat, varint, anyJson, nestingVariants
 } from './support.js'
 
@@ -431,10 +431,10 @@ function collect (stream: Stream): { frames: () => Array<Record<string, unknown>
   let buffer: Uint8Array = new Uint8Array(0)
   let ending = 'open'
   /** wakes the waiter (if any) on every event of the stream */
-  let changed = (): void => {}
-  stream.addEventListener('message', (evt) => { buffer = concat(buffer, evt.data.subarray()); changed() })
-  stream.addEventListener('remoteCloseWrite', () => { if (ending === 'open') ending = 'closed'; changed() })
-  stream.addEventListener('close', (evt: any) => { if (ending === 'open') ending = evt.error != null ? 'aborted' : 'closed'; changed() })
+  const changes = new Changes()
+  stream.addEventListener('message', (evt) => { buffer = concat(buffer, evt.data.subarray()); changes.changed() })
+  stream.addEventListener('remoteCloseWrite', () => { if (ending === 'open') ending = 'closed'; changes.changed() })
+  stream.addEventListener('close', (evt: any) => { if (ending === 'open') ending = evt.error != null ? 'aborted' : 'closed'; changes.changed() })
   const frames = (): Array<Record<string, unknown>> => {
     const out: Array<Record<string, unknown>> = []
     let at = 0
@@ -453,19 +453,8 @@ function collect (stream: Stream): { frames: () => Array<Record<string, unknown>
     }
     return out
   }
-  const wait = async (done: () => boolean, ms: number, what: string): Promise<void> => new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      changed = () => {}
-      reject(new Error(`sync stream: no ${what} within ${ms} ms (received ${buffer.length} bytes)`))
-    }, ms)
-    changed = () => {
-      if (!done()) return
-      clearTimeout(timer)
-      changed = () => {}
-      resolve()
-    }
-    changed()
-  })
+  const wait = async (done: () => boolean, ms: number, what: string): Promise<void> =>
+    changes.until(done, ms, () => new Error(`sync stream: no ${what} within ${ms} ms (received ${buffer.length} bytes)`))
   return {
     frames,
     ended: async (ms) => wait(() => ending !== 'open', ms, 'end'),
