@@ -232,14 +232,16 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
     node.tasks = await createTaskService({ node, db, topics: () => node.topics, get log () { return node.libp2p.logger.forComponent('molt:tasks') } }, options.tasks)
 
     const relays = options.relays ?? config.relays
+    const mdns = options.mdns ?? false
+    // relays are DHT servers: an agent configured with relays bootstraps from them too
+    const bootstrap = [...new Set([...(options.bootstrap ?? config.discovery.bootstrap), ...relays])]
     const libp2pOptions = baseLibp2pOptions({
       privateKey: key,
       listen: options.listen ?? config.listen,
       transports: [circuitRelayTransport()],
       discovery: {
-        mdns: options.mdns ?? false,
-        // relays are DHT servers: an agent configured with relays bootstraps from them too
-        bootstrap: [...new Set([...(options.bootstrap ?? config.discovery.bootstrap), ...relays])],
+        mdns,
+        bootstrap,
         // an agent that needs relays is behind NAT: a DHT client (servers must be reachable)
         dht: { clientMode: config.discovery.dhtClient || relays.length > 0, ...options.dht }
       },
@@ -268,6 +270,8 @@ export async function createMoltNode (options: MoltNodeOptions = {}): Promise<Mo
         maxRelayReservations: options.maxRelayReservations,
         discoverRelays: options.discoverRelays ?? config.discovery.discoverRelays,
         publishRoute: options.publishRoute,
+        // nothing brings a node without these DHT peers: its lookups do not wait for one
+        peerSource: bootstrap.length > 0 || mdns !== false || (options.libp2p?.peerDiscovery?.length ?? 0) > 0,
         mailboxCheckInterval: options.mailboxCheckInterval,
         trust: { ...options.trust, announceRotations: ownRotations, preTrusted: options.trust?.preTrusted ?? config.trust.preTrusted, inbox: options.trust?.inbox ?? config.trust.inbox },
         heartbeatInterval: options.heartbeatInterval,

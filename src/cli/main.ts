@@ -10,8 +10,20 @@ import { NoAgentError } from './agent-here.js'
 import { Output } from './output.js'
 import { COMMANDS } from './commands/index.js'
 
+/** Where a command writes, and what interrupts it when it runs inside another program */
+export interface MainIo {
+  stdout?: NodeJS.WritableStream
+  stderr?: NodeJS.WritableStream
+  /**
+   * Interrupts the command as SIGINT/SIGTERM do (`molt agent` stops and
+   * returns 0). When given, main() leaves the process's signals alone: the
+   * embedding program owns them.
+   */
+  signal?: AbortSignal
+}
+
 /** Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted; molt send/receipt add 75 (queued / not yet: SEND_EXIT) */
-export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream, stderr?: NodeJS.WritableStream } = {}): Promise<number> {
+export async function main (argv: string[], io: MainIo = {}): Promise<number> {
   const json = argv.includes('--json')
   const out = new Output(json, io.stdout, io.stderr)
   const [name, ...rest] = argv
@@ -27,8 +39,14 @@ export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream
     if (controller.signal.aborted) process.exit(130)
     controller.abort(new InterruptedError('interrupted'))
   }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  const onEmbedderAbort = (): void => { controller.abort(new InterruptedError('interrupted')) }
+  if (io.signal != null) {
+    if (io.signal.aborted) onEmbedderAbort()
+    else io.signal.addEventListener('abort', onEmbedderAbort, { once: true })
+  } else {
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  }
 
   try {
     if (entry == null) throw new UsageError(`unknown command "${name}" (see molt --help)`)
@@ -57,6 +75,7 @@ export async function main (argv: string[], io: { stdout?: NodeJS.WritableStream
     out.error(code, oneLine(message, err))
     return 1
   } finally {
+    io.signal?.removeEventListener('abort', onEmbedderAbort)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
   }

@@ -62,6 +62,8 @@ export interface MoltServicesInit {
   discoverRelays?: boolean
   /** Publish this agent's signed routing record in the DHT. @default true */
   publishRoute?: boolean
+  /** Some bootstrap peer, relay or mDNS will bring DHT peers (a routing-record lookup waits for the first). @default true */
+  peerSource?: boolean
   /** ms between checks of the mailboxes of relays this node is not connected to. @default 600000 */
   mailboxCheckInterval?: number
   /** Attestations, scores and the inbox policy (protocols/trust.md) */
@@ -183,7 +185,7 @@ export function moltServices (init: MoltServicesInit = {}): ServiceFactoryMap<Mo
     })(components),
     relayClient: relayClient({ relays: init.relays ?? [], maxReservations: init.maxRelayReservations, discoverRelays: init.discoverRelays }),
     // this agent's signed routing record in the DHT (protocols/routing.md)
-    routes: (components) => routingRecord({ publish: init.publishRoute, mailboxRelays: () => mailboxRelays(components.relayClient) })(components),
+    routes: (components) => routingRecord({ publish: init.publishRoute, peerSource: init.peerSource, mailboxRelays: () => mailboxRelays(components.relayClient) })(components),
     mailbox: (components) => mailboxClient({
       identity: identityOf(components.privateKey),
       relays: () => mailboxRelays(components.relayClient),

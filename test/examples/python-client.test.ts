@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { CliSandbox, type RunningAgent } from '../support/cli.js'
+import { CliSandbox, type LocalAgent } from '../support/cli.js'
 import { agentPair } from '../support/agent-pair.js'
 import { completion } from '../support/process.js'
 
@@ -18,8 +18,8 @@ function python (): string {
 
 describe('clients/python (molt_client) against two real molt agents', () => {
   const sandbox = new CliSandbox()
-  let a: RunningAgent
-  let b: RunningAgent
+  let a: LocalAgent
+  let b: LocalAgent
 
   beforeAll(async () => {
     // B offers CAPABILITY and answers with --echo; A bootstraps from B and knows its card

@@ -116,7 +116,7 @@ function expectedCode (bytes: Uint8Array): string | undefined {
 
 describe('FrameDecoder on its own', () => {
   it('returns whole frames, waits, or throws FrameError, for any bytes split anywhere; never buffers past one frame', () => {
-    const runs = fuzzRuns(3000)
+    const runs = fuzzRuns(500)
     let inputs = 0
     fc.assert(fc.property(
       fc.array(fc.oneof(rawInput.map(r => r.bytes), bodyInput.map(b => encodeFrame(FRAME_MESSAGE, 7, b.bytes))), { minLength: 1, maxLength: 4 }),
@@ -168,13 +168,13 @@ describe('FrameDecoder on its own', () => {
         decoder.end()
         expect(out.map(f => [f.type, f.seq, Buffer.from(f.body).toString('hex')])).toEqual(frames.map(([t, s, b]) => [t, s, Buffer.from(b).toString('hex')]))
       }
-    ), { seed: FUZZ_SEED, numRuns: fuzzRuns(1000) })
+    ), { seed: FUZZ_SEED, numRuns: fuzzRuns(300) })
   })
 })
 
 describe('the inbound speak handler of a real node, over TCP', () => {
   it('answers every input with an ACK, a defined REJECT or a stream-level refusal; stays responsive', async () => {
-    const target_inputs = fuzzRuns(1500)
+    const target_inputs = fuzzRuns(600)
     let inputs = 0
     let sessions = 0
     const outcomes: Record<string, number> = {}

@@ -3,8 +3,11 @@
  * process-level crash detectors, mutation operators over bytes and JSON,
  * latency of a legitimate peer measured during an attack, and heap figures.
  *
- * CI runs a small fixed-seed set (FUZZ_RUNS unset). `npm run fuzz` sets
- * FUZZ_RUNS=100000 (and a random or given FUZZ_SEED) for the nightly run.
+ * `npm test` runs a small fixed-seed set (FUZZ_RUNS unset): 300–1,000
+ * inputs per property, each suite's default given where it calls fuzzRuns();
+ * a smoke test of every generator and property against the real code, kept
+ * small for the suite's time (#17). `npm run fuzz` sets FUZZ_RUNS=100000
+ * (and a random or given FUZZ_SEED) for the campaign that finds bugs.
  */
 import fc from 'fast-check'
 import v8 from 'node:v8'
@@ -70,12 +73,42 @@ export function heapMiB (): number {
   return Math.round(process.memoryUsage().heapUsed / 1024 / 1024 * 10) / 10
 }
 
+/**
+ * A condition waited on through the events that can change it (a stream's
+ * messages and its end): their handlers call changed(), not a poll
+ */
+export class Changes {
+  private wake = (): void => {}
+
+  changed (): void {
+    this.wake()
+  }
+
+  /** Resolves once `done()` holds (looked at now and at each changed()); rejects with `error()` after `ms` */
+  async until (done: () => boolean, ms: number, error: () => Error): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.wake = () => {}
+        reject(error())
+      }, ms)
+      this.wake = () => {
+        if (!done()) return
+        clearTimeout(timer)
+        this.wake = () => {}
+        resolve()
+      }
+      this.wake()
+    })
+  }
+}
+
 /** Latencies (ms) of a legitimate peer's request/response loop that runs during an attack */
 export class LatencyProbe {
   readonly samples: number[] = []
   failures: unknown[] = []
   private running = false
   private loop?: Promise<void>
+  private readonly waiters = new Set<() => void>()
 
   /** `once` is one request/response round; it runs back to back (with `pauseMs` between) until stop() */
   start (once: () => Promise<void>, pauseMs = 5): void {
@@ -89,9 +122,29 @@ export class LatencyProbe {
         } catch (err) {
           this.failures.push(err)
         }
+        for (const wake of this.waiters) wake()
         await new Promise(resolve => setTimeout(resolve, pauseMs))
       }
     })()
+  }
+
+  /**
+   * Resolves once `count` more rounds have ended (answered or failed) from
+   * now: the honest peer was served (or refused) while the caller's attack
+   * state held. Bounded only to report a probe that hangs.
+   */
+  async next (count = 1, timeoutMs = 60_000): Promise<void> {
+    const target = this.samples.length + this.failures.length + count
+    await new Promise<void>((resolve, reject) => {
+      const wake = (): void => {
+        if (this.samples.length + this.failures.length < target) return
+        finish()
+        resolve()
+      }
+      const timer = setTimeout(() => { finish(); reject(new Error(`the probe ended no round within ${timeoutMs} ms`)) }, timeoutMs)
+      const finish = (): void => { clearTimeout(timer); this.waiters.delete(wake) }
+      this.waiters.add(wake)
+    })
   }
 
   async stop (): Promise<LatencySummary> {

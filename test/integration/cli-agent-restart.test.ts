@@ -12,6 +12,8 @@ import { CliSandbox, type RunningCli } from '../support/cli.js'
  */
 const sandbox = new CliSandbox()
 afterAll(async () => { await sandbox.cleanup() })
+/** A deadline for a process start on a loaded shared machine, not a speed requirement */
+const START_MS = 60_000
 
 const LOOPBACK = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
 /** A PeerId no process holds: a relay and a bootstrap peer that never answer (port 1) */
@@ -19,7 +21,7 @@ const NOBODY = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
 
 async function start (dir: string, extra: string[] = []): Promise<{ cli: RunningCli, listening: any }> {
   const cli = await sandbox.start(['agent', '--data-dir', dir, '--json', ...extra])
-  const first = await cli.nextLine(20_000)
+  const first = await cli.nextLine(START_MS)
   const listening = JSON.parse(first)
   expect(listening.event).toBe('listening')
   return { cli, listening }
@@ -81,7 +83,7 @@ describe('molt agent --relay / --bootstrap are saved (help text says so)', { tim
     const relay = `/ip4/127.0.0.1/tcp/1/p2p/${NOBODY}`
     const bootstrap = `/ip4/127.0.0.1/tcp/2/p2p/${NOBODY}`
     const first = await sandbox.start(['agent', '--data-dir', dir, '--relay', relay, '--bootstrap', bootstrap])
-    await first.nextLine(20_000)
+    await first.nextLine(START_MS)
     await first.stop()
     expect(first.stderr).toContain(`Saved --relay ${relay} to ${join(dir, 'config.json')} relays`)
     expect(first.stderr).toContain(`Saved --bootstrap ${bootstrap} to ${join(dir, 'config.json')} discovery.bootstrap`)
@@ -95,7 +97,7 @@ describe('molt agent --relay / --bootstrap are saved (help text says so)', { tim
     expect(second.listening.saved).toBeUndefined()
     await second.cli.stop()
 
-    const help = await sandbox.run(['agent', '--help'])
+    const help = await sandbox.call(['agent', '--help'])
     expect(help.stdout).toContain('saved to config.json relays for later starts')
     expect(help.stdout).not.toContain('added to config.json')
   })

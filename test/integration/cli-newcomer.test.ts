@@ -3,33 +3,36 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { eventually } from '../support/eventually.js'
-import { CliSandbox, type CliResult, type Listening, type RunningAgent } from '../support/cli.js'
+import { CliSandbox, type AnyAgent, type CliResult, type Listening, type LocalAgent, type RunningAgent } from '../support/cli.js'
 
 /**
  * What a newcomer meets following the README (issue #23): a query to a bare
  * agent, pings in the inbox, `molt peers`, a closed stdout, read-only
- * commands on a machine with no agent. Real `molt` processes on loopback.
+ * commands on a machine with no agent. The relay and the agent whose stdout
+ * closes are real `molt` processes; the other agents run `molt agent`
+ * through the CLI's main() in this process (what they print and answer is
+ * tested, not their process), as the commands do. All on loopback.
  */
 const sandbox = new CliSandbox()
 /** Each test runs several `molt` processes; on a loaded machine one takes seconds to start */
 const SLOW = 180_000
 /** `molt agent` as `npm start` runs it: no --echo, no API client */
-let bare: RunningAgent
+let bare: LocalAgent
 /** a second agent whose API the commands below go through */
-let asker: RunningAgent
+let asker: LocalAgent
 /** an agent of its own for the /v1/stream test: a stream client that left still counts for 30 s (it may be reconnecting) */
-let served: RunningAgent
+let served: LocalAgent
 /** started with --keep-unhandled */
-let quiet: RunningAgent
+let quiet: LocalAgent
 /** started with --show-housekeeping */
-let shown: RunningAgent
+let shown: LocalAgent
 
 beforeAll(async () => {
-  // every agent of the file starts here, side by side: each spends most of its start loading modules and waiting on disk
+  // the file's shared agents start here, side by side: each spends most of its start waiting on disk
   const dirs = await Promise.all(Array.from({ length: 5 }, async () => sandbox.dir()))
   ;[bare, asker, served, quiet, shown] = await Promise.all([
-    startAgent(dirs[0]), startAgent(dirs[1]), startAgent(dirs[2]),
-    startAgent(dirs[3], ['--keep-unhandled']), startAgent(dirs[4], ['--show-housekeeping'])
+    sandbox.localAgent(dirs[0]), sandbox.localAgent(dirs[1]), sandbox.localAgent(dirs[2]),
+    sandbox.localAgent(dirs[3], ['--keep-unhandled']), sandbox.localAgent(dirs[4], ['--show-housekeeping'])
   ])
 }, SLOW)
 
@@ -37,7 +40,7 @@ afterAll(async () => {
   await sandbox.cleanup()
 })
 
-/** startAgent() with room for a loaded machine: `molt agent --json` on loopback, once it printed its listening line */
+/** A real `molt agent --json` process on loopback, once it printed its listening line (room for a loaded machine) */
 async function startAgent (dataDir: string, extra: string[] = []): Promise<RunningAgent> {
   const cli = await sandbox.start(['agent', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', ...extra])
   const listening: Listening = JSON.parse(await cli.nextLine(90_000))
@@ -50,7 +53,7 @@ async function molt (args: string[]): Promise<CliResult> {
   return sandbox.call(args, 90_000)
 }
 
-async function apiToken (agent: RunningAgent): Promise<string> {
+async function apiToken (agent: AnyAgent): Promise<string> {
   return (await readFile(join(agent.dataDir, 'api-token'), 'utf8')).trim()
 }
 
@@ -67,7 +70,8 @@ describe('a request to a bare agent', () => {
     expect(inbox.messages.find((e: any) => e.message.id === reply.re)).toMatchObject({ message: { op: 'query', p: { domain: 'weather' } } })
   }, SLOW)
 
-  it('waits for an API client subscribed to /v1/stream; the timeout then says the peer acknowledged but nothing answered', async () => {
+  // this test and the next wait out their --timeout (nothing answers): side by side (different agents), the waits overlap
+  it.concurrent('waits for an API client subscribed to /v1/stream; the timeout then says the peer acknowledged but nothing answered', async () => {
     const controller = new AbortController()
     try {
       const res = await fetch(`http://127.0.0.1:${served.listening.apiPort}/v1/stream`, { headers: { authorization: `Bearer ${await apiToken(served)}` }, signal: controller.signal })
@@ -81,7 +85,7 @@ describe('a request to a bare agent', () => {
     }
   }, SLOW)
 
-  it('--keep-unhandled keeps the old silence', async () => {
+  it.concurrent('--keep-unhandled keeps the old silence', async () => {
     const { code, stderr } = await molt(['send', quiet.listening.addresses[0], '--op', 'query', '--payload', '{"domain":"weather"}', '--timeout', '5000', '--data-dir', asker.dataDir])
     expect(code).toBe(1)
     expect(stderr).toMatch(/within 5000 ms: the peer acknowledged it/)
@@ -152,7 +156,7 @@ describe('molt peers', () => {
     try {
       const listening = JSON.parse(await relay.nextLine(90_000))
       expect(listening.event).toBe('listening')
-      const agent = await startAgent(await sandbox.dir(), ['--bootstrap', listening.addresses[0]])
+      const agent = await sandbox.localAgent(await sandbox.dir(), ['--bootstrap', listening.addresses[0]])
       try {
         const entry = await eventually(async () => {
           const peers = JSON.parse((await molt(['peers', '--json', '--data-dir', agent.dataDir])).stdout)

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { spawn } from 'node:child_process'
-import { CLI, CliSandbox, RunningCli, type RunningAgent } from '../support/cli.js'
+import { CLI, CliSandbox, RunningCli, type LocalAgent } from '../support/cli.js'
 
 /**
  * molt send's exit codes and receipts, with and without a running agent
@@ -10,9 +10,9 @@ import { CLI, CliSandbox, RunningCli, type RunningAgent } from '../support/cli.j
  */
 const sandbox = new CliSandbox()
 /** answers query/task/tool with an echo */
-let echo: RunningAgent
+let echo: LocalAgent
 /** a sender agent: sends through its API */
-let sender: RunningAgent
+let sender: LocalAgent
 let echoAddress: string
 /** A PeerId no process holds, at a port nobody listens on */
 const NOBODY = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
@@ -21,17 +21,10 @@ const UNREACHABLE = `/ip4/127.0.0.1/tcp/1/p2p/${NOBODY}`
 const START_MS = 60_000
 const CHUNK = '{"action":"chunk","stream_id":"cli-send","seq":0}'
 
-/** sandbox.agent() with a start bound for a loaded shared machine (its own is 15 s) */
-async function startAgent (dataDir: string, extra: string[] = []): Promise<RunningAgent> {
-  const cli = await sandbox.start(['agent', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', ...extra])
-  const listening = JSON.parse(await cli.nextLine(START_MS))
-  if (listening.event !== 'listening') throw new Error(`unexpected first line: ${JSON.stringify(listening)}`)
-  return Object.assign(cli, { listening, dataDir })
-}
-
 beforeAll(async () => {
   const [echoDir, senderDir] = await Promise.all([sandbox.dir(), sandbox.dir()])
-  ;[echo, sender] = await Promise.all([startAgent(echoDir, ['--echo']), startAgent(senderDir)])
+  // `molt agent` through the CLI's main() in this process: what is tested is what molt send says and exits with
+  ;[echo, sender] = await Promise.all([sandbox.localAgent(echoDir, ['--echo']), sandbox.localAgent(senderDir)])
   echoAddress = echo.listening.addresses[0]
 }, 2 * START_MS)
 
@@ -69,11 +62,11 @@ describe('molt send exit codes', { timeout: 120_000 }, () => {
     const { code, stdout, stderr } = await sandbox.call(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--json', '--data-dir', sender.dataDir])
     expect(code).toBe(75)
     const result = JSON.parse(stdout)
-    expect(result).toMatchObject({ status: 'queued', outbox: { dataDir: sender.dataDir, retriedBy: 'agent', agentPid: sender.child.pid } })
+    expect(result).toMatchObject({ status: 'queued', outbox: { dataDir: sender.dataDir, retriedBy: 'agent', agentPid: sender.pid } })
     expect(stderr).toBe('')
     const human = await sandbox.call(['send', UNREACHABLE, '--op', 'stream', '--payload', CHUNK, '--data-dir', sender.dataDir])
     expect(human.code).toBe(75)
-    expect(human.stderr).toContain(`the agent running for ${sender.dataDir} (pid ${sender.child.pid}) retries it until `)
+    expect(human.stderr).toContain(`the agent running for ${sender.dataDir} (pid ${sender.pid}) retries it until `)
   })
 
   it('delivered exits 0, with and without a running agent', async () => {

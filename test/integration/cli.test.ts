@@ -2,28 +2,29 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { eventually as waitFor } from '../support/eventually.js'
 import { chmod, readFile, stat, access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CliSandbox, type RunningAgent } from '../support/cli.js'
+import { CliSandbox, type LocalAgent } from '../support/cli.js'
 
 /*
- * Agents (and `inbox --follow`) run as real processes: start, signals, exit
- * codes. Commands that end by themselves go through the CLI's main() in this
- * process (sandbox.call), except where the exit code a script sees is the
- * point (sandbox.run): a process start costs ≈ 2 s of CPU, most of it loading
- * libp2p.
+ * `inbox --follow` and the agents whose start, signals or exit codes are
+ * tested run as real processes. The agents other commands talk to run
+ * `molt agent` through the CLI's main() in this process (sandbox.localAgent),
+ * and commands that end by themselves go through it too (sandbox.call),
+ * except where the exit code a script sees is the point (sandbox.run): a
+ * process start costs ≈ 2 s of CPU, most of it loading libp2p.
  */
 
 const sandbox = new CliSandbox()
 /** Tests that start `molt` processes: a deadline for process starts on a busy machine, not a speed requirement */
 const PROCESS_TEST_TIMEOUT = 90_000
 /** answers query/task/tool with an echo */
-let echo: RunningAgent
+let echo: LocalAgent
 /** a plain agent whose API other commands go through */
-let plain: RunningAgent
+let plain: LocalAgent
 let echoAddress: string
 
 beforeAll(async () => {
   const [echoDir, plainDir] = await Promise.all([sandbox.dir(), sandbox.dir()])
-  ;[echo, plain] = await Promise.all([sandbox.agent(echoDir, ['--echo']), sandbox.agent(plainDir)])
+  ;[echo, plain] = await Promise.all([sandbox.localAgent(echoDir, ['--echo']), sandbox.localAgent(plainDir)])
   echoAddress = echo.listening.addresses[0]
 })
 
@@ -253,16 +254,16 @@ const eventually = async <T>(check: () => Promise<T | undefined>, what: string, 
 
 describe('molt find, card and peers', () => {
   /** offers cli.translate; every other agent here is told about it with --bootstrap only */
-  let carol: RunningAgent
+  let carol: LocalAgent
   /** started with --bootstrap <carol> */
-  let dave: RunningAgent
+  let dave: LocalAgent
 
   beforeAll(async () => {
     const carolDir = await sandbox.dir()
     const init = await sandbox.call(['init', '--name', 'carol', '--org', 'acme', '--capability', 'cli.translate', '--data-dir', carolDir])
     expect(init.code).toBe(0)
-    carol = await sandbox.agent(carolDir, ['--echo'])
-    dave = await sandbox.agent(await sandbox.dir(), ['--bootstrap', carol.listening.addresses[0]])
+    carol = await sandbox.localAgent(carolDir, ['--echo'])
+    dave = await sandbox.localAgent(await sandbox.dir(), ['--bootstrap', carol.listening.addresses[0]])
     expect(dave.listening).toMatchObject({ mdns: false, bootstrap: [carol.listening.addresses[0]] })
     // dave connects to carol on his own and fetches her card
     await eventually(async () => {

@@ -101,7 +101,9 @@ describe('private DHT (/molt/kad/1.0.0), 12 nodes', () => {
     expect(reply.p.nonce).toBe('dht')
   }, 90_000)
 
-  it('a capability withdrawn from the profile stops being advertised while the agent lives on', async () => {
+  // the two expiry tests below wait out a provider record's validity: side by side (different nodes), the
+  // waits overlap
+  it.concurrent('a capability withdrawn from the profile stops being advertised while the agent lives on', async () => {
     const seeker = nodes[7]
     const provider = nodes[6] // offers test.skill2
     await provider.updateProfile({ capabilities: ['test.fresh'] })
@@ -115,7 +117,7 @@ describe('private DHT (/molt/kad/1.0.0), 12 nodes', () => {
     await eventually(async () => (await providersOf(seeker, 'test.skill2'))?.includes(id) === false, VALIDITY + 30_000, 'old record expiry')
   }, 120_000)
 
-  it('a provider that stops is no longer returned once its record expired', async () => {
+  it.concurrent('a provider that stops is no longer returned once its record expired', async () => {
     const seeker = nodes[4]
     // two agents offer test.unique: the one that stays shows that the lookups below found the records
     const [live, provider] = [nodes[10], nodes[11]]

@@ -35,7 +35,10 @@ let attacker: MoltNode
 let honest: MoltNode
 const figures: Record<string, unknown> = {}
 
-const sleep = async (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+/** Resolves once `check()` holds, looked at every 20 ms (a state with no event of its own), or once `signal` aborts */
+async function until (check: () => boolean, signal: AbortSignal): Promise<void> {
+  while (!check() && !signal.aborted) await new Promise(resolve => setTimeout(resolve, 20))
+}
 
 beforeAll(async () => {
   crashes.install()
@@ -58,7 +61,7 @@ afterAll(async () => {
  * bench` is where speed is measured), not an assertion: the attacker runs in
  * this same process and event loop, and the machine may be busy with others.
  */
-async function underAttack (name: string, attack: () => Promise<void>): Promise<void> {
+async function underAttack (name: string, attack: (served: () => Promise<void>) => Promise<void>): Promise<void> {
   const heapBefore = heapMiB()
   const probe = new LatencyProbe()
   probe.start(async () => {
@@ -67,7 +70,8 @@ async function underAttack (name: string, attack: () => Promise<void>): Promise<
     expect(reply.p.status).toBe('success')
   })
   try {
-    await attack()
+    // `served()`: the attack waits until the honest peer has been answered once more, its streams still held
+    await attack(async () => probe.next())
   } finally {
     const latency = await probe.stop()
     const heapAfter = heapMiB()
@@ -92,7 +96,7 @@ function inboundSpeakStreams (): Stream[] {
 
 describe('a peer that never reads its acks and rejects', () => {
   it('cannot make the receiver buffer replies without bound: reading pauses until they drain', async () => {
-    await underAttack('neverReadsReplies', async () => {
+    await underAttack('neverReadsReplies', async (served) => {
       const stream = await attacker.libp2p.dialProtocol(target.peerId, SPEAK_PROTOCOL)
       // never read: no yamux window updates go back, so the receiver's replies cannot leave
       stream.pause()
@@ -105,18 +109,19 @@ describe('a peer that never reads its acks and rejects', () => {
         return Buffer.concat(parts)
       }
       let sent = 0
+      // the receiver stops reading once its replies cannot leave; what it holds then is all it will hold
       const paused = (): boolean => inboundSpeakStreams().some(s => s.readStatus === 'paused')
-      // until the receiver stops reading (not for a fixed time: a slow machine sends less in it)
-      while (!paused() && sent < 40 * 1024 * 1024 && stream.writeStatus === 'writable') {
+      const giveUp = AbortSignal.timeout(20_000)
+      while (!paused() && !giveUp.aborted && sent < 40 * 1024 * 1024 && stream.writeStatus === 'writable') {
         const data = chunk()
         sent += data.byteLength
-        if (!stream.send(data)) {
-          // a paused receiver sends no window update, so no drain: look at it again meanwhile
-          await Promise.race([stream.onDrain(), sleep(200)])
-        }
+        // our side's buffer is full: it drains while the receiver reads, and never once it paused
+        if (!stream.send(data)) await Promise.race([stream.onDrain({ signal: giveUp }).catch(() => {}), until(paused, giveUp)])
       }
-      // the receiver stops reading once its replies cannot leave; what it holds then is all it will hold
-      await eventually(paused, 20_000, `the receiver to pause reading (${sent} bytes sent)`)
+      await eventually(paused, 20_000, 'the receiver to pause reading')
+      // it stays paused, holding no more, while the honest peer is served
+      await served()
+      expect(paused()).toBe(true)
       const buffered = inboundSpeakStreams().reduce((n, s) => n + ((s as any).writeBufferLength as number ?? 0), 0)
       figures.neverReadsRepliesBuffers = { attackerSentBytes: sent, receiverWriteBufferBytes: buffered, streams: inboundSpeakStreams().map(s => s.status) }
       // bounded by one batch of replies, not by what the attacker sent
@@ -196,12 +201,15 @@ describe('a mailbox client that never reads its answers', () => {
     const stream = await connection.newStream(MAILBOX_PROTOCOL)
     stream.pause() // never read
     const requests = 400
-    for (let rid = 1; rid <= requests && stream.writeStatus === 'writable'; rid++) {
-      if (!stream.send(encodeMailboxFrame({ t: 'fetch', rid }))) await Promise.race([stream.onDrain(), sleep(100)])
-    }
     // the relay stops reading requests once 32 answers wait for this reader: measure then
     const relayHolds = (): Stream[] => relay.libp2p.getConnections(attacker.peerId).flatMap(c => c.streams).filter(s => s.protocol === MAILBOX_PROTOCOL && s.direction === 'inbound')
-    await eventually(() => relayHolds().some(s => s.readStatus === 'paused'), 20_000, 'the relay to stop reading requests')
+    const paused = (): boolean => relayHolds().some(s => s.readStatus === 'paused')
+    const giveUp = AbortSignal.timeout(20_000)
+    for (let rid = 1; rid <= requests && stream.writeStatus === 'writable' && !giveUp.aborted; rid++) {
+      // a full buffer on our side drains while the relay reads, and never once it stopped
+      if (!stream.send(encodeMailboxFrame({ t: 'fetch', rid }))) await Promise.race([stream.onDrain({ signal: giveUp }).catch(() => {}), until(paused, giveUp)])
+    }
+    await eventually(paused, 20_000, 'the relay to stop reading requests')
     const heapDuring = heapMiB()
     figures.mailboxNeverReads = { requests, answerBytesEach: 1_048_576, heapBeforeMiB: heapBefore, heapDuringMiB: heapDuring }
     // unbounded, 400 queued answers would hold ~400 MiB; bounded, at most ~32 answers plus the yamux window
@@ -229,14 +237,16 @@ describe('a peer opening thousands of streams', () => {
   }, 60_000)
 })
 
-describe('slowloris: one byte per second', () => {
+describe('slowloris: one byte at a time', () => {
   it(`holds at most one partial frame per stream and ${MAX_INBOUND_STREAMS} streams per connection; everyone else is served`, async () => {
-    await underAttack('slowloris', async () => {
+    await underAttack('slowloris', async (served) => {
       const streams = await Promise.all(Array.from({ length: MAX_INBOUND_STREAMS }, async () => attacker.libp2p.dialProtocol(target.peerId, SPEAK_PROTOCOL).catch(() => undefined)))
       const frame = encodeFrame(FRAME_MESSAGE, 1, new TextEncoder().encode(JSON.stringify(good())))
+      // a byte on every stream, then an honest request answered while every stream holds its partial frame
+      // (the pace of a byte per second was a wait: nothing in the receiver runs on a timer here)
       for (let i = 0; i < 5; i++) {
         for (const s of streams) if (s?.writeStatus === 'writable') s.send(frame.subarray(i, i + 1))
-        await sleep(1000)
+        await served()
       }
       // each held stream costs its few buffered bytes; nothing was acknowledged or stored
       expect(heldPerConnection()).toBeLessThanOrEqual(MAX_INBOUND_STREAMS)

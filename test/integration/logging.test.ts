@@ -6,7 +6,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { CLI, CliSandbox, RunningCli } from '../support/cli.js'
+import { CLI, CliSandbox, RunningCli, type LineReader } from '../support/cli.js'
 import { eventually } from '../support/eventually.js'
 
 const sandbox = new CliSandbox()
@@ -25,7 +25,7 @@ const LEVELS = ['error', 'warn', 'info', 'debug']
 interface LogLine { ts: string, level: string, msg: string, [field: string]: unknown }
 
 /** Every stdout line, each of which must be a JSON log line */
-function logLines (cli: RunningCli): LogLine[] {
+function logLines (cli: LineReader): LogLine[] {
   return cli.lines.map((line) => {
     const value = JSON.parse(line)
     expect(value, line).toMatchObject({ ts: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/), msg: expect.any(String) })
@@ -126,8 +126,10 @@ describe('molt relay --log-format json', () => {
 describe('molt agent --log-format json', () => {
   it('logs a received message by id and sender, never its payload or keys', async () => {
     const [agentDir, senderDir] = await Promise.all([sandbox.dir(), sandbox.dir()])
-    const agent = await sandbox.start(['agent', '--data-dir', agentDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--log-format', 'json', '--log-level', 'debug'])
-    const listening = await agent.waitForJson<LogLine>(v => v.msg === 'listening', 20_000)
+    // `molt agent` through the CLI's main() in this process: its stdout lines are what is tested
+    const agent = await sandbox.startLocal(['agent', '--data-dir', agentDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--log-format', 'json', '--log-level', 'debug'])
+    // a deadline for a start on a loaded machine (the CLI's modules load here first), not a speed requirement
+    const listening = await agent.waitForJson<LogLine>(v => v.msg === 'listening', 60_000)
     const address = (listening.addresses as string[])[0]
     const marker = 'PAYLOAD-MUST-NOT-BE-LOGGED'
     const sent = await sandbox.call(['send', address, '--op', 'hello', '--payload', JSON.stringify({ capabilities: [], note: marker }), '--sign', '--no-wait', '--json', '--data-dir', senderDir])

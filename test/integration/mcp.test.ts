@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { ApiClient } from '../../src/api/index.js'
-import { CliSandbox, type RunningAgent } from '../support/cli.js'
+import { CliSandbox, type LocalAgent } from '../support/cli.js'
 import { McpSession, alive, errorText } from '../support/mcp.js'
 import { agentPair, apiOf } from '../support/agent-pair.js'
 import { eventually } from '../support/eventually.js'
@@ -12,8 +12,8 @@ const TOOLS = ['attest', 'claim_task', 'complete_task', 'find_agents', 'get_card
 
 describe('molt mcp attached to a running agent (SDK Client over stdio, real agents)', () => {
   const sandbox = new CliSandbox()
-  let a: RunningAgent
-  let b: RunningAgent
+  let a: LocalAgent
+  let b: LocalAgent
   let bApi: ApiClient
   let mcp: McpSession
 
@@ -191,8 +191,9 @@ describe('molt mcp --help', () => {
   const sandbox = new CliSandbox()
   afterAll(async () => { await sandbox.cleanup() })
 
+  // through the CLI's main() in this process: usage errors are decided before any server or node starts
   it('prints the usage and the tools', async () => {
-    const { code, stdout } = await sandbox.run(['mcp', '--help'])
+    const { code, stdout } = await sandbox.call(['mcp', '--help'])
     expect(code).toBe(0)
     expect(stdout).toMatch(/Model Context Protocol/)
     expect(stdout).toMatch(/find_agents/)
@@ -200,10 +201,10 @@ describe('molt mcp --help', () => {
   })
 
   it('refuses --json (stdout is the protocol) and a bad --listen, with exit code 2', async () => {
-    const { code, stderr } = await sandbox.run(['mcp', '--json', '--data-dir', await sandbox.dir()])
+    const { code, stderr } = await sandbox.call(['mcp', '--json', '--data-dir', await sandbox.dir()])
     expect(code).toBe(2)
     expect(stderr).toMatch(/takes no --json/)
-    const bad = await sandbox.run(['mcp', '--listen', 'nope', '--data-dir', await sandbox.dir()])
+    const bad = await sandbox.call(['mcp', '--listen', 'nope', '--data-dir', await sandbox.dir()])
     expect(bad.code).toBe(2)
     expect(bad.stderr).toMatch(/--listen nope is not a multiaddr/)
     expect(bad.stdout).toBe('')

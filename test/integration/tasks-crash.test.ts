@@ -37,7 +37,12 @@ class Offerer {
       for (const wake of this.waiters) wake()
     })
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })
-    this.exited = new Promise(resolve => { this.child.once('exit', () => { resolve() }) })
+    this.exited = new Promise(resolve => {
+      this.child.once('exit', () => {
+        resolve()
+        for (const wake of this.waiters) wake()
+      })
+    })
   }
 
   /** The first line starting with `prefix` (an event-driven wait, bounded only to report a hang) */
@@ -47,10 +52,11 @@ class Offerer {
       const found = this.lines.find(l => l.startsWith(prefix))
       if (found != null) return found
       if (Date.now() > deadline || this.child.exitCode != null) throw new Error(`no "${prefix}" line; stderr: ${this.stderr.slice(-2000)}`)
+      // woken by the next stdout line, the process's exit, or the deadline
       await new Promise<void>(resolve => {
-        const wake = (): void => { this.waiters.delete(wake); resolve() }
+        const timer = setTimeout(() => { wake() }, Math.max(0, deadline - Date.now()) + 1)
+        const wake = (): void => { clearTimeout(timer); this.waiters.delete(wake); resolve() }
         this.waiters.add(wake)
-        setTimeout(wake, 500)
       })
     }
   }

@@ -1,19 +1,20 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest'
 import { eventually } from '../support/eventually.js'
-import { CliSandbox, type RunningAgent } from '../support/cli.js'
+import { CliSandbox, type LocalAgent } from '../support/cli.js'
 
 const sandbox = new CliSandbox()
-let boss: RunningAgent
-let worker: RunningAgent
+let boss: LocalAgent
+let worker: LocalAgent
 
 beforeAll(async () => {
-  boss = await sandbox.agent(await sandbox.dir())
-  worker = await sandbox.agent(await sandbox.dir())
+  // `molt agent` through the CLI's main() in this process, side by side: the topic commands are what is tested
+  ;[boss, worker] = await Promise.all([sandbox.localAgent(await sandbox.dir()), sandbox.localAgent(await sandbox.dir())])
 }, 120_000)
 afterAll(async () => { await sandbox.cleanup() })
 
+/** `molt <args>` through the CLI's main() in this process: the agents are the real processes here, the commands are not the point */
 async function molt (args: string[], dataDir: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  return sandbox.run([...args, '--data-dir', dataDir], 60_000)
+  return sandbox.call([...args, '--data-dir', dataDir], 60_000)
 }
 
 describe('molt topic', () => {
@@ -28,7 +29,7 @@ describe('molt topic', () => {
     await eventually(async () => {
       const { topics } = JSON.parse((await molt(['topic', 'list', '--json'], boss.dataDir)).stdout)
       return topics[0]?.peers.includes(worker.listening.peerId)
-    }, 60_000, 'boss sees worker in the topic', 500)
+    }, 60_000, 'boss sees worker in the topic')
 
     const published = await molt(['topic', 'publish', 'crew', '--op', 'query', '--payload', '{"domain":"crew","intent":"hello"}', '--json'], boss.dataDir)
     expect(published.code, published.stderr).toBe(0)
@@ -38,13 +39,13 @@ describe('molt topic', () => {
       const inbox = JSON.parse((await molt(['inbox', '--json'], worker.dataDir)).stdout)
       const entries = Array.isArray(inbox) ? inbox : inbox.messages ?? []
       return entries.find((e: any) => e.message?.id === id)
-    }, 60_000, 'the topic message in the worker\'s inbox', 500)
+    }, 60_000, 'the topic message in the worker\'s inbox')
     expect(entry).toMatchObject({ topic: 'crew', peer: boss.listening.peerId })
 
     const offer = await molt(['task', 'offer', '--topic', 'crew', '--id', 'crew-1', '--type', 'demo', '--json'], boss.dataDir)
     expect(offer.code, offer.stderr).toBe(0)
     expect(JSON.parse(offer.stdout)).toMatchObject({ id: 'crew-1', state: 'offered', topic: 'crew' })
-    await eventually(async () => JSON.parse((await molt(['task', 'list', '--role', 'worker', '--json'], worker.dataDir)).stdout).tasks.some((t: any) => t.id === 'crew-1'), 60_000, 'the offer at the worker', 500)
+    await eventually(async () => JSON.parse((await molt(['task', 'list', '--role', 'worker', '--json'], worker.dataDir)).stdout).tasks.some((t: any) => t.id === 'crew-1'), 60_000, 'the offer at the worker')
     const claim = await molt(['task', 'claim', 'crew-1', '--json'], worker.dataDir)
     expect(claim.code, claim.stderr).toBe(0)
     expect(JSON.parse(claim.stdout)).toMatchObject({ state: 'claimed', topic: 'crew' })

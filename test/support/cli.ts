@@ -32,6 +32,7 @@ export function withoutMdns (args: string[]): string[] {
 export class CliSandbox {
   private readonly dirs: string[] = []
   private readonly children = new Set<ChildProcess>()
+  private readonly local = new Set<LocalCli>()
   /** $MOLT_HOME for every child, so a test that forgets --data-dir never touches ~/.molt */
   home?: string
 
@@ -90,6 +91,27 @@ export class CliSandbox {
     }
   }
 
+  /**
+   * Start a long-running `molt <args>` through the CLI's main() in this
+   * process (`molt agent` where its process is not what is tested: a process
+   * start is ≈ 2 s of CPU, most of it loading libp2p). It reads like start()'s
+   * RunningCli; stop() interrupts it as SIGTERM would. Signals, a closed
+   * stdout, kill -9 and DEBUG output need start().
+   */
+  async startLocal (args: string[]): Promise<LocalCli> {
+    const { main } = await cliMain()
+    const cli = new LocalCli((io) => main(withoutMdns(args), io))
+    this.local.add(cli)
+    void cli.exited.then(() => { this.local.delete(cli) })
+    return cli
+  }
+
+  /** startLocal() of `molt agent --json` on loopback, once it printed its listening line */
+  async localAgent (dataDir: string, extra: string[] = []): Promise<LocalAgent> {
+    const cli = await this.startLocal(['agent', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', ...extra])
+    return Object.assign(cli, { listening: await listeningLine(cli), dataDir })
+  }
+
   /** Start a long-running `molt <args>` (agent, inbox --follow) */
   async start (args: string[]): Promise<RunningCli> {
     const child = spawn(process.execPath, [CLI, ...withoutMdns(args)], { env: await this.env(), stdio: ['ignore', 'pipe', 'pipe'] })
@@ -101,25 +123,31 @@ export class CliSandbox {
   /** Start `molt agent --json` on loopback and wait for its listening line */
   async agent (dataDir: string, extra: string[] = []): Promise<RunningAgent> {
     const cli = await this.start(['agent', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', ...extra])
-    // a deadline for a process start on a busy machine, not a speed requirement
-    const first = await cli.nextLine(60_000)
-    let listening: Listening
-    try {
-      listening = JSON.parse(first)
-    } catch {
-      throw new Error(`agent did not print a JSON listening line: ${first}\n${cli.stderr}`)
-    }
-    if (listening.event !== 'listening') throw new Error(`unexpected first line: ${first}`)
-    return Object.assign(cli, { listening, dataDir })
+    return Object.assign(cli, { listening: await listeningLine(cli), dataDir })
   }
 
   async cleanup (): Promise<void> {
     for (const child of this.children) child.kill('SIGKILL')
+    await Promise.all([...this.local].map(async cli => cli.stop()))
     await Promise.all(this.dirs.map(async dir => rm(dir, { recursive: true, force: true })))
   }
 }
 
-type CliMain = (argv: string[], io: { stdout?: NodeJS.WritableStream, stderr?: NodeJS.WritableStream }) => Promise<number>
+/** `molt agent --json`'s first line, parsed */
+async function listeningLine (cli: LineReader): Promise<Listening> {
+  // a deadline for a start on a busy machine, not a speed requirement
+  const first = await cli.nextLine(60_000)
+  let listening: Listening
+  try {
+    listening = JSON.parse(first)
+  } catch {
+    throw new Error(`agent did not print a JSON listening line: ${first}\n${cli.stderr}`)
+  }
+  if (listening.event !== 'listening') throw new Error(`unexpected first line: ${first}`)
+  return listening
+}
+
+type CliMain = (argv: string[], io: { stdout?: NodeJS.WritableStream, stderr?: NodeJS.WritableStream, signal?: AbortSignal }) => Promise<number>
 let loaded: Promise<{ main: CliMain }> | undefined
 /** The built CLI's main() (importing it runs nothing), loaded once per test file */
 async function cliMain (): Promise<{ main: CliMain }> {
@@ -135,30 +163,33 @@ export interface Listening {
 }
 
 export type RunningAgent = RunningCli & { listening: Listening, dataDir: string }
+/** An agent run by startLocal(): `pid` is this process's */
+export type LocalAgent = LocalCli & { listening: Listening, dataDir: string }
+/** Either kind, for tests that only talk to it (its API, its stdout lines) */
+export type AnyAgent = RunningAgent | LocalAgent
 
-/** A child process read line by line */
-export class RunningCli {
+type Exit = { code: number | null, signal: NodeJS.Signals | null }
+
+/** A command's stdout read line by line and its stderr as text, from a child process or from main() in this one */
+export abstract class LineReader {
   readonly lines: string[] = []
   stderr = ''
   private read = 0
-  private closed = false
+  protected closed = false
   private readonly waiters = new Set<() => void>()
-  readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  abstract readonly exited: Promise<Exit>
+  /** The process that runs it */
+  abstract readonly pid: number | undefined
 
-  constructor (readonly child: ChildProcess) {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      this.lines.push(line)
-      for (const wake of this.waiters) wake()
-    })
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })
-    // 'close', not 'exit': every stdout line has been read by then
-    this.exited = new Promise((resolve) => {
-      child.once('close', (code, signal) => {
-        this.closed = true
-        for (const wake of this.waiters) wake()
-        resolve({ code, signal })
-      })
-    })
+  abstract stop (signal?: NodeJS.Signals): Promise<Exit>
+
+  protected line (line: string): void {
+    this.lines.push(line)
+    this.wake()
+  }
+
+  protected wake (): void {
+    for (const wake of this.waiters) wake()
   }
 
   /** The next stdout line not yet returned */
@@ -179,11 +210,6 @@ export class RunningCli {
     }, timeoutMs)
   }
 
-  async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
-    this.child.kill(signal)
-    return this.exited
-  }
-
   private async waitFor<T> (check: () => T | undefined, timeoutMs: number): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const wake = (): void => {
@@ -193,7 +219,7 @@ export class RunningCli {
           resolve(value)
         } else if (this.closed) {
           finish()
-          reject(new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) first; stderr: ${this.stderr}`))
+          reject(new Error(`it exited first; stderr: ${this.stderr}`))
         }
       }
       const timer = setTimeout(() => {
@@ -207,5 +233,69 @@ export class RunningCli {
       this.waiters.add(wake)
       wake()
     })
+  }
+}
+
+/** A child process read line by line */
+export class RunningCli extends LineReader {
+  readonly exited: Promise<Exit>
+
+  constructor (readonly child: ChildProcess) {
+    super()
+    createInterface({ input: child.stdout! }).on('line', (line) => { this.line(line) })
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })
+    // 'close', not 'exit': every stdout line has been read by then
+    this.exited = new Promise((resolve) => {
+      child.once('close', (code, signal) => {
+        this.closed = true
+        this.wake()
+        resolve({ code, signal })
+      })
+    })
+  }
+
+  get pid (): number | undefined {
+    return this.child.pid
+  }
+
+  async stop (signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> {
+    this.child.kill(signal)
+    return this.exited
+  }
+}
+
+/** The CLI's main() running in this process, read like a RunningCli; stop() interrupts it as SIGTERM would */
+export class LocalCli extends LineReader {
+  readonly exited: Promise<Exit>
+  readonly pid = process.pid
+  private readonly controller = new AbortController()
+  private partial = ''
+
+  constructor (run: (io: { stdout: Writable, stderr: Writable, signal: AbortSignal }) => Promise<number>) {
+    super()
+    const stdout = new Writable({
+      write: (chunk: Buffer | string, _encoding, callback) => {
+        const parts = (this.partial + chunk.toString()).split('\n')
+        this.partial = parts.pop() ?? ''
+        for (const line of parts) this.line(line)
+        callback()
+      }
+    })
+    const stderr = new Writable({
+      write: (chunk: Buffer | string, _encoding, callback) => { this.stderr += chunk.toString(); callback() }
+    })
+    this.exited = run({ stdout, stderr, signal: this.controller.signal })
+      .catch((err: Error) => { this.stderr += `${err.stack ?? err.message}\n`; return 1 })
+      .then((code) => {
+        if (this.partial !== '') this.line(this.partial)
+        this.closed = true
+        this.wake()
+        return { code, signal: null }
+      })
+  }
+
+  async stop (): Promise<Exit> {
+    this.controller.abort()
+    return this.exited
   }
 }

@@ -34,6 +34,13 @@ export interface RoutingRecordInit {
   republishInterval?: number
   /** ms to wait for more address changes before publishing. @default 1000 */
   debounce?: number
+  /**
+   * Whether anything will bring this node DHT peers: bootstrap peers, relays
+   * or mDNS. Without one, a lookup from an empty routing table does not wait
+   * for a first peer (nothing would add one: it waited out LOOKUP_TIMEOUT).
+   * @default true
+   */
+  peerSource?: boolean
 }
 
 export interface RoutingRecordService extends Startable {
@@ -138,7 +145,8 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     const dht = this.dht
     if (dht == null) return undefined
     const signal = AbortSignal.any([AbortSignal.timeout(c.LOOKUP_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
-    await routingTableReady(dht.routingTable, signal)
+    if (this.init.peerSource !== false) await routingTableReady(dht.routingTable, signal)
+    else if (dht.routingTable?.size === 0) this.log('looking up %p from an empty routing table without waiting - no peer source', peer)
     let best: RouteRecord | undefined
     try {
       for await (const event of dht.get(routeKey(peer), { signal })) {
