@@ -110,6 +110,17 @@ export const SENDER_RATE = 2_000
 /** Burst of deposits one sender may make before the rate applies */
 export const SENDER_BURST = 20_000
 
+/**
+ * Box bytes (base64) one fetch answer carries at most, beyond its first box.
+ * Without it, 512 boxes of up to 1.4 MB made answers far over the 8 MiB frame
+ * limit (MAX_FRAME_BYTES) the recipient reads, so a mailbox holding more than
+ * ~6 maximum-size boxes could never be fetched (test/integration/hostile.test.ts).
+ * 4 MiB plus one maximum box plus the JSON around 512 items stays under 8 MiB.
+ */
+export const FETCH_MAX_BYTES = 4 * MiB
+/** Bytes of entries one LevelDB read of a fetch hands over at most (plus one entry): a page in a few reads, memory bounded (protocols/mailbox.md "Limits") */
+export const FETCH_READ_BYTES = 1 * MiB
+
 /** How often expired boxes are deleted */
 export const SWEEP_INTERVAL = 1 * minute
 

@@ -5,12 +5,13 @@ import type { MailboxLimits } from './limits.js'
 import { MailboxRegistry } from './registry.js'
 import { TokenBuckets } from '../../utils/token-buckets.js'
 import { decodeRecord, encodeRecord, servedJson } from './record.js'
+import { FETCH_MAX_BYTES, FETCH_READ_BYTES } from './constants.js'
+import { add, subtract, type Usage } from './usage.js'
 
 import type { DepositItem, DepositOrigin, DepositResult, MailboxStats, StoredBox } from './store-types.js'
 export type { DepositItem, DepositOrigin, DepositResult, MailboxStats, StoredBox } from './store-types.js'
 
 interface Held { from: string, bytes: number, exp: number, at: number, idKey: string, source: string, first: boolean }
-interface Usage { count: number, bytes: number }
 interface Box {
   count: number
   bytes: number
@@ -23,16 +24,6 @@ interface Box {
 }
 
 const SEQ_DIGITS = 16
-/**
- * Box bytes (base64) one fetch answer carries at most, beyond its first box.
- * Without it, 512 boxes of up to 1.4 MB made answers far over the 8 MiB frame
- * limit (MAX_FRAME_BYTES) the recipient reads, so a mailbox holding more than
- * ~6 maximum-size boxes could never be fetched (test/integration/hostile.test.ts).
- * 4 MiB plus one maximum box plus the JSON around 512 items stays under 8 MiB.
- */
-const FETCH_MAX_BYTES = 4 * 1024 * 1024
-/** Bytes of entries one LevelDB read of a fetch hands over at most (plus one entry): a page in a few reads, memory bounded (protocols/mailbox.md "Limits") */
-const FETCH_READ_BYTES = 1024 * 1024
 
 /**
  * The relay side of store-and-forward: sealed boxes per recipient in
@@ -388,22 +379,4 @@ export class MailboxStore {
     if (box.count === 0) this.boxes.delete(recipient)
     return true
   }
-}
-
-function add (usage: Map<string, Usage>, key: string, bytes: number): void {
-  const entry = usage.get(key)
-  if (entry === undefined) {
-    usage.set(key, { count: 1, bytes })
-    return
-  }
-  entry.count++
-  entry.bytes += bytes
-}
-
-function subtract (usage: Map<string, Usage>, key: string, bytes: number): void {
-  const entry = usage.get(key)
-  if (entry === undefined) return
-  entry.count--
-  entry.bytes -= bytes
-  if (entry.count === 0) usage.delete(key)
 }
