@@ -5,7 +5,8 @@
  * capacity: RSS, heap and CPU of a molt relay process (DHT server, as `molt
  * relay` runs) while 100/500/1,000/5,000 clients hold reservations.
  * MOLT_BENCH_RELAY_PROFILE=<dir> writes a CPU profile of each idle window
- * (relay-<n>.cpuprofile) there.
+ * (relay-<n>.cpuprofile) there. MOLT_BENCH_RELAY_SIZES=<n,n,…> replaces the
+ * capacity rows (`none`: no capacity rows, only relayed vs direct).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, readFile } from 'node:fs/promises'
@@ -116,6 +117,18 @@ async function openFileLimit (): Promise<number | undefined> {
   }
 }
 
+/**
+ * The capacity rows to run: MOLT_BENCH_RELAY_SIZES (comma-separated counts,
+ * `none` or empty for none) over the caller's sizes
+ */
+export function relayCapacitySizes (sizes: number[], env: string | undefined = process.env.MOLT_BENCH_RELAY_SIZES): number[] {
+  if (env === undefined) return sizes
+  if (env.trim() === '' || env.trim() === 'none') return []
+  const parsed = env.split(',').map(s => Number(s.trim()))
+  if (parsed.some(n => !Number.isInteger(n) || n < 1)) throw new Error(`MOLT_BENCH_RELAY_SIZES must be comma-separated positive counts or none, got ${env}`)
+  return parsed
+}
+
 export async function runRelayCapacityBench (options: {
   sizes: number[]
   log: (line: string) => void
@@ -123,12 +136,14 @@ export async function runRelayCapacityBench (options: {
   clientPing?: 'molt' | 'stock'
 }): Promise<RelayCapacityResult[]> {
   const results: RelayCapacityResult[] = []
+  const sizes = relayCapacitySizes(options.sizes)
+  if (sizes.length === 0) return results
   const files = await openFileLimit()
-  const largest = Math.max(...options.sizes)
+  const largest = Math.max(...sizes)
   // the relay holds a socket per reservation, plus the DHT, the store and the runtime (the clients' sockets
   // are spread over one process per CLIENTS_PER_HOST); loopback has ~28,000 ephemeral ports for the clients
   if (files !== undefined && files < largest + 1024) throw new Error(`${largest} reservations need ${largest + 1024} open files; the hard limit is ${files} (raise it: ulimit -Hn)`)
-  for (const size of options.sizes) {
+  for (const size of sizes) {
     const relay = start('relay-host.js', [JSON.stringify({ dht: true })], ['--expose-gc'])
     const hosts: Child[] = []
     try {
