@@ -9,7 +9,7 @@
  * capacity rows (`none`: no capacity rows, only relayed vs direct).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, readFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -18,6 +18,7 @@ import { createMoltNode, type MoltNode } from '../src/index.js'
 import { moltThroughput, moltRequests } from './speak.js'
 import { summarize } from './stats.js'
 import { RELAY_PING_INTERVAL } from '../src/relay/constants.js'
+import { openFileLimit, openFilesNeeded } from '../src/relay/open-files.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -103,21 +104,6 @@ const IDLE_WINDOW = RELAY_PING_INTERVAL
 const CLIENTS_PER_HOST = 250
 
 /**
- * Open files this process may have (the relay host inherits the limit; Node
- * raises the soft limit to the hard one at start-up), or undefined where
- * /proc is not there. The relay needs one descriptor per reservation.
- */
-async function openFileLimit (): Promise<number | undefined> {
-  try {
-    const line = (await readFile('/proc/self/limits', 'utf8')).split('\n').find(l => l.startsWith('Max open files'))
-    const hard = line?.trim().split(/\s+/)[4]
-    return hard === undefined || hard === 'unlimited' ? undefined : Number(hard)
-  } catch {
-    return undefined
-  }
-}
-
-/**
  * The capacity rows to run: MOLT_BENCH_RELAY_SIZES (comma-separated counts,
  * `none` or empty for none) over the caller's sizes
  */
@@ -140,11 +126,11 @@ export async function runRelayCapacityBench (options: {
   if (sizes.length === 0) return results
   const files = await openFileLimit()
   const largest = Math.max(...sizes)
-  // the relay holds a socket per reservation, plus the DHT, the store and the runtime (the clients' sockets
-  // are spread over one process per CLIENTS_PER_HOST); loopback has ~28,000 ephemeral ports for the clients
-  if (files !== undefined && files < largest + 1024) throw new Error(`${largest} reservations need ${largest + 1024} open files; the hard limit is ${files} (raise it: ulimit -Hn)`)
+  // the relay holds a socket per reservation (src/relay/open-files.ts; it refuses to start without them);
+  // the clients' sockets are spread over one process per CLIENTS_PER_HOST; loopback has ~28,000 ephemeral ports for them
+  if (files !== undefined && files < openFilesNeeded(largest)) throw new Error(`${largest} reservations need ${openFilesNeeded(largest)} open files; this process may open ${files} (raise it: ulimit -n)`)
   for (const size of sizes) {
-    const relay = start('relay-host.js', [JSON.stringify({ dht: true })], ['--expose-gc'])
+    const relay = start('relay-host.js', [JSON.stringify({ dht: true, maxReservations: size })], ['--expose-gc'])
     const hosts: Child[] = []
     try {
       const relayAddress = (await relay.next()).address as string

@@ -66,6 +66,15 @@ export const BANDWIDTH_BUCKETS = 10
  */
 export const MAX_CONNECTIONS = 2 * MAX_RESERVATIONS + 256
 
+/**
+ * Open files a relay keeps beside one socket per reservation holder: its
+ * listeners, LevelDB (its own file cache is small), the DHT's and diallers'
+ * connections, pipes and the runtime's own. A relay refuses to start when the
+ * process may open fewer than maxReservations + this (protocols/relay.md
+ * "Limits"; Node raises the soft limit to the hard one at start-up).
+ */
+export const OPEN_FILES_HEADROOM = 256
+
 /** Connections being upgraded at once (stock 10): a restart brings every holder back at once */
 export const MAX_INCOMING_PENDING_CONNECTIONS = 64
 

@@ -15,6 +15,7 @@ import type { DhtOptions } from '../discovery/config.js'
 import { baseLibp2pOptions } from '../base-libp2p.js'
 import { resolveRelayLimits, type RelayLimits, type RelayLimitsInit, type RelayTuningInit } from './limits.js'
 import { RelayPolicy, type RelayStats } from './policy.js'
+import { checkOpenFiles, openFileLimit } from './open-files.js'
 import { relayInfoHandler, type RelayInfo } from './info.js'
 import * as c from './constants.js'
 import { openDatabase, type Database } from '../storage/index.js'
@@ -116,6 +117,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
   const config = await loadConfig(dataDir)
   const { listen: configListen, ...configLimits } = config.relay ?? {}
   const limits = resolveRelayLimits({ ...defined(configLimits), ...defined(pickLimits(options)) })
+  checkOpenFiles(limits.maxReservations, await openFileLimit())
   const listen = options.listen ?? configListen ?? c.RELAY_LISTEN
   const bootstrap = options.bootstrap ?? config.discovery.bootstrap
 
