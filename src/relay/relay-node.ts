@@ -16,6 +16,7 @@ import { baseLibp2pOptions } from '../base-libp2p.js'
 import { resolveRelayLimits, type RelayLimits, type RelayLimitsInit, type RelayTuningInit } from './limits.js'
 import { RelayPolicy, type RelayStats } from './policy.js'
 import { checkOpenFiles, openFileLimit } from './open-files.js'
+import { coalescedWrites } from './coalesce.js'
 import { relayInfoHandler, type RelayInfo } from './info.js'
 import * as c from './constants.js'
 import { openDatabase, type Database } from '../storage/index.js'
@@ -149,6 +150,9 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     let policy: RelayPolicy | undefined
     // idle holders cost a ping stream per connection and interval: the relay pings rarely (constants.ts)
     const extra: Partial<Libp2pOptions> = {
+      // one write(2) per Noise frame on every connection: the relay forwards each frame twice (coalesce.ts);
+      // not where the operator demands a private network (libp2p then refuses to start without a real protector)
+      ...(process.env.LIBP2P_FORCE_PNET == null ? { connectionProtector: coalescedWrites() } : {}),
       ...options.libp2p,
       connectionMonitor: {
         pingInterval: c.RELAY_PING_INTERVAL,
