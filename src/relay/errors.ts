@@ -33,3 +33,9 @@ export class RelayOpenFilesError extends Error {
     super(message)
   }
 }
+
+/** A holder did not answer the relay's liveness ping in time: its connection is closed and its reservation released */
+export class RelayPingTimeoutError extends Error {
+  static override name = 'RelayPingTimeoutError'
+  override name = 'RelayPingTimeoutError'
+}
