@@ -4,7 +4,8 @@
  * on stdin one {"heapUsed","rss","reservations","cpuUserMs","cpuSystemMs"} line.
  * "profile-start" starts the V8 CPU profiler; "profile-stop <file>" writes the
  * profile (a .cpuprofile for Chrome DevTools) and answers {"profile"}.
- * argv[2] = JSON { dht?: boolean }: run the DHT in server mode, as `molt relay` does.
+ * argv[2] = JSON { dht?: boolean, maxReservations?: number }: run the DHT in server mode, as `molt relay` does;
+ * hold up to maxReservations (default 1024, all from one address), as an operator sets `relay.maxReservations`.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -14,13 +15,14 @@ import { writeFile } from 'node:fs/promises'
 import { Session } from 'node:inspector/promises'
 import { createRelayNode } from '../src/index.js'
 
-const hostOptions = JSON.parse(process.argv[2] ?? '{}') as { dht?: boolean }
+const hostOptions = JSON.parse(process.argv[2] ?? '{}') as { dht?: boolean, maxReservations?: number }
+const maxReservations = hostOptions.maxReservations ?? 1024
 const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-relay-'))
 const relay = await createRelayNode({
   dataDir,
   listen: ['/ip4/127.0.0.1/tcp/0'],
-  maxReservations: 8192,
-  maxReservationsPerIp: 8192,
+  maxReservations,
+  maxReservationsPerIp: maxReservations,
   bandwidthBytesPerSecond: 1024 * 1024 * 1024,
   dht: hostOptions.dht === true ? { clientMode: false } : { enabled: false },
   // the mailbox bench deposits 10^4..10^5 boxes from one sender for one recipient: lift the
@@ -30,7 +32,7 @@ const relay = await createRelayNode({
     senderRate: 1e9, senderBurst: 1e9, sourceRate: 1e9, sourceBurst: 1e9, maxMessagesPerRecipient: 10_000_000, maxBytesPerRecipient: 16 * 1024 ** 3,
     maxTotalMessages: 10_000_000, maxTotalBytes: 16 * 1024 ** 3, maxSourceShare: 1, maxSourceTotalShare: 1, firstContactShare: 1
   },
-  libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'], maxConnections: 10_000 } as any }
+  libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any }
 })
 process.stdout.write(JSON.stringify({ address: relay.getMultiaddrs()[0].toString() }) + '\n')
 

@@ -5,10 +5,11 @@
  * capacity: RSS, heap and CPU of a molt relay process (DHT server, as `molt
  * relay` runs) while 100/500/1,000/5,000 clients hold reservations.
  * MOLT_BENCH_RELAY_PROFILE=<dir> writes a CPU profile of each idle window
- * (relay-<n>.cpuprofile) there.
+ * (relay-<n>.cpuprofile) there. MOLT_BENCH_RELAY_SIZES=<n,n,…> replaces the
+ * capacity rows (`none`: no capacity rows, only relayed vs direct).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, rm, readFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -17,6 +18,7 @@ import { createMoltNode, type MoltNode } from '../src/index.js'
 import { moltThroughput, moltRequests } from './speak.js'
 import { summarize } from './stats.js'
 import { RELAY_PING_INTERVAL } from '../src/relay/constants.js'
+import { openFileLimit, openFilesNeeded } from '../src/relay/open-files.js'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -102,18 +104,15 @@ const IDLE_WINDOW = RELAY_PING_INTERVAL
 const CLIENTS_PER_HOST = 250
 
 /**
- * Open files this process may have (the relay host inherits the limit; Node
- * raises the soft limit to the hard one at start-up), or undefined where
- * /proc is not there. The relay needs one descriptor per reservation.
+ * The capacity rows to run: MOLT_BENCH_RELAY_SIZES (comma-separated counts,
+ * `none` or empty for none) over the caller's sizes
  */
-async function openFileLimit (): Promise<number | undefined> {
-  try {
-    const line = (await readFile('/proc/self/limits', 'utf8')).split('\n').find(l => l.startsWith('Max open files'))
-    const hard = line?.trim().split(/\s+/)[4]
-    return hard === undefined || hard === 'unlimited' ? undefined : Number(hard)
-  } catch {
-    return undefined
-  }
+export function relayCapacitySizes (sizes: number[], env: string | undefined = process.env.MOLT_BENCH_RELAY_SIZES): number[] {
+  if (env === undefined) return sizes
+  if (env.trim() === '' || env.trim() === 'none') return []
+  const parsed = env.split(',').map(s => Number(s.trim()))
+  if (parsed.some(n => !Number.isInteger(n) || n < 1)) throw new Error(`MOLT_BENCH_RELAY_SIZES must be comma-separated positive counts or none, got ${env}`)
+  return parsed
 }
 
 export async function runRelayCapacityBench (options: {
@@ -123,13 +122,15 @@ export async function runRelayCapacityBench (options: {
   clientPing?: 'molt' | 'stock'
 }): Promise<RelayCapacityResult[]> {
   const results: RelayCapacityResult[] = []
+  const sizes = relayCapacitySizes(options.sizes)
+  if (sizes.length === 0) return results
   const files = await openFileLimit()
-  const largest = Math.max(...options.sizes)
-  // the relay holds a socket per reservation, plus the DHT, the store and the runtime (the clients' sockets
-  // are spread over one process per CLIENTS_PER_HOST); loopback has ~28,000 ephemeral ports for the clients
-  if (files !== undefined && files < largest + 1024) throw new Error(`${largest} reservations need ${largest + 1024} open files; the hard limit is ${files} (raise it: ulimit -Hn)`)
-  for (const size of options.sizes) {
-    const relay = start('relay-host.js', [JSON.stringify({ dht: true })], ['--expose-gc'])
+  const largest = Math.max(...sizes)
+  // the relay holds a socket per reservation (src/relay/open-files.ts; it refuses to start without them);
+  // the clients' sockets are spread over one process per CLIENTS_PER_HOST; loopback has ~28,000 ephemeral ports for them
+  if (files !== undefined && files < openFilesNeeded(largest)) throw new Error(`${largest} reservations need ${openFilesNeeded(largest)} open files; this process may open ${files} (raise it: ulimit -n)`)
+  for (const size of sizes) {
+    const relay = start('relay-host.js', [JSON.stringify({ dht: true, maxReservations: size })], ['--expose-gc'])
     const hosts: Child[] = []
     try {
       const relayAddress = (await relay.next()).address as string

@@ -66,6 +66,15 @@ export const BANDWIDTH_BUCKETS = 10
  */
 export const MAX_CONNECTIONS = 2 * MAX_RESERVATIONS + 256
 
+/**
+ * Open files a relay keeps beside one socket per reservation holder: its
+ * listeners, LevelDB (its own file cache is small), the DHT's and diallers'
+ * connections, pipes and the runtime's own. A relay refuses to start when the
+ * process may open fewer than maxReservations + this (protocols/relay.md
+ * "Limits"; Node raises the soft limit to the hard one at start-up).
+ */
+export const OPEN_FILES_HEADROOM = 256
+
 /** Connections being upgraded at once (stock 10): a restart brings every holder back at once */
 export const MAX_INCOMING_PENDING_CONNECTIONS = 64
 
@@ -92,37 +101,38 @@ export const MAX_OUTBOUND_STOP_STREAMS = 64
 export const HOP_TIMEOUT = 15 * second
 
 /**
- * How often the relay pings each connection (libp2p's connection monitor: a
- * `/ipfs/ping/1.0.0` stream per connection, all in one tick), ms. Agents ping
- * their relay every CONNECTION_PING_INTERVAL (src/constants.ts) to notice a
- * relay that vanished; the relay's own pings only find holders that vanished
- * without closing their connection, whose slots are then released — no one
- * waits on that, so the relay pings 5× less often than agents (stock
- * js-libp2p: 10 s; 1,000 holders cost 100 ping streams per second each way,
- * most of an idle relay's CPU: bench/README.md "Relay capacity"). Holders
- * that close or reset their connection are released at once (policy.ts).
+ * How often the relay pings each connection, ms: one `/ipfs/ping/1.0.0`
+ * stream per connection per interval, spread evenly over it (holder-pings.ts;
+ * libp2p's own connection monitor, which pings every connection in one tick,
+ * is off on a relay). Agents ping their relay every CONNECTION_PING_INTERVAL
+ * (src/constants.ts) to notice a relay that vanished; the relay's own pings
+ * only find holders that vanished without closing their connection, whose
+ * slots are then released — no one waits on that, so the relay pings 5× less
+ * often than agents (stock js-libp2p: 10 s; 1,000 holders cost 100 ping
+ * streams per second each way, most of an idle relay's CPU: bench/README.md
+ * "Relay capacity"). Holders that close or reset their connection are
+ * released at once (policy.ts).
  */
 export const RELAY_PING_INTERVAL = 5 * minute
 
 /**
- * Shortest wait for a ping answer before the relay drops the connection, ms
- * (stock 5 s; adaptive above it from measured round trips). The relay pings
- * every holder in the same tick: a relay busy for a while (a GC, a burst of
- * reservations after a restart) must not drop its holders over its own delay.
+ * Wait for a ping answer before the relay drops the connection, ms (stock
+ * 5 s, adaptive up to 60 s). Spread pings do not queue behind each other, so
+ * this measures the holder and the path; it stays long because a holder on a
+ * phone or a congested uplink is slow, not gone.
  */
-export const RELAY_PING_MIN_TIMEOUT = 30 * second
-
-/** Longest wait for a ping answer, ms (stock 60 s) */
-export const RELAY_PING_MAX_TIMEOUT = minute
+export const RELAY_PING_TIMEOUT = minute
 
 /**
  * A holder that vanished silently has its connection and reservation dropped
- * within this, ms (6 min): the next ping within one interval, failed within
- * the longest timeout. (A dead peer's TCP connection would also end by
- * itself once Yamux's keep-alive frames go unacknowledged for the kernel's
- * retransmission timeout, ~15 min on Linux.)
+ * within this, ms (11 min): a connection is pinged once per round of
+ * RELAY_PING_INTERVAL, at its place in the round, so two pings of it are at
+ * most two intervals apart (first in one round, last in the next), and the
+ * failed one ends after RELAY_PING_TIMEOUT. (A dead peer's TCP connection
+ * would also end by itself once the pings' bytes go unacknowledged for the
+ * kernel's retransmission timeout, ~15 min on Linux.)
  */
-export const RELAY_SILENT_HOLDER_BOUND = RELAY_PING_INTERVAL + RELAY_PING_MAX_TIMEOUT
+export const RELAY_SILENT_HOLDER_BOUND = 2 * RELAY_PING_INTERVAL + RELAY_PING_TIMEOUT
 
 /** How long stop() waits for relayed connections to finish */
 export const DRAIN_TIMEOUT = 5 * second

@@ -24,3 +24,18 @@ export class DhtStoreFullError extends Error {
   static override name = 'DhtStoreFullError'
   override name = 'DhtStoreFullError'
 }
+
+/** The process may not open enough files (sockets) for the relay's `maxReservations` */
+export class RelayOpenFilesError extends Error {
+  static override name = 'RelayOpenFilesError'
+  override name = 'RelayOpenFilesError'
+  constructor (message: string, readonly needed: number, readonly limit: number) {
+    super(message)
+  }
+}
+
+/** A holder did not answer the relay's liveness ping in time: its connection is closed and its reservation released */
+export class RelayPingTimeoutError extends Error {
+  static override name = 'RelayPingTimeoutError'
+  override name = 'RelayPingTimeoutError'
+}

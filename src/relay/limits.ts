@@ -18,6 +18,10 @@ export interface RelayTuningInit {
   hopTimeoutMs?: number
   /** Dialler bytes held for open relayed connections (an upstream buffer) before the largest is closed. @default 256 MiB */
   maxHeldHopBytes?: number
+  /** Each connection is pinged once per this, spread over it, in ms. @default 5 min */
+  pingIntervalMs?: number
+  /** A ping unanswered for this closes its connection, in ms. @default 60 s */
+  pingTimeoutMs?: number
 }
 
 /**
@@ -61,7 +65,9 @@ export function resolveRelayLimits (init: RelayLimitsInit & RelayTuningInit = {}
     maxInboundHopStreams: init.maxInboundHopStreams ?? c.MAX_INBOUND_HOP_STREAMS,
     maxOutboundStopStreams: init.maxOutboundStopStreams ?? c.MAX_OUTBOUND_STOP_STREAMS,
     hopTimeoutMs: init.hopTimeoutMs ?? c.HOP_TIMEOUT,
-    maxHeldHopBytes: init.maxHeldHopBytes ?? c.MAX_HELD_HOP_BYTES
+    maxHeldHopBytes: init.maxHeldHopBytes ?? c.MAX_HELD_HOP_BYTES,
+    pingIntervalMs: init.pingIntervalMs ?? c.RELAY_PING_INTERVAL,
+    pingTimeoutMs: init.pingTimeoutMs ?? c.RELAY_PING_TIMEOUT
   }
   for (const [name, value] of Object.entries(tuned)) checkInteger(name, value, 1, Number.MAX_SAFE_INTEGER)
   return { ...limits, ...tuned, connectionDataLimitCountsBothDirections: true }

@@ -15,6 +15,8 @@ import type { DhtOptions } from '../discovery/config.js'
 import { baseLibp2pOptions } from '../base-libp2p.js'
 import { resolveRelayLimits, type RelayLimits, type RelayLimitsInit, type RelayTuningInit } from './limits.js'
 import { RelayPolicy, type RelayStats } from './policy.js'
+import { checkOpenFiles, openFileLimit } from './open-files.js'
+import { HolderPings } from './holder-pings.js'
 import { relayInfoHandler, type RelayInfo } from './info.js'
 import * as c from './constants.js'
 import { openDatabase, type Database } from '../storage/index.js'
@@ -116,6 +118,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
   const config = await loadConfig(dataDir)
   const { listen: configListen, ...configLimits } = config.relay ?? {}
   const limits = resolveRelayLimits({ ...defined(configLimits), ...defined(pickLimits(options)) })
+  checkOpenFiles(limits.maxReservations, await openFileLimit())
   const listen = options.listen ?? configListen ?? c.RELAY_LISTEN
   const bootstrap = options.bootstrap ?? config.discovery.bootstrap
 
@@ -148,11 +151,8 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     // idle holders cost a ping stream per connection and interval: the relay pings rarely (constants.ts)
     const extra: Partial<Libp2pOptions> = {
       ...options.libp2p,
-      connectionMonitor: {
-        pingInterval: c.RELAY_PING_INTERVAL,
-        pingTimeout: { minTimeout: c.RELAY_PING_MIN_TIMEOUT, maxTimeout: c.RELAY_PING_MAX_TIMEOUT },
-        ...options.libp2p?.connectionMonitor
-      }
+      // the relay pings its holders itself, spread over the interval (holder-pings.ts), unless the embedder configures libp2p's monitor
+      connectionMonitor: options.libp2p?.connectionMonitor ?? { enabled: false }
     }
     libp2p = await createLibp2p({
       ...baseLibp2pOptions({
@@ -233,6 +233,10 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
         await onHop(stream, connection)
       }, { maxInboundStreams: limits.maxInboundHopStreams, runOnLimitedConnection: true, force: true })
     }
+    const pings = options.libp2p?.connectionMonitor == null
+      ? new HolderPings({ intervalMs: limits.pingIntervalMs, timeoutMs: limits.pingTimeoutMs }, { connections: () => node.getConnections(), log })
+      : undefined
+    pings?.start()
     log('relay %p listening on %s; limits %o', peerId, node.getMultiaddrs().map(String).join(', '), limits)
 
     let stopping: Promise<void> | undefined
@@ -255,6 +259,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
           const drainMs = stopOptions.drainMs ?? c.DRAIN_TIMEOUT
           log('stopping: refusing new reservations, draining %d relayed connections for up to %d ms', activePolicy.stats().relayedConnections, drainMs)
           await activePolicy.drained(drainMs)
+          pings?.stop()
           try {
             await node.stop()
             await openStore?.close()
@@ -289,7 +294,9 @@ function pickLimits (options: RelayLimitsInit & RelayTuningInit): RelayLimitsIni
     maxInboundHopStreams: options.maxInboundHopStreams,
     maxOutboundStopStreams: options.maxOutboundStopStreams,
     hopTimeoutMs: options.hopTimeoutMs,
-    maxHeldHopBytes: options.maxHeldHopBytes
+    maxHeldHopBytes: options.maxHeldHopBytes,
+    pingIntervalMs: options.pingIntervalMs,
+    pingTimeoutMs: options.pingTimeoutMs
   }
 }
 

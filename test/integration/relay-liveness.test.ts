@@ -93,7 +93,10 @@ describe('connection liveness', () => {
       dht: { enabled: false },
       mailbox: false,
       trust: false,
-      libp2p: { ...shortMonitor, connectionManager: { allow: ['/ip4/127.0.0.1'] } as any }
+      // the relay's own pinger (src/relay/holder-pings.ts), as fast as the agent's monitor here
+      pingIntervalMs: 300,
+      pingTimeoutMs: 3000,
+      libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any }
     })
     const relayAddress = `/ip4/127.0.0.1/tcp/${proxyPort}/p2p/${relay.peerId.toString()}`
     const agent = await net.node({ listen: [], relays: [relayAddress], dht: { enabled: false }, heartbeatInterval: 0, libp2p: shortMonitor as any })

@@ -1,6 +1,6 @@
 import { describe, it, expect, afterAll, afterEach } from 'vitest'
 import { eventually } from '../support/eventually.js'
-import { mkdtemp, readFile, rm, access } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, access, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,7 +12,8 @@ import { identify } from '@libp2p/identify'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createRelayNode, fetchRelayInfo, ipKey, BandwidthMeter, resolveRelayLimits, type RelayNode, type RelayNodeOptions } from '../../src/relay/index.js'
+import { createRelayNode, fetchRelayInfo, ipKey, BandwidthMeter, resolveRelayLimits, openFileLimit, openFilesNeeded, RELAY_LIMIT_BOUNDS, type RelayNode, type RelayNodeOptions } from '../../src/relay/index.js'
+import { OPEN_FILES_HEADROOM } from '../../src/relay/constants.js'
 import { parseConfig } from '../../src/config/index.js'
 import { CliSandbox } from '../support/cli.js'
 import { startTestRelay, relayAddress } from '../support/relays.js'
@@ -288,6 +289,28 @@ describe('relay limits and config', () => {
   it('options fill defaults and name the bad option', () => {
     expect(resolveRelayLimits({ maxReservations: 10 })).toMatchObject({ maxReservations: 10, maxConnections: 276, maxReservationsPerIp: 16 })
     expect(() => resolveRelayLimits({ maxReservationsPerIp: -1 })).toThrow(expect.objectContaining({ name: 'InvalidRelayOptionError', option: 'maxReservationsPerIp' }))
+  })
+
+  it('refuses to start with more maxReservations than the process may open sockets for (RelayOpenFilesError names the knobs)', async () => {
+    const limit = await openFileLimit()
+    // where /proc/self/limits is missing or the limit is above what maxReservations accepts, nothing to refuse
+    if (limit === undefined || limit - OPEN_FILES_HEADROOM + 1 > RELAY_LIMIT_BOUNDS.maxReservations.max) return
+    const maxReservations = limit - OPEN_FILES_HEADROOM + 1
+    await expect(createRelayNode({ dataDir: await tempDir(), listen: ['/ip4/127.0.0.1/tcp/0'], maxReservations }))
+      .rejects.toThrow(expect.objectContaining({ name: 'RelayOpenFilesError', needed: openFilesNeeded(maxReservations), limit, message: expect.stringMatching(/ulimit -n .*LimitNOFILE=.*relay\.maxReservations/) }))
+    // one fewer fits: the relay starts and advertises it
+    const relay = await startRelay({ maxReservations: maxReservations - 1 })
+    expect(relay.limits.maxReservations).toBe(maxReservations - 1)
+  })
+
+  it('reads the open-file limit from /proc/self/limits', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'limits')
+    await writeFile(file, 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            4096                 524288               files\n')
+    expect(await openFileLimit(file)).toBe(4096)
+    await writeFile(file, 'Max open files            unlimited            unlimited            files\n')
+    expect(await openFileLimit(file)).toBeUndefined()
+    expect(await openFileLimit(join(dir, 'missing'))).toBeUndefined()
   })
 
   it('per-IP keys: the IPv4 address, an IPv6 /64', () => {
