@@ -21,6 +21,8 @@ export interface RoutingRecordComponents {
   logger: ComponentLogger
   /** The private DHT; without it nothing is published or looked up */
   dht?: Dht
+  /** Open connections: a DHT peer may still come from one (identify) when no peer source is configured */
+  connectionManager?: { getConnections(): unknown[] }
 }
 
 export interface RoutingRecordInit {
@@ -36,8 +38,9 @@ export interface RoutingRecordInit {
   debounce?: number
   /**
    * Whether anything will bring this node DHT peers: bootstrap peers, relays
-   * or mDNS. Without one, a lookup from an empty routing table does not wait
-   * for a first peer (nothing would add one: it waited out LOOKUP_TIMEOUT).
+   * or mDNS. Without one, and with no open connection, a lookup does not wait
+   * for a first DHT peer (nothing would add one: it waited out LOOKUP_TIMEOUT).
+   * A node dialled or dialling by hand still waits: identify may bring one.
    * @default true
    */
   peerSource?: boolean
@@ -145,8 +148,10 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     const dht = this.dht
     if (dht == null) return undefined
     const signal = AbortSignal.any([AbortSignal.timeout(c.LOOKUP_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
-    if (this.init.peerSource !== false) await routingTableReady(dht.routingTable, signal)
-    else if (dht.routingTable?.size === 0) this.log('looking up %p from an empty routing table without waiting - no peer source', peer)
+    // no configured peer source and no connection at all (a one-off CLI send): nothing would add a DHT peer
+    const nothingComing = this.init.peerSource === false && (this.components.connectionManager?.getConnections().length ?? 0) === 0
+    if (!nothingComing) await routingTableReady(dht.routingTable, signal)
+    else if (dht.routingTable?.size === 0) this.log('looking up %p from an empty routing table without waiting - no peer source, no connection', peer)
     let best: RouteRecord | undefined
     try {
       for await (const event of dht.get(routeKey(peer), { signal })) {
