@@ -12,6 +12,12 @@ export const DHT_PROTOCOL = '/molt/kad/1.0.0'
 export const DHT_REQUEST_TIMEOUT_MIN = 5_000
 export const DHT_REQUEST_TIMEOUT_MAX = 10_000
 
+/** Requests a DHT walk keeps in flight on each path (kad-dht's default, 10) */
+export const DHT_ALPHA = 10
+
+/** Disjoint paths of a DHT walk (kad-dht's default: alpha, 10) */
+export const DHT_DISJOINT_PATHS = 10
+
 /** Where kad-dht keeps records and providers in the libp2p datastore (its default, named so the validator can read held records) */
 export const DHT_DATASTORE_PREFIX = '/dht'
 
@@ -72,3 +78,20 @@ export const REPUBLISH_GROWTH_FACTOR = 2
 
 /** Coalesce a burst of routing table additions into one republication, in ms */
 export const REPUBLISH_GROWTH_DEBOUNCE = 1000
+
+/**
+ * Up to this much more (uniformly random, in ms) before a republication for
+ * growth: nodes that joined together see their tables grow together, and
+ * would otherwise all walk the DHT in the same second
+ */
+export const REPUBLISH_GROWTH_JITTER = 5000
+
+/**
+ * DHT publications (routing record, capability adverts: each a walk to the
+ * closest servers and a store on up to 20) one node runs at once; the others
+ * wait their turn (src/discovery/publish-queue.ts)
+ */
+export const DHT_PUBLISH_CONCURRENCY = 1
+
+/** Publications a node lets wait for their turn; more are refused (PublishQueueFullError) and retried later */
+export const DHT_PUBLISH_MAX_QUEUED = 64
