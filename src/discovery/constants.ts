@@ -12,11 +12,25 @@ export const DHT_PROTOCOL = '/molt/kad/1.0.0'
 export const DHT_REQUEST_TIMEOUT_MIN = 5_000
 export const DHT_REQUEST_TIMEOUT_MAX = 10_000
 
-/** Requests a DHT walk keeps in flight on each path (kad-dht's default, 10) */
-export const DHT_ALPHA = 10
+/**
+ * Requests a DHT walk keeps in flight on each of its paths. kad-dht's default,
+ * 10 on each of 10 disjoint paths, sends a walk's first request to all 20
+ * closest known servers at once; with 100 nodes joining together that was
+ * thousands of requests in flight, answered too late in the busy process, so
+ * walks timed out and publications stored nothing (protocols/routing.md,
+ * "Known limits"). Kademlia's own α is 3.
+ */
+export const DHT_ALPHA = 5
 
-/** Disjoint paths of a DHT walk (kad-dht's default: alpha, 10) */
-export const DHT_DISJOINT_PATHS = 10
+/**
+ * Disjoint paths of a DHT walk. Each path keeps its own 20 closest responders
+ * and stops only when it cannot improve them, so 10 paths (kad-dht's default)
+ * each ask peers that one path would have left out as too far. One path: a
+ * walk asks ≈ the 20 closest plus the closer ones they name. (Disjoint paths
+ * resist a hostile peer steering a walk; molt records are signed and checked
+ * on every fetch, so a steered walk can hide a record, not forge one.)
+ */
+export const DHT_DISJOINT_PATHS = 1
 
 /** Where kad-dht keeps records and providers in the libp2p datastore (its default, named so the validator can read held records) */
 export const DHT_DATASTORE_PREFIX = '/dht'

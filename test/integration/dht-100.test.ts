@@ -193,6 +193,21 @@ async function startNode (i: number, joined: number): Promise<void> {
 
 let reporter: ReturnType<typeof setInterval> | undefined
 beforeAll(async () => {
+  if (process.env.MOLT_DHT_PROFILE != null) {
+    // a CPU profile of the first MOLT_DHT_PROFILE_MS (120 s) of the test, written to MOLT_DHT_PROFILE
+    const { Session } = await import('node:inspector/promises')
+    const session = new Session()
+    session.connect()
+    await session.post('Profiler.enable')
+    await session.post('Profiler.start')
+    setTimeout(() => {
+      session.post('Profiler.stop').then(async ({ profile }) => {
+        const { writeFile } = await import('node:fs/promises')
+        await writeFile(process.env.MOLT_DHT_PROFILE!, JSON.stringify(profile))
+        log(`CPU profile written to ${process.env.MOLT_DHT_PROFILE}`)
+      }).catch(() => {})
+    }, Number(process.env.MOLT_DHT_PROFILE_MS ?? 120_000)).unref()
+  }
   if (TRACE) {
     lag.enable()
     reporter = setInterval(report, 10_000)
