@@ -109,3 +109,12 @@ export const DHT_PUBLISH_CONCURRENCY = 1
 
 /** Publications a node lets wait for their turn; more are refused (PublishQueueFullError) and retried later */
 export const DHT_PUBLISH_MAX_QUEUED = 64
+
+/**
+ * DHT publications all the nodes of one process run at once (one node per
+ * process, the usual case, is limited by DHT_PUBLISH_CONCURRENCY first)
+ */
+export const DHT_PUBLISH_PROCESS_CONCURRENCY = 8
+
+/** Publications the process lets wait (a node waits here with its own turn taken, so ≤ one per node plus its retries) */
+export const DHT_PUBLISH_PROCESS_MAX_QUEUED = 4096

@@ -6,7 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { PublishQueue, PublishQueueFullError, publishQueue } from '../../src/discovery/publish-queue.js'
 import { CapabilityAdvertiser } from '../../src/discovery/capabilities.js'
-import { DHT_PUBLISH_CONCURRENCY } from '../../src/discovery/constants.js'
+import { DHT_PUBLISH_CONCURRENCY, DHT_PUBLISH_PROCESS_CONCURRENCY } from '../../src/discovery/constants.js'
 import { routingRecord } from '../../src/services/routing-record/index.js'
 import { eventually } from '../support/eventually.js'
 
@@ -72,6 +72,39 @@ describe('PublishQueue (one node\'s DHT publications, a few at a time)', () => {
     const held = [queue.run(async () => tick(20)), queue.run(async () => tick(1))]
     await expect(queue.run(async () => {})).rejects.toThrow(PublishQueueFullError)
     await Promise.all(held)
+  })
+
+  it('nodes sharing a queue (the process\'s) run at most its concurrency together, each in turn', async () => {
+    const shared = new PublishQueue({ concurrency: 2 })
+    const nodes = Array.from({ length: 5 }, () => new PublishQueue({ concurrency: 1, shared }))
+    let running = 0
+    let most = 0
+    const perNode = new Map<PublishQueue, number>()
+    let mostPerNode = 0
+    await Promise.all(nodes.flatMap(node => [0, 1].map(async () => node.run(async () => {
+      running++
+      perNode.set(node, (perNode.get(node) ?? 0) + 1)
+      most = Math.max(most, running)
+      mostPerNode = Math.max(mostPerNode, perNode.get(node)!)
+      await tick()
+      running--
+      perNode.set(node, perNode.get(node)! - 1)
+    }))))
+    expect(most).toBe(2)
+    expect(mostPerNode).toBe(1)
+  })
+
+  it(`the nodes of one process publish ${DHT_PUBLISH_PROCESS_CONCURRENCY} at a time`, async () => {
+    let running = 0
+    let most = 0
+    const n = DHT_PUBLISH_PROCESS_CONCURRENCY * 3
+    await Promise.all(Array.from({ length: n }, async () => publishQueue({}).run(async () => {
+      running++
+      most = Math.max(most, running)
+      await tick(10)
+      running--
+    })))
+    expect(most).toBe(DHT_PUBLISH_PROCESS_CONCURRENCY)
   })
 
   it('is one queue per DHT instance', () => {
