@@ -54,8 +54,8 @@ export const REPROVIDE_INTERVAL = hour
 export const ADVERTISE_RETRY_MIN = second
 export const ADVERTISE_RETRY_MAX = minute
 
-/** Bound on one capability advert (walk to the closest servers and ADD_PROVIDER to them), in ms */
-export const ADVERTISE_TIMEOUT = 30 * second
+/** Bound on one capability advert (walk to the closest servers and ADD_PROVIDER to them) from when its turn comes, in ms (as the routing record's PUBLISH_TIMEOUT) */
+export const ADVERTISE_TIMEOUT = 60 * second
 
 /** Prefix hashed with a capability name into its DHT key (a CIDv1, raw codec, sha2-256) */
 export const CAPABILITY_KEY_PREFIX = 'molt/capability/'
