@@ -31,14 +31,21 @@ import { eventually } from '../support/eventually.js'
  * per connection on the shared 2-core machine, and 100 nodes open ≈ 1,500
  * connections (TCP + Noise are covered by dht.test.ts and the reach suites).
  *
- * `npm test` runs it at 12 nodes (27–44 s wall, 17–19 s of CPU at load 6–10);
- * `MOLT_DHT_TEST_NODES=30` passed (287 s wall, 87 s of CPU at load 10–16);
- * `MOLT_DHT_TEST_NODES=100` did not pass on the shared machine (two runs,
- * load 6–15, 146–216 s of CPU in 420–470 s): DHT requests time out in the
- * busy process, and walks stop short of the closest servers (bench/README.md, "Starting many
- * DHT nodes"). Why node 0 was not found before: protocols/routing.md, "Known
- * limits". The advertisers get the DHT itself: given the libp2p node, they saw
- * no routing table and never advertised again after their first advert.
+ * `npm test` runs it at 12 nodes (27–80 s wall, 14–17 s of CPU at load 3–23);
+ * `MOLT_DHT_TEST_NODES=30` passed (256 s wall, 56 s of CPU at load 24–28;
+ * 287 s and 87 s before publications were queued, at load 10–16). At 100
+ * nodes see protocols/routing.md, "Known limits". Why node 0 was not found
+ * before: the same section. The advertisers get the DHT itself: given the
+ * libp2p node, they saw no routing table and never advertised again after
+ * their first advert.
+ *
+ * `MOLT_DHT_TRACE=1` logs every 10 s the DHT walks in flight (per kind:
+ * kad-dht's self-query, record, advert, other; most on one node), how the
+ * walks that ended fared (requests, answers, errors), what each publication
+ * stored, why requests failed (dial or read phase), the event loop's delay
+ * and the process's share of a core. `MOLT_DHT_PROFILE=<file>` writes a CPU
+ * profile of the first 120 s (`MOLT_DHT_PROFILE_MS`). `MOLT_DHT_D` and
+ * `MOLT_DHT_A` (both) replace the walks' disjoint paths and α.
  */
 const N = Number(process.env.MOLT_DHT_TEST_NODES ?? 12)
 const SAMPLE = Math.min(50, N)
