@@ -34,8 +34,8 @@ import { eventually } from '../support/eventually.js'
  * `npm test` runs it at 12 nodes (27–80 s wall, 14–17 s of CPU at load 3–23);
  * `MOLT_DHT_TEST_NODES=30` passed (256 s wall, 56 s of CPU at load 24–28;
  * 287 s and 87 s before publications were queued, at load 10–16). At 100
- * nodes it passed 1 run of 2 at load 8–15 (374 s wall, 316 s of CPU); in
- * the other (572 s, 325 s) all 50 records and 50 capabilities were found
+ * nodes it passed 1 run of 2 (374 s wall, 316 s of CPU at load 5–8); in
+ * the other (572 s, 325 s at load 8–15) all 50 records and 50 capabilities were found
  * at the first lookup, but 2 of the first publishers' 20 adverts were on
  * none of their 20 closest servers after 240 s: protocols/routing.md,
  * "Known limits". Why node 0 was not found
