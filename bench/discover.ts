@@ -25,6 +25,10 @@ export interface DiscoverBenchResult {
   found: number
   p50: number
   p99: number
+  /** the DHT walk: discover() called → first provider record in hand (found lookups) */
+  walk: { p50: number, p99: number }
+  /** the rest: dialling the provider and fetching and verifying its card */
+  card: { p50: number, p99: number }
 }
 
 export async function runDiscoverBench (options: { sizes: number[], lookups: number, log: (line: string) => void }): Promise<DiscoverBenchResult[]> {
@@ -64,18 +68,41 @@ async function runOne (size: number, lookups: number, log: (line: string) => voi
     log(`  ${size} nodes up in ${((performance.now() - start) / 1000).toFixed(1)} s; letting routing tables fill`)
     await new Promise(resolve => setTimeout(resolve, 5000))
 
+    // when discover()'s DHT walk yields its first provider: splits each lookup into walk and card fetch
+    const routing = seeker.libp2p.contentRouting as { findProviders: (...args: any[]) => AsyncIterable<unknown> }
+    const findProviders = routing.findProviders.bind(routing)
+    let firstProvider: number | undefined
+    routing.findProviders = async function * (...args: any[]) {
+      for await (const provider of findProviders(...args)) {
+        firstProvider ??= performance.now()
+        yield provider
+      }
+    }
     const samples: number[] = []
+    const walks: number[] = []
+    const cards: number[] = []
     let found = 0
     for (let i = 0; i < lookups; i++) {
       const target = Math.floor(Math.random() * offering)
+      firstProvider = undefined
       const t = performance.now()
       const agents = await seeker.discover(`bench.node${target}`, { limit: 1, local: false, signal: AbortSignal.timeout(15_000) }).catch(() => [])
-      samples.push(performance.now() - t)
+      const end = performance.now()
+      samples.push(end - t)
       if (agents.length > 0) found++
+      if (agents.length > 0 && firstProvider != null) {
+        walks.push(firstProvider - t)
+        cards.push(end - firstProvider)
+      } else {
+        log(`  bench.node${target} not found after ${(end - t).toFixed(0)} ms (${firstProvider == null ? 'the walk found no provider' : `a provider after ${(firstProvider - t).toFixed(0)} ms, no card`})`)
+      }
     }
     const { p50, p99 } = summarize(samples)
-    log(`  ${size} nodes (${offering} offering): discover p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, found ${found}/${lookups}`)
-    return { nodes: size, offering, lookups, found, p50, p99 }
+    const walk = summarize(walks)
+    const card = summarize(cards)
+    log(`  ${size} nodes (${offering} offering): discover p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, found ${found}/${lookups}; ` +
+      `walk to the first provider p50 ${walk.p50.toFixed(1)} ms, p99 ${walk.p99.toFixed(1)} ms; dial + card p50 ${card.p50.toFixed(1)} ms, p99 ${card.p99.toFixed(1)} ms`)
+    return { nodes: size, offering, lookups, found, p50, p99, walk: { p50: walk.p50, p99: walk.p99 }, card: { p50: card.p50, p99: card.p99 } }
   } finally {
     for (const host of hosts) host.stdin?.end()
     await Promise.allSettled(own.map(async n => n.stop()))

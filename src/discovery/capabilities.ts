@@ -4,6 +4,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import type { ContentRouting, Logger } from '@libp2p/interface'
 import { ADVERTISE_RETRY_MAX, ADVERTISE_RETRY_MIN, ADVERTISE_TIMEOUT, CAPABILITY_KEY_PREFIX } from './constants.js'
 import { RoutingTableGrowth } from './dht-ready.js'
+import { publishQueue } from './publish-queue.js'
 
 /** The DHT key a capability is advertised under */
 export async function capabilityCid (name: string): Promise<CID> {
@@ -32,6 +33,8 @@ interface DhtWithCancel {
 export class CapabilityAdvertiser {
   private advertised = new Set<string>()
   private readonly retries = new Map<string, ReturnType<typeof setTimeout>>()
+  /** capabilities whose advert is queued or running: a growth trigger meanwhile adds nothing */
+  private readonly pending = new Set<string>()
   private readonly controller = new AbortController()
   /** advertises again when the network grew (see RoutingTableGrowth) */
   private readonly growth: RoutingTableGrowth
@@ -43,7 +46,7 @@ export class CapabilityAdvertiser {
       if (this.advertised.size === 0) return
       this.log('routing table grew to %d peers, advertising %d capabilities again', size, this.advertised.size)
       // a capability waiting for its retry goes out then
-      for (const name of this.advertised) if (!this.retries.has(name)) this.provide(name, ADVERTISE_RETRY_MIN)
+      for (const name of this.advertised) if (!this.retries.has(name) && !this.pending.has(name)) this.provide(name, ADVERTISE_RETRY_MIN)
     })
     this.growth.start()
   }
@@ -78,9 +81,10 @@ export class CapabilityAdvertiser {
   private provide (name: string, delay: number): void {
     const attempt = async (): Promise<void> => {
       this.retries.delete(name)
-      if (this.controller.signal.aborted || !this.advertised.has(name)) return
+      if (this.controller.signal.aborted || !this.advertised.has(name) || this.pending.has(name)) return
+      this.pending.add(name)
       this.growth.publishing()
-      const reached = await this.advertise(await capabilityCid(name))
+      const reached = await this.advertise(await capabilityCid(name)).finally(() => this.pending.delete(name))
       // growth of the routing table beyond twice the servers it reached is what calls for a re-advert
       this.growth.published(reached.servers)
       if (this.controller.signal.aborted) return
@@ -103,9 +107,10 @@ export class CapabilityAdvertiser {
    * routing table's size.
    */
   private async advertise (cid: CID): Promise<{ servers: number, error?: Error }> {
-    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(ADVERTISE_TIMEOUT)])
     let servers = 0
-    try {
+    const advert = async (): Promise<{ servers: number }> => {
+      // the time bound starts with the walk, not while it waits its turn
+      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(ADVERTISE_TIMEOUT)])
       if (this.dht?.provide == null) {
         await this.components.contentRouting.provide(cid, { signal })
         return { servers: this.dht?.routingTable?.size ?? 0 }
@@ -114,6 +119,10 @@ export class CapabilityAdvertiser {
         if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') servers++
       }
       return { servers }
+    }
+    try {
+      // one walk at a time per node, shared with its routing record (src/discovery/publish-queue.ts)
+      return this.dht == null ? await advert() : await publishQueue(this.dht).run(advert, { signal: this.controller.signal })
     } catch (err: any) {
       return { servers, error: err }
     }

@@ -17,6 +17,10 @@ export interface DhtOptions {
   providerValidity?: number
   /** Re-provide/cleanup period in ms. @default 1 h */
   reprovideInterval?: number
+  /** Requests a DHT walk keeps in flight on each of its paths. @default DHT_ALPHA */
+  alpha?: number
+  /** Disjoint paths a DHT walk takes. @default DHT_DISJOINT_PATHS */
+  disjointPaths?: number
 }
 
 export interface DiscoveryOptions {
@@ -88,6 +92,8 @@ export function dhtService (options: DhtOptions = {}): ((components: any) => Kad
     // molt networks are private: keep LAN and loopback addresses that the public-DHT default strips
     peerInfoMapper: passthroughMapper,
     allowQueryWithZeroPeers: true,
+    alpha: options.alpha ?? c.DHT_ALPHA,
+    disjointPaths: options.disjointPaths ?? c.DHT_DISJOINT_PATHS,
     // a walk waits on its slowest requests: kad-dht's adaptive timeout doubles after each failure up to
     // 60 s, and walks on a busy network then outlasted the publication's own bound and stored nothing
     networkDialTimeout: { minTimeout: c.DHT_REQUEST_TIMEOUT_MIN, maxTimeout: c.DHT_REQUEST_TIMEOUT_MAX },

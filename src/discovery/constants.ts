@@ -12,6 +12,27 @@ export const DHT_PROTOCOL = '/molt/kad/1.0.0'
 export const DHT_REQUEST_TIMEOUT_MIN = 5_000
 export const DHT_REQUEST_TIMEOUT_MAX = 10_000
 
+/**
+ * Requests a DHT walk keeps in flight on each of its paths (kad-dht's
+ * default). With kad-dht's 10 paths too, a walk's first requests went to all
+ * 20 closest known servers at once; with one path (below) it is 10. 5 was
+ * tried: a lookup takes more sequential rounds, and dht.test.ts's "a provider
+ * that stops" (its discover() must end within the record's 10 s test
+ * validity) failed 2 runs of 2 at load 25; with 10 it passed (1 run, load
+ * 16; the load differed, so not proven the cause)
+ */
+export const DHT_ALPHA = 10
+
+/**
+ * Disjoint paths of a DHT walk. Each path keeps its own 20 closest responders
+ * and stops only when it cannot improve them, so 10 paths (kad-dht's default)
+ * each ask peers that one path would have left out as too far. One path: a
+ * walk asks ≈ the 20 closest plus the closer ones they name. (Disjoint paths
+ * resist a hostile peer steering a walk; molt records are signed and checked
+ * on every fetch, so a steered walk can hide a record, not forge one.)
+ */
+export const DHT_DISJOINT_PATHS = 1
+
 /** Where kad-dht keeps records and providers in the libp2p datastore (its default, named so the validator can read held records) */
 export const DHT_DATASTORE_PREFIX = '/dht'
 
@@ -34,8 +55,8 @@ export const REPROVIDE_INTERVAL = hour
 export const ADVERTISE_RETRY_MIN = second
 export const ADVERTISE_RETRY_MAX = minute
 
-/** Bound on one capability advert (walk to the closest servers and ADD_PROVIDER to them), in ms */
-export const ADVERTISE_TIMEOUT = 30 * second
+/** Bound on one capability advert (walk to the closest servers and ADD_PROVIDER to them) from when its turn comes, in ms (as the routing record's PUBLISH_TIMEOUT) */
+export const ADVERTISE_TIMEOUT = 60 * second
 
 /** Prefix hashed with a capability name into its DHT key (a CIDv1, raw codec, sha2-256) */
 export const CAPABILITY_KEY_PREFIX = 'molt/capability/'
@@ -72,3 +93,29 @@ export const REPUBLISH_GROWTH_FACTOR = 2
 
 /** Coalesce a burst of routing table additions into one republication, in ms */
 export const REPUBLISH_GROWTH_DEBOUNCE = 1000
+
+/**
+ * Up to this much more (uniformly random, in ms) before a republication for
+ * growth: nodes that joined together see their tables grow together, and
+ * would otherwise all walk the DHT in the same second
+ */
+export const REPUBLISH_GROWTH_JITTER = 5000
+
+/**
+ * DHT publications (routing record, capability adverts: each a walk to the
+ * closest servers and a store on up to 20) one node runs at once; the others
+ * wait their turn (src/discovery/publish-queue.ts)
+ */
+export const DHT_PUBLISH_CONCURRENCY = 1
+
+/** Publications a node lets wait for their turn; more are refused (PublishQueueFullError) and retried later */
+export const DHT_PUBLISH_MAX_QUEUED = 64
+
+/**
+ * DHT publications all the nodes of one process run at once (one node per
+ * process, the usual case, is limited by DHT_PUBLISH_CONCURRENCY first)
+ */
+export const DHT_PUBLISH_PROCESS_CONCURRENCY = 8
+
+/** Publications the process lets wait (a node waits here with its own turn taken, so ≤ one per node plus its retries) */
+export const DHT_PUBLISH_PROCESS_MAX_QUEUED = 4096

@@ -1,4 +1,4 @@
-import { REPUBLISH_GROWTH_FACTOR, REPUBLISH_GROWTH_DEBOUNCE } from './constants.js'
+import { REPUBLISH_GROWTH_FACTOR, REPUBLISH_GROWTH_DEBOUNCE, REPUBLISH_GROWTH_JITTER } from './constants.js'
 
 /** The part of kad-dht's routing table this waits on */
 export interface ObservableRoutingTable extends EventTarget {
@@ -56,7 +56,7 @@ export class RoutingTableGrowth {
   private stopped = true
   private timer?: ReturnType<typeof setTimeout>
 
-  constructor (private readonly table: ObservableRoutingTable | undefined, private readonly onGrown: (size: number) => void, private readonly debounce = REPUBLISH_GROWTH_DEBOUNCE) {}
+  constructor (private readonly table: ObservableRoutingTable | undefined, private readonly onGrown: (size: number) => void, private readonly debounce = REPUBLISH_GROWTH_DEBOUNCE, private readonly jitter = REPUBLISH_GROWTH_JITTER) {}
 
   start (): void {
     this.stopped = false
@@ -70,7 +70,7 @@ export class RoutingTableGrowth {
     this.table?.removeEventListener('peer:add', this.onPeerAdded)
   }
 
-  /** A publication starts: the table filling during its walk calls for nothing until it is over */
+  /** A publication starts (or is queued): the table filling meanwhile calls for nothing until it is over */
   publishing (): void {
     if (this.running === 0) this.sizeAtStart = this.table?.size ?? 0
     this.running++
@@ -109,7 +109,7 @@ export class RoutingTableGrowth {
       // trigger before it starts
       this.base = size
       this.onGrown(size)
-    }, this.debounce)
+    }, this.debounce + Math.random() * this.jitter)
     this.timer.unref?.()
   }
 }

@@ -23,7 +23,7 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
   it('a publication that reached no server goes out again at the first peer', async () => {
     const table = new Table()
     const fired: number[] = []
-    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10)
+    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10, 0)
     growth.start()
     growth.published(0)
     expect(await grow(table, fired, 1)).toEqual([1])
@@ -33,7 +33,7 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
   it('then once the table holds twice as many peers as the last publication reached', async () => {
     const table = new Table()
     const fired: number[] = []
-    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10)
+    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10, 0)
     growth.start()
     table.add(5)
     growth.publishing()
@@ -59,7 +59,7 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
     // (never reached in a small network) and its advert stayed on node 0 alone.
     const table = new Table()
     const fired: number[] = []
-    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10)
+    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10, 0)
     growth.start()
     growth.publishing()
     // the walk fills the table: nothing while it runs
@@ -72,7 +72,7 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
   it('a publication that reached the servers the table holds waits for it to double', async () => {
     const table = new Table()
     const fired: number[] = []
-    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10)
+    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10, 0)
     growth.start()
     table.add(1)
     growth.publishing()
@@ -86,7 +86,7 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
   it('a publication that reached few servers of a table that did not grow waits for it to double (an overloaded network)', async () => {
     const table = new Table()
     const fired: number[] = []
-    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10)
+    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10, 0)
     growth.start()
     table.add(26)
     growth.publishing()
@@ -100,7 +100,7 @@ describe('RoutingTableGrowth (when DHT records are published again as the networ
   it('a burst of additions is one republication', async () => {
     const table = new Table()
     const fired: number[] = []
-    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10)
+    const growth = new RoutingTableGrowth(table, size => fired.push(size), 10, 0)
     growth.start()
     expect(await grow(table, fired, 50)).toEqual([50])
     growth.stop()

@@ -45,5 +45,11 @@ export const MAX_ADDR_LENGTH = 512
 /** Bound on one DHT lookup of a record */
 export const LOOKUP_TIMEOUT = 5 * second
 
-/** Bound on one publication (walk to the closest peers and PUT_VALUE to them) */
-export const PUBLISH_TIMEOUT = 30 * second
+/**
+ * Bound on one publication (walk to the closest peers and PUT_VALUE to them),
+ * from when its turn in the node's publication queue comes. Each DHT request
+ * is bounded to 10 s, so a walk ends on its own; this catches one that does
+ * not. 30 s cut off walks of 100 nodes joining in one busy process that had
+ * 11–22 answers and needed ≈ 40 s: they stored nothing and went again.
+ */
+export const PUBLISH_TIMEOUT = 60 * second

@@ -5,6 +5,7 @@ import { isRelayedAddress, relayOf } from '../../routing/route.js'
 import { decodeRouteRecord, encodeRouteRecord, routeKey, signRouteRecord, type MailboxRelay, type RouteRecord, type UnsignedRouteRecord } from './record.js'
 import * as c from './constants.js'
 import { routingTableReady, RoutingTableGrowth } from '../../discovery/dht-ready.js'
+import { publishQueue } from '../../discovery/publish-queue.js'
 
 /** What the service needs of the DHT (a @libp2p/kad-dht instance) */
 interface Dht {
@@ -201,13 +202,16 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     const record = await signRouteRecord({ ...contents, seq: now, exp: now + this.ttl }, this.components.privateKey)
     this.record = record
     this.published = this.fingerprint(contents)
-    const signal = AbortSignal.any([AbortSignal.timeout(c.PUBLISH_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
     let stored = 0
     this.growth?.publishing()
     try {
-      for await (const event of dht.put(routeKey(this.components.peerId), encodeRouteRecord(record), { signal })) {
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
-      }
+      // one walk at a time per node (shared with its capability adverts); the time bound starts with the walk
+      await publishQueue(dht).run(async () => {
+        const signal = AbortSignal.any([AbortSignal.timeout(c.PUBLISH_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
+        for await (const event of dht.put(routeKey(this.components.peerId), encodeRouteRecord(record), { signal })) {
+          if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
+        }
+      }, { signal: AbortSignal.any([this.controller.signal, ...(options.signal != null ? [options.signal] : [])]) })
     } catch (err: any) {
       if (this.controller.signal.aborted) return stored
       this.log('publishing the routing record ended early - %s', err.message)
