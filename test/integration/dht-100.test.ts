@@ -281,12 +281,17 @@ function pick (): number[] {
  */
 async function strangerOf (target: number): Promise<Node> {
   const others = nodes.filter((n, i) => i !== target)
-  const unconnected = others.filter(n => n.getConnections(nodes[target].peerId).length === 0)
-  const seeker = (unconnected.length > 0 ? unconnected : others)[Math.floor(Math.random() * (unconnected.length > 0 ? unconnected : others).length)]
-  await seeker.hangUp(nodes[target].peerId)
-  await seeker.peerStore.delete(nodes[target].peerId)
-  expect(seeker.getConnections(nodes[target].peerId)).toHaveLength(0)
-  return seeker
+  // DHT traffic may dial the pair again between the hang-up and the check (the target's own walks):
+  // then another seeker is taken, so the lookup under test never starts from a connection
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const unconnected = others.filter(n => n.getConnections(nodes[target].peerId).length === 0)
+    const pool = unconnected.length > 0 ? unconnected : others
+    const seeker = pool[Math.floor(Math.random() * pool.length)]
+    await seeker.hangUp(nodes[target].peerId)
+    await seeker.peerStore.delete(nodes[target].peerId)
+    if (seeker.getConnections(nodes[target].peerId).length === 0) return seeker
+  }
+  throw new Error(`no node stayed unconnected to node ${target} after hanging up`)
 }
 
 describe(`private DHT, ${N} nodes`, () => {

@@ -33,6 +33,8 @@ describe('key rotation', () => {
     const peer = await net.node({ trust: { syncInterval: 0, now: () => clock } })
     const oldPeerId = agent.peerId.toString()
     await agent.libp2p.dial(peer.getMultiaddrs()[0])
+    // the dialler's side is open first: the peer sends on the connection once its side has it too
+    await eventually(() => peer.libp2p.getConnections(agent.peerId).length > 0, 10_000, 'the peer to have the connection')
     // the peer's trust history of the agent: its own endorsement and successful exchanges
     await peer.trust.attest({ subject: agent.peerId, type: 'endorsement', strength: 'strong', domain: 'translate' })
     for (let i = 0; i < 3; i++) await peer.send(agent.peerId, p, { delivery: 'best-effort' })
