@@ -20,7 +20,7 @@ import { eventually } from '../support/eventually.js'
 
 const WORKER = join(import.meta.dirname, 'worker.mjs')
 /**
- * Messages per sender/recipient crash scenario: each kill lands at a share of them (progress()), with
+ * Messages per sender/recipient crash scenario: each kill lands at a share of them (an eighth more arrived), with
  * at most 4 in flight, so the kills, not the total, make the coverage; more messages only lengthen the run
  */
 const MESSAGES = 2000
@@ -150,11 +150,6 @@ async function inboxCounts (dataDir: string): Promise<Map<string, number>> {
  * each kill lands in mid-traffic, at the same point of the run whatever the
  * machine's speed (a fixed pause would kill a fast run too late, a slow one early)
  */
-async function progress (delivered: () => number, share: number, done: () => boolean, total = MESSAGES): Promise<void> {
-  const target = Math.ceil(share * total)
-  await eventually(() => delivered() >= target || done(), 180_000, `${target} messages delivered`)
-}
-
 async function waitForAll (recipients: () => Set<string>, ledger: string, timeout: number): Promise<{ promised: number, missing: string[] }> {
   const deadline = Date.now() + timeout
   for (;;) {
@@ -267,10 +262,16 @@ describe('store-and-forward under crashes (kill -9)', () => {
       const recipients = [recipient]
       let sender = new Proc(['sender', senderDir, to, address, String(MESSAGES), 'exactly-once', ledger, '4'])
 
+      const arrived = (): Set<string> => new Set(recipients.flatMap(r => [...r.got]))
+      // a killed sender has nothing left to lose once it sent everything; a killed recipient has until all
+      // arrived: sends to it are promised (queued) at once while it is down, so the sender's DONE comes
+      // early and its outbox delivers the rest — kills paced by arrivals go on meanwhile
+      const finished = async (): Promise<boolean> => sender.has('DONE') && (victim === 'sender' || (await readLedger(ledger)).every(e => arrived().has(e.id)))
       let kills = 0
-      while (!sender.has('DONE') && kills < MAX_KILLS) {
-        await progress(() => new Set(recipients.flatMap(r => [...r.got])).size, (kills + 1) / 8, () => sender.has('DONE'))
-        if (sender.has('DONE')) break
+      while (kills < MAX_KILLS) {
+        const target = Math.ceil((kills + 1) / 8 * MESSAGES)
+        const next = await eventually(async () => arrived().size >= target ? 'kill' : (await finished()) && 'done', 180_000, `${target} messages delivered`)
+        if (next === 'done') break
         if (victim === 'sender') {
           await sender.kill('SIGKILL')
           sender = new Proc(['sender', senderDir, to, address, String(MESSAGES), 'exactly-once', ledger, '4'])

@@ -120,8 +120,11 @@ describe('agent metrics', () => {
 
     const bobAfter = await eventually(async () => {
       const text = await bob.metrics.text()
-      return sample(text, 'molt_messages_received_total', { op: 'hello', ...direct }) > sample(bobBefore, 'molt_messages_received_total', { op: 'hello', ...direct }) && text
-    }, 5000, 'bob counting the hello')
+      // a reply counts as sent once the requester acknowledged it, which may follow the requester's next
+      // message (an ACK nobody waits on is held ≤ 5 ms for a frame going its way: protocols/speak.md)
+      const repliesSent = sample(text, 'molt_messages_sent_total', { op: 'respond', ...direct }) - sample(bobBefore, 'molt_messages_sent_total', { op: 'respond', ...direct })
+      return sample(text, 'molt_messages_received_total', { op: 'hello', ...direct }) > sample(bobBefore, 'molt_messages_received_total', { op: 'hello', ...direct }) && repliesSent >= 3 && text
+    }, 5000, 'bob counting the hello and its 3 acknowledged replies')
     expect(sample(bobAfter, 'molt_messages_received_total', { op: 'query', ...direct }) - sample(bobBefore, 'molt_messages_received_total', { op: 'query', ...direct })).toBe(3)
     expect(sample(bobAfter, 'molt_messages_sent_total', { op: 'respond', ...direct }) - sample(bobBefore, 'molt_messages_sent_total', { op: 'respond', ...direct })).toBe(3)
   })
