@@ -1,10 +1,5 @@
-import { byteStream } from '@libp2p/utils'
 import type { Connection, Logger } from '@libp2p/interface'
 import { RelayPingTimeoutError } from './errors.js'
-
-/** libp2p's ping protocol: 32 random bytes, echoed */
-export const PING_PROTOCOL = '/ipfs/ping/1.0.0'
-const PING_BYTES = 32
 
 export interface HolderPingsInit {
   /** Each connection is pinged once per interval, ms */
@@ -16,6 +11,8 @@ export interface HolderPingsInit {
 export interface HolderPingsDeps {
   /** The relay's open connections */
   connections(): Connection[]
+  /** One ping of the connection's peer (the node's @libp2p/ping service), rejecting on no answer */
+  ping(connection: Connection, options: { signal: AbortSignal }): Promise<unknown>
   log: Logger
 }
 
@@ -68,16 +65,9 @@ export class HolderPings {
   private async ping (connection: Connection): Promise<void> {
     this.counts.sent++
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.timeoutMs)])
-    let stream
     try {
-      stream = await connection.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: true })
-      const bytes = byteStream(stream)
-      const sent = crypto.getRandomValues(new Uint8Array(PING_BYTES))
-      const [, echoed] = await Promise.all([bytes.write(sent, { signal }), bytes.read({ bytes: PING_BYTES, signal })])
-      if (!equal(sent, echoed.subarray())) throw new RelayPingTimeoutError('the ping came back altered')
-      await stream.close({ signal })
+      await this.deps.ping(connection, { signal })
     } catch (err: any) {
-      stream?.abort(err)
       // a holder without the ping protocol is not dead; the relay stopping is not a failure
       if (err?.name === 'UnsupportedProtocolError' || this.controller.signal.aborted) return
       this.counts.failed++
@@ -85,8 +75,4 @@ export class HolderPings {
       connection.abort(new RelayPingTimeoutError(`no ping answer within ${this.init.timeoutMs} ms`))
     }
   }
-}
-
-function equal (a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i])
 }

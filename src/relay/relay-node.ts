@@ -234,7 +234,7 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
       }, { maxInboundStreams: limits.maxInboundHopStreams, runOnLimitedConnection: true, force: true })
     }
     const pings = options.libp2p?.connectionMonitor == null
-      ? new HolderPings({ intervalMs: limits.pingIntervalMs, timeoutMs: limits.pingTimeoutMs }, { connections: () => node.getConnections(), log })
+      ? new HolderPings({ intervalMs: limits.pingIntervalMs, timeoutMs: limits.pingTimeoutMs }, { connections: () => node.getConnections(), ping: async (connection, { signal }) => node.services.ping.ping(connection.remotePeer, { signal }), log })
       : undefined
     pings?.start()
     log('relay %p listening on %s; limits %o', peerId, node.getMultiaddrs().map(String).join(', '), limits)

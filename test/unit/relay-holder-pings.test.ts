@@ -21,12 +21,14 @@ function connection (behaviour: 'hang' | 'unsupported', pings: number[]): Connec
 }
 
 const log = defaultLogger().forComponent('test')
+/** What the relay's @libp2p/ping service does first: open a ping stream on the connection */
+const ping = async (c: Connection, options: { signal: AbortSignal }): Promise<unknown> => c.newStream('/ipfs/ping/1.0.0', options)
 
 describe('relay holder pings', () => {
   it('spreads a round over the interval: one ping every interval / connections, never all at once', async () => {
     const pings: number[] = []
     const connections = Array.from({ length: 5 }, () => connection('unsupported', pings))
-    const pinger = new HolderPings({ intervalMs: 250, timeoutMs: 1000 }, { connections: () => connections, log })
+    const pinger = new HolderPings({ intervalMs: 250, timeoutMs: 1000 }, { connections: () => connections, ping, log })
     pinger.start()
     // a round and the start of the next
     while (pings.length < 6) await new Promise(resolve => setTimeout(resolve, 10))
@@ -41,7 +43,7 @@ describe('relay holder pings', () => {
     const pings: number[] = []
     const silent = connection('hang', pings)
     const alive = connection('unsupported', pings)
-    const pinger = new HolderPings({ intervalMs: 20, timeoutMs: 100 }, { connections: () => [silent, alive].filter(c => c.status === 'open'), log })
+    const pinger = new HolderPings({ intervalMs: 20, timeoutMs: 100 }, { connections: () => [silent, alive].filter(c => c.status === 'open'), ping, log })
     pinger.start()
     await new Promise<void>((resolve) => {
       const check = setInterval(() => { if (silent.aborted !== undefined) { clearInterval(check); resolve() } }, 10)
@@ -55,7 +57,7 @@ describe('relay holder pings', () => {
   it('stops pinging when stopped, and a stop is not a failed ping', async () => {
     const pings: number[] = []
     const slow = connection('hang', pings)
-    const pinger = new HolderPings({ intervalMs: 10, timeoutMs: 10_000 }, { connections: () => [slow], log })
+    const pinger = new HolderPings({ intervalMs: 10, timeoutMs: 10_000 }, { connections: () => [slow], ping, log })
     pinger.start()
     while (pings.length === 0) await new Promise(resolve => setTimeout(resolve, 5))
     pinger.stop()
