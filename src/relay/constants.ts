@@ -69,11 +69,19 @@ export const MAX_CONNECTIONS = 2 * MAX_RESERVATIONS + 256
 /**
  * Open files a relay keeps beside one socket per reservation holder: its
  * listeners, LevelDB (its own file cache is small), the DHT's and diallers'
- * connections, pipes and the runtime's own. A relay refuses to start when the
- * process may open fewer than maxReservations + this (protocols/relay.md
- * "Limits"; Node raises the soft limit to the hard one at start-up).
+ * connections, pipes and the runtime's own. A relay needs maxReservations +
+ * this; with fewer it holds fewer reservations than the default, or refuses
+ * an operator's own number (protocols/relay.md "Limits"; Node raises the soft
+ * limit to the hard one at start-up).
  */
 export const OPEN_FILES_HEADROOM = 256
+
+/**
+ * Fewest reservations a relay caps its default down to when the open-file
+ * limit is low (1,024 files: 768 reservations). Below this it refuses to
+ * start: a relay for a few dozen agents is a misconfigured box, not a relay.
+ */
+export const MIN_CAPPED_RESERVATIONS = 64
 
 /** Connections being upgraded at once (stock 10): a restart brings every holder back at once */
 export const MAX_INCOMING_PENDING_CONNECTIONS = 64

@@ -4,6 +4,6 @@ export { RESERVATION_REFUSALS, CIRCUIT_REFUSALS, ipKey, type RelayStats, type Re
 export { fetchRelayInfo, type RelayInfo } from './info.js'
 export { BandwidthMeter } from './bandwidth.js'
 export { InvalidRelayOptionError, InvalidRelayInfoError, RelayMemoryLimitError, RelayOpenFilesError, DhtStoreFullError } from './errors.js'
-export { openFileLimit, openFilesNeeded } from './open-files.js'
+export { openFileLimit, openFilesNeeded, type OpenFilesCap } from './open-files.js'
 export type { DhtStoreLimitsInit, DhtStoreStats } from './dht-store.js'
 export { RELAY_LISTEN, RELAY_INFO_PROTOCOL, RELAY_LIMIT_BOUNDS, DRAIN_TIMEOUT } from './constants.js'

@@ -13,9 +13,9 @@ import { resolveDataDir, loadConfig, acquireLock } from '../config/index.js'
 import { IDENTITY_FILE } from '../constants.js'
 import type { DhtOptions } from '../discovery/config.js'
 import { baseLibp2pOptions } from '../base-libp2p.js'
-import { resolveRelayLimits, type RelayLimits, type RelayLimitsInit, type RelayTuningInit } from './limits.js'
+import { type RelayLimits, type RelayLimitsInit, type RelayTuningInit } from './limits.js'
 import { RelayPolicy, type RelayStats } from './policy.js'
-import { checkOpenFiles, openFileLimit } from './open-files.js'
+import { askedReservations, fitOpenFiles, type OpenFilesCap } from './open-files.js'
 import { HolderPings } from './holder-pings.js'
 import { relayInfoHandler, type RelayInfo } from './info.js'
 import * as c from './constants.js'
@@ -55,6 +55,11 @@ export interface RelayNodeOptions extends RelayLimitsInit, RelayTuningInit {
    * @default enabled with the defaults
    */
   dhtStore?: false | DhtStoreLimitsInit
+  /**
+   * Told when the open-file limit caps the default maxReservations
+   * (protocols/relay.md "Limits"). @default process.emitWarning
+   */
+  onOpenFilesCap?: (cap: OpenFilesCap) => void
   /** Export libp2p's own metrics (`libp2p_*`) into this registry (one such node per process). @default none */
   metricsRegistry?: Registry
   /**
@@ -117,8 +122,8 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
   const peerId = peerIdFromPrivateKey(key)
   const config = await loadConfig(dataDir)
   const { listen: configListen, ...configLimits } = config.relay ?? {}
-  const limits = resolveRelayLimits({ ...defined(configLimits), ...defined(pickLimits(options)) })
-  checkOpenFiles(limits.maxReservations, await openFileLimit())
+  const limits = await fitOpenFiles({ ...defined(configLimits), ...defined(pickLimits(options)) },
+    askedReservations(options.maxReservations, configLimits.maxReservations), { warn: options.onOpenFilesCap })
   const listen = options.listen ?? configListen ?? c.RELAY_LISTEN
   const bootstrap = options.bootstrap ?? config.discovery.bootstrap
 
