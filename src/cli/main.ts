@@ -75,6 +75,8 @@ export async function main (argv: string[], io: MainIo = {}): Promise<number> {
     out.error(code, oneLine(message, err))
     return 1
   } finally {
+    // batched log lines (--log-format json, MOLT_LOG_*) are written before main() returns, not up to LOG_BATCH_INTERVAL after
+    await out.flush()
     io.signal?.removeEventListener('abort', onEmbedderAbort)
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)

@@ -16,6 +16,14 @@ export const RELAY_LIMIT_BOUNDS = {
   bandwidthBytesPerSecond: { min: 0, max: Number.MAX_SAFE_INTEGER }
 } as const
 
+/**
+ * Accepted range of `molt relay`'s drain on SIGINT/SIGTERM (config.json
+ * `relay.drainTimeoutMs`, `--drain-timeout`), in ms: 0 stops at once; past an
+ * hour a service manager has long since killed the process. The default is
+ * relay/constants.ts DRAIN_TIMEOUT.
+ */
+export const RELAY_DRAIN_TIMEOUT_BOUNDS = { min: 0, max: hour } as const
+
 export type RelayLimitName = keyof typeof RELAY_LIMIT_BOUNDS
 
 /** The limits a relay operator sets (config.json `relay.*`, `molt relay` flags). Every field is optional. */

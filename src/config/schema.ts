@@ -3,7 +3,7 @@ import { DEFAULT_API_PORT, DEFAULT_LISTEN } from '../constants.js'
 import { MAX_NAME_LENGTH, MOLT_KEY_PATTERN, NAME_PATTERN } from '../moltspeak/constants.js'
 import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS } from '../logging/levels.js'
 import type { MailboxLimitsInit } from '../services/mailbox/limits.js'
-import { RELAY_LIMIT_BOUNDS, type RelayLimitName, type RelayLimitsInit } from './relay-limits.js'
+import { RELAY_DRAIN_TIMEOUT_BOUNDS, RELAY_LIMIT_BOUNDS, type RelayLimitName, type RelayLimitsInit } from './relay-limits.js'
 
 /*
  * The schema of config.json. Every field is optional on disk; parsing fills
@@ -68,6 +68,8 @@ const relaySchema = object({
   /** Multiaddrs the relay listens on. @default ['/ip4/0.0.0.0/tcp/4001', '/ip4/0.0.0.0/tcp/4002/ws'] */
   listen: multiaddrs('must be an array of multiaddr strings', false).optional(),
   ...relayLimitShape,
+  /** How long `molt relay` waits for relayed connections to finish on SIGINT/SIGTERM, in ms; 0 = stop at once. @default 5000 */
+  drainTimeoutMs: integer(RELAY_DRAIN_TIMEOUT_BOUNDS.min, RELAY_DRAIN_TIMEOUT_BOUNDS.max, `must be a whole number of ms between ${RELAY_DRAIN_TIMEOUT_BOUNDS.min} and ${RELAY_DRAIN_TIMEOUT_BOUNDS.max}`).optional(),
   /** The store-and-forward mailbox: its limits (protocols/mailbox.md), or false to run without. @default enabled */
   mailbox: z.union([z.literal(false), mailboxSchema]).optional()
 })

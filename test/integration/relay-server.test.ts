@@ -364,7 +364,8 @@ describe('molt relay (CLI)', () => {
       reservationTtlMs: 7_200_000,
       connectionDataLimitBytes: 67_108_864,
       connectionDurationLimitMs: 1_800_000,
-      bandwidthBytesPerSecond: 8_388_608
+      bandwidthBytesPerSecond: 8_388_608,
+      drainTimeoutMs: 5000
     }
     expect(result).toMatchObject({ peerId: expect.stringMatching(/^12D3KooW/), created: true, relay })
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))

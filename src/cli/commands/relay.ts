@@ -7,7 +7,8 @@ import { applyEnv } from '../../config/env.js'
 import type { RelayConfig } from '../../config/config.js'
 import { IDENTITY_FILE } from '../../constants.js'
 import { ConfigError } from '../../errors.js'
-import { createRelayNode, defaultRelayLimits, RELAY_LIMIT_BOUNDS, RELAY_LISTEN, DRAIN_TIMEOUT, type RelayLimitsInit } from '../../relay/index.js'
+import { createRelayNode, defaultRelayLimits, RELAY_LIMIT_BOUNDS, RELAY_LISTEN, DRAIN_TIMEOUT, type OpenFilesCap, type RelayLimitsInit } from '../../relay/index.js'
+import { RELAY_DRAIN_TIMEOUT_BOUNDS } from '../../config/relay-limits.js'
 import { UsageError } from '../errors.js'
 import { booleanFlag, integerFlag, listFlag, logFlags, noPositionals, stringFlag, LOG_OPTIONS, type OptionValues } from '../args.js'
 import { formatBytes, formatMailboxStats, formatRelayLimits, formatRelayStats, type Output } from '../output.js'
@@ -42,7 +43,10 @@ export const relay: Command = {
       'Prints the PeerId and every listen address (with /p2p/<id>), then a stats line every 10 s.',
       'With --json the first line is {"event":"listening","peerId":…,"addresses":[…],"limits":{…}},',
       'then {"event":"stats",…} lines, and {"event":"stopped",…} after a graceful stop: SIGINT/SIGTERM refuse',
-      `new reservations, wait up to ${DRAIN_TIMEOUT / 1000} s for relayed connections to finish, then exit 0.`,
+      'new reservations, wait up to --drain-timeout (config.json relay.drainTimeoutMs, else',
+      `${DRAIN_TIMEOUT} ms) for relayed connections to finish, then exit 0; a second signal exits 130 at once.`,
+      'Where the open-file limit (ulimit -n) is below the default 1024 reservations + 256, the relay holds',
+      'fewer (limit - 256) and warns; a --max-reservations (or config value) that does not fit is refused.',
       'The data dir is locked: an agent and a relay cannot run one data dir (one key) at once.',
       '',
       'With --metrics-port the same 127.0.0.1 port serves Prometheus metrics (/metrics) and a dashboard',
@@ -66,6 +70,7 @@ export const relay: Command = {
       'connection-duration-limit': { type: 'string', arg: '<ms>', description: 'lifetime of a relayed connection (default 1800000 = 30 min)' },
       bandwidth: { type: 'string', arg: '<bytes/s>', description: 'relayed bytes/s (10 s average) above which new reservations and relayed connections are refused; 0 = no budget (default 8388608 = 8 MiB/s)' },
       bootstrap: { type: 'string', multiple: true, arg: '<multiaddr>', description: 'DHT bootstrap peer, a multiaddr ending in /p2p/<PeerId>; added to config.json discovery.bootstrap' },
+      'drain-timeout': { type: 'string', arg: '<ms>', description: `on SIGINT/SIGTERM, wait up to this for relayed connections to finish; 0 = stop at once (default: config.json relay.drainTimeoutMs, else ${DRAIN_TIMEOUT})` },
       'stats-interval': { type: 'string', arg: '<ms>', description: `period of the stats lines, 0 = none (default ${STATS_INTERVAL})` },
       'no-mailbox': { type: 'boolean', description: 'run without the store-and-forward mailbox for offline agents (config.json relay.mailbox holds its limits; see protocols/mailbox.md)' },
       'metrics-port': { type: 'string', arg: '<port>', description: 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics and the dashboard at http://127.0.0.1:<port>/ (loopback only; 0 = any free port)' },
@@ -84,6 +89,7 @@ export const relay: Command = {
       const value = integerFlag(stringFlag(args.values, flag), flag, min, max)
       if (value !== undefined) limits[field] = value
     }
+    const drainFlag = integerFlag(stringFlag(args.values, 'drain-timeout'), 'drain-timeout', RELAY_DRAIN_TIMEOUT_BOUNDS.min, RELAY_DRAIN_TIMEOUT_BOUNDS.max)
     const statsInterval = integerFlag(stringFlag(args.values, 'stats-interval'), 'stats-interval', 0, 86_400_000) ?? STATS_INTERVAL
     const metricsPort = integerFlag(stringFlag(args.values, 'metrics-port'), 'metrics-port', 0, 65_535)
     // a bad --log-* value is a usage error before anything else happens
@@ -96,8 +102,10 @@ export const relay: Command = {
       const relayConfig: RelayConfig = {
         listen: listen ?? current.relay?.listen ?? [...RELAY_LISTEN],
         ...defaultRelayLimits(),
+        drainTimeoutMs: DRAIN_TIMEOUT,
         ...withoutListen(current.relay),
-        ...limits
+        ...limits,
+        ...(drainFlag !== undefined ? { drainTimeoutMs: drainFlag } : {})
       }
       let config
       try {
@@ -121,9 +129,12 @@ export const relay: Command = {
     // only the MOLT_LOG_* variables: the other MOLT_* ones configure agents
     out.useLogging(logFlags(args.values, applyEnv(config, { [LOG_LEVEL_ENV]: process.env[LOG_LEVEL_ENV], [LOG_FORMAT_ENV]: process.env[LOG_FORMAT_ENV] }).log))
     const bootstrap = [...new Set([...config.discovery.bootstrap, ...bootstrapFlags])]
+    const drainMs = drainFlag ?? config.relay?.drainTimeoutMs ?? DRAIN_TIMEOUT
     // made before the node, so libp2p's own metrics land in it too
     const metricsRegistry = metricsPort !== undefined ? new Registry() : undefined
-    const node = await createRelayNode({ dataDir, listen, announce, bootstrap, ...limits, ...(booleanFlag(args.values, 'no-mailbox') ? { mailbox: false as const } : {}), metricsRegistry })
+    // told after the listening line, which stays the first --json line
+    let openFilesCap: OpenFilesCap | undefined
+    const node = await createRelayNode({ dataDir, listen, announce, bootstrap, ...limits, ...(booleanFlag(args.values, 'no-mailbox') ? { mailbox: false as const } : {}), metricsRegistry, onOpenFilesCap: (cap) => { openFilesCap = cap } })
     let metricsServer: MetricsServer | undefined
     let dashboard: RelayDashboard | undefined
     if (metricsPort !== undefined) {
@@ -157,6 +168,7 @@ export const relay: Command = {
       ],
       fields: { peerId, addresses, limits: node.limits, mailbox: node.mailbox?.limits ?? false, bootstrap, ...(metricsServer != null ? { metrics: metricsServer.url, dashboard: dashboardUrl } : {}) }
     })
+    if (openFilesCap !== undefined) openFilesWarning(out, openFilesCap)
     const stopWatching = out.enabled('warn') ? watchRelayActivity(node, (activity) => { logActivity(out, activity) }) : undefined
 
     const timer = statsInterval > 0
@@ -174,17 +186,22 @@ export const relay: Command = {
     clearInterval(timer)
     stopWatching?.()
     out.event('info', 'stopping', {
-      human: `molt: stopping (refusing new reservations, draining relayed connections for up to ${DRAIN_TIMEOUT / 1000} s)`,
+      human: `molt: stopping (refusing new reservations, draining relayed connections for up to ${drainMs / 1000} s)`,
       note: true,
-      fields: { drainMs: DRAIN_TIMEOUT, relayedConnections: node.stats().relayedConnections }
+      fields: { drainMs, relayedConnections: node.stats().relayedConnections }
     })
-    await node.stop()
+    await node.stop({ drainMs })
     dashboard?.close()
     await metricsServer?.close()
     const stats = node.stats()
     out.event('info', 'stopped', { human: `${new Date().toISOString()} stopped; ${formatRelayStats(stats)}`, fields: { ...stats }, json: { event: 'stopped', time: Date.now(), ...stats } })
     return 0
   }
+}
+
+/** The open-file limit capped the default reservations: one warning (stderr, or a JSON log line) */
+function openFilesWarning (out: Output, cap: OpenFilesCap): void {
+  out.event('warn', 'open-files', { human: `molt: warning: ${cap.message}`, fields: { ...cap } })
 }
 
 /** Relay activity as log lines: peers and reservations at debug, refusals at warn */
