@@ -1,7 +1,8 @@
 import * as z from 'zod'
 import { DEFAULT_API_PORT, DEFAULT_LISTEN } from '../constants.js'
 import { MAX_NAME_LENGTH, MOLT_KEY_PATTERN, NAME_PATTERN } from '../moltspeak/constants.js'
-import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_FORMATS, LOG_LEVELS } from '../logging/levels.js'
+import { LOG_FORMATS, LOG_LEVELS } from '../logging/levels.js'
+import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL } from '../logging/constants.js'
 import type { MailboxLimitsInit } from '../services/mailbox/limits.js'
 import { RELAY_DRAIN_TIMEOUT_BOUNDS, RELAY_LIMIT_BOUNDS, type RelayLimitName, type RelayLimitsInit } from './relay-limits.js'
 

@@ -1,5 +1,6 @@
+export { DEFAULT_LOG_LEVEL, DEFAULT_LOG_FORMAT, LOG_LEVEL_ENV, LOG_FORMAT_ENV, LOG_BATCH_INTERVAL, MAX_FIELD_DEPTH } from './constants.js'
 export {
-  LOG_LEVELS, LOG_FORMATS, DEFAULT_LOG_LEVEL, DEFAULT_LOG_FORMAT, LOG_LEVEL_ENV, LOG_FORMAT_ENV,
+  LOG_LEVELS, LOG_FORMATS,
   InvalidLogOptionError, isLogLevel, isLogFormat, parseLogLevel, parseLogFormat, levelEnabled,
   type LogLevel, type LogFormat
 } from './levels.js'

@@ -10,14 +10,6 @@ export type LogLevel = typeof LOG_LEVELS[number]
 export const LOG_FORMATS = ['json', 'pretty'] as const
 export type LogFormat = typeof LOG_FORMATS[number]
 
-/** info: what an operator wants by default (listening, stats, stopping, one line per received message) */
-export const DEFAULT_LOG_LEVEL: LogLevel = 'info'
-export const DEFAULT_LOG_FORMAT: LogFormat = 'pretty'
-
-/** Environment variables read by `molt agent` and `molt relay` (flags win, config.json `log.*` loses) */
-export const LOG_LEVEL_ENV = 'MOLT_LOG_LEVEL'
-export const LOG_FORMAT_ENV = 'MOLT_LOG_FORMAT'
-
 /** A --log-level / --log-format / MOLT_LOG_* / config.json `log.*` value that is not one of the allowed ones */
 export class InvalidLogOptionError extends Error {
   static override name = 'InvalidLogOptionError'

@@ -1,4 +1,5 @@
-import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, levelEnabled, type LogFormat, type LogLevel } from './levels.js'
+import { levelEnabled, type LogFormat, type LogLevel } from './levels.js'
+import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, LOG_BATCH_INTERVAL, MAX_FIELD_DEPTH } from './constants.js'
 
 /** What an event line carries besides ts/level/msg */
 export type LogFields = Record<string, unknown>
@@ -14,9 +15,6 @@ export const REDACTED_FIELDS: ReadonlySet<string> = new Set(['p', 'payload', 'si
 /** The keys every JSON line starts with; a field of the same name is dropped rather than let it shadow them */
 const RESERVED = new Set(['ts', 'level', 'msg'])
 
-/** Nesting written before a value is cut short (fields are small summaries, never whole documents) */
-const MAX_DEPTH = 6
-
 export interface LoggerInit {
   /** Lines less severe than this are dropped. @default 'info' */
   level?: LogLevel
@@ -28,7 +26,7 @@ export interface LoggerInit {
   now?: () => number
   /**
    * Gather info/debug lines and write them together, formatted then, at most
-   * `interval` ms after the first (true: LOG_BATCH_INTERVAL): a long-running
+   * `interval` ms after the first (true: constants.ts LOG_BATCH_INTERVAL): a long-running
    * node's per-message lines then cost its hot path one array push, not a
    * redaction, a JSON.stringify and a write (a syscall) each. warn and error
    * lines, flush() and the process's exit write everything gathered first, in order.
@@ -36,13 +34,6 @@ export interface LoggerInit {
    */
   batch?: boolean | { interval: number }
 }
-
-/**
- * Longest an info/debug line waits to be written with others (batch loggers:
- * `molt agent`, `molt relay`), in ms. Per-message lines of request/response
- * traffic then cost one write per interval, not one per message.
- */
-export const LOG_BATCH_INTERVAL = 50
 
 type PendingLine = [level: LogLevel, msg: string, fields: LogFields, time: number]
 
@@ -140,7 +131,7 @@ function redact (value: unknown, depth: number): unknown {
   if (value instanceof Error) return { name: value.name, message: value.message }
   if (value instanceof Date) return value.toISOString()
   if (value === null || typeof value !== 'object') return typeof value === 'function' || typeof value === 'symbol' ? undefined : value
-  if (depth >= MAX_DEPTH) return '[…]'
+  if (depth >= MAX_FIELD_DEPTH) return '[…]'
   // PeerIds, multiaddrs and the like: their string form is what an operator wants
   if (!Array.isArray(value) && Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null &&
     typeof (value as { toString?: unknown }).toString === 'function' && (value as { toString: () => string }).toString !== Object.prototype.toString) {

@@ -1,4 +1,5 @@
-import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL, parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from './levels.js'
+import { parseLogFormat, parseLogLevel, type LogFormat, type LogLevel } from './levels.js'
+import { DEFAULT_LOG_FORMAT, DEFAULT_LOG_LEVEL } from './constants.js'
 
 export interface LogOptions {
   level: LogLevel

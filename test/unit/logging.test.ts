@@ -1,7 +1,7 @@
-import { describe, it, expect } from 'vitest'
-import { PassThrough } from 'node:stream'
+import { describe, it, expect, vi } from 'vitest'
+import { PassThrough, Writable } from 'node:stream'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { StructuredLogger, formatLogLine, parseLogLevel, resolveLogOptions, InvalidLogOptionError, levelEnabled } from '../../src/logging/index.js'
+import { StructuredLogger, formatLogLine, parseLogLevel, resolveLogOptions, InvalidLogOptionError, levelEnabled, LOG_BATCH_INTERVAL, MAX_FIELD_DEPTH, LOG_LEVEL_ENV, LOG_FORMAT_ENV, DEFAULT_LOG_LEVEL, DEFAULT_LOG_FORMAT } from '../../src/logging/index.js'
 import { Output } from '../../src/cli/output.js'
 import { parseConfig } from '../../src/config/index.js'
 import { applyEnv } from '../../src/config/env.js'
@@ -103,6 +103,38 @@ describe('CLI output with logging', () => {
     logger.flush()
     await new Promise(resolve => setImmediate(resolve))
     expect(writes.join('').split('\n').filter(Boolean).map(l => JSON.parse(l).msg)).toEqual(['one', 'two', 'three', 'four', 'five'])
+  })
+
+  it('batch: true holds info lines for constants.ts LOG_BATCH_INTERVAL ms, no longer', () => {
+    vi.useFakeTimers()
+    try {
+      const writes: string[] = []
+      const stream = new Writable({ write (chunk: Buffer, _encoding, callback) { writes.push(chunk.toString()); callback() } })
+      const logger = new StructuredLogger({ format: 'json', stream, batch: true, now: () => T })
+      logger.info('held')
+      vi.advanceTimersByTime(LOG_BATCH_INTERVAL - 1)
+      expect(writes).toEqual([])
+      vi.advanceTimersByTime(1)
+      expect(writes.map(w => JSON.parse(w).msg)).toEqual(['held'])
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('the defaults and limits come from constants.ts: level, format, environment names, field depth', () => {
+    const logger = new StructuredLogger({ stream: new PassThrough() })
+    expect([logger.level, logger.format]).toEqual([DEFAULT_LOG_LEVEL, DEFAULT_LOG_FORMAT])
+    expect(resolveLogOptions({})).toEqual({ level: DEFAULT_LOG_LEVEL, format: DEFAULT_LOG_FORMAT })
+    expect(parseConfig({}).log).toEqual({ level: DEFAULT_LOG_LEVEL, format: DEFAULT_LOG_FORMAT })
+    // the names the relay reads are the ones the config layer applies
+    expect(applyEnv(parseConfig({}), { [LOG_LEVEL_ENV]: 'debug', [LOG_FORMAT_ENV]: 'json' }).log).toEqual({ level: 'debug', format: 'json' })
+    // a value nested deeper than MAX_FIELD_DEPTH is cut short
+    let nested: any = 'leaf'
+    for (let i = 0; i < MAX_FIELD_DEPTH + 1; i++) nested = { n: nested }
+    const line = JSON.parse(formatLogLine('json', 'info', 'deep', { nested }, T))
+    let value = line
+    for (let i = 0; i < MAX_FIELD_DEPTH; i++) value = value[i === 0 ? 'nested' : 'n']
+    expect(value).toBe('[…]')
   })
 
   it('a message line below the log level builds nothing', () => {
