@@ -195,7 +195,7 @@ describe('the inbound speak handler of a real node, over TCP', () => {
         if (!stream.send(chunk)) await stream.onDrain()
       }
       await stream.close().catch(() => {})
-      const frames = await speak.until((_, closed) => closed, 10_000)
+      const frames = await speak.until((_, closed) => closed)
 
       const refusal = frames.find(f => f.type === FRAME_REJECT && f.seq === 0)
       for (const f of frames) {

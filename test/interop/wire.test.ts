@@ -45,7 +45,7 @@ describeWithPython('cross-implementation signatures, over the wire', () => {
     receiver.addEventListener('housekeeping', (evt) => { housekeeping.add(evt.detail.message.id) })
     const raw = await rawSpeak(pySender, receiver)
     texts.forEach((text, i) => { raw.send(encodeFrame(FRAME_MESSAGE, i + 1, Buffer.from(text, 'utf8'))) })
-    const frames = await raw.until(f => f.some(x => x.type === FRAME_ACK && x.seq === texts.length), 20_000)
+    const frames = await raw.until(f => f.some(x => x.type === FRAME_ACK && x.seq === texts.length))
     const rejected = new Map(frames.filter(f => f.type === FRAME_REJECT).map(f => [f.seq, RawSpeakStream.rejection(f).p]))
     const rows = all.map((c, i) => {
       const wire = rejected.get(i + 1)
@@ -84,7 +84,7 @@ describeWithPython('cross-implementation signatures, over the wire', () => {
     expect(wires.slice(1, 5).every((w, i) => w !== signed[i + 1])).toBe(true)
     const raw = await rawSpeak(pySender, receiver)
     wires.forEach((wire, i) => { raw.send(encodeFrame(FRAME_MESSAGE, i + 1, Buffer.from(wire, 'utf8'))) })
-    const frames = await raw.until(f => f.some(x => x.type === FRAME_ACK && x.seq === wires.length), 10_000)
+    const frames = await raw.until(f => f.some(x => x.type === FRAME_ACK && x.seq === wires.length))
     const rejected = new Map(frames.filter(f => f.type === FRAME_REJECT).map(f => [f.seq, RawSpeakStream.rejection(f).p.code as string]))
     expect(variants.map(([name], i) => [name, rejected.get(i + 1) ?? 'accept'])).toEqual(variants.map(([name, , , verdict]) => [name, verdict]))
   })

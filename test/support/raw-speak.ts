@@ -24,9 +24,12 @@ export async function closeRawStreams (): Promise<void> {
 
 export class RawSpeakStream {
   readonly frames: Frame[] = []
+  /** The receiver closed its end (or the stream closed) */
   closed = false
+  /** No frame can arrive any more: the stream's 'end' or 'close' */
+  ended = false
   private readonly decoder = new FrameDecoder(2 * 1024 * 1024)
-  private waiters: Array<() => void> = []
+  private readonly waiters = new Set<() => void>()
 
   constructor (readonly stream: any) {
     stream.addEventListener('message', (evt: any) => {
@@ -34,8 +37,10 @@ export class RawSpeakStream {
       for (let f = this.decoder.next(); f != null; f = this.decoder.next()) this.frames.push(f)
       this.wake()
     })
-    const onEnd = (): void => { this.closed = true; this.wake() }
-    stream.addEventListener('remoteCloseWrite', onEnd)
+    stream.addEventListener('remoteCloseWrite', () => { this.closed = true; this.wake() })
+    // 'end' comes once the read buffer is empty and the remote closed: every frame has been seen
+    const onEnd = (): void => { this.closed = true; this.ended = true; this.wake() }
+    stream.addEventListener('end', onEnd)
     stream.addEventListener('close', onEnd)
   }
 
@@ -48,17 +53,32 @@ export class RawSpeakStream {
     this.send(encodeFrame(FRAME_MESSAGE, seq, new TextEncoder().encode(body)))
   }
 
-  /** Wait until `predicate` holds over the frames received so far */
-  async until (predicate: (frames: Frame[], closed: boolean) => boolean, timeout = 5000): Promise<Frame[]> {
-    const deadline = Date.now() + timeout
-    while (!predicate(this.frames, this.closed)) {
-      if (Date.now() > deadline) throw new Error(`timed out; frames so far: ${JSON.stringify(this.frames.map(describe))} closed=${this.closed}`)
-      await new Promise<void>(resolve => {
-        this.waiters.push(resolve)
-        setTimeout(resolve, 50)
-      })
-    }
-    return this.frames
+  /**
+   * Wait until `predicate` holds over the frames received so far. It is
+   * checked on each frame and when the stream closes, never on a clock: a
+   * stream that ended without it fails at once, naming what arrived; one
+   * that stays open waits for `signal` (or the test's own timeout).
+   */
+  async until (predicate: (frames: Frame[], closed: boolean) => boolean, options: { signal?: AbortSignal } = {}): Promise<Frame[]> {
+    return new Promise<Frame[]>((resolve, reject) => {
+      const { signal } = options
+      const check = (): void => {
+        if (predicate(this.frames, this.closed)) {
+          done()
+          resolve(this.frames)
+        } else if (this.ended || signal?.aborted === true) {
+          done()
+          reject(new Error(`${this.ended ? 'the stream ended' : 'aborted'} before the frames expected; frames: ${JSON.stringify(this.frames.map(describe))} closed=${this.closed}`))
+        }
+      }
+      const done = (): void => {
+        this.waiters.delete(check)
+        signal?.removeEventListener('abort', check)
+      }
+      this.waiters.add(check)
+      signal?.addEventListener('abort', check)
+      check()
+    })
   }
 
   /** The error reply of a REJECT frame */
@@ -67,7 +87,7 @@ export class RawSpeakStream {
   }
 
   private wake (): void {
-    for (const w of this.waiters.splice(0)) w()
+    for (const check of [...this.waiters]) check()
   }
 }
 
