@@ -102,7 +102,12 @@ export function mainHelp (specs: Array<{ name: string, summary: string }>): stri
     'Common options:',
     ...Object.entries(COMMON_OPTIONS).map(([name, o]) => `  ${(`--${name}${o.arg != null ? ` ${o.arg}` : ''}`).padEnd(18)}${o.description}`),
     '',
-    'Run `molt <command> --help` for a command\'s options.'
+    '`molt --version` prints molt\'s version (--json: {"version","node"}).',
+    'Exit codes: 0 ok, 1 failure (stderr says why; --json: {"error":{"code","message"}} on stdout),',
+    '2 bad command line, 130 interrupted (SIGINT/SIGTERM); molt send and molt receipt: 75 not delivered',
+    '(or not here) yet, try again later; molt task claim: 3 another agent won.',
+    '',
+    'Run `molt <command> --help` (or `molt help <command>`) for a command\'s options.'
   ].join('\n')
 }
 
@@ -128,6 +133,8 @@ export function peerPositional (args: ParsedArgs, spec: CommandSpec): string {
   try {
     parsePeer(peer, '<peer>')
   } catch (err: any) {
+    // a word that is no PeerId: libp2p's decoder message ("pass a multibase decoder …") says nothing useful
+    if (!peer.startsWith('/')) throw new UsageError(`<peer> "${peer}" is neither a PeerId (12D3KooW…) nor a multiaddr (/ip4/…/tcp/…/p2p/<PeerId>) (see molt ${spec.name} --help)`)
     throw new UsageError(`${err.message as string} (see molt ${spec.name} --help)`)
   }
   return peer

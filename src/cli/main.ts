@@ -9,6 +9,7 @@ import { InterruptedError, UsageError } from './errors.js'
 import { NoAgentError } from './agent-here.js'
 import { Output } from './output.js'
 import { COMMANDS } from './commands/index.js'
+import { unsupportedNode } from './node-version.js'
 
 /** Where a command writes, and what interrupts it when it runs inside another program */
 export interface MainIo {
@@ -26,10 +27,18 @@ export interface MainIo {
 export async function main (argv: string[], io: MainIo = {}): Promise<number> {
   const json = argv.includes('--json')
   const out = new Output(json, io.stdout, io.stderr)
-  const [name, ...rest] = argv
+  let [name, ...rest] = argv
+  // `molt help <command>` is `molt <command> --help`
+  if (name === 'help' && rest.length > 0) [name, rest] = [rest[0], ['--help', ...rest.slice(1)]]
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     out.text(mainHelp(COMMANDS))
     return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === '-V') {
+    // loaded here only: `molt --help` stays free of libp2p (test/unit/cli-startup.test.ts)
+    const { moltVersion } = await import('../version.js')
+    out.result(`molt ${moltVersion()}`, { version: moltVersion(), node: process.versions.node })
+    return 0
   }
   const entry = COMMANDS.find(c => c.name === name)
 
@@ -49,7 +58,11 @@ export async function main (argv: string[], io: MainIo = {}): Promise<number> {
   }
 
   try {
-    if (entry == null) throw new UsageError(`unknown command "${name}" (see molt --help)`)
+    if (entry == null) {
+      throw new UsageError(name.startsWith('-')
+        ? `options go after the command: molt <command> ${name} (see molt --help)`
+        : `unknown command "${name}" (see molt --help)`)
+    }
     const command = await entry.load()
     const args = parseCommandArgs(command.spec, rest)
     if (booleanFlag(args.values, 'help')) {
@@ -101,7 +114,11 @@ function isProgram (): boolean {
 
 if (isProgram()) {
   const out = new Output(false)
-  main(process.argv.slice(2)).then(async (code) => {
+  const tooOld = unsupportedNode(process.versions.node)
+  if (tooOld !== undefined) {
+    out.error('E_INTERNAL', tooOld)
+    process.exitCode = 1
+  } else main(process.argv.slice(2)).then(async (code) => {
     await out.flush()
     // a stopped node may leave idle timers behind; the command is done
     process.exit(code)

@@ -391,7 +391,7 @@ describe('molt find, card and peers', () => {
       [['find', 'a', 'b'], /unexpected argument "b"/],
       [['find', 'a', '--limit', '0'], /--limit must be/],
       [['find', 'x'.repeat(129)], /<capability> must be 1-128 characters/],
-      [['card', 'not-a-peer'], /<peer> is not a valid PeerId/],
+      [['card', 'not-a-peer'], /<peer> "not-a-peer" is neither a PeerId/],
       [['card', '--refresh'], /--refresh needs a <peer>/],
       [['peers', 'extra'], /unexpected argument "extra"/],
       [['agent', '--bootstrap', '/ip4/127.0.0.1/tcp/4001'], /--bootstrap \/ip4\/127\.0\.0\.1\/tcp\/4001 must end in \/p2p\/<PeerId>/],

@@ -1,0 +1,72 @@
+import { describe, it, expect, afterAll } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { readFileSync, existsSync } from 'node:fs'
+import { CLI, CliSandbox } from '../support/cli.js'
+import { MIN_NODE_MAJOR, unsupportedNode } from '../../src/cli/node-version.js'
+import { COMMANDS } from '../../src/cli/commands/index.js'
+
+const sandbox = new CliSandbox()
+afterAll(async () => { await sandbox.cleanup() })
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+
+describe('molt usage a newcomer meets', () => {
+  it('molt --version (and -V) prints the package version; --json as {version, node}', async () => {
+    for (const flag of ['--version', '-V']) {
+      const text = await sandbox.call([flag])
+      expect(text).toMatchObject({ code: 0, stdout: `molt ${pkg.version as string}\n` })
+    }
+    const json = await sandbox.call(['--version', '--json'])
+    expect(json.code).toBe(0)
+    expect(JSON.parse(json.stdout)).toEqual({ version: pkg.version, node: process.versions.node })
+  })
+
+  it('molt help <command> is molt <command> --help, for every command', async () => {
+    for (const { name } of COMMANDS) {
+      const viaHelp = await sandbox.call(['help', name])
+      const viaFlag = await sandbox.call([name, '--help'])
+      expect(viaHelp.code, name).toBe(0)
+      expect(viaHelp.stdout, name).toBe(viaFlag.stdout)
+      expect(viaHelp.stdout, name).toMatch(new RegExp(`^Usage: molt ${name}`))
+    }
+  })
+
+  it('molt --help names the exit codes and --version', async () => {
+    const { code, stdout } = await sandbox.call(['--help'])
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/Exit codes: 0 ok, 1 failure.*\n2 bad command line, 130 interrupted.*75.*\n.*3 another agent won/)
+    expect(stdout).toContain('molt --version')
+  })
+
+  it('an option before the command says where options go (exit 2), not "unknown command"', async () => {
+    const { code, stderr, stdout } = await sandbox.call(['--json', 'id'])
+    expect(code).toBe(2)
+    expect(stderr).toBe('molt: options go after the command: molt <command> --json (see molt --help)\n')
+    expect(JSON.parse(stdout)).toMatchObject({ error: { code: 'E_INVALID_PARAM' } })
+  })
+
+  it('a <peer> that is neither a PeerId nor a multiaddr is named as such (exit 2), without libp2p\'s decoder jargon', async () => {
+    for (const command of ['send', 'ping']) {
+      const { code, stderr } = await sandbox.call([command, 'bob', '--op', 'ping'].slice(0, command === 'send' ? 4 : 2))
+      expect(code, command).toBe(2)
+      expect(stderr, command).toBe(`molt: <peer> "bob" is neither a PeerId (12D3KooW…) nor a multiaddr (/ip4/…/tcp/…/p2p/<PeerId>) (see molt ${command} --help)\n`)
+    }
+    // a broken multiaddr still says what is wrong with it
+    expect((await sandbox.call(['ping', '/ip4/1.2.3/tcp/1'])).stderr).toMatch(/is not a valid multiaddr: .*1\.2\.3/)
+  })
+
+  it('an older Node is told what to do instead of failing inside libp2p', () => {
+    expect(`>=${MIN_NODE_MAJOR}`).toBe(pkg.engines.node)
+    expect(unsupportedNode(process.versions.node)).toBeUndefined()
+    expect(unsupportedNode('22.0.0')).toBeUndefined()
+    expect(unsupportedNode('24.1.0')).toBeUndefined()
+    expect(unsupportedNode('20.20.2')).toMatch(/^molt needs Node\.js 22 or later; this is Node\.js 20\.20\.2\. .*npm run molt --/)
+    // the program itself, where an older node is installed (the development machines have Node 20 as /usr/bin/node)
+    const old = '/usr/bin/node'
+    if (!existsSync(old)) return
+    const version = spawnSync(old, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim()
+    if (unsupportedNode(version) === undefined) return
+    const run = spawnSync(old, [CLI, 'id', '--data-dir', '/nonexistent-molt-dir'], { encoding: 'utf8', env: { ...process.env, MOLT_HOME: '/nonexistent-molt-dir' } })
+    expect(run.status).toBe(1)
+    expect(run.stderr).toBe(`molt: ${unsupportedNode(version) as string}\n`)
+  })
+})
