@@ -137,9 +137,10 @@ export class Output {
 
   /**
    * A received message: one line either way; a log line (json log format) names it without its payload.
-   * `housekeeping`: a ping/pong that is not in the inbox (no cursor), marked so
+   * `housekeeping`: a ping/pong that is not in the inbox (no cursor), marked so.
+   * `numbered`: the human line starts with `#<cursor>`, as `molt inbox` lists them (what --after takes)
    */
-  message (entry: InboxEntry | UnserializableEntry, options: { housekeeping?: boolean } = {}): void {
+  message (entry: InboxEntry | UnserializableEntry, options: { housekeeping?: boolean, numbered?: boolean } = {}): void {
     // nothing is built for a line that is not written
     if (!this.enabled('message' in entry ? 'info' : 'warn')) return
     if (!('message' in entry)) {
@@ -151,7 +152,7 @@ export class Output {
     const where = options.housekeeping === true ? { housekeeping: true } : { cursor }
     this.event('info', 'message', {
       fields: { ...where, id: m.id, op: m.op, ...(m.re != null ? { re: m.re } : {}), from: `${m.from.agent}@${m.from.org}`, peer: entry.peer, route: entry.route, signed: m.sig != null },
-      human: formatEntry(entry) + (options.housekeeping === true ? ' (housekeeping, not stored)' : ''),
+      human: (options.numbered === true ? `#${cursor} ` : '') + formatEntry(entry) + (options.housekeeping === true ? ' (housekeeping, not stored)' : ''),
       json: { event: 'message', ...where, ...rest },
       // a message nested past JSON.stringify's stack: its placeholder (cursor, error) rather than a throw in the listener
       fallback: err => ({ event: 'message', ...unserializable(entry, err) })

@@ -4,6 +4,11 @@ import { readFileSync, existsSync } from 'node:fs'
 import { CLI, CliSandbox } from '../support/cli.js'
 import { MIN_NODE_MAJOR, unsupportedNode } from '../../src/cli/node-version.js'
 import { COMMANDS } from '../../src/cli/commands/index.js'
+import { join } from 'node:path'
+import { openDatabase } from '../../src/storage/index.js'
+import { Inbox } from '../../src/inbox/index.js'
+import { createMessage } from '../../src/moltspeak/index.js'
+import { DB_DIR } from '../../src/constants.js'
 
 const sandbox = new CliSandbox()
 afterAll(async () => { await sandbox.cleanup() })
@@ -68,5 +73,22 @@ describe('molt usage a newcomer meets', () => {
     const run = spawnSync(old, [CLI, 'id', '--data-dir', '/nonexistent-molt-dir'], { encoding: 'utf8', env: { ...process.env, MOLT_HOME: '/nonexistent-molt-dir' } })
     expect(run.status).toBe(1)
     expect(run.stderr).toBe(`molt: ${unsupportedNode(version) as string}\n`)
+  })
+
+  it('molt inbox --follow numbers its lines like molt inbox, so a newcomer can go on with --after', async () => {
+    const dir = await sandbox.dir()
+    expect((await sandbox.call(['init', '--data-dir', dir])).code).toBe(0)
+    const db = await openDatabase(join(dir, DB_DIR))
+    const inbox = new Inbox(db, 1000)
+    await inbox.open()
+    const json = JSON.stringify(createMessage({ op: 'query', from: { agent: 'a', org: 'b' }, to: { agent: 'c', org: 'd' }, p: {} }))
+    await inbox.append([{ json, peer: 'peer', route: 'direct', receivedAt: 0 }, { json, peer: 'peer', route: 'direct', receivedAt: 1 }]).stored
+    await db.close()
+    const listed = await sandbox.call(['inbox', '--data-dir', dir])
+    const follow = await sandbox.startLocal(['inbox', '--follow', '--after', '1', '--data-dir', dir])
+    const line = await follow.nextLine(30_000)
+    await follow.stop()
+    expect(line).toMatch(/^#2 1970-01-01T00:00:00\.001Z query from a@b /)
+    expect(listed.stdout.split('\n')[1]).toBe(line)
   })
 })

@@ -8,6 +8,7 @@ export const inbox: Command = {
   spec: {
     name: 'inbox',
     details: [
+      'Each line starts with #<cursor>: --after <cursor> goes on from there.',
       'With --json prints {"messages":[…],"next":<cursor>}; pass next as --after to continue.',
       'With --follow keeps printing new messages (--json: one {"event":"message",…} per line) until Ctrl-C.',
       'Reads the running agent\'s inbox through its API, else the data dir\'s store directly.',
@@ -31,7 +32,7 @@ export const inbox: Command = {
     try {
       if (booleanFlag(args.values, 'follow')) {
         try {
-          for await (const entry of network.follow(after, signal)) out.message(entry)
+          for await (const entry of network.follow(after, signal)) out.message(entry, { numbered: true })
         } catch (err) {
           if (!signal.aborted) throw err
         }
