@@ -14,6 +14,7 @@ import { CLI, CliSandbox, RunningCli, type LineReader } from '../support/cli.js'
 import { eventually } from '../support/eventually.js'
 import { DRAIN_TIMEOUT, openFilesNeeded } from '../../src/relay/index.js'
 import { MAX_RESERVATIONS } from '../../src/relay/constants.js'
+import { parseConfig } from '../../src/config/index.js'
 
 const ECHO = '/molt-test/echo/1.0.0'
 const sandbox = new CliSandbox()
@@ -81,6 +82,9 @@ describe('molt relay --drain-timeout', () => {
       expect(result.code, bad).toBe(2)
       expect(result.stderr).toContain('drain-timeout')
     }
+    // config.json relay.drainTimeoutMs: checked like the flag
+    expect(parseConfig({ relay: { drainTimeoutMs: 0 } }).relay).toEqual({ drainTimeoutMs: 0 })
+    for (const bad of [-1, 1.5, '5s', 3_600_001]) expect(() => parseConfig({ relay: { drainTimeoutMs: bad } }), String(bad)).toThrow(/relay\.drainTimeoutMs must be a whole number of ms between 0 and 3600000/)
   })
 
   it('0 stops at once: the relay exits while a relayed connection is still open, and closes it', async () => {
