@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { loadKey, identityFromKey } from '../../identity/index.js'
-import { loadConfig } from '../../config/index.js'
+import { loadConfig, findRunningNode } from '../../config/index.js'
 import { IDENTITY_FILE } from '../../constants.js'
 import { IdentityError } from '../../errors.js'
 import { AgentApiUnavailableError } from '../../api/errors.js'
@@ -12,7 +12,11 @@ import { requireAgentHere } from '../agent-here.js'
 export const id: Command = {
   spec: {
     name: 'id',
-    details: 'A data dir without an agent (no identity) is an error (exit 1, E_AGENT_NOT_FOUND): nothing is created.',
+    details: [
+      'A data dir without an agent (no identity) is an error (exit 1, E_AGENT_NOT_FOUND): nothing is created.',
+      'With --json prints {peerId, did, key, agent, dataDir, running, addresses}, plus heldBy (a pid) when a',
+      'node without a local API (a molt relay) holds the data dir.'
+    ].join('\n'),
     options: {}
   },
 
@@ -24,12 +28,15 @@ export const id: Command = {
     const identity = identityFromKey(key)
     const config = await loadConfig(dataDir, `agent-${identity.peerId.toString().slice(-8)}`)
     let addresses: string[] | undefined
+    let heldBy: number | undefined
     try {
       const running = await connectToRunningAgent(dataDir, { signal, waitMs: 0 })
       addresses = (await running?.client.identity({ signal }))?.addresses
     } catch (err) {
       // the identity is on disk; a node without a reachable API only costs us its addresses
       if (!(err instanceof AgentApiUnavailableError)) throw err
+      // a relay on this data dir holds its lock and serves no local API: that is not "not running"
+      heldBy = (await findRunningNode(dataDir))?.pid
     }
     const result = {
       peerId: identity.peerId.toString(),
@@ -38,7 +45,8 @@ export const id: Command = {
       agent: config.agent,
       dataDir,
       running: addresses != null,
-      addresses: addresses ?? []
+      addresses: addresses ?? [],
+      ...(heldBy !== undefined ? { heldBy } : {})
     }
     out.result([
       `PeerId  ${result.peerId}`,
@@ -47,7 +55,9 @@ export const id: Command = {
       `Agent   ${config.agent.name}@${config.agent.org}`,
       ...(addresses != null
         ? ['Running, listening on:', ...addresses.map(a => `  ${a}`)]
-        : ['Not running (start it with `molt agent`)'])
+        : heldBy !== undefined
+          ? [`A molt node (pid ${heldBy}) holds this data dir without a local API: a molt relay, or an agent that does not answer`]
+          : ['Not running (start it with `molt agent`)'])
     ], result)
   }
 }

@@ -91,4 +91,22 @@ describe('molt usage a newcomer meets', () => {
     expect(line).toMatch(/^#2 1970-01-01T00:00:00\.001Z query from a@b /)
     expect(listed.stdout.split('\n')[1]).toBe(line)
   })
+
+  it('molt id on a relay\'s data dir says a node without an API holds it, not "Not running"', async () => {
+    const dir = await sandbox.dir()
+    const relay = await sandbox.startLocal(['relay', '--data-dir', dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--json', '--stats-interval', '0', '--drain-timeout', '0'])
+    await relay.waitForJson(v => v.event === 'listening', 60_000)
+    try {
+      const text = await sandbox.call(['id', '--data-dir', dir])
+      expect(text.code).toBe(0)
+      expect(text.stdout).toContain(`A molt node (pid ${process.pid}) holds this data dir without a local API: a molt relay`)
+      expect(text.stdout).not.toContain('Not running')
+      const json = JSON.parse((await sandbox.call(['id', '--json', '--data-dir', dir])).stdout)
+      expect(json).toMatchObject({ running: false, heldBy: process.pid, addresses: [] })
+    } finally {
+      await relay.stop()
+    }
+    // once it stopped, the data dir is free again
+    expect((await sandbox.call(['id', '--data-dir', dir])).stdout).toContain('Not running (start it with `molt agent`)')
+  })
 })
