@@ -1,5 +1,5 @@
 import { describe, it, expect, afterAll, afterEach } from 'vitest'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -138,6 +138,9 @@ function relayUnderLimit (limit: number, dir: string, extra: string[]): RunningC
 
 describe('molt relay under a low open-file limit', () => {
   it('caps the default reservations (limit − 256) and warns after the listening line; refuses a --max-reservations that cannot fit', async () => {
+    // lowering both limits to 1,024 needs a hard limit of at least that (any usual box: systemd's is 524,288)
+    const hard = spawnSync('/bin/sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim()
+    expect(hard === 'unlimited' || Number(hard) >= 1024, `hard open-file limit ${hard}`).toBe(true)
     const dir = await sandbox.dir()
     const capped = relayUnderLimit(1024, dir, ['--json'])
     const listening = await capped.waitForJson(v => v.event === 'listening', 60_000)
