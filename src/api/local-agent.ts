@@ -70,7 +70,9 @@ export async function connectToRunningAgent (dataDir: string, options: ConnectOp
       if (health?.peerId === lock.peerId) return { client, lock }
     }
     if (Date.now() >= deadline) {
-      throw new AgentApiUnavailableError(`A molt node (pid ${lock.pid}) is running with data dir ${dataDir} but its local API does not answer; stop it (kill ${lock.pid}) or try again`)
+      // a molt relay holds its data dir the same way and serves no API: killing it is not the way out
+      throw new AgentApiUnavailableError(`A molt node (pid ${lock.pid}) is running with data dir ${dataDir} but its local API does not answer: ` +
+        `a molt relay serves none (point --data-dir or MOLT_HOME at an agent's data dir); an agent that does not answer: try again, or stop it (kill ${lock.pid})`)
     }
     await sleep(100, undefined, { signal: options.signal })
   }

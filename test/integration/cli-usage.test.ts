@@ -103,6 +103,10 @@ describe('molt usage a newcomer meets', () => {
       expect(text.stdout).not.toContain('Not running')
       const json = JSON.parse((await sandbox.call(['id', '--json', '--data-dir', dir])).stdout)
       expect(json).toMatchObject({ running: false, heldBy: process.pid, addresses: [] })
+      // the commands that need an agent's API say what a relay is, rather than only "stop it"
+      const inbox = await sandbox.call(['inbox', '--data-dir', dir])
+      expect(inbox.code).toBe(1)
+      expect(inbox.stderr).toMatch(/does not answer: a molt relay serves none \(point --data-dir or MOLT_HOME at an agent's data dir\)/)
     } finally {
       await relay.stop()
     }
