@@ -65,7 +65,8 @@ await node.libp2p.handle(RAW_SINK_PROTOCOL, (stream) => {
 await node.libp2p.handle(RAW_ECHO_PROTOCOL, (stream) => {
   stream.addEventListener('message', (evt) => { stream.send(evt.data) })
   stream.addEventListener('remoteCloseWrite', () => { stream.close().catch(() => {}) })
-}, { maxInboundStreams: 64 })
+  // the relay bench echoes over a relayed (limited) connection too
+}, { maxInboundStreams: 64, runOnLimitedConnection: true })
 
 const address = node.getMultiaddrs().map(String).find(a => relay == null || a.includes('/p2p-circuit'))
 process.stdout.write(JSON.stringify({ address }) + '\n')
