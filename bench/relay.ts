@@ -59,39 +59,42 @@ export interface RelayPathFigures {
   perExchange: { molt: ExchangeCost, rawEcho: ExchangeCost }
 }
 
-/** Per process: CPU µs and write(2) calls per exchange */
-export type ExchangeCost = Record<string, { cpuMicros: number, writes: number }>
+/** Per process: CPU µs, write(2) and read(2) calls per exchange (reads ≈ wake-ups for the network) */
+export type ExchangeCost = Record<string, { cpuMicros: number, writes: number, reads: number }>
 
-/** write(2)-family calls of `pid` so far (Linux /proc/<pid>/io `syscw`; NaN elsewhere) */
-function processWrites (pid: number): number {
+/** write(2)- and read(2)-family calls of `pid` so far (Linux /proc/<pid>/io `syscw`, `syscr`; NaN elsewhere) */
+function processIo (pid: number): { writes: number, reads: number } {
   try {
-    return Number(/syscw:\s*(\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? NaN)
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8')
+    return { writes: Number(/syscw:\s*(\d+)/.exec(io)?.[1] ?? NaN), reads: Number(/syscr:\s*(\d+)/.exec(io)?.[1] ?? NaN) }
   } catch {
-    return NaN
+    return { writes: NaN, reads: NaN }
   }
 }
 
 /** What `work` (of `exchanges` exchanges) cost each process, per exchange */
 async function costOf (pids: Record<string, number>, exchanges: number, work: () => Promise<number[]>): Promise<{ samples: number[], cost: ExchangeCost }> {
-  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, { cpu: pid === process.pid ? ownCpuMs() : processCpuMs(pid), writes: processWrites(pid) }]))
+  const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, { cpu: pid === process.pid ? ownCpuMs() : processCpuMs(pid), ...processIo(pid) }]))
   const samples = await work()
   const cost: ExchangeCost = {}
   for (const [name, pid] of Object.entries(pids)) {
     const cpu = (pid === process.pid ? ownCpuMs() : processCpuMs(pid)) - before[name].cpu
-    cost[name] = { cpuMicros: cpu * 1000 / exchanges, writes: (processWrites(pid) - before[name].writes) / exchanges }
+    const io = processIo(pid)
+    cost[name] = { cpuMicros: cpu * 1000 / exchanges, writes: (io.writes - before[name].writes) / exchanges, reads: (io.reads - before[name].reads) / exchanges }
   }
   return { samples, cost }
 }
 
 function addCost (total: ExchangeCost, part: ExchangeCost, weight: number): void {
-  for (const [name, { cpuMicros, writes }] of Object.entries(part)) {
-    const t = total[name] ??= { cpuMicros: 0, writes: 0 }
+  for (const [name, { cpuMicros, writes, reads }] of Object.entries(part)) {
+    const t = total[name] ??= { cpuMicros: 0, writes: 0, reads: 0 }
     t.cpuMicros += cpuMicros * weight
     t.writes += writes * weight
+    t.reads += reads * weight
   }
 }
 
-const formatCost = (cost: ExchangeCost): string => Object.entries(cost).map(([name, c]) => `${name} ${Math.round(c.cpuMicros)} µs ${c.writes.toFixed(1)} writes`).join(', ')
+const formatCost = (cost: ExchangeCost): string => Object.entries(cost).map(([name, c]) => `${name} ${Math.round(c.cpuMicros)} µs ${c.writes.toFixed(1)} writes ${c.reads.toFixed(1)} reads`).join(', ')
 
 export interface RelayPathResult {
   direct: RelayPathFigures
