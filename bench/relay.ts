@@ -20,7 +20,7 @@ import { createMoltNode, type MoltNode } from '../src/index.js'
 import type { PeerId } from '@libp2p/interface'
 import { moltThroughput, moltRequests } from './speak.js'
 import { summarize } from './stats.js'
-import { MESSAGE_BYTES, RAW_ECHO_PROTOCOL } from './protocol.js'
+import { MESSAGE_BYTES, RAW_ECHO_PROTOCOL, RAW_LATE_ECHO_PROTOCOL } from './protocol.js'
 import { processCpuMs, ownCpuMs } from './cpu.js'
 import { readFileSync } from 'node:fs'
 import { RELAY_PING_INTERVAL } from '../src/relay/constants.js'
@@ -107,10 +107,10 @@ const echoPayload = new Uint8Array(MESSAGE_BYTES).fill(0x61)
  * 1 KiB echoed one at a time on one stream of the open connection (relayed
  * or direct: `dialProtocol` would dial again rather than use a limited one)
  */
-async function rawEchoOverConnection (node: MoltNode, peer: PeerId, roundTrips: number): Promise<number[]> {
+async function rawEchoOverConnection (node: MoltNode, peer: PeerId, roundTrips: number, protocol = RAW_ECHO_PROTOCOL): Promise<number[]> {
   const connection = node.libp2p.getConnections(peer).find(c => c.status === 'open')
   if (connection === undefined) throw new Error(`no open connection to ${peer} for the raw echo`)
-  const stream = await connection.newStream(RAW_ECHO_PROTOCOL, { runOnLimitedConnection: true })
+  const stream = await connection.newStream(protocol, { runOnLimitedConnection: true })
   let received = 0
   let wake: () => void = () => {}
   stream.addEventListener('message', (evt) => {
@@ -162,6 +162,9 @@ export async function runRelayPathBench (options: { messages: number, roundTrips
         raw.push(...r.samples)
         addCost(rawCost, r.cost, 1 / rounds)
       }
+      // the echo answered a macrotask later: what the window update leaving ahead of an asynchronous reply costs
+      const late = await costOf(pids, options.roundTrips / 2, async () => rawEchoOverConnection(client!, id, options.roundTrips / 2, RAW_LATE_ECHO_PROTOCOL))
+      options.log(`    raw echo answered a macrotask later: p50 ${summarize(late.samples).p50.toFixed(3)} ms; ${formatCost(late.cost)}`)
       const { p50, p99 } = summarize(molt)
       const rawEcho = summarize(raw)
       const route = client.libp2p.getConnections(id).map(c => c.remoteAddr.toString().includes('/p2p-circuit') ? 'relayed' : 'direct')
