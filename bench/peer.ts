@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { createMoltNode } from '../src/index.js'
-import { RAW_ECHO_PROTOCOL, RAW_SINK_PROTOCOL } from './protocol.js'
+import { RAW_ECHO_PROTOCOL, RAW_LATE_ECHO_PROTOCOL, RAW_SINK_PROTOCOL } from './protocol.js'
 
 // argv[2]: a relay multiaddr → listen nowhere directly, only through that relay
 const relay = process.argv[2]
@@ -65,7 +65,14 @@ await node.libp2p.handle(RAW_SINK_PROTOCOL, (stream) => {
 await node.libp2p.handle(RAW_ECHO_PROTOCOL, (stream) => {
   stream.addEventListener('message', (evt) => { stream.send(evt.data) })
   stream.addEventListener('remoteCloseWrite', () => { stream.close().catch(() => {}) })
-}, { maxInboundStreams: 64 })
+  // the relay bench echoes over a relayed (limited) connection too
+}, { maxInboundStreams: 64, runOnLimitedConnection: true })
+
+// late echo: the same, answered on the next macrotask (the relay bench compares the two)
+await node.libp2p.handle(RAW_LATE_ECHO_PROTOCOL, (stream) => {
+  stream.addEventListener('message', (evt) => { const data = evt.data; setImmediate(() => { stream.send(data) }) })
+  stream.addEventListener('remoteCloseWrite', () => { stream.close().catch(() => {}) })
+}, { maxInboundStreams: 64, runOnLimitedConnection: true })
 
 const address = node.getMultiaddrs().map(String).find(a => relay == null || a.includes('/p2p-circuit'))
 process.stdout.write(JSON.stringify({ address }) + '\n')
