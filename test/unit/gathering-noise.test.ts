@@ -1,7 +1,8 @@
 /**
  * transport/noise.ts: what yamux writes during one turn leaves as one Noise
- * message in one transport write; close() sends what is gathered first; the
- * size-chosen cipher interoperates with Noise's own (issue #19).
+ * message in one transport write; close() sends what is gathered first;
+ * lengths are read without a thrown RangeError per read; the size-chosen
+ * cipher interoperates with Noise's own (issue #19).
  */
 import { describe, it, expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -9,7 +10,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { multiaddrConnectionPair } from '@libp2p/utils'
 import { asCrypto, nodeCrypto } from '@chainsafe/libp2p-noise/crypto'
 import type { MessageStream } from '@libp2p/interface'
-import type { Uint8ArrayList } from 'uint8arraylist'
+import { Uint8ArrayList as UintList, type Uint8ArrayList } from 'uint8arraylist'
 import { gatheringNoise, noiseCrypto } from '../../src/transport/noise.js'
 import { NATIVE_CIPHER_FROM_BYTES } from '../../src/transport/constants.js'
 
@@ -80,6 +81,23 @@ describe('gathering Noise', () => {
     outbound.send(last)
     await transport.close()
     expect(Buffer.from(await received)).toEqual(Buffer.from(last))
+  })
+
+  it('reads Noise lengths without an exception at the end of each read, and every message still arrives whole', async () => {
+    const { outbound, inbound } = await securedPair()
+    // the installed Noise has the decoder quietLengths expects (an upgrade that changes it fails here, not silently)
+    const decoder = (inbound as unknown as { decoder: { lengthDecoder: (data: Uint8ArrayList) => number } }).decoder
+    expect(decoder.lengthDecoder(new UintList())).toBe(0)
+    expect(decoder.lengthDecoder(new UintList(Uint8Array.of(1)))).toBe(0)
+    expect(decoder.lengthDecoder(new UintList(Uint8Array.of(1, 2)))).toBe(258)
+    const parts = Array.from({ length: 40 }, (_, i) => new Uint8Array(1 + i * 97).fill(i))
+    const total = parts.reduce((sum, part) => sum + part.byteLength, 0)
+    const received = receive(inbound, total)
+    for (const [i, part] of parts.entries()) {
+      outbound.send(part)
+      if (i % 3 === 0) await new Promise(resolve => setImmediate(resolve))
+    }
+    expect(Buffer.from(await received)).toEqual(Buffer.concat(parts))
   })
 
   it('seals with OpenSSL from NATIVE_CIPHER_FROM_BYTES and with WebAssembly below, each readable by the other', () => {
