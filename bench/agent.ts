@@ -18,6 +18,7 @@ import { createMoltNode, type MoltNode } from '../src/index.js'
 import { MESSAGE_BYTES } from './protocol.js'
 import { moltThroughput, moltRequests } from './speak.js'
 import { runNatsCore } from './nats.js'
+import { runNatsJetStreamRequests } from './nats-jetstream.js'
 import { summarize, fmt } from './stats.js'
 import { cpuDuring } from './cpu.js'
 import { inspectFlags, inspectorUrl, profileRemote, profileSelf } from './profile.js'
@@ -30,6 +31,13 @@ export interface AgentBenchOptions {
   throughput?: boolean
   /** Measure the NATS baseline too. @default true */
   nats?: boolean
+  /**
+   * Round trips each path makes before the measured ones, molt and NATS alike.
+   * molt's path runs far more JavaScript than NATS's client: after 300 it is
+   * still being compiled (V8's compiler threads took ≈ 180 µs per exchange of
+   * the measured window then, 35 after 3,000). @default 2000
+   */
+  warmup?: number
 }
 
 /** CPU µs per request/response exchange, per process (cpu.ts) */
@@ -38,6 +46,8 @@ export type CpuPerExchange = Record<string, number>
 export interface AgentBenchResult {
   molt: { p50: number, p99: number, acked: number, cpu: CpuPerExchange }
   nats?: { p50: number, p99: number, pubSub: number, cpu: CpuPerExchange }
+  /** NATS JetStream request/reply: request and reply each stored in a file-store stream before delivery (nats-jetstream.ts) */
+  natsDurable?: { p50: number, p99: number, cpu: CpuPerExchange }
 }
 
 interface Agent { address: string, pid: number | undefined, inspector?: string, stop: () => Promise<void> }
@@ -80,6 +90,7 @@ async function startAgent (dataDir: string): Promise<Agent> {
 }
 
 export async function runAgentBench (options: AgentBenchOptions): Promise<AgentBenchResult> {
+  const warmup = options.warmup ?? 2000
   const agentDir = await mkdtemp(join(tmpdir(), 'molt-bench-agent-'))
   const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-requester-'))
   let agent: Agent | undefined
@@ -90,7 +101,7 @@ export async function runAgentBench (options: AgentBenchOptions): Promise<AgentB
     node = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], heartbeatInterval: 0, libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
     const peer = await node.resolvePeer(multiaddr(agent.address))
     options.log(`  molt agent ${peer.toString().slice(-8)} running; warming up`)
-    await moltRequests(node, peer, 300)
+    await moltRequests(node, peer, warmup)
     const profiles = [await profileSelf('requester'), await profileRemote(agent.inspector, 'agent')]
     const measured = await cpuDuring({ agent: agent.pid }, async () => moltRequests(node!, peer, options.roundTrips))
     for (const profile of profiles) await profile.stop()
@@ -110,7 +121,7 @@ export async function runAgentBench (options: AgentBenchOptions): Promise<AgentB
     await rm(agentDir, { recursive: true, force: true })
   }
   if (options.nats === false) return { molt }
-  const nats = await runNatsCore({ roundTrips: options.roundTrips, messages: options.messages, size: MESSAGE_BYTES, warmup: 300 })
+  const nats = await runNatsCore({ roundTrips: options.roundTrips, messages: options.messages, size: MESSAGE_BYTES, warmup })
   if (nats === undefined) {
     options.log('  nats-server not installed: no NATS rows')
     return { molt }
@@ -118,7 +129,15 @@ export async function runAgentBench (options: AgentBenchOptions): Promise<AgentB
   const n = summarize(nats.requestSamples)
   const natsCpu = perExchange(nats.requestCpuMs, options.roundTrips, { self: 'requester' })
   options.log(`  NATS core: request/reply p50 ${fmt(n.p50, 3)} ms, p99 ${fmt(n.p99, 3)} ms (CPU per exchange: ${describeCpu(natsCpu)}); publish → subscribe ${fmt(nats.pubSubPerSecond)} msg/s`)
-  return { molt, nats: { p50: n.p50, p99: n.p99, pubSub: nats.pubSubPerSecond, cpu: natsCpu } }
+  const durable = await runNatsJetStreamRequests({ roundTrips: options.roundTrips, size: MESSAGE_BYTES, warmup })
+  const d = durable !== undefined ? summarize(durable.samples) : undefined
+  const durableCpu = durable !== undefined ? perExchange(durable.cpuMs, options.roundTrips, { self: 'requester' }) : undefined
+  if (d !== undefined && durableCpu !== undefined) options.log(`  NATS JetStream (request and reply stored): p50 ${fmt(d.p50, 3)} ms, p99 ${fmt(d.p99, 3)} ms (CPU per exchange: ${describeCpu(durableCpu)})`)
+  return {
+    molt,
+    nats: { p50: n.p50, p99: n.p99, pubSub: nats.pubSubPerSecond, cpu: natsCpu },
+    ...(d !== undefined && durableCpu !== undefined ? { natsDurable: { p50: d.p50, p99: d.p99, cpu: durableCpu } } : {})
+  }
 }
 
 /** CPU ms over a window → µs per exchange, processes renamed (`self` is this process) */

@@ -1,3 +1,8 @@
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import type { Libp2p } from '@libp2p/interface'
 /** Baseline protocols the bench peer serves beside molt, on the same libp2p node */
 export const RAW_SINK_PROTOCOL = '/molt-bench/sink/1.0.0'
 export const RAW_ECHO_PROTOCOL = '/molt-bench/echo/1.0.0'
@@ -6,3 +11,20 @@ export const RAW_LATE_ECHO_PROTOCOL = '/molt-bench/echo-late/1.0.0'
 
 /** Payload size of every benchmark message */
 export const MESSAGE_BYTES = 1024
+
+/**
+ * A stock js-libp2p node for the raw baselines: TCP, Noise and Yamux with
+ * their packages' defaults (molt's nodes gather their writes, src/transport),
+ * no connection monitor (its pings are not part of what is measured, and under
+ * load it cut the connection behind a raw flood).
+ */
+export async function rawLibp2p (listen: string[] = []): Promise<Libp2p> {
+  return createLibp2p({
+    addresses: { listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { allow: ['/ip4/127.0.0.1'] } as any,
+    connectionMonitor: { enabled: false }
+  })
+}

@@ -67,16 +67,21 @@ if (sections.has('speak')) {
     `| request/response p99 | ${fmt(speak.moltRequest.p99, 3)} ms | ${fmt(speak.rawEcho.p99, 3)} ms (echo) | ${fmt(ratioP99, 2)}× | ≤ 1.5× — ${check(ratioP99 <= 1.5)} |`)
 
   log('speak: SDK → `molt agent --echo` (another process, API/metrics/logging on) beside NATS core through nats-server')
-  const agent = await runAgentBench({ roundTrips: quick ? 500 : 3_000, messages: quick ? 5_000 : 30_000, log })
+  const agent = await runAgentBench({ roundTrips: quick ? 500 : 3_000, messages: quick ? 5_000 : 30_000, warmup: quick ? 300 : 2_000, log })
   figures.agent = agent
-  const { molt, nats } = agent
+  const { molt, nats, natsDurable } = agent
+  const cpuSum = (cpu: Record<string, number>): string => `${fmt(Object.values(cpu).reduce((a, b) => a + b, 0))} µs (${Object.entries(cpu).map(([name, us]) => `${name} ${fmt(us)}`).join(' + ')})`
   const vs = (a: number, b: number | undefined, target?: number): string =>
     b === undefined ? '— | —' : `${fmt(a / b, 2)}× | ${target !== undefined ? `≤ ${target}× — ${check(a / b <= target)}` : '—'}`
   out.push('', '| 1 KiB, 127.0.0.1, two processes | molt: SDK → `molt agent --echo` | NATS core via nats-server (official `nats` client) | ratio | target |',
     '|---|---|---|---|---|',
     `| request/response p50, one at a time | ${fmt(molt.p50, 3)} ms | ${nats !== undefined ? `${fmt(nats.p50, 3)} ms request/reply` : 'nats-server not installed'} | ${vs(molt.p50, nats?.p50, 1)} |`,
     `| request/response p99 | ${fmt(molt.p99, 3)} ms | ${nats !== undefined ? `${fmt(nats.p99, 3)} ms` : '—'} | ${vs(molt.p99, nats?.p99, 1)} |`,
-    `| throughput: molt acknowledged (inbox write) vs NATS publish → subscribe (no ack) | ${fmt(molt.acked)} msg/s | ${nats !== undefined ? `${fmt(nats.pubSub)} msg/s` : '—'} | ${nats !== undefined ? `${fmt(molt.acked / nats.pubSub, 2)}×` : '—'} | — |`)
+    `| throughput: molt acknowledged (inbox write) vs NATS publish → subscribe (no ack) | ${fmt(molt.acked)} msg/s | ${nats !== undefined ? `${fmt(nats.pubSub)} msg/s` : '—'} | ${nats !== undefined ? `${fmt(molt.acked / nats.pubSub, 2)}×` : '—'} | — |`,
+    `| CPU per request/response exchange, every process | ${cpuSum(molt.cpu)} | ${nats !== undefined ? cpuSum(nats.cpu) : '—'} | ${nats !== undefined ? `${fmt(Object.values(molt.cpu).reduce((a, b) => a + b, 0) / Object.values(nats.cpu).reduce((a, b) => a + b, 0), 2)}×` : '—'} | — |`,
+    ...(natsDurable !== undefined
+      ? [`| durable baseline: request/response p50 / p99 vs NATS JetStream request → stored → reply → stored | ${fmt(molt.p50, 3)} / ${fmt(molt.p99, 3)} ms | ${fmt(natsDurable.p50, 3)} / ${fmt(natsDurable.p99, 3)} ms, CPU ${cpuSum(natsDurable.cpu)} | ${fmt(molt.p50 / natsDurable.p50, 2)}× / ${fmt(molt.p99 / natsDurable.p99, 2)}× | — |`]
+      : []))
 }
 
 if (sections.has('api')) {

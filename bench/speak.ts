@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createMoltNode, type MoltNode } from '../src/index.js'
-import type { PeerId, Stream } from '@libp2p/interface'
-import { MESSAGE_BYTES, RAW_ECHO_PROTOCOL, RAW_SINK_PROTOCOL } from './protocol.js'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { MESSAGE_BYTES, RAW_ECHO_PROTOCOL, RAW_SINK_PROTOCOL, rawLibp2p } from './protocol.js'
 import { summarize, fmt } from './stats.js'
 import { cpuDuring } from './cpu.js'
 
@@ -36,8 +37,9 @@ const payload = new Uint8Array(MESSAGE_BYTES).fill(0x61)
 /** varint(1024) ‖ 1 KiB: the raw baselines frame messages like any real protocol must */
 const framed = Uint8Array.from([0x80, 0x08, ...payload])
 
-async function rawThroughput (node: MoltNode, peer: PeerId, messages: number, perSend: number): Promise<number> {
-  const stream: Stream = await node.libp2p.dialProtocol(peer, RAW_SINK_PROTOCOL)
+/** The raw baselines run between stock js-libp2p nodes (protocol.ts rawLibp2p), one in each process */
+async function rawThroughput (libp2p: Libp2p, peer: Multiaddr, messages: number, perSend: number): Promise<number> {
+  const stream: Stream = await libp2p.dialProtocol(peer, RAW_SINK_PROTOCOL)
   const done = new Promise<void>((resolve, reject) => {
     stream.addEventListener('message', () => { resolve() })
     // closed before the sink's answer (e.g. the connection was dropped under load): fail, never wait forever
@@ -57,8 +59,8 @@ async function rawThroughput (node: MoltNode, peer: PeerId, messages: number, pe
   return messages / seconds
 }
 
-async function rawEcho (node: MoltNode, peer: PeerId, roundTrips: number): Promise<number[]> {
-  const stream: Stream = await node.libp2p.dialProtocol(peer, RAW_ECHO_PROTOCOL)
+async function rawEcho (libp2p: Libp2p, peer: Multiaddr, roundTrips: number): Promise<number[]> {
+  const stream: Stream = await libp2p.dialProtocol(peer, RAW_ECHO_PROTOCOL)
   let received = 0
   let wake: () => void = () => {}
   stream.addEventListener('message', (evt) => {
@@ -121,13 +123,17 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
   const dataDir = await mkdtemp(join(tmpdir(), 'molt-bench-'))
   let node: MoltNode | undefined
   let node10: MoltNode | undefined
+  let rawNode: Libp2p | undefined
   const dataDir10 = await mkdtemp(join(tmpdir(), 'molt-bench-'))
   try {
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout }).once('line', resolve)
       child.once('exit', (code) => { reject(new Error(`bench peer exited with ${code}`)) })
     })
-    const address = multiaddr(JSON.parse(line).address)
+    const { address: moltAddress, rawAddress } = JSON.parse(line) as { address: string, rawAddress: string }
+    const address = multiaddr(moltAddress)
+    const rawPeer = multiaddr(rawAddress)
+    rawNode = await rawLibp2p()
     node = await createMoltNode({ dataDir, listen: ['/ip4/127.0.0.1/tcp/0'], libp2p: { connectionManager: { allow: ['/ip4/127.0.0.1'] } as any } })
     const peer = await node.resolvePeer(address)
     // the same exchange from a requester pinned to the old protocol (replies on the replier's stream, every ACK its own write), same run
@@ -135,9 +141,9 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
     await node10.resolvePeer(address)
     await moltRequests(node10, peer, 200)
     options.log(`  connected to bench peer ${peer.toString().slice(-8)}; warming up`)
-    await rawThroughput(node, peer, 2000, 1)
+    await rawThroughput(rawNode, rawPeer, 2000, 1)
     await moltThroughput(node, peer, 2000)
-    await rawEcho(node, peer, 200)
+    await rawEcho(rawNode, rawPeer, 200)
     await moltRequests(node, peer, 200)
 
     const before = speakWrites(node)
@@ -162,7 +168,7 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
     const raw = async (perSend: number): Promise<number> => {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await rawThroughput(node!, peer, options.messages, perSend)
+          return await rawThroughput(rawNode!, rawPeer, options.messages, perSend)
         } catch (err: any) {
           if (attempt >= 3) throw err
           options.log(`  raw throughput failed (${String(err?.message ?? err?.type ?? err)}); measuring again`)
@@ -174,7 +180,7 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
       runs.one.push(await raw(1))
       runs.coalesced.push(await raw(64))
       runs.molt.push(await moltThroughput(node, peer, options.messages))
-      echo.push(...await counted(cpu.echo, async () => rawEcho(node!, peer, options.roundTrips)))
+      echo.push(...await counted(cpu.echo, async () => rawEcho(rawNode!, rawPeer, options.roundTrips)))
       request.push(...await counted(cpu.request, async () => moltRequests(node!, peer, options.roundTrips)))
       request10.push(...await moltRequests(node10, peer, options.roundTrips))
       options.log(`  round ${round}/${options.rounds}: raw 1/send ${fmt(runs.one.at(-1)!)} msg/s, raw coalesced ${fmt(runs.coalesced.at(-1)!)} msg/s, molt acked ${fmt(runs.molt.at(-1)!)} msg/s`)
@@ -199,6 +205,7 @@ export async function runSpeakBench (options: SpeakBenchOptions): Promise<SpeakB
   } finally {
     await node?.stop().catch(() => {})
     await node10?.stop().catch(() => {})
+    await rawNode?.stop()?.catch(() => {})
     await rm(dataDir10, { recursive: true, force: true })
     child.stdin.end()
     await rm(dataDir, { recursive: true, force: true })

@@ -17,7 +17,6 @@ import { type RelayLimits, type RelayLimitsInit, type RelayTuningInit } from './
 import { RelayPolicy, type RelayStats } from './policy.js'
 import { askedReservations, fitOpenFiles, type OpenFilesCap } from './open-files.js'
 import { HolderPings } from './holder-pings.js'
-import { coalescedWrites } from './coalesce.js'
 import { relayInfoHandler, type RelayInfo } from './info.js'
 import * as c from './constants.js'
 import { openDatabase, type Database } from '../storage/index.js'
@@ -156,9 +155,6 @@ export async function createRelayNode (options: RelayNodeOptions = {}): Promise<
     let policy: RelayPolicy | undefined
     // idle holders cost a ping stream per connection and interval: the relay pings rarely (constants.ts)
     const extra: Partial<Libp2pOptions> = {
-      // one write(2) per Noise frame on every connection: the relay forwards each frame twice (coalesce.ts);
-      // not where the operator demands a private network (libp2p then refuses to start without a real protector)
-      ...(process.env.LIBP2P_FORCE_PNET == null ? { connectionProtector: coalescedWrites() } : {}),
       ...options.libp2p,
       // the relay pings its holders itself, spread over the interval (holder-pings.ts), unless the embedder configures libp2p's monitor
       connectionMonitor: options.libp2p?.connectionMonitor ?? { enabled: false }
