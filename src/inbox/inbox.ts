@@ -35,7 +35,7 @@ export interface InboxRecord {
   topic?: string
 }
 
-interface BatchOp { type: 'put' | 'del', key: string, value?: string, sublevel?: unknown }
+interface BatchOp { type: 'put' | 'del', key: string, value?: string | Uint8Array, valueEncoding?: 'buffer', sublevel?: unknown }
 
 export interface AppendOptions {
   /**
@@ -152,7 +152,7 @@ export class Inbox {
       parts.push(`{"cursor":${cursor},"receivedAt":${record.receivedAt},"peer":${JSON.stringify(record.peer)},"route":"${record.route}",${record.topic !== undefined ? `"topic":${JSON.stringify(record.topic)},` : ''}"message":${record.json}}`)
     }
     const ops: BatchOp[] = [
-      { type: 'put', key: encodeCursor(first), value: `[${parts.join(',')}]` }
+      { type: 'put', key: encodeCursor(first), value: jsonArray(parts), valueEncoding: 'buffer' }
     ]
     if (seen.length > 0) ops.push({ type: 'put', sublevel: this.seenTable, key: encodeCursor(first), value: JSON.stringify(seen) })
     const batch: [number, number] = [first, records.length]
@@ -237,4 +237,25 @@ export class Inbox {
     }
     return out
   }
+}
+
+/**
+ * `[part,part,…]` as UTF-8, each part encoded straight into one buffer: the
+ * same bytes LevelDB would store for the joined string, without joining a
+ * string of a whole batch (a mailbox page is 512 messages, ≈ 700 KB) that
+ * LevelDB then flattens and encodes again. ≈ 1 µs less per message
+ */
+function jsonArray (parts: readonly string[]): Buffer {
+  let bytes = 2 + Math.max(0, parts.length - 1)
+  const lengths = parts.map(part => Buffer.byteLength(part, 'utf8'))
+  for (const length of lengths) bytes += length
+  const out = Buffer.allocUnsafe(bytes)
+  let at = 0
+  out[at++] = 0x5b // [
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0) out[at++] = 0x2c // ,
+    at += out.write(parts[i], at, lengths[i], 'utf8')
+  }
+  out[at++] = 0x5d // ]
+  return out
 }
