@@ -69,6 +69,8 @@ export function checkSource (text: string): void {
 }
 
 const MAX_EXACT_DIGITS = 15 // every integer of at most 15 digits is below 2^53
+/** Keys of one object checked for repeats by a list scan; beyond, by a Set */
+const SMALL_OBJECT_KEYS = 16
 
 class Scanner {
   private pos = 0
@@ -142,12 +144,20 @@ class Scanner {
       this.pos++
       return ''
     }
-    const keys = new Set<string>()
+    // a message's objects have a handful of keys: a list is cheaper than a Set until it grows
+    const keys: string[] = []
+    let set: Set<string> | undefined
     for (;;) {
       this.skipSpace()
       const key = this.string()
-      if (keys.has(key)) this.repeated(key)
-      keys.add(key)
+      if (set !== undefined) {
+        if (set.has(key)) this.repeated(key)
+        set.add(key)
+      } else {
+        if (keys.includes(key)) this.repeated(key)
+        keys.push(key)
+        if (keys.length > SMALL_OBJECT_KEYS) set = new Set(keys)
+      }
       this.skipSpace()
       this.expect(0x3a) // :
       this.skipSpace()

@@ -200,7 +200,11 @@ describe('checkSource (parseMessage\'s check, without the canonical form) refuse
   it.each([
     '{"p":{"a":1,"a":2}}', '{"p":{"amount":1,"\\u0061mount":2}}', '{"sig":"a","sig":"b"}', '{"p":[{"x":1},{"y":{"z":1,"z":1}}]}',
     '{"p":{"x":[1,{"y":1e400}]}}', '{"p":{"x":[1,{"y":-9007199254740993}]}}', '{"p":{"x":"\\"\\\\","x":0}}',
-    '{"p":{"a":"x","b":"x"}}', '{"p":{"a":1.5e300,"b":[true,false,null,"\\u00e9"]}}', '{"p":{"k":{}, "j":[]}}'
+    '{"p":{"a":"x","b":"x"}}', '{"p":{"a":1.5e300,"b":[true,false,null,"\\u00e9"]}}', '{"p":{"k":{}, "j":[]}}',
+    // past 16 keys repeats are found by a Set: a repeat of an early key, of a late one, and none
+    `{"p":{${Array.from({ length: 20 }, (_, i) => `"k${i}":${i}`).join(',')},"k3":0}}`,
+    `{"p":{${Array.from({ length: 20 }, (_, i) => `"k${i}":${i}`).join(',')},"k19":0}}`,
+    `{"p":{${Array.from({ length: 40 }, (_, i) => `"k${i}":${i}`).join(',')}}}`
   ])('%s', (text) => {
     JSON.parse(text) // valid JSON, as parseMessage hands it over
     expect(outcome(() => { checkSource(text) })).toBe(outcome(() => canonicalizeSource(text)))
