@@ -35,7 +35,7 @@ export interface InboxRecord {
   topic?: string
 }
 
-interface BatchOp { type: 'put' | 'del', key: string, value?: string, sublevel?: unknown }
+interface BatchOp { type: 'put' | 'del', key: string, value?: string | Uint8Array, valueEncoding?: 'buffer', sublevel?: unknown }
 
 export interface AppendOptions {
   /**
@@ -149,10 +149,11 @@ export class Inbox {
       const cursor = this.next++
       cursors.push(cursor)
       if (record.dedupUntil !== undefined && record.id !== undefined) seen.push([`${record.peer}/${record.id}`, record.dedupUntil])
-      parts.push(`{"cursor":${cursor},"receivedAt":${record.receivedAt},"peer":${JSON.stringify(record.peer)},"route":"${record.route}",${record.topic !== undefined ? `"topic":${JSON.stringify(record.topic)},` : ''}"message":${record.json}}`)
+      // the entry's own members, then the message text as received (encoded apart: no copy of it joined to them)
+      parts.push(`{"cursor":${cursor},"receivedAt":${record.receivedAt},"peer":${JSON.stringify(record.peer)},"route":"${record.route}",${record.topic !== undefined ? `"topic":${JSON.stringify(record.topic)},` : ''}"message":`, record.json)
     }
     const ops: BatchOp[] = [
-      { type: 'put', key: encodeCursor(first), value: `[${parts.join(',')}]` }
+      { type: 'put', key: encodeCursor(first), value: jsonArray(parts), valueEncoding: 'buffer' }
     ]
     if (seen.length > 0) ops.push({ type: 'put', sublevel: this.seenTable, key: encodeCursor(first), value: JSON.stringify(seen) })
     const batch: [number, number] = [first, records.length]
@@ -237,4 +238,30 @@ export class Inbox {
     }
     return out
   }
+}
+
+/**
+ * The batch's JSON array as UTF-8, from `parts` = [head, message, head,
+ * message, …] (each entry is `head ‖ message ‖ }`), every part encoded
+ * straight into one buffer: the bytes LevelDB would store for the joined
+ * string, without a string of the whole batch (a mailbox page is 512
+ * messages, ≈ 700 KB) that LevelDB then flattens and encodes again, nor a
+ * copy of each message joined to its head. ≈ 1 µs less per message.
+ */
+function jsonArray (parts: readonly string[]): Buffer {
+  const entries = parts.length / 2
+  let bytes = 2 + Math.max(0, entries - 1) + entries
+  const lengths = parts.map(part => Buffer.byteLength(part, 'utf8'))
+  for (const length of lengths) bytes += length
+  const out = Buffer.allocUnsafe(bytes)
+  let at = 0
+  out[at++] = 0x5b // [
+  for (let i = 0; i < parts.length; i += 2) {
+    if (i > 0) out[at++] = 0x2c // ,
+    at += out.write(parts[i], at, lengths[i], 'utf8')
+    at += out.write(parts[i + 1], at, lengths[i + 1], 'utf8')
+    out[at++] = 0x7d // }
+  }
+  out[at++] = 0x5d // ]
+  return out
 }

@@ -6,7 +6,7 @@ export * from './constants.js'
 export { errorCategory, isRecoverable } from './codes.js'
 export { MoltSpeakError, CanonicalizationError, InvalidKeyError, type MoltSpeakErrorOptions } from './errors.js'
 export { canonicalize, formatNumber, pythonFloatRepr, utf8Length } from './canonical.js'
-export { canonicalizeSource } from './source.js'
+export { canonicalizeSource, checkSource } from './source.js'
 export {
   publicKeyToMoltKey, moltKeyToRaw, moltKeyToKeyObject, rawPublicKeyToKeyObject, rawPrivateKeyToKeyObject,
   keyObjectToRawPublicKey

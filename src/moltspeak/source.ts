@@ -46,20 +46,50 @@ export function canonicalizeSource (text: string, omit = 'sig'): string {
   }
 }
 
+/**
+ * The checks of canonicalizeSource alone, without writing the canonical form:
+ * what a receiver that does not verify the signature itself runs on a signed
+ * message it keeps (parseMessage), so the text means the same to every parser.
+ * Writing the form (sorted members, escaped strings) was most of the scan's
+ * cost and a tenth of a mailbox drain's CPU.
+ *
+ * @throws {MoltSpeakError} as canonicalizeSource
+ */
+export function checkSource (text: string): void {
+  const scanner = new Scanner(text, '', false)
+  try {
+    scanner.skipSpace()
+    scanner.value(0)
+  } catch (err) {
+    if (err instanceof RangeError) {
+      throw new MoltSpeakError('E_PARSE', 'Message is too deeply nested to verify its signature', { cause: err })
+    }
+    throw err
+  }
+}
+
 const MAX_EXACT_DIGITS = 15 // every integer of at most 15 digits is below 2^53
+/** Keys of one object checked for repeats by a list scan; beyond, by a Set */
+const SMALL_OBJECT_KEYS = 16
 
 class Scanner {
   private pos = 0
   /** Keys from the root to the value being read, for error messages */
   private readonly path: Array<string | number> = []
 
-  constructor (private readonly text: string, private readonly omit: string) {}
+  /** `write`: build the canonical form; false only checks (every value then reads as '') */
+  constructor (private readonly text: string, private readonly omit: string, private readonly write = true) {}
 
   value (depth: number): string {
     const c = this.text.charCodeAt(this.pos)
-    if (c === 0x7b) return this.object(depth)
+    if (c === 0x7b) return this.write ? this.object(depth) : this.checkObject(depth)
     if (c === 0x5b) return this.array(depth)
-    if (c === 0x22) return quote(this.string())
+    if (c === 0x22) {
+      if (this.write) return quote(this.string())
+      // a value's content is not checked: only find where it ends
+      this.stringEnd()
+      return ''
+    }
     if (c === 0x74) return this.literal('true')
     if (c === 0x66) return this.literal('false')
     if (c === 0x6e) return this.literal('null')
@@ -83,9 +113,7 @@ class Scanner {
     for (;;) {
       this.skipSpace()
       const key = this.string()
-      if (members.has(key)) {
-        throw new MoltSpeakError('E_PARSE', `Duplicate key ${JSON.stringify(key)} in ${this.where()}: a signed message must not repeat a key (parsers disagree on which one counts)`, { field: this.field() })
-      }
+      if (members.has(key)) this.repeated(key)
       this.skipSpace()
       this.expect(0x3a) // :
       this.skipSpace()
@@ -108,6 +136,45 @@ class Scanner {
     return out + '}'
   }
 
+  /** object() without its output: only the repeated-key check and the members' own checks */
+  private checkObject (depth: number): string {
+    this.pos++ // {
+    this.skipSpace()
+    if (this.text.charCodeAt(this.pos) === 0x7d) {
+      this.pos++
+      return ''
+    }
+    // a message's objects have a handful of keys: a list is cheaper than a Set until it grows
+    const keys: string[] = []
+    let set: Set<string> | undefined
+    for (;;) {
+      this.skipSpace()
+      const key = this.string()
+      if (set !== undefined) {
+        if (set.has(key)) this.repeated(key)
+        set.add(key)
+      } else {
+        if (keys.includes(key)) this.repeated(key)
+        keys.push(key)
+        if (keys.length > SMALL_OBJECT_KEYS) set = new Set(keys)
+      }
+      this.skipSpace()
+      this.expect(0x3a) // :
+      this.skipSpace()
+      this.path.push(key)
+      this.value(depth + 1)
+      this.path.pop()
+      this.skipSpace()
+      const c = this.text.charCodeAt(this.pos++)
+      if (c === 0x7d) return ''
+      if (c !== 0x2c) this.malformed()
+    }
+  }
+
+  private repeated (key: string): never {
+    throw new MoltSpeakError('E_PARSE', `Duplicate key ${JSON.stringify(key)} in ${this.where()}: a signed message must not repeat a key (parsers disagree on which one counts)`, { field: this.field() })
+  }
+
   private array (depth: number): string {
     this.pos++ // [
     this.skipSpace()
@@ -119,22 +186,31 @@ class Scanner {
     for (let i = 0; ; i++) {
       this.skipSpace()
       this.path.push(i)
-      out += (i > 0 ? ',' : '') + this.value(depth + 1)
+      const item = this.value(depth + 1)
+      if (this.write) out += (i > 0 ? ',' : '') + item
       this.path.pop()
       this.skipSpace()
       const c = this.text.charCodeAt(this.pos++)
       if (c === 0x5d) break
       if (c !== 0x2c) this.malformed()
     }
-    return out + ']'
+    return this.write ? out + ']' : ''
   }
 
   /** A string token's value (escapes resolved) */
   private string (): string {
+    const start = this.pos + 1
+    const end = this.stringEnd()
+    const raw = this.text.slice(start, end)
+    // escapes (`\u0061`, `\n`…) are resolved by JSON.parse itself, so keys compare as every parser reads them
+    return raw.includes('\\') ? JSON.parse('"' + raw + '"') as string : raw
+  }
+
+  /** Move past a string token; the offset of its closing quote */
+  private stringEnd (): number {
     const t = this.text
     if (t.charCodeAt(this.pos) !== 0x22) this.malformed()
-    const start = this.pos + 1
-    let end = t.indexOf('"', start)
+    let end = t.indexOf('"', this.pos + 1)
     for (;;) {
       if (end < 0) this.malformed()
       // a quote preceded by an odd run of backslashes is escaped
@@ -144,9 +220,7 @@ class Scanner {
       end = t.indexOf('"', end + 1)
     }
     this.pos = end + 1
-    const raw = t.slice(start, end)
-    // escapes (`\u0061`, `\n`…) are resolved by JSON.parse itself, so keys compare as every parser reads them
-    return raw.includes('\\') ? JSON.parse('"' + raw + '"') as string : raw
+    return end
   }
 
   private literal (word: string): string {
@@ -172,7 +246,7 @@ class Scanner {
       if (!Number.isFinite(value)) {
         throw new MoltSpeakError('E_SIGNATURE', `Signed number ${clip(token)} at ${this.where()} overflows a double; molt cannot verify it faithfully`, { field: this.field() })
       }
-      return pythonFloatRepr(value)
+      return this.write ? pythonFloatRepr(value) : ''
     }
     // a Python int: written exactly as its digits (-0 is 0)
     const digits = token.charCodeAt(0) === 0x2d ? token.length - 1 : token.length

@@ -7,7 +7,7 @@ import {
 import { checkMessageDepth, checkValueDepth } from './depth.js'
 import { MoltSpeakError } from './errors.js'
 import { checkPayload, payloadTooDeep } from './payload-rules.js'
-import { canonicalizeSource } from './source.js'
+import { checkSource } from './source.js'
 import type { ErrorCode, MoltMessage, Op } from './types.js'
 
 /*
@@ -76,7 +76,7 @@ export function parseMessage (bytes: Uint8Array | string, options: ValidateOptio
   const message = validateMessage(value, { ...options, depthChecked: true })
   // a signed message must mean the same to every parser (source.ts): no repeated keys, exact numbers.
   // Verify it with verifyMessageSource(message, text), which reads numbers as the signer wrote them
-  if (typeof message.sig === 'string') canonicalizeSource(text)
+  if (typeof message.sig === 'string') checkSource(text)
   return message
 }
 

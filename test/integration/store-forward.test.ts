@@ -267,7 +267,7 @@ describe('the relay mailbox refuses what it must', () => {
     expect(await b.node.metrics.mailboxRejected.get()).toMatchObject({ values: [{ value: 1 }] })
   })
 
-  it('refuses a box whose inner from.key is not the key that sealed it, an unsigned box, and a receipt whose signature does not verify', async () => {
+  it('refuses a box whose inner from.key is not the key that sealed it, an unsigned box, a malformed signature, and a receipt whose signature does not verify', async () => {
     // the recipient no longer verifies the inner signature of ordinary mailbox messages (the seal authenticates
     // the depositor): what stands in its place is that from.key names the sealing key (protocols/mailbox.md)
     const { relay, a, b, aKey, alice, sealText } = await sealingSetup()
@@ -279,18 +279,20 @@ describe('the relay mailbox refuses what it must', () => {
     // signed (validly) by mallory, naming mallory, but sealed by alice: the seal's sender and the inner sender disagree
     const otherSender = seal(signMessage(init('other-sender', mallory.moltKey), mallory.signingKey))
     const unsigned = seal(init('unsigned', alice.moltKey))
+    // a sig of the loose `ed25519:` + base64 form parseMessage takes, but not of 64 bytes
+    const shortSig = seal({ ...signMessage(init('short-sig', alice.moltKey), alice.signingKey), sig: 'ed25519:AAAA' })
     // a receipt is kept as proof for third parties: its signature is verified even from a mailbox
     const receipt = signMessage(init('forged-receipt', alice.moltKey, { molt: { receipt_for: 'x' } }), alice.signingKey)
     const forgedReceipt = seal({ ...receipt, sig: signMessage(receipt, mallory.signingKey).sig })
     const good = await sealedItem(aKey, b.node, { n: 'good' })
-    const items = [otherSender, unsigned, forgedReceipt, good]
+    const items = [otherSender, unsigned, shortSig, forgedReceipt, good]
     const from = a.node.peerId.toString()
     const to = b.node.peerId.toString()
     const channel = await channelTo(a.node, relay)
-    expect(await channel.request({ t: 'deposit', from, to, items, sig: signDeposit(alice.signingKey, from, to, items) })).toMatchObject({ t: 'stored', stored: 4 })
-    await eventually(() => relay.mailbox?.stats().messages === 0, 10_000, 'all four boxes fetched and acknowledged')
+    expect(await channel.request({ t: 'deposit', from, to, items, sig: signDeposit(alice.signingKey, from, to, items) })).toMatchObject({ t: 'stored', stored: 5 })
+    await eventually(() => relay.mailbox?.stats().messages === 0, 10_000, 'all five boxes fetched and acknowledged')
     expect((await b.node.inbox()).map(e => e.message.p.n)).toEqual(['good'])
-    expect(await b.node.metrics.mailboxRejected.get()).toMatchObject({ values: [{ value: 3 }] })
+    expect(await b.node.metrics.mailboxRejected.get()).toMatchObject({ values: [{ value: 4 }] })
   })
 
   it('refuses a box whose signed text has a repeated key or an integer JavaScript cannot hold exactly (scanned once, by parseMessage)', async () => {

@@ -37,6 +37,29 @@ describe('inbox (real LevelDB)', () => {
     await db.close()
   })
 
+  it('stores a batch as the UTF-8 of its JSON text, non-ASCII and astral characters included, and reads it back after reopening', async () => {
+    // the batch is encoded part by part into one buffer (inbox.ts jsonArray): its bytes must be what the joined text encodes to
+    const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
+    dirs.push(dir)
+    let db = await openDatabase(dir)
+    let inbox = new Inbox(db, 1000)
+    await inbox.open()
+    const texts = ['plain', 'é ü ß', '日本語 😀 \u0000', 'x'.repeat(2000) + '€']
+    const records = texts.map((text, n) => ({ ...record(n), json: JSON.stringify({ ...JSON.parse(record(n).json), p: { domain: 'x', n, text } }), peer: `peer-ß-${n}` }))
+    await inbox.append(records).stored
+    await inbox.append([record(4)]).stored
+    await db.close()
+    db = await openDatabase(dir)
+    inbox = new Inbox(db, 1000)
+    await inbox.open()
+    expect(inbox.size).toBe(5)
+    const entries = await inbox.list()
+    expect(entries.map(e => e.cursor)).toEqual([1, 2, 3, 4, 5])
+    expect(entries.slice(0, 4).map(e => [e.peer, e.message.p.text])).toEqual(texts.map((text, n) => [`peer-ß-${n}`, text]))
+    expect(entries[4].message.p.n).toBe(4)
+    await db.close()
+  })
+
   it('pages by cursor across batch boundaries, losing nothing, and survives reopening', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
     dirs.push(dir)

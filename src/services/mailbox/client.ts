@@ -15,8 +15,14 @@ import { MAX_CLOCK_SKEW, REPLAY_WINDOW } from '../speak/constants.js'
 import { MAX_MESSAGE_LIFETIME } from '../../moltspeak/constants.js'
 import { EXT_NAMESPACE } from '../../delivery/constants.js'
 
-/** `ed25519:` and base64 of 64 bytes: the form of a signature (sign.ts) */
-const SIG_FORM = /^ed25519:[A-Za-z0-9+/]{86}==$/
+/**
+ * `ed25519:` and base64 of 64 bytes, the form of a signature (sign.ts), on a
+ * `sig` parseMessage already matched to `ed25519:[A-Za-z0-9+/=]+`: 96
+ * characters whose first `=` is the 95th. (A regex per box was 1.5 % of a drain.)
+ */
+function isSignatureForm (sig: string): boolean {
+  return sig.length === 96 && sig.indexOf('=') === 94 && sig.charCodeAt(95) === 0x3d
+}
 
 /** A message kept as proof for third parties (a signed delivery receipt): its signature is verified even from a mailbox */
 function isProof (message: MoltMessage): boolean {
@@ -249,7 +255,7 @@ class DefaultMailboxClient implements MailboxClient {
       if (message.from.key !== senderKey) {
         throw new MoltSpeakError('E_AUTH_FAILED', 'the message\'s from.key is not the key that sealed it (the depositor)', { field: 'from.key' })
       }
-      if (typeof message.sig !== 'string' || !SIG_FORM.test(message.sig)) {
+      if (typeof message.sig !== 'string' || !isSignatureForm(message.sig)) {
         throw new MoltSpeakError('E_SIGNATURE', 'a mailbox message must be signed by its depositor (sig with from.key)', { field: 'sig' })
       }
       // parseMessage already scanned the text of this signed message as speak does (no repeated key, every

@@ -2,7 +2,7 @@ import { sign } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, it, expect } from 'vitest'
 import {
-  canonicalize, canonicalizeSource, MoltSpeakError, parseMessage, verifyMessage, verifyMessageSource, verifyMessageSourceAsync,
+  canonicalize, canonicalizeSource, checkSource, MoltSpeakError, parseMessage, verifyMessage, verifyMessageSource, verifyMessageSourceAsync,
   validateMessage, type MoltMessage
 } from '../../../src/moltspeak/index.js'
 import { MOLT_KEY, PYTHON_CANONICAL, PYTHON_SIG, privateKey } from './fixtures.js'
@@ -182,6 +182,46 @@ describe('canonicalizeSource agrees with canonicalize on what JSON.stringify wri
         expect(source).toBe(canonicalize(rest))
       }
     }), { seed: 1618, numRuns: 400 })
+  })
+})
+
+describe('checkSource (parseMessage\'s check, without the canonical form) refuses exactly what canonicalizeSource refuses', () => {
+  /** The refusal of `fn` as code, field and message, or 'ok' */
+  function outcome (fn: () => unknown): string {
+    try {
+      fn()
+      return 'ok'
+    } catch (err: any) {
+      expect(err).toBeInstanceOf(MoltSpeakError)
+      return `${String(err.code)} ${String(err.field)} ${String(err.message)}`
+    }
+  }
+
+  it.each([
+    '{"p":{"a":1,"a":2}}', '{"p":{"amount":1,"\\u0061mount":2}}', '{"sig":"a","sig":"b"}', '{"p":[{"x":1},{"y":{"z":1,"z":1}}]}',
+    '{"p":{"x":[1,{"y":1e400}]}}', '{"p":{"x":[1,{"y":-9007199254740993}]}}', '{"p":{"x":"\\"\\\\","x":0}}',
+    '{"p":{"a":"x","b":"x"}}', '{"p":{"a":1.5e300,"b":[true,false,null,"\\u00e9"]}}', '{"p":{"k":{}, "j":[]}}',
+    // past 16 keys repeats are found by a Set: a repeat of an early key, of a late one, and none
+    `{"p":{${Array.from({ length: 20 }, (_, i) => `"k${i}":${i}`).join(',')},"k3":0}}`,
+    `{"p":{${Array.from({ length: 20 }, (_, i) => `"k${i}":${i}`).join(',')},"k19":0}}`,
+    `{"p":{${Array.from({ length: 40 }, (_, i) => `"k${i}":${i}`).join(',')}}}`
+  ])('%s', (text) => {
+    JSON.parse(text) // valid JSON, as parseMessage hands it over
+    expect(outcome(() => { checkSource(text) })).toBe(outcome(() => canonicalizeSource(text)))
+  })
+
+  it('random JSON with repeated keys spliced in (property, fixed seed)', () => {
+    fc.assert(fc.property(fc.dictionary(fc.string({ unit: 'binary' }), fc.jsonValue({ stringUnit: 'binary', maxDepth: 4 })), fc.boolean(), (value, repeat) => {
+      let text = JSON.stringify({ sig: 's', ...value }, null, repeat ? 0 : 1)
+      // repeat the first member of the first non-empty object: `{"k":v,` → `{"k":v,"k":v,`
+      if (repeat) text = text.replace(/\{("(?:[^"\\]|\\.)*":(?:-?\d+|"(?:[^"\\]|\\.)*"|true|false|null)),/, '{$1,$1,')
+      expect(outcome(() => { checkSource(text) })).toBe(outcome(() => canonicalizeSource(text)))
+    }), { seed: 1619, numRuns: 300 })
+  })
+
+  it('turns nesting too deep to walk into E_PARSE', () => {
+    const depth = 200_000
+    expect(refusal(() => { checkSource('{"p":' + '['.repeat(depth) + ']'.repeat(depth) + '}') }).code).toBe('E_PARSE')
   })
 })
 
