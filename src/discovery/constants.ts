@@ -119,3 +119,22 @@ export const DHT_PUBLISH_PROCESS_CONCURRENCY = 8
 
 /** Publications the process lets wait (a node waits here with its own turn taken, so ≤ one per node plus its retries) */
 export const DHT_PUBLISH_PROCESS_MAX_QUEUED = 4096
+
+/** Servers a DHT publication stores on: the K closest to its key (kad-dht's K) */
+export const DHT_K = 20
+
+/**
+ * A published record is misplaced (src/discovery/placement.ts) once this many
+ * of the K closest peers the routing table knows to its key did not store it:
+ * half of them, so a walk that missed a few servers (timeouts) is not redone,
+ * and one that went to another part of the network is
+ */
+export const MISPLACED_THRESHOLD = 10
+
+/**
+ * First delay before republishing a misplaced record, in ms; it doubles with
+ * each such republication in a row (up to MISPLACED_REPUBLISH_DELAY_MAX), so
+ * a network too busy to store is not fed a walk every few seconds
+ */
+export const MISPLACED_REPUBLISH_DELAY = 5 * second
+export const MISPLACED_REPUBLISH_DELAY_MAX = 10 * minute
