@@ -3,7 +3,6 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { ContentRouting, Logger, PeerId } from '@libp2p/interface'
 import { ADVERTISE_RETRY_MAX, ADVERTISE_RETRY_MIN, ADVERTISE_TIMEOUT, CAPABILITY_KEY_PREFIX } from './constants.js'
-import { RoutingTableGrowth } from './dht-ready.js'
 import { publishQueue } from './publish-queue.js'
 import { PlacementWatch, type ClosestPeersTable, type PlacementInit } from './placement.js'
 
@@ -34,29 +33,20 @@ interface DhtWithCancel {
 export class CapabilityAdvertiser {
   private advertised = new Set<string>()
   private readonly retries = new Map<string, ReturnType<typeof setTimeout>>()
-  /** capabilities whose advert is queued or running: a growth trigger meanwhile adds nothing */
+  /** capabilities whose advert is queued or running: a misplacement trigger meanwhile adds nothing */
   private readonly pending = new Set<string>()
   private readonly controller = new AbortController()
-  /** advertises again when the network grew (see RoutingTableGrowth) */
-  private readonly growth: RoutingTableGrowth
   /** advertises a capability again when its advert is not on the closest servers the node now knows */
   private readonly placement: PlacementWatch
 
   /** `placement`: when an advert counts as misplaced (defaults: src/discovery/constants.ts) */
   constructor (private readonly components: AdvertiserComponents, private readonly log: Logger, init: { placement?: PlacementInit } = {}) {
-    // A record is stored on the closest peers the provider knows *at that moment*: a node that advertised
-    // while the network was still forming must advertise again as it learns it (see RoutingTableGrowth)
-    this.growth = new RoutingTableGrowth(this.dht?.routingTable, (size) => {
-      if (this.advertised.size === 0) return
-      this.log('routing table grew to %d peers, advertising %d capabilities again', size, this.advertised.size)
-      // a capability waiting for its retry goes out then
-      for (const name of this.advertised) if (!this.retries.has(name) && !this.pending.has(name)) this.provide(name, ADVERTISE_RETRY_MIN)
-    })
-    this.growth.start()
+    // A record is stored on the closest peers the provider knows *at that moment*: one advertised while the
+    // network was still forming goes out again once the closest it knows are others (see PlacementWatch)
     this.placement = new PlacementWatch(this.dht?.routingTable, (name) => {
       // one waiting for its retry, or queued, reports where it went when it is over
       if (!this.advertised.has(name) || this.retries.has(name) || this.pending.has(name)) return
-      this.log('advert of %s is not on the closest servers known now, advertising it again', name)
+      this.log('advert of %s not on the closest DHT servers known now (%d of them lack it), advertising it again', name, this.placement.misses(name))
       this.provide(name, ADVERTISE_RETRY_MIN)
     }, init.placement)
     this.placement.start()
@@ -84,7 +74,6 @@ export class CapabilityAdvertiser {
 
   stop (): void {
     this.controller.abort()
-    this.growth.stop()
     this.placement.stop()
     for (const timer of this.retries.values()) clearTimeout(timer)
     this.retries.clear()
@@ -95,16 +84,13 @@ export class CapabilityAdvertiser {
       this.retries.delete(name)
       if (this.controller.signal.aborted || !this.advertised.has(name) || this.pending.has(name)) return
       this.pending.add(name)
-      this.growth.publishing()
       this.placement.publishing(name)
       const cid = await capabilityCid(name)
       const reached = await this.advertise(cid).finally(() => this.pending.delete(name))
-      // growth of the routing table beyond twice the servers it reached is what calls for a re-advert
-      this.growth.published(reached.servers)
       // (without kad-dht's provide nothing says where it went)
       if (this.advertised.has(name) && this.dht?.provide != null) this.placement.published(name, cid.multihash.bytes, reached.holders)
       if (this.controller.signal.aborted) return
-      // none reached from an empty table: the first peer calls for the next (RoutingTableGrowth); none
+      // none reached from an empty table: the first peer calls for the next (PlacementWatch); none
       // reached otherwise (every server failed, or out of time): retry, backing off
       if (reached.servers > 0 || (reached.error == null && (this.dht?.routingTable?.size ?? 0) === 0)) {
         this.log('advertised capability %s to %d DHT servers', name, reached.servers)

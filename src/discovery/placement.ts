@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { PeerId } from '@libp2p/interface'
-import { DHT_K, MISPLACED_REPUBLISH_DELAY, MISPLACED_REPUBLISH_DELAY_MAX, MISPLACED_THRESHOLD, REPUBLISH_GROWTH_DEBOUNCE, REPUBLISH_GROWTH_JITTER } from './constants.js'
+import { DHT_K, MISPLACED_REPUBLISH_DELAY, MISPLACED_REPUBLISH_DELAY_MAX, MISPLACED_REPUBLISH_JITTER, MISPLACED_THRESHOLD, PLACEMENT_CHECK_DEBOUNCE } from './constants.js'
 
 /** The part of kad-dht's routing table the watch reads */
 export interface ClosestPeersTable extends EventTarget {
@@ -16,9 +16,9 @@ export interface PlacementInit {
   delay?: number
   /** Longest such delay, in ms. @default MISPLACED_REPUBLISH_DELAY_MAX */
   maxDelay?: number
-  /** Coalesce routing table additions into one check, in ms. @default REPUBLISH_GROWTH_DEBOUNCE */
+  /** Coalesce routing table additions into one check, in ms. @default PLACEMENT_CHECK_DEBOUNCE */
   debounce?: number
-  /** Up to this much more (random, ms) before a republication. @default REPUBLISH_GROWTH_JITTER */
+  /** Up to this much more (random, ms) before a republication. @default MISPLACED_REPUBLISH_JITTER */
   jitter?: number
 }
 
@@ -44,23 +44,35 @@ function distance (a: Uint8Array, b: Uint8Array): Buffer {
 }
 
 /**
- * Tells a publisher of DHT records when a record sits on the wrong servers.
- * A publication stores on the K closest servers its walk reached; a walk over
- * a network still forming (or cut short by timeouts) reaches servers that are
+ * Tells a publisher of DHT records (routing record, capability adverts) when
+ * to publish again because the record sits on the wrong servers. A
+ * publication stores on the K closest servers its walk reached; a walk over a
+ * network still forming (or cut short by timeouts) reaches servers that are
  * not the closest once the network has grown, and lookups, which walk to the
- * closest, miss it. The growth rule (RoutingTableGrowth) republishes only
- * when the table doubles, so a node whose early walk reached K servers went
- * out again at 2 K peers and never after: in a 100-node network 2 of the
- * first 20 publishers' records were on none of their 20 closest servers.
+ * closest, miss it.
  *
- * So, per key, the servers that stored the last publication are kept, and on
- * every routing table addition (debounced) and after every publication the
- * key's K closest peers in the table are compared with them: when `threshold`
- * of those are not holders (and closer than the farthest holder, when there
- * are K holders), the record is misplaced and goes out again. A republication
- * for misplacement waits `delay` × 2^(republications in a row), so a network
- * too busy for stores to succeed is not fed more walks; a check that finds the
- * record placed resets the count.
+ * So, per key, the servers that stored the last publication are kept, and
+ * after every publication and on routing table additions (debounced) the
+ * key's K closest peers in the table are compared with them: the record is
+ * misplaced when `threshold` of those (or half of them, while the table holds
+ * fewer than 2 × threshold) are not holders and are closer than the farthest
+ * holder (any non-holder, when fewer than K stored it). It then goes out again
+ * after `delay` × 2^(misplaced republications in a row) plus jitter: a walk
+ * that stored on fewer than half the closest it could (an overloaded network)
+ * keeps the count, so such a network is not fed a walk every few seconds; a
+ * walk that stored on half or more, or a check that finds the record placed,
+ * resets it. A publication that reached none from an empty table goes out
+ * again at the first peer.
+ *
+ * It replaced the growth rule (publish again when the routing table holds
+ * twice the servers the last publication reached): that rule sent a node
+ * whose early walk reached 20 servers out again at 40 peers and never after
+ * (2 of the first 20 publishers' adverts on none of their 20 closest servers
+ * after 240 s in a 100-node run), and sent every node joining a full network
+ * out a second time at 40 peers although its first walk had reached the
+ * closest servers: half of a 100-node network's publications, which delayed
+ * the first publishers' corrections in the publication queue
+ * (protocols/routing.md, Publication).
  */
 export class PlacementWatch {
   private readonly entries = new Map<string, Entry>()
@@ -76,8 +88,8 @@ export class PlacementWatch {
     this.threshold = init.threshold ?? MISPLACED_THRESHOLD
     this.delay = init.delay ?? MISPLACED_REPUBLISH_DELAY
     this.maxDelay = init.maxDelay ?? MISPLACED_REPUBLISH_DELAY_MAX
-    this.debounce = init.debounce ?? REPUBLISH_GROWTH_DEBOUNCE
-    this.jitter = init.jitter ?? REPUBLISH_GROWTH_JITTER
+    this.debounce = init.debounce ?? PLACEMENT_CHECK_DEBOUNCE
+    this.jitter = init.jitter ?? MISPLACED_REPUBLISH_JITTER
   }
 
   start (): void {
@@ -111,6 +123,9 @@ export class PlacementWatch {
     if (holders.length >= DHT_K) {
       entry.farthest = holders.map(h => distance(kadIdOf(h.toMultihash().bytes), kadId)).sort(Buffer.compare)[holders.length - 1]
     }
+    // a walk that stored on half the closest it could: later misplacement is the network growing, not
+    // an overloaded one, so no backing off
+    if (holders.length * 2 >= Math.min(DHT_K, this.table?.size ?? 0)) entry.strikes = 0
     this.entries.set(name, entry)
     this.check(name, entry)
   }
@@ -135,9 +150,16 @@ export class PlacementWatch {
     return misses
   }
 
+  /** Whether `name` calls for a republication: `threshold` misses, or half the closest known while fewer are known */
+  misplaced (name: string): boolean {
+    const known = Math.min(DHT_K, this.table?.size ?? 0)
+    const misses = this.misses(name)
+    return misses > 0 && misses >= Math.min(this.threshold, Math.ceil(known / 2))
+  }
+
   private check (name: string, entry: Entry): void {
     if (this.stopped || entry.pending || entry.timer != null) return
-    if (this.misses(name) < this.threshold) {
+    if (!this.misplaced(name)) {
       entry.strikes = 0
       return
     }

@@ -113,6 +113,20 @@ describe('PlacementWatch (a published record on the wrong servers goes out again
     watch.stop()
   })
 
+  it('a publication that reached none from an empty table goes out again at the first peer', async () => {
+    const key = new TextEncoder().encode('a key published alone')
+    const table = new Table()
+    const fired: string[] = []
+    const watch = new PlacementWatch(table, name => fired.push(name), fast)
+    watch.start()
+    watch.published('k', key, [])
+    await tick(60)
+    expect(fired).toEqual([])
+    table.add(peers[0])
+    await eventually(() => fired.length === 1, 2000, 'a republication at the first peer')
+    watch.stop()
+  })
+
   it('republications of a record that keeps reaching none (an overloaded network) back off', async () => {
     const key = new TextEncoder().encode('a third key')
     const table = new Table()
@@ -137,8 +151,8 @@ describe('PlacementWatch (a published record on the wrong servers goes out again
 
 describe('publishers republish a misplaced record before the routing table doubles (the first publishers of a forming network)', () => {
   // The walk began with 30 peers known (all far from the key) and stored on the 20 closest of them; the
-  // growth rule (RoutingTableGrowth) publishes again only at 60 peers. Then the 10 peers closest to the key
-  // join: with the growth rule alone, at 40 peers, the record stays where lookups do not look.
+  // former growth rule published again only at 60 peers. Then the 10 peers closest to the key join: with
+  // the growth rule, at 40 peers, the record stayed where lookups do not look.
   it('a capability advert', async () => {
     const dht = new Dht()
     const cid = await capabilityCid('test.placed')
@@ -156,6 +170,26 @@ describe('publishers republish a misplaced record before the routing table doubl
       dht.routingTable.add(...order.slice(10, 10 + MISPLACED_THRESHOLD - 1))
       await tick(100)
       expect(dht.walks).toHaveLength(2)
+    } finally {
+      advertiser.stop()
+    }
+  })
+
+  it('a node joining a full network whose first walk reached the closest servers does not publish again as its table fills', async () => {
+    // the former growth rule sent it out again at 40 peers (2 × the 20 servers reached): half of a
+    // 100-node network's publications, queued ahead of the first publishers' corrections
+    const dht = new Dht()
+    const cid = await capabilityCid('test.joined')
+    const order = byDistance(cid.multihash.bytes)
+    dht.only = order.slice(0, 20)
+    dht.routingTable.add(...order.slice(75))
+    const advertiser = new CapabilityAdvertiser({ contentRouting: {} as any, dht }, defaultLogger().forComponent('test'), { placement: fast })
+    try {
+      await advertiser.update(['test.joined'])
+      await eventually(() => dht.walks.length === 1, 5000, 'the first advert')
+      dht.routingTable.add(...order.slice(0, 75))
+      await tick(100)
+      expect(dht.walks).toHaveLength(1)
     } finally {
       advertiser.stop()
     }

@@ -4,7 +4,7 @@ import type { AddressManager } from '@libp2p/interface-internal'
 import { isRelayedAddress, relayOf } from '../../routing/route.js'
 import { decodeRouteRecord, encodeRouteRecord, routeKey, signRouteRecord, type MailboxRelay, type RouteRecord, type UnsignedRouteRecord } from './record.js'
 import * as c from './constants.js'
-import { routingTableReady, RoutingTableGrowth } from '../../discovery/dht-ready.js'
+import { routingTableReady } from '../../discovery/dht-ready.js'
 import { publishQueue } from '../../discovery/publish-queue.js'
 import { PlacementWatch, type ClosestPeersTable, type PlacementInit } from '../../discovery/placement.js'
 
@@ -85,7 +85,6 @@ class DefaultRoutingRecordService implements RoutingRecordService {
   private publishing?: Promise<number>
   private again = false
   private controller = new AbortController()
-  private growth?: RoutingTableGrowth
   private placement?: PlacementWatch
   private readonly ttl: number
   private readonly republishInterval: number
@@ -117,13 +116,13 @@ class DefaultRoutingRecordService implements RoutingRecordService {
 
   afterStart (): void {
     if (this.init.publish === false || this.dht == null) return
-    this.growth = new RoutingTableGrowth(this.dht.routingTable, () => {
-      // a publication that reached no server has its retry scheduled (backing off) already
-      if (this.retryDelay === c.PUBLISH_RETRY_MIN) this.schedule(0)
-    }, this.debounce)
-    this.growth.start()
     // republishes when the closest servers the node now knows are not those the record reached
-    this.placement = new PlacementWatch(this.dht.routingTable, () => { this.schedule(0) }, this.init.placement)
+    this.placement = new PlacementWatch(this.dht.routingTable, () => {
+      // a publication that reached no server has its retry scheduled (backing off) already
+      if (this.retryDelay !== c.PUBLISH_RETRY_MIN) return
+      this.log('routing record not on the closest DHT servers known now (%d of them lack it), publishing it again', this.placement?.misses(PLACEMENT_NAME))
+      this.schedule(0)
+    }, this.init.placement)
     this.placement.start()
     this.schedule(0)
   }
@@ -131,7 +130,6 @@ class DefaultRoutingRecordService implements RoutingRecordService {
   stop (): void {
     this.controller.abort()
     this.components.events.removeEventListener('self:peer:update', this.onChange)
-    this.growth?.stop()
     this.placement?.stop()
     clearTimeout(this.debounceTimer)
     clearTimeout(this.republishTimer)
@@ -216,7 +214,6 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     let stored = 0
     const holders: PeerId[] = []
     const key = routeKey(this.components.peerId)
-    this.growth?.publishing()
     this.placement?.publishing(PLACEMENT_NAME)
     try {
       // one walk at a time per node (shared with its capability adverts); the time bound starts with the walk
@@ -233,8 +230,6 @@ class DefaultRoutingRecordService implements RoutingRecordService {
       if (this.controller.signal.aborted) return stored
       this.log('publishing the routing record ended early - %s', err.message)
     } finally {
-      // growth of the routing table beyond twice the servers it reached is what calls for a republication
-      this.growth?.published(stored)
       this.placement?.published(PLACEMENT_NAME, key, holders)
     }
     clearTimeout(this.republishTimer)
