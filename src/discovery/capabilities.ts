@@ -1,10 +1,10 @@
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import type { ContentRouting, Logger } from '@libp2p/interface'
+import type { ContentRouting, Logger, PeerId } from '@libp2p/interface'
 import { ADVERTISE_RETRY_MAX, ADVERTISE_RETRY_MIN, ADVERTISE_TIMEOUT, CAPABILITY_KEY_PREFIX } from './constants.js'
-import { RoutingTableGrowth } from './dht-ready.js'
 import { publishQueue } from './publish-queue.js'
+import { PlacementWatch, type ClosestPeersTable, type PlacementInit } from './placement.js'
 
 /** The DHT key a capability is advertised under */
 export async function capabilityCid (name: string): Promise<CID> {
@@ -21,8 +21,8 @@ export interface AdvertiserComponents {
 interface DhtWithCancel {
   cancelReprovide(key: CID): Promise<void>
   /** kad-dht's own provide: its events say which servers stored the advert */
-  provide?(key: CID, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, messageName?: string }>
-  routingTable?: EventTarget & { size: number }
+  provide?(key: CID, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, messageName?: string, from?: PeerId }>
+  routingTable?: ClosestPeersTable
 }
 
 /**
@@ -33,22 +33,23 @@ interface DhtWithCancel {
 export class CapabilityAdvertiser {
   private advertised = new Set<string>()
   private readonly retries = new Map<string, ReturnType<typeof setTimeout>>()
-  /** capabilities whose advert is queued or running: a growth trigger meanwhile adds nothing */
+  /** capabilities whose advert is queued or running: a misplacement trigger meanwhile adds nothing */
   private readonly pending = new Set<string>()
   private readonly controller = new AbortController()
-  /** advertises again when the network grew (see RoutingTableGrowth) */
-  private readonly growth: RoutingTableGrowth
+  /** advertises a capability again when its advert is not on the closest servers the node now knows */
+  private readonly placement: PlacementWatch
 
-  constructor (private readonly components: AdvertiserComponents, private readonly log: Logger) {
-    // A record is stored on the closest peers the provider knows *at that moment*: a node that advertised
-    // while the network was still forming must advertise again as it learns it (see RoutingTableGrowth)
-    this.growth = new RoutingTableGrowth(this.dht?.routingTable, (size) => {
-      if (this.advertised.size === 0) return
-      this.log('routing table grew to %d peers, advertising %d capabilities again', size, this.advertised.size)
-      // a capability waiting for its retry goes out then
-      for (const name of this.advertised) if (!this.retries.has(name) && !this.pending.has(name)) this.provide(name, ADVERTISE_RETRY_MIN)
-    })
-    this.growth.start()
+  /** `placement`: when an advert counts as misplaced (defaults: src/discovery/constants.ts) */
+  constructor (private readonly components: AdvertiserComponents, private readonly log: Logger, init: { placement?: PlacementInit } = {}) {
+    // A record is stored on the closest peers the provider knows *at that moment*: one advertised while the
+    // network was still forming goes out again once the closest it knows are others (see PlacementWatch)
+    this.placement = new PlacementWatch(this.dht?.routingTable, (name) => {
+      // one waiting for its retry, or queued, reports where it went when it is over
+      if (!this.advertised.has(name) || this.retries.has(name) || this.pending.has(name)) return
+      this.log('advert of %s not on the closest DHT servers known now (%d of them lack it), advertising it again', name, this.placement.misses(name))
+      this.provide(name, ADVERTISE_RETRY_MIN)
+    }, init.placement)
+    this.placement.start()
   }
 
   private get dht (): DhtWithCancel | undefined {
@@ -73,7 +74,7 @@ export class CapabilityAdvertiser {
 
   stop (): void {
     this.controller.abort()
-    this.growth.stop()
+    this.placement.stop()
     for (const timer of this.retries.values()) clearTimeout(timer)
     this.retries.clear()
   }
@@ -83,12 +84,13 @@ export class CapabilityAdvertiser {
       this.retries.delete(name)
       if (this.controller.signal.aborted || !this.advertised.has(name) || this.pending.has(name)) return
       this.pending.add(name)
-      this.growth.publishing()
-      const reached = await this.advertise(await capabilityCid(name)).finally(() => this.pending.delete(name))
-      // growth of the routing table beyond twice the servers it reached is what calls for a re-advert
-      this.growth.published(reached.servers)
+      this.placement.publishing(name)
+      const cid = await capabilityCid(name)
+      const reached = await this.advertise(cid).finally(() => this.pending.delete(name))
+      // (without kad-dht's provide nothing says where it went)
+      if (this.advertised.has(name) && this.dht?.provide != null) this.placement.published(name, cid.multihash.bytes, reached.holders)
       if (this.controller.signal.aborted) return
-      // none reached from an empty table: the first peer calls for the next (RoutingTableGrowth); none
+      // none reached from an empty table: the first peer calls for the next (PlacementWatch); none
       // reached otherwise (every server failed, or out of time): retry, backing off
       if (reached.servers > 0 || (reached.error == null && (this.dht?.routingTable?.size ?? 0) === 0)) {
         this.log('advertised capability %s to %d DHT servers', name, reached.servers)
@@ -106,31 +108,36 @@ export class CapabilityAdvertiser {
    * Without kad-dht's own provide (another content router) the count is the
    * routing table's size.
    */
-  private async advertise (cid: CID): Promise<{ servers: number, error?: Error }> {
+  private async advertise (cid: CID): Promise<{ servers: number, holders: PeerId[], error?: Error }> {
     let servers = 0
-    const advert = async (): Promise<{ servers: number }> => {
+    const holders: PeerId[] = []
+    const advert = async (): Promise<{ servers: number, holders: PeerId[] }> => {
       // the time bound starts with the walk, not while it waits its turn
       const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(ADVERTISE_TIMEOUT)])
       if (this.dht?.provide == null) {
         await this.components.contentRouting.provide(cid, { signal })
-        return { servers: this.dht?.routingTable?.size ?? 0 }
+        return { servers: this.dht?.routingTable?.size ?? 0, holders }
       }
       for await (const event of this.dht.provide(cid, { signal })) {
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') servers++
+        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') {
+          servers++
+          if (event.from != null) holders.push(event.from)
+        }
       }
-      return { servers }
+      return { servers, holders }
     }
     try {
       // one walk at a time per node, shared with its routing record (src/discovery/publish-queue.ts)
       return this.dht == null ? await advert() : await publishQueue(this.dht).run(advert, { signal: this.controller.signal })
     } catch (err: any) {
-      return { servers, error: err }
+      return { servers, holders, error: err }
     }
   }
 
   private async withdraw (name: string): Promise<void> {
     clearTimeout(this.retries.get(name))
     this.retries.delete(name)
+    this.placement.forget(name)
     try {
       // stops re-providing and removes our own record; peers' copies expire on their own
       await this.dht?.cancelReprovide(await capabilityCid(name))

@@ -85,21 +85,15 @@ export const MAX_AGENT_VERSION_LENGTH = 128
 /** How long discover() waits for a first DHT peer when its routing table is empty (bootstrap still dialling), in ms */
 export const DISCOVER_DHT_READY_TIMEOUT = 5_000
 
-/**
- * Publish DHT records (routing record, capability adverts) again once the
- * routing table is this many times its size when the last publication's walk ended
- */
-export const REPUBLISH_GROWTH_FACTOR = 2
-
-/** Coalesce a burst of routing table additions into one republication, in ms */
-export const REPUBLISH_GROWTH_DEBOUNCE = 1000
+/** Coalesce a burst of routing table additions into one placement check (src/discovery/placement.ts), in ms */
+export const PLACEMENT_CHECK_DEBOUNCE = 1000
 
 /**
- * Up to this much more (uniformly random, in ms) before a republication for
- * growth: nodes that joined together see their tables grow together, and
- * would otherwise all walk the DHT in the same second
+ * Up to this much more (uniformly random, in ms) before republishing a
+ * misplaced record: nodes that joined together see their tables grow
+ * together, and would otherwise all walk the DHT in the same second
  */
-export const REPUBLISH_GROWTH_JITTER = 5000
+export const MISPLACED_REPUBLISH_JITTER = 5000
 
 /**
  * DHT publications (routing record, capability adverts: each a walk to the
@@ -119,3 +113,22 @@ export const DHT_PUBLISH_PROCESS_CONCURRENCY = 8
 
 /** Publications the process lets wait (a node waits here with its own turn taken, so ≤ one per node plus its retries) */
 export const DHT_PUBLISH_PROCESS_MAX_QUEUED = 4096
+
+/** Servers a DHT publication stores on: the K closest to its key (kad-dht's K) */
+export const DHT_K = 20
+
+/**
+ * A published record is misplaced (src/discovery/placement.ts) once this many
+ * of the K closest peers the routing table knows to its key did not store it:
+ * half of them, so a walk that missed a few servers (timeouts) is not redone,
+ * and one that went to another part of the network is
+ */
+export const MISPLACED_THRESHOLD = 10
+
+/**
+ * First delay before republishing a misplaced record, in ms; it doubles with
+ * each such republication in a row (up to MISPLACED_REPUBLISH_DELAY_MAX), so
+ * a network too busy to store is not fed a walk every few seconds
+ */
+export const MISPLACED_REPUBLISH_DELAY = 5 * second
+export const MISPLACED_REPUBLISH_DELAY_MAX = 10 * minute

@@ -4,14 +4,15 @@ import type { AddressManager } from '@libp2p/interface-internal'
 import { isRelayedAddress, relayOf } from '../../routing/route.js'
 import { decodeRouteRecord, encodeRouteRecord, routeKey, signRouteRecord, type MailboxRelay, type RouteRecord, type UnsignedRouteRecord } from './record.js'
 import * as c from './constants.js'
-import { routingTableReady, RoutingTableGrowth } from '../../discovery/dht-ready.js'
+import { routingTableReady } from '../../discovery/dht-ready.js'
 import { publishQueue } from '../../discovery/publish-queue.js'
+import { PlacementWatch, type ClosestPeersTable, type PlacementInit } from '../../discovery/placement.js'
 
 /** What the service needs of the DHT (a @libp2p/kad-dht instance) */
 interface Dht {
   get(key: Uint8Array, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, value?: Uint8Array, messageName?: string, record?: { value: Uint8Array } }>
-  put(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, messageName?: string }>
-  routingTable?: EventTarget & { size: number }
+  put(key: Uint8Array, value: Uint8Array, options?: { signal?: AbortSignal }): AsyncIterable<{ name: string, messageName?: string, from?: PeerId }>
+  routingTable?: ClosestPeersTable
 }
 
 export interface RoutingRecordComponents {
@@ -45,6 +46,8 @@ export interface RoutingRecordInit {
    * @default true
    */
   peerSource?: boolean
+  /** When the published record counts as misplaced on the DHT (defaults: src/discovery/constants.ts) */
+  placement?: PlacementInit
 }
 
 export interface RoutingRecordService extends Startable {
@@ -60,6 +63,9 @@ export interface RoutingRecordService extends Startable {
    */
   lookup(peer: PeerId, options?: { signal?: AbortSignal, first?: boolean }): Promise<RouteRecord | undefined>
 }
+
+/** The routing record's name in its PlacementWatch (one key per node) */
+const PLACEMENT_NAME = 'record'
 
 /**
  * Keeps this agent's routing record (protocols/routing.md) in the private DHT:
@@ -79,7 +85,7 @@ class DefaultRoutingRecordService implements RoutingRecordService {
   private publishing?: Promise<number>
   private again = false
   private controller = new AbortController()
-  private growth?: RoutingTableGrowth
+  private placement?: PlacementWatch
   private readonly ttl: number
   private readonly republishInterval: number
   private readonly debounce: number
@@ -110,18 +116,21 @@ class DefaultRoutingRecordService implements RoutingRecordService {
 
   afterStart (): void {
     if (this.init.publish === false || this.dht == null) return
-    this.growth = new RoutingTableGrowth(this.dht.routingTable, () => {
+    // republishes when the closest servers the node now knows are not those the record reached
+    this.placement = new PlacementWatch(this.dht.routingTable, () => {
       // a publication that reached no server has its retry scheduled (backing off) already
-      if (this.retryDelay === c.PUBLISH_RETRY_MIN) this.schedule(0)
-    }, this.debounce)
-    this.growth.start()
+      if (this.retryDelay !== c.PUBLISH_RETRY_MIN) return
+      this.log('routing record not on the closest DHT servers known now (%d of them lack it), publishing it again', this.placement?.misses(PLACEMENT_NAME))
+      this.schedule(0)
+    }, this.init.placement)
+    this.placement.start()
     this.schedule(0)
   }
 
   stop (): void {
     this.controller.abort()
     this.components.events.removeEventListener('self:peer:update', this.onChange)
-    this.growth?.stop()
+    this.placement?.stop()
     clearTimeout(this.debounceTimer)
     clearTimeout(this.republishTimer)
     clearTimeout(this.retryTimer)
@@ -203,21 +212,25 @@ class DefaultRoutingRecordService implements RoutingRecordService {
     this.record = record
     this.published = this.fingerprint(contents)
     let stored = 0
-    this.growth?.publishing()
+    const holders: PeerId[] = []
+    const key = routeKey(this.components.peerId)
+    this.placement?.publishing(PLACEMENT_NAME)
     try {
       // one walk at a time per node (shared with its capability adverts); the time bound starts with the walk
       await publishQueue(dht).run(async () => {
         const signal = AbortSignal.any([AbortSignal.timeout(c.PUBLISH_TIMEOUT), this.controller.signal, ...(options.signal != null ? [options.signal] : [])])
-        for await (const event of dht.put(routeKey(this.components.peerId), encodeRouteRecord(record), { signal })) {
-          if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') stored++
+        for await (const event of dht.put(key, encodeRouteRecord(record), { signal })) {
+          if (event.name === 'PEER_RESPONSE' && event.messageName === 'PUT_VALUE') {
+            stored++
+            if (event.from != null) holders.push(event.from)
+          }
         }
       }, { signal: AbortSignal.any([this.controller.signal, ...(options.signal != null ? [options.signal] : [])]) })
     } catch (err: any) {
       if (this.controller.signal.aborted) return stored
       this.log('publishing the routing record ended early - %s', err.message)
     } finally {
-      // growth of the routing table beyond twice the servers it reached is what calls for a republication
-      this.growth?.published(stored)
+      this.placement?.published(PLACEMENT_NAME, key, holders)
     }
     clearTimeout(this.republishTimer)
     if (stored === 0) {
