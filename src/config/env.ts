@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js'
+import { LOG_FORMAT_ENV, LOG_LEVEL_ENV } from '../logging/constants.js'
 import { parseConfig, type MoltConfig } from './config.js'
 
 /** How one MOLT_* variable maps onto config.json */
@@ -24,8 +25,8 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'MOLT_MDNS', field: 'discovery.mdns', kind: 'boolean', description: 'LAN discovery by mDNS (true/false)' },
   { name: 'MOLT_BOOTSTRAP', field: 'discovery.bootstrap', kind: 'list', description: 'DHT bootstrap multiaddrs with /p2p/<id>, comma-separated' },
   { name: 'MOLT_RELAYS', field: 'relays', kind: 'list', description: 'circuit relay multiaddrs with /p2p/<id>, comma-separated' },
-  { name: 'MOLT_LOG_LEVEL', field: 'log.level', kind: 'string', description: 'event lines of agent/relay: error, warn, info or debug' },
-  { name: 'MOLT_LOG_FORMAT', field: 'log.format', kind: 'string', description: 'event lines of agent/relay: pretty or json' }
+  { name: LOG_LEVEL_ENV, field: 'log.level', kind: 'string', description: 'event lines of agent/relay: error, warn, info or debug' },
+  { name: LOG_FORMAT_ENV, field: 'log.format', kind: 'string', description: 'event lines of agent/relay: pretty or json' }
 ]
 
 /** The MOLT_* variables set (non-empty) in `env` */

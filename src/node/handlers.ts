@@ -8,7 +8,7 @@ import type { Speak, InboundMessage } from '../services/speak/index.js'
 import type { CardService } from '../services/card/index.js'
 import type { Discovery } from '../discovery/index.js'
 import type { MoltEvents } from './events.js'
-import { moltExt, type MessageFactory } from './messages.js'
+import { isHousekeeping, moltExt, type MessageFactory } from './messages.js'
 import type { Messenger } from './messenger.js'
 import type { RequestTracker } from './requests.js'
 import type { Receipts } from './receipts.js'
@@ -117,7 +117,9 @@ export class HandlerRegistry {
       .then(async (result) => {
         if (result == null) return
         const reply = 'reply' in result && typeof result.reply === 'object' ? result.reply as MessageInit : { op: 'respond' as const, p: result }
-        await this.sendReply(item.peer, message, reply)
+        // a heartbeat's pong is worth something only while its ping waits: not queued for a requester that left
+        // (a one-off `molt ping` would otherwise leave a pong in the outbox, retried for days)
+        await this.sendReply(item.peer, message, reply, isHousekeeping(message) ? { delivery: 'best-effort' } : undefined)
       }, async (err: any) => {
         const code = err instanceof MoltSpeakError ? err.code : 'E_TASK_FAILED'
         await this.sendReply(item.peer, message, { op: 'error', p: errorPayload(code, err.message ?? String(err)) as unknown as Record<string, unknown> })
