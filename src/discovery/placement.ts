@@ -31,6 +31,8 @@ interface Entry {
   pending: boolean
   /** republications for misplacement in a row (each waits twice as long) */
   strikes: number
+  /** routing table size when it was last published */
+  tableSize: number
   timer?: ReturnType<typeof setTimeout>
 }
 
@@ -101,7 +103,12 @@ export class PlacementWatch {
     this.stopped = true
     clearTimeout(this.timer)
     this.timer = undefined
-    for (const entry of this.entries.values()) clearTimeout(entry.timer)
+    for (const entry of this.entries.values()) {
+      clearTimeout(entry.timer)
+      // a restarted watch checks every entry again
+      entry.timer = undefined
+      entry.pending = false
+    }
     this.table?.removeEventListener('peer:add', this.onPeerAdded)
   }
 
@@ -119,13 +126,16 @@ export class PlacementWatch {
     const kadId = kadIdOf(key)
     const previous = this.entries.get(name)
     clearTimeout(previous?.timer)
-    const entry: Entry = { kadId, holders: new Set(holders.map(String)), pending: false, strikes: previous?.strikes ?? 0 }
+    const tableSize = this.table?.size ?? 0
+    const entry: Entry = { kadId, holders: new Set(holders.map(String)), pending: false, strikes: previous?.strikes ?? 0, tableSize }
     if (holders.length >= DHT_K) {
       entry.farthest = holders.map(h => distance(kadIdOf(h.toMultihash().bytes), kadId)).sort(Buffer.compare)[holders.length - 1]
     }
-    // a walk that stored on half the closest it could: later misplacement is the network growing, not
-    // an overloaded one, so no backing off
-    if (holders.length * 2 >= Math.min(DHT_K, this.table?.size ?? 0)) entry.strikes = 0
+    // a walk that stored on half the closest it could, in a table that grew since the last one: later
+    // misplacement is the network growing, not an overloaded one, so no backing off. A table that did not
+    // grow keeps the count: its misses are peers that stay unreachable (kad-dht keeps a dead peer until its
+    // bucket is full), and another walk every few seconds would not place the record on them
+    if (holders.length * 2 >= Math.min(DHT_K, tableSize) && tableSize > (previous?.tableSize ?? -1)) entry.strikes = 0
     this.entries.set(name, entry)
     this.check(name, entry)
   }

@@ -263,5 +263,7 @@ function jsonArray (parts: readonly string[]): Buffer {
     out[at++] = 0x7d // }
   }
   out[at++] = 0x5d // ]
+  // allocUnsafe: every byte must have been written (byteLength and write agree on every string, lone surrogates included)
+  if (at !== bytes) throw new Error(`inbox batch encoded ${at} of ${bytes} bytes`)
   return out
 }

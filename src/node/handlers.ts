@@ -112,17 +112,18 @@ export class HandlerRegistry {
       }
       return
     }
+    // a heartbeat's pong (or error) is worth something only while its ping waits: not queued for a requester
+    // that left (a one-off `molt ping` would otherwise leave a pong in the outbox, retried for days)
+    const replyOptions: SendOptions | undefined = isHousekeeping(message) ? { delivery: 'best-effort' } : undefined
     Promise.resolve()
       .then(async () => handler(message, { peer: item.peer, route: item.route, entry }))
       .then(async (result) => {
         if (result == null) return
         const reply = 'reply' in result && typeof result.reply === 'object' ? result.reply as MessageInit : { op: 'respond' as const, p: result }
-        // a heartbeat's pong is worth something only while its ping waits: not queued for a requester that left
-        // (a one-off `molt ping` would otherwise leave a pong in the outbox, retried for days)
-        await this.sendReply(item.peer, message, reply, isHousekeeping(message) ? { delivery: 'best-effort' } : undefined)
+        await this.sendReply(item.peer, message, reply, replyOptions)
       }, async (err: any) => {
         const code = err instanceof MoltSpeakError ? err.code : 'E_TASK_FAILED'
-        await this.sendReply(item.peer, message, { op: 'error', p: errorPayload(code, err.message ?? String(err)) as unknown as Record<string, unknown> })
+        await this.sendReply(item.peer, message, { op: 'error', p: errorPayload(code, err.message ?? String(err)) as unknown as Record<string, unknown> }, replyOptions)
       })
       .catch((err: Error) => {
         // the requester's timeout reports an undeliverable reply to the app there

@@ -1,4 +1,4 @@
-import type { PeerId, Startable } from '@libp2p/interface'
+import type { Startable } from '@libp2p/interface'
 import type { InboundMessage } from '../services/speak/index.js'
 import type { MailboxClient, MailboxMessage } from '../services/mailbox/index.js'
 import type { TrustService } from '../services/trust/index.js'
@@ -37,11 +37,11 @@ export class MailboxReceiver implements Startable {
     const fresh: InboundMessage[] = []
     metrics.mailboxFetched.inc(messages.length)
     // the trust decision of each sender once per batch (a page holds a few senders' boxes by the hundred)
-    const decisions = new Map<PeerId, ReturnType<TrustService['inboxDecision']>>()
+    const decisions = new Map<string, ReturnType<TrustService['inboxDecision']>>()
     for (const item of inSendingOrder(messages)) {
       const { message, peer } = item
-      let decision = decisions.get(peer)
-      if (decision === undefined) decisions.set(peer, decision = trust.inboxDecision(peer))
+      let decision = decisions.get(peer.toString())
+      if (decision === undefined) decisions.set(peer.toString(), decision = trust.inboxDecision(peer))
       if (message.exp != null && message.exp < now) {
         metrics.refused('E_TIMEOUT')
         continue

@@ -1,5 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { CODE_P2P, multiaddr, isMultiaddr } from '@multiformats/multiaddr'
+import { multiaddr, isMultiaddr } from '@multiformats/multiaddr'
 import type { ComponentLogger, Connection, PeerId, PeerStore } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 import { peerIdOf, routeOver, isRelayedAddress, type Route } from '../routing/route.js'
@@ -63,8 +63,8 @@ export class PeerResolver {
       // an explicit circuit address also names the relay as a mailbox of the peer
       if (isRelayedAddress(peer)) this.resolver.hint(peer)
       if (this.connections(peerId).length === 0) {
-        // the address the application named is where a retry looks too: the outbox re-resolves by PeerId, peer store first
-        if (!peerId.equals(this.components.peerId)) await this.components.peerStore.merge(peerId, { multiaddrs: [peer.decapsulateCode(CODE_P2P)] }, options).catch(() => {})
+        // the address the application named is where a retry looks too: the outbox re-resolves by PeerId
+        if (!peerId.equals(this.components.peerId) && !peer.toString().startsWith('/p2p/')) this.resolver.remember(peerId, peer)
         await this.dial(peer, options)
       }
       return peerId

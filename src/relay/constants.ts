@@ -77,6 +77,14 @@ export const MAX_CONNECTIONS = 2 * MAX_RESERVATIONS + 256
 export const OPEN_FILES_HEADROOM = 256
 
 /**
+ * Open files a relay keeps besides its connections' sockets (LevelDB,
+ * listeners, stdio, pipes, the runtime's own): a derived maxConnections is
+ * bounded to the open-file limit less this, so the connection manager prunes
+ * before the process runs out of descriptors (EMFILE).
+ */
+export const OPEN_FILES_BESIDE_CONNECTIONS = 64
+
+/**
  * Fewest reservations a relay caps its default down to when the open-file
  * limit is low (1,024 files: 768 reservations). Below this it refuses to
  * start: a relay for a few dozen agents is a misconfigured box, not a relay.

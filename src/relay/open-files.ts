@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import { RelayOpenFilesError } from './errors.js'
-import { MAX_RESERVATIONS, MIN_CAPPED_RESERVATIONS, OPEN_FILES_HEADROOM } from './constants.js'
+import { MAX_RESERVATIONS, MIN_CAPPED_RESERVATIONS, OPEN_FILES_BESIDE_CONNECTIONS, OPEN_FILES_HEADROOM } from './constants.js'
 import { resolveRelayLimits, type RelayLimits, type RelayLimitsInit, type RelayTuningInit } from './limits.js'
 
 /**
@@ -74,8 +74,15 @@ export interface FitOpenFilesOptions {
  * unless not even MIN_CAPPED_RESERVATIONS fit.
  */
 export async function fitOpenFiles (init: RelayLimitsInit & RelayTuningInit, asked: boolean, options: FitOpenFilesOptions = {}): Promise<RelayLimits> {
-  const limits = resolveRelayLimits(init)
   const limit = await (options.readLimit ?? openFileLimit)()
+  // a derived maxConnections (2 per reservation and the DHT's) stays under the limit: pruned, not EMFILE
+  const resolve = (i: RelayLimitsInit & RelayTuningInit): RelayLimits => {
+    const resolved = resolveRelayLimits(i)
+    return limit === undefined || i.maxConnections !== undefined
+      ? resolved
+      : { ...resolved, maxConnections: Math.min(resolved.maxConnections, limit - OPEN_FILES_BESIDE_CONNECTIONS) }
+  }
+  const limits = resolve(init)
   if (limit === undefined || limit >= openFilesNeeded(limits.maxReservations)) return limits
   const fits = reservationsThatFit(limit)
   if (asked) checkOpenFiles(limits.maxReservations, limit)
@@ -97,7 +104,7 @@ export async function fitOpenFiles (init: RelayLimitsInit & RelayTuningInit, ask
     wanted
   }
   ;(options.warn ?? emitWarning)(cap)
-  return resolveRelayLimits({ ...init, maxReservations: fits })
+  return resolve({ ...init, maxReservations: fits })
 }
 
 /**

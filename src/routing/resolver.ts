@@ -11,7 +11,7 @@ import { BoundedMap } from '../utils/bounded-map.js'
 export interface ResolverInit {
   peerStore: PeerStore
   getConnections: (peer: PeerId) => Connection[]
-  dial: (peer: PeerId, options: { signal?: AbortSignal }) => Promise<Connection>
+  dial: (peer: PeerId | Multiaddr, options: { signal?: AbortSignal }) => Promise<Connection>
   records: Pick<RoutingRecordService, 'lookup'>
   /** This node's PeerId (never a mailbox target of its own messages) */
   self: PeerId
@@ -35,6 +35,8 @@ export class Resolver {
   private readonly records = new BoundedMap<string, CachedRecord>(c.RECORD_CACHE_SIZE)
   /** Relays named by explicit circuit addresses the application sent to */
   private readonly hints = new BoundedMap<string, MailboxTarget[]>(c.RECORD_CACHE_SIZE)
+  /** Addresses the application named for a peer (`/…/p2p/<peer>`), newest first: retried after the peer store's */
+  private readonly named = new BoundedMap<string, Multiaddr[]>(c.RECORD_CACHE_SIZE)
   private readonly connecting = new Map<string, Promise<void>>()
 
   constructor (private readonly init: ResolverInit) {}
@@ -48,6 +50,17 @@ export class Resolver {
     const targets = this.hints.get(peer) ?? []
     if (!targets.some(t => t.peerId.toString() === relay)) targets.push({ peerId: peerIdFromString(relay), addrs: [multiaddr(parts[0])] })
     this.hints.set(peer, targets)
+  }
+
+  /**
+   * `address` (ending in /p2p/<peer>) was named to reach `peer`: later
+   * resolutions (the outbox's retries) dial it again, for as long as this
+   * process runs — the peer store forgets an unconfirmed address after an hour
+   */
+  remember (peer: PeerId, address: Multiaddr): void {
+    const key = peer.toString()
+    const known = (this.named.get(key) ?? []).filter(a => !a.equals(address))
+    this.named.set(key, [address, ...known].slice(0, c.NAMED_ADDRESSES_PER_PEER))
   }
 
   /**
@@ -149,6 +162,16 @@ export class Resolver {
         if (signal.aborted) throw err
         lastError = err
         this.init.log('known addresses of %p failed (%s), looking up its routing record', peer, err.message)
+      }
+    }
+    for (const address of this.named.get(peer.toString()) ?? []) {
+      try {
+        await this.init.dial(address, { signal })
+        return
+      } catch (err: any) {
+        if (signal.aborted) throw err
+        lastError = err
+        this.init.log('named address %a of %p failed (%s)', address, peer, err.message)
       }
     }
     // after a failed dial the cached record is stale by definition: ask the DHT again (re-resolution);

@@ -150,13 +150,16 @@ function gathered (transport: MessageStream, secured: SecuredConnection): Secure
       flush()
       return send(data)
     }
+    // what is gathered stays within one Noise message: a write that would pass it sends the rest first
+    if (pending.byteLength > 0 && pending.byteLength + data.byteLength > GATHER_MAX_BYTES) flush()
     pending.append(data)
     if (pending.byteLength >= GATHER_MAX_BYTES) return flush()
     if (!scheduled) {
       scheduled = true
       queueMicrotask(() => { process.nextTick(flushLater) })
     }
-    return !full
+    // Noise's own buffer may have filled since our last flush (it drains and refills on its own)
+    return !full && !stream.writableNeedsDrain
   }
   const closeStream = stream.close.bind(stream)
   stream.close = async (options) => {
@@ -167,6 +170,13 @@ function gathered (transport: MessageStream, secured: SecuredConnection): Secure
   transport.close = async (options) => {
     flushLater()
     await closeTransport(options)
+  }
+  // an abort (libp2p's connection abort: the muxer's GoAway and resets are written in the same turn) tries
+  // to hand the socket what was gathered first, as an unwrapped Noise would have
+  const abortTransport = transport.abort.bind(transport)
+  transport.abort = (err) => {
+    flushLater()
+    abortTransport(err)
   }
   return secured
 }

@@ -147,6 +147,27 @@ describe('PlacementWatch (a published record on the wrong servers goes out again
     expect(at.length).toBeLessThanOrEqual(5)
     for (let i = 2; i < at.length; i++) expect(at[i] - at[i - 1]).toBeGreaterThan(at[i - 1] - at[i - 2])
   })
+  it('republications that keep missing the same closest peers (dead ones the table keeps) back off, though each stores on K live servers', async () => {
+    const key = new TextEncoder().encode('a key near dead peers')
+    const order = byDistance(key)
+    const table = new Table()
+    table.add(...order.slice(0, 40))
+    // the 20 closest never answer: each walk stores on the 20 next ones, half the closest it could
+    const live = order.slice(20, 40)
+    const at: number[] = []
+    const started = performance.now()
+    const watch = new PlacementWatch(table, () => {
+      at.push(performance.now() - started)
+      setTimeout(() => { watch.published('k', key, live) }, 1)
+    }, { ...fast, delay: 10, maxDelay: 10_000 })
+    watch.start()
+    watch.published('k', key, live)
+    await tick(400)
+    watch.stop()
+    // backing off: 10, 20, 40, 80, 160 ms apart (without it, one every ≈ 10 ms: ≈ 30)
+    expect(at.length).toBeGreaterThanOrEqual(2)
+    expect(at.length).toBeLessThanOrEqual(5)
+  })
 })
 
 describe('publishers republish a misplaced record before the routing table doubles (the first publishers of a forming network)', () => {

@@ -1,6 +1,7 @@
 /**
  * transport/noise.ts: what yamux writes during one turn leaves as one Noise
- * message in one transport write; close() sends what is gathered first;
+ * message in one transport write, up to one Noise message; close() and
+ * abort() send what is gathered first;
  * lengths are read without a thrown RangeError per read; the size-chosen
  * cipher interoperates with Noise's own (issue #19).
  */
@@ -12,7 +13,7 @@ import { asCrypto, nodeCrypto } from '@chainsafe/libp2p-noise/crypto'
 import type { MessageStream } from '@libp2p/interface'
 import { Uint8ArrayList as UintList, type Uint8ArrayList } from 'uint8arraylist'
 import { gatheringNoise, noiseCrypto } from '../../src/transport/noise.js'
-import { NATIVE_CIPHER_FROM_BYTES } from '../../src/transport/constants.js'
+import { GATHER_MAX_BYTES, NATIVE_CIPHER_FROM_BYTES } from '../../src/transport/constants.js'
 
 async function securedPair (): Promise<{ outbound: MessageStream, inbound: MessageStream, transport: MessageStream, writes: Array<Uint8Array | Uint8ArrayList> }> {
   const [a, b] = multiaddrConnectionPair()
@@ -81,6 +82,26 @@ describe('gathering Noise', () => {
     outbound.send(last)
     await transport.close()
     expect(Buffer.from(await received)).toEqual(Buffer.from(last))
+  })
+
+  it('keeps a gather within one Noise message: a write that would pass GATHER_MAX_BYTES sends what was gathered first', async () => {
+    const { outbound, inbound, writes } = await securedPair()
+    const big = new Uint8Array(GATHER_MAX_BYTES - 100).fill(4)
+    const more = new Uint8Array(1000).fill(5)
+    const received = receive(inbound, big.byteLength + more.byteLength)
+    outbound.send(big)
+    outbound.send(more)
+    expect(Buffer.from(await received)).toEqual(Buffer.concat([big, more]))
+    // two Noise messages, each its own write, none of them split by Noise
+    expect(writes.map(w => w.byteLength)).toEqual([2 + big.byteLength + 16, 2 + more.byteLength + 16])
+  })
+
+  it('aborting the transport hands it what was gathered first (the muxer\'s GoAway and resets are written in the same turn)', async () => {
+    const { outbound, transport, writes } = await securedPair()
+    outbound.send(new Uint8Array(12).fill(6))
+    transport.abort(new Error('connection aborted'))
+    expect(writes).toHaveLength(1)
+    expect(writes[0].byteLength).toBe(2 + 12 + 16)
   })
 
   it('reads Noise lengths without an exception at the end of each read, and every message still arrives whole', async () => {

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import { askedReservations, fitOpenFiles, openFilesNeeded, type OpenFilesCap } from '../../src/relay/open-files.js'
-import { MAX_RESERVATIONS, MIN_CAPPED_RESERVATIONS, OPEN_FILES_HEADROOM } from '../../src/relay/constants.js'
+import { MAX_RESERVATIONS, MIN_CAPPED_RESERVATIONS, OPEN_FILES_BESIDE_CONNECTIONS, OPEN_FILES_HEADROOM } from '../../src/relay/constants.js'
 import { resolveRelayLimits } from '../../src/relay/limits.js'
 
 /** fitOpenFiles() with `limit` as the process's open-file limit; the warnings it gave */
@@ -12,18 +12,27 @@ async function fit (limit: number | undefined, init: { maxReservations?: number 
 
 describe('relay open-file limit', () => {
   it('leaves the limits alone when they fit, or when the limit cannot be read', async () => {
-    for (const limit of [openFilesNeeded(MAX_RESERVATIONS), 524_288, undefined]) {
+    for (const limit of [524_288, undefined]) {
       const { limits, warnings } = await fit(limit)
       expect(limits).toEqual(resolveRelayLimits())
       expect(warnings).toEqual([])
     }
+    // the reservations fit exactly: kept, and the derived maxConnections (2 per reservation) bounded by the limit
+    const exact = openFilesNeeded(MAX_RESERVATIONS)
+    const { limits, warnings } = await fit(exact)
+    expect(limits).toEqual({ ...resolveRelayLimits(), maxConnections: exact - OPEN_FILES_BESIDE_CONNECTIONS })
+    expect(warnings).toEqual([])
+    // an operator's own maxConnections is theirs
+    expect((await fit(exact, { maxConnections: 5000 })).limits.maxConnections).toBe(5000)
   })
 
   it('caps the default reservations to what the common 1,024-file limit allows, with one warning naming the limit, the cap and the knobs', async () => {
     const { limits, warnings } = await fit(1024)
     const cap = 1024 - OPEN_FILES_HEADROOM
-    // maxConnections follows the capped number, as it would for an operator's own
-    expect(limits).toEqual(resolveRelayLimits({ maxReservations: cap }))
+    // maxConnections follows the capped number, as it would for an operator's own, and stays under the limit
+    // (the connection manager prunes before the process runs out of descriptors)
+    expect(limits).toEqual({ ...resolveRelayLimits({ maxReservations: cap }), maxConnections: 1024 - OPEN_FILES_BESIDE_CONNECTIONS })
+    expect(resolveRelayLimits({ maxReservations: cap }).maxConnections).toBeGreaterThan(1024)
     expect(warnings).toHaveLength(1)
     expect(warnings[0]).toMatchObject({ limit: 1024, maxReservations: cap, wanted: MAX_RESERVATIONS })
     const needed = openFilesNeeded(MAX_RESERVATIONS)

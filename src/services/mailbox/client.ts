@@ -21,7 +21,7 @@ import { EXT_NAMESPACE } from '../../delivery/constants.js'
  * characters whose first `=` is the 95th. (A regex per box was 1.5 % of a drain.)
  */
 function isSignatureForm (sig: string): boolean {
-  return sig.length === 96 && sig.indexOf('=') === 94 && sig.charCodeAt(95) === 0x3d
+  return sig.length === 96 && sig.startsWith('ed25519:') && sig.indexOf('=') === 94 && sig.charCodeAt(95) === 0x3d
 }
 
 /** A message kept as proof for third parties (a signed delivery receipt): its signature is verified even from a mailbox */
