@@ -2,7 +2,7 @@ import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 /** Baseline protocols the bench peer serves beside molt, on the same libp2p node */
 export const RAW_SINK_PROTOCOL = '/molt-bench/sink/1.0.0'
 export const RAW_ECHO_PROTOCOL = '/molt-bench/echo/1.0.0'
@@ -27,4 +27,28 @@ export async function rawLibp2p (listen: string[] = []): Promise<Libp2p> {
     connectionManager: { allow: ['/ip4/127.0.0.1'] } as any,
     connectionMonitor: { enabled: false }
   })
+}
+
+/**
+ * `roundTrips` times: send 1 KiB on `stream`, wait until 1 KiB came back (a
+ * raw echo); the round-trip times in ms. Closes the stream.
+ */
+export async function echoRoundTrips (stream: Stream, roundTrips: number): Promise<number[]> {
+  const payload = new Uint8Array(MESSAGE_BYTES).fill(0x61)
+  let received = 0
+  let wake: () => void = () => {}
+  stream.addEventListener('message', (evt) => {
+    received += evt.data.byteLength
+    if (received >= MESSAGE_BYTES) { received -= MESSAGE_BYTES; wake() }
+  })
+  const samples: number[] = []
+  for (let i = 0; i < roundTrips; i++) {
+    const start = performance.now()
+    const back = new Promise<void>(resolve => { wake = resolve })
+    stream.send(payload)
+    await back
+    samples.push(performance.now() - start)
+  }
+  await stream.close().catch(() => {})
+  return samples
 }

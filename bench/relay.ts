@@ -20,7 +20,7 @@ import { createMoltNode, type MoltNode } from '../src/index.js'
 import type { PeerId } from '@libp2p/interface'
 import { moltThroughput, moltRequests } from './speak.js'
 import { summarize } from './stats.js'
-import { MESSAGE_BYTES, RAW_ECHO_PROTOCOL, RAW_LATE_ECHO_PROTOCOL } from './protocol.js'
+import { echoRoundTrips, RAW_ECHO_PROTOCOL, RAW_LATE_ECHO_PROTOCOL } from './protocol.js'
 import { processCpuMs, ownCpuMs } from './cpu.js'
 import { readFileSync } from 'node:fs'
 import { RELAY_PING_INTERVAL } from '../src/relay/constants.js'
@@ -101,7 +101,6 @@ export interface RelayPathResult {
   relayed: RelayPathFigures
 }
 
-const echoPayload = new Uint8Array(MESSAGE_BYTES).fill(0x61)
 
 /**
  * 1 KiB echoed one at a time on one stream of the open connection (relayed
@@ -110,23 +109,7 @@ const echoPayload = new Uint8Array(MESSAGE_BYTES).fill(0x61)
 async function rawEchoOverConnection (node: MoltNode, peer: PeerId, roundTrips: number, protocol = RAW_ECHO_PROTOCOL): Promise<number[]> {
   const connection = node.libp2p.getConnections(peer).find(c => c.status === 'open')
   if (connection === undefined) throw new Error(`no open connection to ${peer} for the raw echo`)
-  const stream = await connection.newStream(protocol, { runOnLimitedConnection: true })
-  let received = 0
-  let wake: () => void = () => {}
-  stream.addEventListener('message', (evt) => {
-    received += evt.data.byteLength
-    if (received >= MESSAGE_BYTES) { received -= MESSAGE_BYTES; wake() }
-  })
-  const samples: number[] = []
-  for (let i = 0; i < roundTrips; i++) {
-    const start = performance.now()
-    const back = new Promise<void>(resolve => { wake = resolve })
-    stream.send(echoPayload)
-    await back
-    samples.push(performance.now() - start)
-  }
-  await stream.close().catch(() => {})
-  return samples
+  return echoRoundTrips(await connection.newStream(protocol, { runOnLimitedConnection: true }), roundTrips)
 }
 
 export async function runRelayPathBench (options: { messages: number, roundTrips: number, log: (line: string) => void }): Promise<RelayPathResult> {

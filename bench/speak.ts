@@ -12,7 +12,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createMoltNode, type MoltNode } from '../src/index.js'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { MESSAGE_BYTES, RAW_ECHO_PROTOCOL, RAW_SINK_PROTOCOL, rawLibp2p } from './protocol.js'
+import { echoRoundTrips, MESSAGE_BYTES, RAW_ECHO_PROTOCOL, RAW_SINK_PROTOCOL, rawLibp2p } from './protocol.js'
 import { summarize, fmt } from './stats.js'
 import { cpuDuring } from './cpu.js'
 
@@ -60,23 +60,7 @@ async function rawThroughput (libp2p: Libp2p, peer: Multiaddr, messages: number,
 }
 
 async function rawEcho (libp2p: Libp2p, peer: Multiaddr, roundTrips: number): Promise<number[]> {
-  const stream: Stream = await libp2p.dialProtocol(peer, RAW_ECHO_PROTOCOL)
-  let received = 0
-  let wake: () => void = () => {}
-  stream.addEventListener('message', (evt) => {
-    received += evt.data.byteLength
-    if (received >= MESSAGE_BYTES) { received -= MESSAGE_BYTES; wake() }
-  })
-  const samples: number[] = []
-  for (let i = 0; i < roundTrips; i++) {
-    const start = performance.now()
-    const back = new Promise<void>(resolve => { wake = resolve })
-    stream.send(payload)
-    await back
-    samples.push(performance.now() - start)
-  }
-  await stream.close().catch(() => {})
-  return samples
+  return echoRoundTrips(await libp2p.dialProtocol(peer, RAW_ECHO_PROTOCOL), roundTrips)
 }
 
 /** A query whose serialised MoltSpeak JSON is ≈ 1 KiB */
