@@ -154,24 +154,16 @@ export class Resolver {
 
   private async resolveAndDial (peer: PeerId, signal: AbortSignal): Promise<void> {
     let lastError: Error | undefined
-    if (await this.hasAddresses(peer)) {
+    // the peer store's addresses, then those the application named (each a dial; the first to connect wins)
+    const targets: Array<PeerId | Multiaddr> = [...(await this.hasAddresses(peer) ? [peer] : []), ...(this.named.get(peer.toString()) ?? [])]
+    for (const target of targets) {
       try {
-        await this.init.dial(peer, { signal })
+        await this.init.dial(target, { signal })
         return
       } catch (err: any) {
         if (signal.aborted) throw err
         lastError = err
-        this.init.log('known addresses of %p failed (%s), looking up its routing record', peer, err.message)
-      }
-    }
-    for (const address of this.named.get(peer.toString()) ?? []) {
-      try {
-        await this.init.dial(address, { signal })
-        return
-      } catch (err: any) {
-        if (signal.aborted) throw err
-        lastError = err
-        this.init.log('named address %a of %p failed (%s)', address, peer, err.message)
+        this.init.log('%s of %p failed (%s)', target === peer ? 'known addresses' : `named address ${target.toString()}`, peer, err.message)
       }
     }
     // after a failed dial the cached record is stale by definition: ask the DHT again (re-resolution);
