@@ -9,7 +9,7 @@ import type { Registry } from 'prom-client'
 import type { PrivateKey } from '@libp2p/interface'
 import { dhtService, peerDiscoveryModules, type DiscoveryOptions } from './discovery/config.js'
 import { moltAgentVersion } from './version.js'
-import { gatheringNoise } from './transport/noise.js'
+import { moltNoise } from './transport/noise.js'
 import { CONNECTION_PING_INTERVAL, CONNECTION_PING_MIN_TIMEOUT, CONNECTION_PING_MAX_TIMEOUT, YAMUX_KEEP_ALIVE } from './constants.js'
 
 /**
@@ -72,8 +72,8 @@ export function baseLibp2pOptions (init: BaseLibp2pInit, services: Record<string
     },
     addresses: { listen: init.listen, ...(init.announce != null ? { announce: init.announce } : {}), ...extra.addresses },
     transports: [tcp(), webSockets(), ...(init.transports ?? []), ...(extra.transports ?? [])],
-    // Noise, with the writes of a turn sent as one Noise message and one socket write (transport/noise.ts)
-    connectionEncrypters: [gatheringNoise()],
+    // Noise with one socket write per Noise message and OpenSSL's cipher from 600 bytes (transport/noise.ts)
+    connectionEncrypters: [moltNoise()],
     // no Yamux keep-alive: the connection monitor's pings keep idle connections alive (constants.ts)
     streamMuxers: [yamux({ enableKeepAlive: YAMUX_KEEP_ALIVE })],
     peerDiscovery: [...peerDiscoveryModules(init.discovery), ...(extra.peerDiscovery ?? [])],

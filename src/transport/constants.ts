@@ -1,12 +1,4 @@
 /**
- * Largest amount of yamux output, in bytes, gathered before it is handed to
- * Noise at once instead of at the end of the turn: Noise's largest plaintext
- * (65,535 bytes less the 16-byte Poly1305 tag), so a full gather is still one
- * Noise message and one socket write.
- */
-export const GATHER_MAX_BYTES = 65_519
-
-/**
  * Noise messages of at least this many bytes are sealed and opened with
  * node:crypto's ChaCha20-Poly1305 (OpenSSL), smaller ones with Noise's
  * WebAssembly one. @chainsafe/libp2p-noise switches at 1,200 bytes; on the

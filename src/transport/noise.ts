@@ -3,25 +3,18 @@ import { asCrypto, defaultCrypto, nodeCrypto } from '@chainsafe/libp2p-noise/cry
 import { serviceCapabilities } from '@libp2p/interface'
 import type { ConnectionEncrypter, MessageStream, SecureConnectionOptions, SecuredConnection } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { GATHER_MAX_BYTES, NATIVE_CIPHER_FROM_BYTES } from './constants.js'
+import { NATIVE_CIPHER_FROM_BYTES } from './constants.js'
 
 type NoiseComponents = Parameters<ReturnType<typeof noise>>[0]
 
 /**
  * Noise (@chainsafe/libp2p-noise, unchanged on the wire) with fewer socket
- * writes:
+ * writes and less CPU per message:
  *
- * - **one Noise message per turn**: what yamux writes during one turn of the
- *   event loop — e.g. the WINDOW_UPDATE it sends after every data frame it
- *   reads (@chainsafe/libp2p-yamux 8) and the reply written a few promise hops
- *   later — is gathered and encrypted as one Noise message at the end of the
- *   turn, where each frame was a Noise message of its own: one encryption,
- *   one socket write and, at the other end, one read and one decryption
- *   instead of several;
  * - **one socket write per Noise message**: Noise hands the transport its
  *   2-byte length and the ciphertext as two chunks, and @libp2p/tcp writes
  *   each with its own write(2) (a TCP segment of 2 bytes, then the rest):
- *   they are joined first;
+ *   they are joined first. A relay forwards every frame twice;
  * - **OpenSSL's ChaCha20-Poly1305 from NATIVE_CIPHER_FROM_BYTES** (a 1 KiB
  *   message included), Noise's WebAssembly one below (`noiseCrypto`);
  * - **no exception per read**: Noise's reader (`LengthPrefixedDecoder` of
@@ -31,12 +24,14 @@ type NoiseComponents = Parameters<ReturnType<typeof noise>>[0]
  *   (perf, issue #19). `quietLengths` gives that decoder the same lengths
  *   without the throw.
  *
- * Nothing is held past the turn it was written in; close() sends what is
- * gathered first.
+ * (Gathering all of a turn's writes into one Noise message was tried and
+ * withdrawn: it cut the agent path's writes by half, but in the 100-node DHT
+ * bench outbound Noise handshakes timed out by the dozen (46–69 per run
+ * against none without it) and lookups got slower; bench/README.md.)
  */
-export function gatheringNoise (init?: NoiseInit): (components: NoiseComponents) => ConnectionEncrypter {
+export function moltNoise (init?: NoiseInit): (components: NoiseComponents) => ConnectionEncrypter {
   const factory = noise({ crypto: noiseCrypto, ...init })
-  return (components) => new GatheringEncrypter(factory(components))
+  return (components) => new MoltNoiseEncrypter(factory(components))
 }
 
 /** Noise's default crypto, with the cipher chosen by size at NATIVE_CIPHER_FROM_BYTES (constants.ts) */
@@ -50,9 +45,9 @@ export const noiseCrypto: ICryptoInterface = {
   }
 }
 
-class GatheringEncrypter implements ConnectionEncrypter {
+class MoltNoiseEncrypter implements ConnectionEncrypter {
   readonly protocol: string
-  readonly [Symbol.toStringTag] = 'molt/gathering-noise'
+  readonly [Symbol.toStringTag] = 'molt/noise'
   readonly [serviceCapabilities]: string[]
 
   constructor (private readonly inner: ConnectionEncrypter) {
@@ -62,12 +57,12 @@ class GatheringEncrypter implements ConnectionEncrypter {
 
   async secureOutbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
     joinChunks(connection)
-    return gathered(connection, quietLengths(await this.inner.secureOutbound(connection, options)))
+    return quietLengths(await this.inner.secureOutbound(connection, options))
   }
 
   async secureInbound (connection: MessageStream, options?: SecureConnectionOptions): Promise<SecuredConnection> {
     joinChunks(connection)
-    return gathered(connection, quietLengths(await this.inner.secureInbound(connection, options)))
+    return quietLengths(await this.inner.secureInbound(connection, options))
   }
 }
 
@@ -107,76 +102,4 @@ function throwsOnShort (lengthDecoder: LengthDecoder['lengthDecoder']): boolean 
 function joinChunks (transport: MessageStream): void {
   const send = transport.send.bind(transport)
   transport.send = (data) => send(data instanceof Uint8Array ? data : data.subarray())
-}
-
-/**
- * Writes to the encrypted stream are gathered until the microtasks of the
- * current turn have run (a microtask that queues a nextTick: Node runs it
- * once the microtask queue is empty), then sent as one. The transport's
- * close() sends what is gathered first (libp2p closes the transport, not the
- * encrypted stream, once the muxer closed).
- */
-function gathered (transport: MessageStream, secured: SecuredConnection): SecuredConnection {
-  const stream = secured.connection
-  const send = stream.send.bind(stream)
-  let pending = new Uint8ArrayList()
-  let scheduled = false
-  /** The last send() to Noise returned false: the muxer is told so until 'drain' */
-  let full = false
-
-  const flush = (): boolean => {
-    scheduled = false
-    if (pending.byteLength === 0) return !full
-    const data = pending
-    pending = new Uint8ArrayList()
-    full = !send(data)
-    return !full
-  }
-  const flushLater = (): void => {
-    if (!scheduled) return
-    try {
-      flush()
-    } catch (err: any) {
-      // the stream closed under the gathered bytes (send threw, as it would have at once): they cannot leave
-      stream.abort(err)
-    }
-  }
-
-  // registered before the muxer's own 'drain' listener: its streams resume after this one
-  stream.addEventListener('drain', () => { full = false })
-  stream.send = (data) => {
-    // not writable: send() throws or refuses as it did, after what was gathered
-    if (stream.status !== 'open') {
-      flush()
-      return send(data)
-    }
-    // what is gathered stays within one Noise message: a write that would pass it sends the rest first
-    if (pending.byteLength > 0 && pending.byteLength + data.byteLength > GATHER_MAX_BYTES) flush()
-    pending.append(data)
-    if (pending.byteLength >= GATHER_MAX_BYTES) return flush()
-    if (!scheduled) {
-      scheduled = true
-      queueMicrotask(() => { process.nextTick(flushLater) })
-    }
-    // Noise's own buffer may have filled since our last flush (it drains and refills on its own)
-    return !full && !stream.writableNeedsDrain
-  }
-  const closeStream = stream.close.bind(stream)
-  stream.close = async (options) => {
-    flushLater()
-    await closeStream(options)
-  }
-  const closeTransport = transport.close.bind(transport)
-  transport.close = async (options) => {
-    flushLater()
-    await closeTransport(options)
-  }
-  // an abort (libp2p's connection abort: the muxer's GoAway and resets are written in the same turn) tries
-  // to hand the socket what was gathered first, as an unwrapped Noise would have
-  const abortTransport = transport.abort.bind(transport)
-  transport.abort = (err) => {
-    flushLater()
-    abortTransport(err)
-  }
-  return secured
 }

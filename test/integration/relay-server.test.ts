@@ -110,9 +110,9 @@ describe('molt relay server', () => {
     const circuit = await eventually(() => circuitAddress(client), 10_000, 'a circuit address')
     expect(circuit).toBe(`${address}/p2p-circuit/p2p/${client.peerId.toString()}`)
     expect(relay.stats()).toMatchObject({ reservations: 1, reservationsRefused: { 'global-limit': 0, 'per-ip-limit': 0, bandwidth: 0, 'shutting-down': 0 } })
-    // the relay's Noise is molt's (one Noise message and one write(2) per turn, src/transport/noise.ts): it forwards each frame twice
+    // the relay's Noise is molt's (one write(2) per Noise message, src/transport/noise.ts): it forwards each frame twice
     const encrypters = [...(relay.libp2p as any).components.upgrader.connectionEncrypters.values()]
-    expect(encrypters.map(e => e[Symbol.toStringTag])).toEqual(['molt/gathering-noise'])
+    expect(encrypters.map(e => e[Symbol.toStringTag])).toEqual(['molt/noise'])
 
     // molt's limits, not the stock 15 reservations / 128 KiB / 2 min
     const info = await fetchRelayInfo(client, relay.peerId)

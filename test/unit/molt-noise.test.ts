@@ -1,9 +1,7 @@
 /**
- * transport/noise.ts: what yamux writes during one turn leaves as one Noise
- * message in one transport write, up to one Noise message; close() and
- * abort() send what is gathered first;
- * lengths are read without a thrown RangeError per read; the size-chosen
- * cipher interoperates with Noise's own (issue #19).
+ * transport/noise.ts: each Noise message leaves in one transport write (its
+ * length and ciphertext joined); lengths are read without a thrown RangeError
+ * per read; the size-chosen cipher interoperates with Noise's own (issue #19).
  */
 import { describe, it, expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -12,12 +10,12 @@ import { multiaddrConnectionPair } from '@libp2p/utils'
 import { asCrypto, nodeCrypto } from '@chainsafe/libp2p-noise/crypto'
 import type { MessageStream } from '@libp2p/interface'
 import { Uint8ArrayList as UintList, type Uint8ArrayList } from 'uint8arraylist'
-import { gatheringNoise, noiseCrypto } from '../../src/transport/noise.js'
-import { GATHER_MAX_BYTES, NATIVE_CIPHER_FROM_BYTES } from '../../src/transport/constants.js'
+import { moltNoise, noiseCrypto } from '../../src/transport/noise.js'
+import { NATIVE_CIPHER_FROM_BYTES } from '../../src/transport/constants.js'
 
 async function securedPair (): Promise<{ outbound: MessageStream, inbound: MessageStream, transport: MessageStream, writes: Array<Uint8Array | Uint8ArrayList> }> {
   const [a, b] = multiaddrConnectionPair()
-  const encrypter = async (): Promise<ReturnType<ReturnType<typeof gatheringNoise>>> => gatheringNoise()({ privateKey: await generateKeyPair('Ed25519'), logger: defaultLogger() } as any)
+  const encrypter = async (): Promise<ReturnType<ReturnType<typeof moltNoise>>> => moltNoise()({ privateKey: await generateKeyPair('Ed25519'), logger: defaultLogger() } as any)
   const [left, right] = await Promise.all([encrypter(), encrypter()])
   // what the transport's own send() is given (below the encrypter's joining of chunks)
   const writes: Array<Uint8Array | Uint8ArrayList> = []
@@ -47,61 +45,18 @@ async function receive (stream: MessageStream, bytes: number): Promise<Uint8Arra
   })
 }
 
-describe('gathering Noise', () => {
-  it('sends the writes of one turn, made promise hops apart, as one Noise message in one transport write', async () => {
+describe('molt Noise', () => {
+  it('hands the transport each Noise message as one buffer: one write(2), not the length and the ciphertext apart', async () => {
     const { outbound, inbound, writes } = await securedPair()
-    const first = new Uint8Array(12).fill(1) // a yamux WINDOW_UPDATE's size
-    const second = new Uint8Array(1100).fill(2) // a reply frame, written a few promise hops later
-    const received = receive(inbound, first.byteLength + second.byteLength)
-    outbound.send(first)
-    for (let hop = 0; hop < 5; hop++) await Promise.resolve()
-    outbound.send(second)
-    expect(Buffer.from(await received)).toEqual(Buffer.concat([first, second]))
-    expect(writes).toHaveLength(1)
-    // the 2-byte length and the ciphertext joined: one write(2) on a TCP socket
-    expect(writes[0]).toBeInstanceOf(Uint8Array)
-    expect(writes[0].byteLength).toBe(2 + first.byteLength + second.byteLength + 16)
-  })
-
-  it('writes of different turns leave in order, each in its own Noise message', async () => {
-    const { outbound, inbound, writes } = await securedPair()
-    const parts = [1, 2, 3].map(n => new Uint8Array(100).fill(n))
-    const received = receive(inbound, 300)
-    for (const part of parts) {
-      outbound.send(part)
-      await new Promise(resolve => setImmediate(resolve))
-    }
+    const parts = [12, 1100, 100].map((size, n) => new Uint8Array(size).fill(n + 1))
+    const received = receive(inbound, parts.reduce((sum, part) => sum + part.byteLength, 0))
+    for (const part of parts) outbound.send(part)
     expect(Buffer.from(await received)).toEqual(Buffer.concat(parts))
-    expect(writes).toHaveLength(3)
-  })
-
-  it('closing the transport sends what was gathered first', async () => {
-    const { outbound, inbound, transport } = await securedPair()
-    const last = new Uint8Array(50).fill(9)
-    const received = receive(inbound, last.byteLength)
-    outbound.send(last)
-    await transport.close()
-    expect(Buffer.from(await received)).toEqual(Buffer.from(last))
-  })
-
-  it('keeps a gather within one Noise message: a write that would pass GATHER_MAX_BYTES sends what was gathered first', async () => {
-    const { outbound, inbound, writes } = await securedPair()
-    const big = new Uint8Array(GATHER_MAX_BYTES - 100).fill(4)
-    const more = new Uint8Array(1000).fill(5)
-    const received = receive(inbound, big.byteLength + more.byteLength)
-    outbound.send(big)
-    outbound.send(more)
-    expect(Buffer.from(await received)).toEqual(Buffer.concat([big, more]))
-    // two Noise messages, each its own write, none of them split by Noise
-    expect(writes.map(w => w.byteLength)).toEqual([2 + big.byteLength + 16, 2 + more.byteLength + 16])
-  })
-
-  it('aborting the transport hands it what was gathered first (the muxer\'s GoAway and resets are written in the same turn)', async () => {
-    const { outbound, transport, writes } = await securedPair()
-    outbound.send(new Uint8Array(12).fill(6))
-    transport.abort(new Error('connection aborted'))
-    expect(writes).toHaveLength(1)
-    expect(writes[0].byteLength).toBe(2 + 12 + 16)
+    expect(writes).toHaveLength(parts.length)
+    for (const [i, write] of writes.entries()) {
+      expect(write).toBeInstanceOf(Uint8Array)
+      expect(write.byteLength).toBe(2 + parts[i].byteLength + 16)
+    }
   })
 
   it('reads Noise lengths without an exception at the end of each read, and every message still arrives whole', async () => {
