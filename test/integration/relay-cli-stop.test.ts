@@ -2,21 +2,16 @@ import { describe, it, expect, afterAll, afterEach } from 'vitest'
 import { spawn, spawnSync } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { Libp2p } from 'libp2p'
 import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CLI, CliSandbox, RunningCli, type LineReader } from '../support/cli.js'
 import { eventually } from '../support/eventually.js'
+import { ECHO, echoClient } from '../support/echo-client.js'
 import { DRAIN_TIMEOUT, openFilesNeeded } from '../../src/relay/index.js'
 import { MAX_RESERVATIONS, OPEN_FILES_BESIDE_CONNECTIONS } from '../../src/relay/constants.js'
 import { parseConfig } from '../../src/config/index.js'
 
-const ECHO = '/molt-test/echo/1.0.0'
 const sandbox = new CliSandbox()
 const clients: Libp2p[] = []
 const spawned: RunningCli[] = []
@@ -30,20 +25,10 @@ afterAll(async () => {
   await sandbox.cleanup()
 })
 
-/** A plain libp2p node with an echo handler; with `relay`, it reserves there */
+/** A stock libp2p echo node (test/support/echo-client.ts); with `relay`, it reserves there. Stopped after each test */
 async function client (relay?: string): Promise<Libp2p> {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0', ...(relay !== undefined ? [`${relay}/p2p-circuit`] : [])] },
-    transports: [tcp(), circuitRelayTransport()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  const node = await echoClient(relay)
   clients.push(node)
-  await node.handle(ECHO, async (stream) => {
-    for await (const chunk of stream) if (!stream.send(chunk)) await stream.onDrain()
-    await stream.close()
-  }, { runOnLimitedConnection: true })
   return node
 }
 

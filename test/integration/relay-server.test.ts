@@ -1,15 +1,11 @@
 import { describe, it, expect, afterAll, afterEach } from 'vitest'
 import { eventually } from '../support/eventually.js'
+import { ECHO, echoClient } from '../support/echo-client.js'
 import { mkdtemp, readFile, rm, access, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createLibp2p, type Libp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { Libp2p } from 'libp2p'
 import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createRelayNode, fetchRelayInfo, ipKey, BandwidthMeter, resolveRelayLimits, openFileLimit, openFilesNeeded, RELAY_LIMIT_BOUNDS, type RelayNode, type RelayNodeOptions } from '../../src/relay/index.js'
@@ -20,7 +16,6 @@ import { startTestRelay, relayAddress } from '../support/relays.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
-const ECHO = '/molt-test/echo/1.0.0'
 
 const dirs: string[] = []
 const relays: RelayNode[] = []
@@ -46,24 +41,10 @@ async function startRelay (options: RelayNodeOptions = {}): Promise<RelayNode> {
 }
 
 
-/** A plain libp2p node with the circuit relay transport; with `relay`, it listens through it (reserves) */
+/** A stock libp2p echo node (test/support/echo-client.ts); with `relay`, it reserves there. Stopped after each test */
 async function startClient (relay?: string): Promise<Libp2p> {
-  const node = await createLibp2p({
-    start: false,
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0', ...(relay != null ? [`${relay}/p2p-circuit`] : [])] },
-    transports: [tcp(), circuitRelayTransport()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  const node = await echoClient(relay)
   clients.push(node)
-  await node.handle(ECHO, async (stream) => {
-    for await (const chunk of stream) {
-      if (!stream.send(chunk)) await stream.onDrain()
-    }
-    await stream.close()
-  }, { runOnLimitedConnection: true })
-  await node.start()
   return node
 }
 
