@@ -55,6 +55,8 @@ export interface InboxInit {
 
 interface QueuedAppend {
   ops: BatchOp[]
+  /** messages it appends */
+  count: number
   /** Give back the bookkeeping append() did, when the write failed */
   undo: () => void
   resolve: () => void
@@ -81,6 +83,8 @@ export class Inbox {
   private readonly seenTable: ReturnType<Database['sublevel']>
   /** Appends waiting for the next group write */
   private queued: QueuedAppend[] = []
+  /** messages appended whose write has not landed yet (queued or in flight) */
+  private unwritten = 0
   private writeScheduled = false
   /** Only deferrable appends are queued: the timer that writes them */
   private deferTimer?: ReturnType<typeof setTimeout>
@@ -120,8 +124,9 @@ export class Inbox {
     return this.next - 1
   }
 
+  /** Messages held: written, not those whose write is queued or in flight (it may still fail: disk full) */
   get size (): number {
-    return this.stored
+    return this.stored - this.unwritten
   }
 
   /**
@@ -159,6 +164,7 @@ export class Inbox {
     const batch: [number, number] = [first, records.length]
     this.batches.push(batch)
     this.stored += records.length
+    this.unwritten += records.length
     const pruned: Array<[number, number]> = []
     while (this.stored > this.maxMessages && this.batches.length > 1) {
       const [oldest, count] = this.batches.shift() as [number, number]
@@ -181,7 +187,7 @@ export class Inbox {
       }
     }
     const stored = new Promise<void>((resolve, reject) => {
-      this.queued.push({ ops, undo, resolve, reject })
+      this.queued.push({ ops, count: records.length, undo, resolve, reject })
     })
     if (options.deferrable === true && this.queued.length < DEFER_WRITE_MAX_APPENDS) this.deferWrite()
     else this.scheduleWrite()
@@ -213,8 +219,10 @@ export class Inbox {
     const ops = group.length === 1 ? group[0].ops : group.flatMap(append => append.ops)
     // guarded like every write: a failed write (disk full) makes the database reopen before the next one
     writeGuarded(this.table.db as Database, async () => this.table.batch(ops as any)).then(() => {
+      for (const append of group) this.unwritten -= append.count
       for (const append of group) append.resolve()
     }, (err: Error) => {
+      for (const append of group) this.unwritten -= append.count
       // newest first, so the batches each restores are back in their places
       for (let i = group.length - 1; i >= 0; i--) group[i].undo()
       for (const append of group) append.reject(err)

@@ -37,6 +37,23 @@ describe('inbox (real LevelDB)', () => {
     await db.close()
   })
 
+  it('counts as held (size, the molt_inbox_messages gauge) only what was written, not an append whose write is pending', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
+    dirs.push(dir)
+    const db = await openDatabase(dir)
+    const inbox = new Inbox(db, { maxMessages: 1000, deferWriteDelay: 60_000 })
+    await inbox.open()
+    await inbox.append([record(0)]).stored
+    expect(inbox.size).toBe(1)
+    // a write that may still fail (a full disk) is not counted yet
+    const pending = inbox.append([record(1), record(2)], { deferrable: true }).stored
+    expect(inbox.size).toBe(1)
+    await inbox.append([record(3)]).stored
+    await pending
+    expect(inbox.size).toBe(4)
+    await db.close()
+  })
+
   it('stores a batch as the UTF-8 of its JSON text, non-ASCII and astral characters included, and reads it back after reopening', async () => {
     // the batch is encoded part by part into one buffer (inbox.ts jsonArray): its bytes must be what the joined text encodes to
     const dir = await mkdtemp(join(tmpdir(), 'molt-inbox-'))
